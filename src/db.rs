@@ -1,0 +1,800 @@
+//! The database handle, write transactions, snapshots and the commit protocol.
+//!
+//! A database is a directory: parts (`part-N.slp`), deletion files (`del-N.slr`),
+//! manifests (`MANIFEST-<generation>`) and the writer `LOCK`. See `docs/ARCHITECTURE.md`
+//! and `docs/file-format.md`.
+//!
+//! Commit protocol (SPEC §4): new parts and deletion files are written under temporary
+//! names and fsynced, renamed, the directory is fsynced, then manifest N+1 is written,
+//! fsynced, renamed over nothing (it is a new name) and the directory fsynced again.
+//! Only then is the commit acknowledged. A crash at any point leaves manifest N (or
+//! N+1, once its rename is durable) naming only complete, synced files.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result, RowError};
+use crate::event::Event;
+use crate::ingest::import::{self, FileReport, ImportOptions};
+use crate::ingest::parse::{self, Mode};
+use crate::ingest::rows::Rows;
+use crate::ingest::sessions::{self, FixedSyms};
+use crate::schema::{CustomDim, internal};
+use crate::storage::fs::{self, TMP_PREFIX};
+use crate::storage::lock;
+use crate::storage::manifest::{self, DelEntry, MANIFEST_PREFIX, Manifest, PartEntry};
+use crate::storage::part::{PartReader, write_part};
+
+/// Default visit timeout: 30 minutes.
+pub const DEFAULT_VISIT_TIMEOUT_MS: i64 = 30 * 60 * 1000;
+
+/// A part holds at most about this many events (whole visitors are never split), so
+/// large imports become several parts that are built, and later queried, in parallel.
+pub const MAX_PART_EVENTS: usize = 1 << 20;
+
+/// Options fixed when a database is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbOptions {
+    /// Inactivity after which a visitor's next event starts a new visit, in ms.
+    pub visit_timeout_ms: i64,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            visit_timeout_ms: DEFAULT_VISIT_TIMEOUT_MS,
+        }
+    }
+}
+
+/// A live part in a snapshot: the reader and the visitors deleted from it.
+#[derive(Debug, Clone)]
+pub struct LivePart {
+    /// The manifest entry.
+    pub entry: PartEntry,
+    /// The opened file.
+    pub reader: Arc<PartReader>,
+    /// Visitor ordinals no longer live in this part.
+    pub deleted: Arc<RoaringBitmap>,
+}
+
+#[derive(Debug)]
+struct SnapshotData {
+    manifest: Manifest,
+    parts: Vec<LivePart>,
+}
+
+/// A consistent, immutable view of the database at one commit.
+///
+/// A snapshot keeps its files mapped, so later commits (which never modify a file) do not
+/// change what it sees.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    data: Arc<SnapshotData>,
+}
+
+/// Totals of a snapshot (`sightline stats`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    /// Events (actions and conversions).
+    pub events: u64,
+    /// Visits.
+    pub visits: u64,
+    /// Distinct visitors.
+    pub visitors: u64,
+    /// Action rows.
+    pub actions: u64,
+    /// `goal` and `ecommerceOrder` rows.
+    pub conversions: u64,
+    /// Their revenue, summed exactly in millionths.
+    pub revenue: f64,
+    /// Earliest event (Unix ms), if any.
+    pub first_event: Option<i64>,
+    /// Latest event (Unix ms), if any.
+    pub last_event: Option<i64>,
+    /// Live parts.
+    pub parts: u64,
+    /// Bytes of the live files (parts and deletion files).
+    pub bytes: u64,
+    /// Commit generation.
+    pub generation: u64,
+}
+
+impl Snapshot {
+    /// The commit generation this snapshot shows (0: nothing committed yet).
+    pub fn generation(&self) -> u64 {
+        self.data.manifest.generation
+    }
+
+    /// The live parts.
+    pub fn parts(&self) -> &[LivePart] {
+        &self.data.parts
+    }
+
+    /// Custom dimensions and their types.
+    pub fn custom_dimensions(&self) -> &[CustomDim] {
+        &self.data.manifest.custom
+    }
+
+    /// The database options.
+    pub fn options(&self) -> DbOptions {
+        DbOptions {
+            visit_timeout_ms: self.data.manifest.visit_timeout_ms,
+        }
+    }
+
+    /// Counts and totals over the whole snapshot.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"a","type":"goal","revenue":12.5}"#)?;
+    /// tx.commit()?;
+    /// let stats = db.snapshot().stats()?;
+    /// assert_eq!((stats.events, stats.visits, stats.conversions), (1, 1, 1));
+    /// assert_eq!(stats.revenue, 12.5);
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> Result<Stats> {
+        let mut s = Stats {
+            generation: self.generation(),
+            ..Stats::default()
+        };
+        let mut revenue_micros: i128 = 0;
+        for p in &self.data.parts {
+            s.parts += 1;
+            s.bytes += p.entry.bytes + p.entry.deletions.as_ref().map_or(0, |d| d.bytes);
+            let m = p.reader.meta();
+            let (first, last);
+            if p.deleted.is_empty() {
+                s.events += m.events as u64;
+                s.visits += m.visits as u64;
+                s.visitors += m.visitors as u64;
+                s.actions += m.actions;
+                s.conversions += m.conversions;
+                revenue_micros += m.revenue_micros as i128;
+                (first, last) = (m.min_ts, m.max_ts);
+            } else {
+                let t = live_totals(p)?;
+                s.events += t.events;
+                s.visits += t.visits;
+                s.visitors += t.visitors;
+                s.actions += t.actions;
+                s.conversions += t.conversions;
+                revenue_micros += t.revenue_micros;
+                if t.visits == 0 {
+                    continue;
+                }
+                (first, last) = (t.first, t.last);
+            }
+            if m.visits > 0 {
+                s.first_event = Some(s.first_event.map_or(first, |f| f.min(first)));
+                s.last_event = Some(s.last_event.map_or(last, |l| l.max(last)));
+            }
+        }
+        s.revenue = revenue_micros as f64 / 1e6;
+        Ok(s)
+    }
+}
+
+#[derive(Default)]
+struct LiveTotals {
+    events: u64,
+    visits: u64,
+    visitors: u64,
+    actions: u64,
+    conversions: u64,
+    revenue_micros: i128,
+    first: i64,
+    last: i64,
+}
+
+/// Totals of the live visitors of a part with deletions (reads the visit columns).
+fn live_totals(p: &LivePart) -> Result<LiveTotals> {
+    let r = &p.reader;
+    let m = r.meta();
+    let col = |n: &str| {
+        r.visit_column(n)
+            .ok_or_else(|| r.corrupt(format!("missing visit column {n}")))
+    };
+    let start = r.num(col(internal::VISIT_START)?, m.visits)?;
+    let actions = r.num(col("actions")?, m.visits)?;
+    let conv = r.num(col(internal::CONVERSIONS)?, m.visits)?;
+    let rev = r.num(col(internal::REVENUE)?, m.visits)?;
+    let ts = r.num(
+        r.event_column(internal::TS_OFFSET)
+            .ok_or_else(|| r.corrupt("missing event times"))?,
+        m.events,
+    )?;
+    let mut t = LiveTotals {
+        first: i64::MAX,
+        last: i64::MIN,
+        ..Default::default()
+    };
+    for v in 0..m.visitors {
+        if p.deleted.contains(v) {
+            continue;
+        }
+        t.visitors += 1;
+        for i in r.visits_of(v)? {
+            let ev: Range<usize> = r.events_of(i)?;
+            let s = start.int(i).unwrap_or(0);
+            t.visits += 1;
+            t.events += ev.len() as u64;
+            t.actions += actions.int(i).unwrap_or(0) as u64;
+            t.conversions += conv.int(i).unwrap_or(0) as u64;
+            t.revenue_micros += rev.int(i).unwrap_or(0) as i128;
+            t.first = t.first.min(s);
+            if let Some(last) = ev.end.checked_sub(1) {
+                t.last = t.last.max(s.saturating_add(ts.int(last).unwrap_or(0)));
+            }
+        }
+    }
+    Ok(t)
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Held for the life of a writable handle.
+    lock: Option<File>,
+    current: RwLock<Snapshot>,
+    readers: Mutex<HashMap<u64, Arc<PartReader>>>,
+    writing: Mutex<()>,
+}
+
+/// A database handle. Cheap to clone; all clones share one snapshot and one writer
+/// lock.
+///
+/// ```
+/// use sightline::{Db, DbOptions, Event};
+/// # fn main() -> sightline::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Db::create(dir.path(), DbOptions::default())?;
+/// let mut tx = db.begin_write()?;
+/// tx.append(&Event::pageview(1_767_225_600_000, "alice", "https://shop.example/"))?;
+/// tx.append(&Event::pageview(1_767_225_660_000, "alice", "https://shop.example/cart"))?;
+/// let summary = tx.commit()?;
+/// assert_eq!((summary.events, summary.visits, summary.visitors), (2, 1, 1));
+/// assert_eq!(db.snapshot().stats()?.visits, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .field("writable", &self.inner.lock.is_some())
+            .finish()
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitSummary {
+    /// The new generation (unchanged if nothing was appended).
+    pub generation: u64,
+    /// Events appended by this transaction.
+    pub events: u64,
+    /// Visits containing at least one of them.
+    pub visits: u64,
+    /// Distinct visitors among them.
+    pub visitors: u64,
+    /// Parts written (new data plus rewritten visitors).
+    pub parts_written: u64,
+    /// Visitors already stored that were rewritten because new events arrived for them.
+    pub visitors_rewritten: u64,
+}
+
+impl Db {
+    /// Creates a new database in `path` (created if missing; must not hold one) and opens
+    /// it for writing.
+    pub fn create(path: &Path, options: DbOptions) -> Result<Db> {
+        if options.visit_timeout_ms <= 0 {
+            return Err(Error::InvalidInput(
+                "the visit timeout must be positive".into(),
+            ));
+        }
+        std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))?;
+        let lock = lock::acquire(path)?;
+        if !manifest::generations(path)?.is_empty() {
+            return Err(Error::Usage(format!(
+                "a database already exists at {}",
+                path.display()
+            )));
+        }
+        let m = Manifest {
+            generation: 0,
+            visit_timeout_ms: options.visit_timeout_ms,
+            next_file_id: 1,
+            parts: vec![],
+            custom: vec![],
+        };
+        fs::write_durable(path, &Manifest::file_name(0), &m.encode())?;
+        Db::open_with(path, Some(lock))
+    }
+
+    /// Opens an existing database for writing (takes the writer lock).
+    pub fn open(path: &Path) -> Result<Db> {
+        if !path.is_dir() {
+            return Err(Error::Usage(format!("no database at {}", path.display())));
+        }
+        let lock = lock::acquire(path)?;
+        let db = Db::open_with(path, Some(lock))?;
+        db.remove_orphans()?;
+        Ok(db)
+    }
+
+    /// Opens the database in `path` for writing, creating it with `options` if it does not
+    /// exist. An existing database keeps its own options.
+    pub fn open_or_create(path: &Path, options: DbOptions) -> Result<Db> {
+        if path.is_dir() && !manifest::generations(path)?.is_empty() {
+            Db::open(path)
+        } else {
+            Db::create(path, options)
+        }
+    }
+
+    /// Opens a database for reading only: no lock is taken, and writers may commit
+    /// meanwhile ([`refresh`](Db::refresh) picks up their commits).
+    pub fn open_read_only(path: &Path) -> Result<Db> {
+        Db::open_with(path, None)
+    }
+
+    fn open_with(path: &Path, lock: Option<File>) -> Result<Db> {
+        let inner = Inner {
+            path: path.to_path_buf(),
+            lock,
+            current: RwLock::new(Snapshot {
+                data: Arc::new(SnapshotData {
+                    manifest: empty_manifest(),
+                    parts: vec![],
+                }),
+            }),
+            readers: Mutex::new(HashMap::new()),
+            writing: Mutex::new(()),
+        };
+        let db = Db {
+            inner: Arc::new(inner),
+        };
+        db.refresh()?;
+        Ok(db)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// True when this handle holds the writer lock.
+    pub fn is_writable(&self) -> bool {
+        self.inner.lock.is_some()
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.current.read().clone()
+    }
+
+    /// Re-reads the newest manifest (for read-only handles; a writer is always current).
+    pub fn refresh(&self) -> Result<()> {
+        // A concurrent writer may remove a file between our reading the manifest and
+        // opening the file; the newer manifest then no longer names it. Retry a few times.
+        let mut last_err = None;
+        for _ in 0..5 {
+            let Some((_, m)) = manifest::read_newest(&self.inner.path)? else {
+                return Err(Error::Usage(format!(
+                    "no database at {}",
+                    self.inner.path.display()
+                )));
+            };
+            match self.load(m) {
+                Ok(s) => {
+                    *self.inner.current.write() = s;
+                    return Ok(());
+                }
+                Err(Error::Io { source, op, path })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    last_err = Some(Error::Io { source, op, path });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err
+            .unwrap_or_else(|| Error::Usage("database changed too often while opening".into())))
+    }
+
+    fn load(&self, manifest: Manifest) -> Result<Snapshot> {
+        let mut cache = self.inner.readers.lock();
+        let mut parts = Vec::with_capacity(manifest.parts.len());
+        for e in &manifest.parts {
+            let reader = match cache.get(&e.id) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Arc::new(PartReader::open(&self.inner.path.join(&e.file), e.bytes)?);
+                    cache.insert(e.id, r.clone());
+                    r
+                }
+            };
+            let deleted = match &e.deletions {
+                Some(d) => {
+                    let path = self.inner.path.join(&d.file);
+                    let bm = manifest::decode_deletions(&path, &fs::read(&path)?)?;
+                    if bm.len() != d.visitors as u64 || bm.max().is_some_and(|m| m >= e.visitors) {
+                        return Err(Error::corrupt(
+                            &path,
+                            "deletion set does not match the manifest",
+                        ));
+                    }
+                    Arc::new(bm)
+                }
+                None => Arc::new(RoaringBitmap::new()),
+            };
+            if reader.meta().visitors != e.visitors
+                || reader.meta().events != e.events
+                || reader.meta().visits != e.visits
+            {
+                return Err(reader.corrupt("part counts differ from the manifest"));
+            }
+            parts.push(LivePart {
+                entry: e.clone(),
+                reader,
+                deleted,
+            });
+        }
+        let live: std::collections::HashSet<u64> = manifest.parts.iter().map(|p| p.id).collect();
+        cache.retain(|id, _| live.contains(id));
+        Ok(Snapshot {
+            data: Arc::new(SnapshotData { manifest, parts }),
+        })
+    }
+
+    /// Deletes files no manifest of the last two generations references: temporary files
+    /// of interrupted commits, and files superseded before the previous commit.
+    fn remove_orphans(&self) -> Result<()> {
+        let dir = &self.inner.path;
+        let gens = manifest::generations(dir)?;
+        let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
+        keep.insert(lock::LOCK_FILE.to_string());
+        for &g in gens.iter().rev().take(2) {
+            let name = Manifest::file_name(g);
+            let path = dir.join(&name);
+            keep.insert(name);
+            // The previous manifest may be unreadable only if it was damaged; then its
+            // files are simply not protected.
+            if let Ok(m) = Manifest::decode(&path, &fs::read(&path)?) {
+                keep.extend(m.files().map(str::to_string));
+            }
+        }
+        let mut removed = false;
+        for name in fs::list(dir)? {
+            let ours = name.starts_with(TMP_PREFIX)
+                || name.starts_with("part-")
+                || name.starts_with("del-")
+                || name.starts_with(MANIFEST_PREFIX);
+            if ours && !keep.contains(&name) {
+                fs::remove(&dir.join(&name))?;
+                removed = true;
+            }
+        }
+        if removed {
+            fs::sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction. Only one runs at a time per handle; other processes
+    /// are kept out by the lock taken at open.
+    pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
+        if self.inner.lock.is_none() {
+            return Err(Error::Usage("the database was opened read-only".into()));
+        }
+        let guard = self.inner.writing.lock();
+        let snap = self.snapshot();
+        let rows = Rows::with_schema(&snap.data.manifest.custom);
+        Ok(WriteTxn {
+            db: self,
+            _guard: guard,
+            rows,
+            api_rows: 0,
+        })
+    }
+}
+
+fn empty_manifest() -> Manifest {
+    Manifest {
+        generation: 0,
+        visit_timeout_ms: DEFAULT_VISIT_TIMEOUT_MS,
+        next_file_id: 1,
+        parts: vec![],
+        custom: vec![],
+    }
+}
+
+/// A write transaction: events appended here become visible, all at once, at
+/// [`commit`](WriteTxn::commit). Dropping it without committing discards them.
+pub struct WriteTxn<'db> {
+    db: &'db Db,
+    _guard: parking_lot::MutexGuard<'db, ()>,
+    rows: Rows,
+    api_rows: u64,
+}
+
+impl WriteTxn<'_> {
+    /// Number of events appended so far.
+    pub fn len(&self) -> usize {
+        self.rows.rows.len()
+    }
+
+    /// True when nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows.rows.is_empty()
+    }
+
+    /// Appends a typed event.
+    pub fn append(&mut self, event: &Event) -> Result<()> {
+        self.api_rows += 1;
+        self.rows
+            .push_event(event, "<input>", self.api_rows)
+            .map_err(Error::Row)
+    }
+
+    /// Appends one event given as a JSON object in the input format of SPEC §1.1.
+    pub fn append_json(&mut self, line: &str) -> Result<()> {
+        self.api_rows += 1;
+        let mut raw = Vec::new();
+        let res = parse::parse_json(line.as_bytes(), &mut raw)
+            .and_then(|_| parse::push_raw(&raw, Mode::Json, &mut self.rows, true));
+        res.map_err(|(field, reason)| {
+            Error::Row(RowError {
+                file: "<input>".into(),
+                line: self.api_rows,
+                field,
+                reason,
+            })
+        })
+    }
+
+    /// Reads a JSON Lines or CSV file into the transaction. Without
+    /// `options.skip_invalid`, a bad row fails the call and appends nothing from the
+    /// file. `progress` receives the number of bytes read so far.
+    pub fn import_file(
+        &mut self,
+        path: &Path,
+        options: &ImportOptions,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<FileReport> {
+        import::import_file(path, options, &mut self.rows, progress)
+    }
+
+    /// Makes the appended events durable and visible (SPEC §4). Returns once the commit
+    /// survives a crash or power loss.
+    pub fn commit(self) -> Result<CommitSummary> {
+        let WriteTxn {
+            db, _guard, rows, ..
+        } = self;
+        let summary = commit(db, rows)?;
+        drop(_guard);
+        Ok(summary)
+    }
+}
+
+fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
+    let snap = db.snapshot();
+    let old = &snap.data.manifest;
+    let new_rows = rows.rows.len();
+    if new_rows == 0 {
+        return Ok(CommitSummary {
+            generation: old.generation,
+            ..Default::default()
+        });
+    }
+    let dir = db.path().to_path_buf();
+
+    // 1. Visitors of this batch already stored somewhere: read them back, mark them
+    //    deleted where they were.
+    let mut new_visitors: Vec<&str> = {
+        let mut seen = std::collections::HashSet::new();
+        rows.rows
+            .iter()
+            .filter(|r| seen.insert(r.visitor))
+            .map(|r| rows.strings.get(r.visitor))
+            .collect()
+    };
+    new_visitors.sort_unstable();
+    let visitor_count = new_visitors.len() as u64;
+    let mut moved: Vec<(usize, Vec<u32>)> = Vec::new();
+    for (pi, p) in snap.data.parts.iter().enumerate() {
+        let ids = p.reader.visitor_ids()?;
+        let mut found = Vec::new();
+        for v in &new_visitors {
+            if let Some(o) = ids.find(v) {
+                if !p.deleted.contains(o as u32) {
+                    found.push(o as u32);
+                }
+            }
+        }
+        if !found.is_empty() {
+            moved.push((pi, found));
+        }
+    }
+    drop(new_visitors);
+    let mut rewritten = 0u64;
+    for (pi, ords) in &moved {
+        for &o in ords {
+            snap.data.parts[*pi]
+                .reader
+                .read_visitor_rows(o, &mut rows)?;
+            rewritten += 1;
+        }
+    }
+
+    // 2. Sessionise and split into parts of whole visitors.
+    let fixed = FixedSyms::intern(&mut rows);
+    let sess = sessions::sessionize(&rows, old.visit_timeout_ms);
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut start = 0usize;
+    for v in 0..sess.visitors.len() {
+        let ev_end = sess.visit_events[sess.visitor_visits[v + 1] as usize] as usize;
+        let ev_start = sess.visit_events[sess.visitor_visits[start] as usize] as usize;
+        if ev_end - ev_start > MAX_PART_EVENTS && v > start {
+            ranges.push(start..v);
+            start = v;
+        }
+    }
+    ranges.push(start..sess.visitors.len());
+
+    // Import summary: visits holding at least one new row (rows[..new_rows] are new).
+    let mut visits_touched = 0u64;
+    for i in 0..sess.visits.len() {
+        let evs = &sess.events[sess.visit_events[i] as usize..sess.visit_events[i + 1] as usize];
+        if evs.iter().any(|&e| (e as usize) < new_rows) {
+            visits_touched += 1;
+        }
+    }
+
+    // 3. Build parts in parallel, write and sync them under temporary names.
+    let mut next_id = old.next_file_id;
+    let ids: Vec<u64> = ranges
+        .iter()
+        .map(|_| {
+            next_id += 1;
+            next_id - 1
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let built: Vec<Result<(PathBuf, PartEntry)>> = {
+        let work: Vec<(u64, Range<usize>)> =
+            ids.iter().copied().zip(ranges.iter().cloned()).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = Mutex::new(Vec::new());
+        let (rows, sess, fixed, dir) = (&rows, &sess, &fixed, &dir);
+        let _ = crossbeam::thread::scope(|s| {
+            for _ in 0..threads.min(work.len()) {
+                s.spawn(|_| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((id, range)) = work.get(k).cloned() else {
+                            break;
+                        };
+                        let (bytes, sum) = write_part(rows, sess, fixed, range);
+                        let name = format!("part-{id:08}.slp");
+                        let res = fs::write_temp(dir, &name, &bytes).map(|tmp| {
+                            (
+                                tmp,
+                                PartEntry {
+                                    id,
+                                    file: name,
+                                    bytes: bytes.len() as u64,
+                                    visitors: sum.visitors,
+                                    visits: sum.visits,
+                                    events: sum.events,
+                                    deletions: None,
+                                },
+                            )
+                        });
+                        results.lock().push((k, res));
+                    }
+                });
+            }
+        });
+        let mut r = results.into_inner();
+        r.sort_by_key(|(k, _)| *k);
+        r.into_iter().map(|(_, x)| x).collect()
+    };
+    let mut temps = Vec::new();
+    let mut new_parts = Vec::new();
+    let mut failure = None;
+    for b in built {
+        match b {
+            Ok((tmp, entry)) => {
+                temps.push((tmp, entry.file.clone()));
+                new_parts.push(entry);
+            }
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        for (tmp, _) in &temps {
+            let _ = fs::remove(tmp);
+        }
+        return Err(e);
+    }
+
+    // 4. Deletion files for the parts visitors moved out of.
+    let mut parts: Vec<PartEntry> = Vec::with_capacity(old.parts.len() + new_parts.len());
+    let moved_map: HashMap<usize, &Vec<u32>> = moved.iter().map(|(p, o)| (*p, o)).collect();
+    for (pi, p) in snap.data.parts.iter().enumerate() {
+        let Some(ords) = moved_map.get(&pi) else {
+            parts.push(p.entry.clone());
+            continue;
+        };
+        let mut deleted = (*p.deleted).clone();
+        deleted.extend(ords.iter().copied());
+        if deleted.len() == p.entry.visitors as u64 {
+            continue; // nothing live remains: the part leaves the manifest
+        }
+        let id = next_id;
+        next_id += 1;
+        let name = format!("del-{id:08}.slr");
+        let bytes = manifest::encode_deletions(&deleted);
+        let tmp = fs::write_temp(&dir, &name, &bytes)?;
+        temps.push((tmp, name.clone()));
+        let mut e = p.entry.clone();
+        e.deletions = Some(DelEntry {
+            file: name,
+            bytes: bytes.len() as u64,
+            visitors: deleted.len() as u32,
+        });
+        parts.push(e);
+    }
+    parts.extend(new_parts.iter().cloned());
+    for (tmp, name) in &temps {
+        fs::publish(tmp, &dir, name)?;
+    }
+    fs::sync_dir(&dir)?;
+
+    // 5. Publish the new manifest: the commit point.
+    let mut custom = old.custom.clone();
+    for d in &rows.custom_names {
+        if !custom.iter().any(|c| c.name == d.name) {
+            custom.push(d.clone());
+        }
+    }
+    let m = Manifest {
+        generation: old.generation + 1,
+        visit_timeout_ms: old.visit_timeout_ms,
+        next_file_id: next_id,
+        parts,
+        custom,
+    };
+    fs::write_durable(&dir, &Manifest::file_name(m.generation), &m.encode())?;
+    let generation = m.generation;
+
+    // 6. Publish in memory, then drop files older than the previous generation.
+    let snapshot = db.load(m)?;
+    *db.inner.current.write() = snapshot;
+    db.remove_orphans()?;
+    Ok(CommitSummary {
+        generation,
+        events: new_rows as u64,
+        visits: visits_touched,
+        visitors: visitor_count,
+        parts_written: new_parts.len() as u64,
+        visitors_rewritten: rewritten,
+    })
+}

@@ -1,0 +1,256 @@
+//! The input data model (SPEC §1.1): one [`Event`] per input row.
+
+use std::fmt;
+
+/// The `type` of an event row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum EventType {
+    /// A page view (the default).
+    #[default]
+    Pageview = 0,
+    /// A custom event (`eventCategory` / `eventAction` / `eventName`).
+    Event = 1,
+    /// A file download.
+    Download = 2,
+    /// A click on an outgoing link.
+    Outlink = 3,
+    /// An internal site search.
+    SiteSearch = 4,
+    /// A goal conversion (`goalId`).
+    Goal = 5,
+    /// An ecommerce order (goal id 0).
+    EcommerceOrder = 6,
+    /// An ecommerce cart update.
+    EcommerceCart = 7,
+}
+
+impl EventType {
+    /// All types, in their numeric order.
+    pub const ALL: [EventType; 8] = [
+        EventType::Pageview,
+        EventType::Event,
+        EventType::Download,
+        EventType::Outlink,
+        EventType::SiteSearch,
+        EventType::Goal,
+        EventType::EcommerceOrder,
+        EventType::EcommerceCart,
+    ];
+
+    /// The name used in input files (`pageview`, `ecommerceOrder` …).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Pageview => "pageview",
+            EventType::Event => "event",
+            EventType::Download => "download",
+            EventType::Outlink => "outlink",
+            EventType::SiteSearch => "siteSearch",
+            EventType::Goal => "goal",
+            EventType::EcommerceOrder => "ecommerceOrder",
+            EventType::EcommerceCart => "ecommerceCart",
+        }
+    }
+
+    /// Parses an input `type` value.
+    ///
+    /// ```
+    /// use sightline::EventType;
+    /// assert_eq!(EventType::from_name("goal"), Some(EventType::Goal));
+    /// assert_eq!(EventType::from_name("Goal"), None);
+    /// ```
+    pub fn from_name(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Conversions are `goal`, `ecommerceOrder` and `ecommerceCart` rows; the rest are
+    /// actions (SPEC §1.1).
+    pub fn is_conversion(self) -> bool {
+        matches!(
+            self,
+            EventType::Goal | EventType::EcommerceOrder | EventType::EcommerceCart
+        )
+    }
+
+    /// Rows counted by the `conversions` metric and whose revenue is summed:
+    /// `goal` and `ecommerceOrder` (SPEC §3).
+    pub fn counts_as_conversion(self) -> bool {
+        matches!(self, EventType::Goal | EventType::EcommerceOrder)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The value of a custom dimension.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string value.
+    Str(String),
+    /// A numeric value.
+    Num(f64),
+}
+
+/// One input row: an action or a conversion of a visitor at an instant.
+///
+/// Build one with struct-update syntax:
+///
+/// ```
+/// use sightline::{Event, EventType};
+/// let e = Event {
+///     ts: 1_767_225_600_000, // 2026-01-01T00:00:00Z in Unix milliseconds
+///     visitor_id: "v1".into(),
+///     kind: EventType::Pageview,
+///     page_url: Some("https://shop.example/".into()),
+///     country_code: Some("fr".into()),
+///     ..Default::default()
+/// };
+/// assert!(!e.kind.is_conversion());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    /// Timestamp, Unix milliseconds (UTC).
+    pub ts: i64,
+    /// Visitor id (non-empty).
+    pub visitor_id: String,
+    /// Explicit visit id, scoped to the visitor; overrides timeout sessionisation.
+    pub visit_id: Option<String>,
+    /// Site id (visit level; 1 when no event of the visit has one).
+    pub site_id: Option<i64>,
+    /// Row type.
+    pub kind: EventType,
+    /// Page URL.
+    pub page_url: Option<String>,
+    /// Page title.
+    pub page_title: Option<String>,
+    /// Event category.
+    pub event_category: Option<String>,
+    /// Event action.
+    pub event_action: Option<String>,
+    /// Event name.
+    pub event_name: Option<String>,
+    /// Event value.
+    pub event_value: Option<f64>,
+    /// Goal id (`goal` rows).
+    pub goal_id: Option<i64>,
+    /// Revenue (`goal` and `ecommerceOrder` rows).
+    pub revenue: Option<f64>,
+    /// Visit level: country code.
+    pub country_code: Option<String>,
+    /// Visit level: region code.
+    pub region_code: Option<String>,
+    /// Visit level: city.
+    pub city: Option<String>,
+    /// Visit level: language code.
+    pub language_code: Option<String>,
+    /// Visit level: browser code.
+    pub browser_code: Option<String>,
+    /// Visit level: operating system code.
+    pub operating_system_code: Option<String>,
+    /// Visit level: device type.
+    pub device_type: Option<String>,
+    /// Visit level: referrer type.
+    pub referrer_type: Option<String>,
+    /// Visit level: referrer name.
+    pub referrer_name: Option<String>,
+    /// Visit level: referrer keyword.
+    pub referrer_keyword: Option<String>,
+    /// Visit level: campaign name.
+    pub campaign_name: Option<String>,
+    /// Visit level: user id.
+    pub user_id: Option<String>,
+    /// Visit level: IP address text.
+    pub ip: Option<String>,
+    /// Custom dimensions (event level), by name.
+    pub custom: Vec<(String, Value)>,
+}
+
+impl Event {
+    /// A page view of `url` by `visitor_id` at `ts` (Unix ms).
+    ///
+    /// ```
+    /// let e = sightline::Event::pageview(0, "v1", "/home");
+    /// assert_eq!(e.page_url.as_deref(), Some("/home"));
+    /// ```
+    pub fn pageview(ts: i64, visitor_id: &str, url: &str) -> Event {
+        Event {
+            ts,
+            visitor_id: visitor_id.into(),
+            page_url: Some(url.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The five event-level string fields, in [`crate::schema::EVENT_STRINGS`] order.
+    pub(crate) fn event_strings(&self) -> [Option<&str>; 5] {
+        [
+            self.page_url.as_deref(),
+            self.page_title.as_deref(),
+            self.event_category.as_deref(),
+            self.event_action.as_deref(),
+            self.event_name.as_deref(),
+        ]
+    }
+
+    /// The visit-level string fields, in [`crate::schema::VISIT_STRINGS`] order.
+    pub(crate) fn visit_strings(&self) -> [Option<&str>; 13] {
+        [
+            self.country_code.as_deref(),
+            self.region_code.as_deref(),
+            self.city.as_deref(),
+            self.language_code.as_deref(),
+            self.browser_code.as_deref(),
+            self.operating_system_code.as_deref(),
+            self.device_type.as_deref(),
+            self.referrer_type.as_deref(),
+            self.referrer_name.as_deref(),
+            self.referrer_keyword.as_deref(),
+            self.campaign_name.as_deref(),
+            self.user_id.as_deref(),
+            self.ip.as_deref(),
+        ]
+    }
+}
+
+/// The input fields by role; used by the parsers to route a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Ts,
+    VisitorId,
+    VisitId,
+    SiteId,
+    Type,
+    EventStr(usize),
+    EventValue,
+    GoalId,
+    Revenue,
+    VisitStr(usize),
+}
+
+impl Field {
+    pub(crate) fn lookup(name: &str) -> Option<Field> {
+        use crate::schema::{EVENT_STRINGS, VISIT_STRINGS};
+        Some(match name {
+            "ts" => Field::Ts,
+            "visitorId" => Field::VisitorId,
+            "visitId" => Field::VisitId,
+            "siteId" => Field::SiteId,
+            "type" => Field::Type,
+            "eventValue" => Field::EventValue,
+            "goalId" => Field::GoalId,
+            "revenue" => Field::Revenue,
+            _ => {
+                if let Some(i) = EVENT_STRINGS.iter().position(|n| *n == name) {
+                    Field::EventStr(i)
+                } else if let Some(i) = VISIT_STRINGS.iter().position(|n| *n == name) {
+                    Field::VisitStr(i)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}

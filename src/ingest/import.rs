@@ -1,0 +1,427 @@
+//! File import: JSON Lines (parsed in parallel, merged in input order) and CSV.
+//!
+//! JSON Lines files are read in chunks that end at a newline; worker threads parse
+//! chunks into their own batches and the caller's thread merges them in file order, so
+//! line numbers, the custom-dimension type rule ("fixed by the first non-null value")
+//! and the first reported error are exactly what a sequential reader would give.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::parse::{self, Mode, RawRow, Scalar};
+use super::rows::Rows;
+use crate::error::{Error, Result, RowError};
+
+/// Input format of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+impl Format {
+    /// Guesses the format from the file extension (`.csv` → CSV, anything else → JSONL).
+    ///
+    /// ```
+    /// use sightline::Format;
+    /// assert_eq!(Format::from_path("a/b.csv".as_ref()), Format::Csv);
+    /// assert_eq!(Format::from_path("x.jsonl".as_ref()), Format::Jsonl);
+    /// ```
+    pub fn from_path(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+        {
+            Some(e) if e == "csv" => Format::Csv,
+            _ => Format::Jsonl,
+        }
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Input format; `None` guesses from the extension.
+    pub format: Option<Format>,
+    /// Keep going past bad rows (they are counted and the first few reported) instead
+    /// of failing the whole import.
+    pub skip_invalid: bool,
+}
+
+/// How many row errors a report keeps.
+pub const MAX_REPORTED_ERRORS: usize = 10;
+
+/// Outcome of reading one file.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    /// Rows accepted.
+    pub rows: u64,
+    /// Rows rejected (only with `skip_invalid`).
+    pub rejected: u64,
+    /// The first rejected rows' errors, in line order.
+    pub errors: Vec<RowError>,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+const CHUNK: usize = 4 << 20;
+const MAX_LINE: usize = 64 << 20;
+
+struct Chunk {
+    seq: u64,
+    first_line: u64,
+    bytes: Vec<u8>,
+}
+
+struct Parsed {
+    rows: Rows,
+    lines: Vec<u64>,
+    errors: Vec<RowError>,
+}
+
+/// Reads `path` into `rows`. Without `skip_invalid`, the first bad row (by line) fails
+/// the call and `rows` is left as it was.
+pub fn import_file(
+    path: &Path,
+    opts: &ImportOptions,
+    rows: &mut Rows,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<FileReport> {
+    let cp = rows.checkpoint();
+    let format = opts.format.unwrap_or_else(|| Format::from_path(path));
+    let result = match format {
+        Format::Jsonl => import_jsonl(path, opts, rows, progress),
+        Format::Csv => import_csv(path, opts, rows, progress),
+    };
+    match result {
+        Ok(mut report) => {
+            report.errors.sort_by_key(|e| e.line);
+            report.errors.truncate(MAX_REPORTED_ERRORS);
+            Ok(report)
+        }
+        Err(e) => {
+            rows.rollback(cp);
+            Err(e)
+        }
+    }
+}
+
+fn import_jsonl(
+    path: &Path,
+    opts: &ImportOptions,
+    rows: &mut Rows,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<FileReport> {
+    let file_name = path.display().to_string();
+    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let (chunk_tx, chunk_rx) = crossbeam::channel::bounded::<Chunk>(workers * 2);
+    let (done_tx, done_rx) = crossbeam::channel::bounded::<(u64, Parsed)>(workers * 2);
+    // Lowest chunk with an error: later chunks need not be parsed when failing fast.
+    let first_bad = AtomicU64::new(u64::MAX);
+    let skip = opts.skip_invalid;
+    let mut report = FileReport::default();
+    let mut first_error: Option<RowError> = None;
+
+    let read_result: Result<u64> = crossbeam::thread::scope(|s| {
+        for _ in 0..workers {
+            let rx = chunk_rx.clone();
+            let tx = done_tx.clone();
+            let (file_name, first_bad) = (&file_name, &first_bad);
+            s.spawn(move |_| {
+                for chunk in rx {
+                    let parsed = if !skip && chunk.seq > first_bad.load(Ordering::Relaxed) {
+                        Parsed {
+                            rows: Rows::default(),
+                            lines: Vec::new(),
+                            errors: Vec::new(),
+                        }
+                    } else {
+                        parse_chunk(&chunk, file_name, skip)
+                    };
+                    if !parsed.errors.is_empty() {
+                        first_bad.fetch_min(chunk.seq, Ordering::Relaxed);
+                    }
+                    if tx.send((chunk.seq, parsed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(chunk_rx);
+        let reader = s.spawn(move |_| -> Result<u64> {
+            let mut seq = 0u64;
+            let mut line = 1u64;
+            let mut carry: Vec<u8> = Vec::new();
+            let mut total = 0u64;
+            let mut want = CHUNK;
+            loop {
+                let mut buf = std::mem::take(&mut carry);
+                let start = buf.len();
+                buf.resize(start.max(want), 0);
+                let target = buf.len();
+                let mut filled = start;
+                while filled < buf.len() {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Error::io("read", path, e)),
+                    }
+                }
+                total += (filled - start) as u64;
+                buf.truncate(filled);
+                let eof = filled < target;
+                if buf.is_empty() {
+                    break;
+                }
+                let cut = if eof {
+                    buf.len()
+                } else {
+                    match memchr::memrchr(b'\n', &buf) {
+                        Some(i) => i + 1,
+                        None => {
+                            if buf.len() >= MAX_LINE {
+                                return Err(Error::Row(RowError {
+                                    file: path.display().to_string(),
+                                    line,
+                                    field: "row".into(),
+                                    reason: format!("line longer than {} MiB", MAX_LINE >> 20),
+                                }));
+                            }
+                            want = buf.len() * 2;
+                            carry = buf;
+                            continue;
+                        }
+                    }
+                };
+                carry = buf.split_off(cut);
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+                if chunk_tx
+                    .send(Chunk {
+                        seq,
+                        first_line: line,
+                        bytes: buf,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                progress(total);
+                seq += 1;
+                line += lines;
+                want = CHUNK;
+                if eof && carry.is_empty() {
+                    break;
+                }
+            }
+            Ok(total)
+        });
+
+        // Merge in file order.
+        let mut pending: BTreeMap<u64, Parsed> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut failed = false;
+        for (seq, parsed) in done_rx.iter() {
+            pending.insert(seq, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                next += 1;
+                if failed {
+                    continue;
+                }
+                let Parsed {
+                    rows: local,
+                    lines,
+                    errors,
+                } = parsed;
+                let mut chunk_errors = errors;
+                let before = rows.rows.len();
+                rows.absorb(local, &lines, &file_name, &mut |e| {
+                    chunk_errors.push(e);
+                    true
+                });
+                report.rows += (rows.rows.len() - before) as u64;
+                if !chunk_errors.is_empty() {
+                    report.rejected += chunk_errors.len() as u64;
+                    chunk_errors.sort_by_key(|e| e.line);
+                    if !skip {
+                        first_error = chunk_errors.into_iter().next();
+                        failed = true;
+                        first_bad.store(0, Ordering::Relaxed);
+                        continue;
+                    }
+                    let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
+                    report.errors.extend(chunk_errors.into_iter().take(room));
+                }
+            }
+        }
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::InvalidInput("import reader thread failed".into())))
+    })
+    .unwrap_or_else(|_| Err(Error::InvalidInput("import worker thread failed".into())));
+    if let Some(e) = first_error {
+        return Err(Error::Row(e));
+    }
+    report.bytes = read_result?;
+    Ok(report)
+}
+
+fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
+    let mut out = Parsed {
+        rows: Rows::default(),
+        lines: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut raw: RawRow<'_> = Vec::with_capacity(32);
+    let mut line_no = chunk.first_line;
+    for mut line in chunk.bytes.split(|&b| b == b'\n') {
+        let this = line_no;
+        line_no += 1;
+        if chunk.seq == 0 && this == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let res = parse::parse_json(line, &mut raw)
+            .and_then(|_| parse::push_raw(&raw, Mode::Json, &mut out.rows, false));
+        match res {
+            Ok(()) => out.lines.push(this),
+            Err((field, reason)) => {
+                out.errors.push(RowError {
+                    file: file.to_string(),
+                    line: this,
+                    field,
+                    reason,
+                });
+                if !skip {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn import_csv(
+    path: &Path,
+    opts: &ImportOptions,
+    rows: &mut Rows,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<FileReport> {
+    let file_name = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(BufReader::with_capacity(1 << 20, file));
+    let row_err = |line: u64, field: &str, reason: String| RowError {
+        file: file_name.clone(),
+        line,
+        field: field.to_string(),
+        reason,
+    };
+    let headers: Vec<String> = match rdr.byte_headers() {
+        Ok(h) => h
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let b = if i == 0 {
+                    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+                } else {
+                    b
+                };
+                String::from_utf8(b.to_vec()).map(|s| s.trim().to_string())
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::Row(row_err(1, "header", "not valid UTF-8".into())))?,
+        Err(e) => return Err(Error::Row(row_err(1, "header", e.to_string()))),
+    };
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
+            return Err(Error::Row(row_err(
+                1,
+                "header",
+                format!("column {} has no name", i + 1),
+            )));
+        }
+        if headers[..i].contains(h) {
+            return Err(Error::Row(row_err(1, h, "duplicate column".into())));
+        }
+    }
+    let mut report = FileReport::default();
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0u64;
+    loop {
+        let line = rdr.position().line();
+        let res = match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                let mut raw: RawRow<'_> = Vec::with_capacity(headers.len());
+                let mut bad = None;
+                for (h, cell) in headers.iter().zip(record.iter()) {
+                    match std::str::from_utf8(cell) {
+                        Ok("") => raw.push((h.as_str().into(), Scalar::Null)),
+                        Ok(s) => raw.push((h.as_str().into(), Scalar::Str(s.into()))),
+                        Err(_) => {
+                            bad = Some(row_err(line, h, "not valid UTF-8".into()));
+                            break;
+                        }
+                    }
+                }
+                match bad {
+                    Some(e) => Err(e),
+                    None => parse::push_raw(&raw, Mode::Text, rows, true)
+                        .map_err(|(f, r)| row_err(line, &f, r)),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                let reason = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("row has {len} fields, the header has {expected_len}")
+                    }
+                    _ => e.to_string(),
+                };
+                let fatal = !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                );
+                if fatal {
+                    return Err(Error::Row(row_err(line, "row", reason)));
+                }
+                Err(row_err(line, "row", reason))
+            }
+        };
+        match res {
+            Ok(()) => report.rows += 1,
+            Err(e) if opts.skip_invalid => {
+                report.rejected += 1;
+                if report.errors.len() < MAX_REPORTED_ERRORS {
+                    report.errors.push(e);
+                }
+            }
+            Err(e) => return Err(Error::Row(e)),
+        }
+        n += 1;
+        if n % 65536 == 0 {
+            progress(rdr.position().byte());
+        }
+    }
+    report.bytes = rdr.position().byte();
+    progress(report.bytes);
+    Ok(report)
+}

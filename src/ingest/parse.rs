@@ -1,0 +1,482 @@
+//! Row parsing: JSON Lines and CSV rows into [`Rows`], with `field: reason` errors.
+//!
+//! JSON values are read through serde into a borrowed [`Scalar`] per key, then checked
+//! field by field, so an error names the field and says what was expected. CSV cells are
+//! text; numeric fields are parsed from it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::rows::{CVal, Row, Rows};
+use crate::event::{EventType, Field};
+use crate::schema::CustomType;
+
+/// One input value before it is checked against its field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    /// JSON null, or an empty CSV cell.
+    Null,
+    /// JSON true/false.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A number that is not an i64.
+    Float(f64),
+    /// A string (or any CSV cell).
+    Str(Cow<'a, str>),
+    /// A JSON array or object (never valid).
+    Nested(&'static str),
+}
+
+impl Scalar<'_> {
+    fn describe(&self) -> &'static str {
+        match self {
+            Scalar::Null => "null",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Int(_) | Scalar::Float(_) => "a number",
+            Scalar::Str(_) => "a string",
+            Scalar::Nested(what) => what,
+        }
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(i64::try_from(v)
+            .map(Scalar::Int)
+            .unwrap_or(Scalar::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Nested("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Nested("an object"))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct KeyVisitor;
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+struct Key<'de>(Cow<'de, str>);
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor).map(Key)
+    }
+}
+
+/// The key/value pairs of one input row, in input order.
+pub type RawRow<'a> = Vec<(Cow<'a, str>, Scalar<'a>)>;
+
+struct RowSeed<'r, 'a>(&'r mut RawRow<'a>);
+
+impl<'de, 'r> DeserializeSeed<'de> for RowSeed<'r, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'r> Visitor<'de> for RowSeed<'r, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(k)) = map.next_key::<Key>()? {
+            let v: Scalar = map.next_value()?;
+            self.0.push((k, v));
+        }
+        Ok(())
+    }
+}
+
+/// A row-level problem: `(field, reason)`.
+pub type FieldError = (String, String);
+
+fn ferr(field: &str, reason: impl Into<String>) -> FieldError {
+    (field.to_string(), reason.into())
+}
+
+/// Parses one JSON Lines line into `raw` (cleared first).
+pub fn parse_json<'a>(line: &'a [u8], raw: &mut RawRow<'a>) -> Result<(), FieldError> {
+    raw.clear();
+    let mut de = serde_json::Deserializer::from_slice(line);
+    RowSeed(raw)
+        .deserialize(&mut de)
+        .map_err(|e| ferr("row", json_reason(e)))?;
+    de.end().map_err(|e| ferr("row", json_reason(e)))
+}
+
+fn json_reason(e: serde_json::Error) -> String {
+    let msg = e.to_string();
+    // serde_json appends " at line L column C"; within one line only the column matters.
+    match msg.rfind(" at line ") {
+        Some(i) => format!("invalid JSON: {} (column {})", &msg[..i], e.column()),
+        None => format!("invalid JSON: {msg}"),
+    }
+}
+
+/// How cell values are typed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// JSON: values carry their type.
+    Json,
+    /// CSV: every cell is text; numeric fields parse it.
+    Text,
+}
+
+/// Checks a raw row and appends it to `rows`. With `settle_types`, custom dimensions
+/// are checked against the types already fixed in `rows` (a conflict is a row error);
+/// without, a parser's batch records each value with its own type and the rule is
+/// applied when the batch is merged ([`Rows::absorb`]).
+pub fn push_raw(
+    raw: &RawRow<'_>,
+    mode: Mode,
+    rows: &mut Rows,
+    settle_types: bool,
+) -> Result<(), FieldError> {
+    let mut row = Row::new(0, 0);
+    let mut seen_ts = false;
+    let mut seen_visitor = false;
+    let mut seen = [false; 32];
+    let custom_start = rows.custom.len();
+    let result = (|| {
+        for (k, v) in raw {
+            let key: &str = k;
+            if matches!(v, Scalar::Null) {
+                continue;
+            }
+            let Some(field) = Field::lookup(key) else {
+                let (ty, val) = custom_value(key, v, mode, rows)?;
+                if rows.custom[custom_start..].iter().any(|(d, _)| {
+                    rows.custom_names
+                        .get(*d as usize)
+                        .is_some_and(|c| c.name == key)
+                }) {
+                    return Err(ferr(key, "duplicate key"));
+                }
+                let d = if settle_types {
+                    rows.custom_dim(key, ty).map_err(|known| {
+                        ferr(
+                            key,
+                            format!(
+                                "expected a {} (the dimension's type), found a {}",
+                                known.name(),
+                                ty.name()
+                            ),
+                        )
+                    })?
+                } else {
+                    rows.parser_dim(key, ty)
+                };
+                rows.custom.push((d, val));
+                continue;
+            };
+            let slot = field_slot(field);
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(ferr(key, "duplicate key"));
+            }
+            match field {
+                Field::Ts => {
+                    row.ts = timestamp(v, mode).map_err(|r| ferr(key, r))?;
+                    seen_ts = true;
+                }
+                Field::VisitorId => {
+                    let s = string(v).map_err(|r| ferr(key, r))?;
+                    if s.is_empty() {
+                        return Err(ferr(key, "must not be empty"));
+                    }
+                    row.visitor = rows.strings.intern(s);
+                    seen_visitor = true;
+                }
+                Field::VisitId => {
+                    let s = string(v).map_err(|r| ferr(key, r))?;
+                    if s.is_empty() {
+                        return Err(ferr(key, "must not be empty"));
+                    }
+                    row.visit_id = rows.strings.intern(s);
+                }
+                Field::SiteId => row.site_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
+                Field::Type => {
+                    let s = string(v).map_err(|r| ferr(key, r))?;
+                    row.kind = EventType::from_name(s).ok_or_else(|| {
+                        let names: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
+                        ferr(
+                            key,
+                            format!("unknown type {s:?} (expected one of: {})", names.join(", ")),
+                        )
+                    })?;
+                }
+                Field::EventStr(i) => {
+                    row.ev[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?)
+                }
+                Field::VisitStr(i) => {
+                    row.vis[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?)
+                }
+                Field::EventValue => {
+                    row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?)
+                }
+                Field::Revenue => row.revenue = Some(number(v, mode).map_err(|r| ferr(key, r))?),
+                Field::GoalId => row.goal_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
+            }
+        }
+        if !seen_ts {
+            return Err(ferr("ts", "missing (required)"));
+        }
+        if !seen_visitor {
+            return Err(ferr("visitorId", "missing (required)"));
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            row.custom_start = custom_start as u32;
+            row.custom_len = (rows.custom.len() - custom_start) as u32;
+            rows.rows.push(row);
+            Ok(())
+        }
+        Err(e) => {
+            rows.custom.truncate(custom_start);
+            Err(e)
+        }
+    }
+}
+
+fn field_slot(f: Field) -> usize {
+    match f {
+        Field::Ts => 0,
+        Field::VisitorId => 1,
+        Field::VisitId => 2,
+        Field::SiteId => 3,
+        Field::Type => 4,
+        Field::EventValue => 5,
+        Field::GoalId => 6,
+        Field::Revenue => 7,
+        Field::EventStr(i) => 8 + i,
+        Field::VisitStr(i) => 13 + i,
+    }
+}
+
+fn string<'v>(v: &'v Scalar<'_>) -> Result<&'v str, String> {
+    match v {
+        Scalar::Str(s) => Ok(s),
+        other => Err(format!("expected a string, found {}", other.describe())),
+    }
+}
+
+fn number(v: &Scalar<'_>, mode: Mode) -> Result<f64, String> {
+    let x = match v {
+        Scalar::Int(i) => *i as f64,
+        Scalar::Float(f) => *f,
+        Scalar::Str(s) if mode == Mode::Text => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("expected a number, found {s:?}"))?,
+        other => return Err(format!("expected a number, found {}", other.describe())),
+    };
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err("expected a finite number".into())
+    }
+}
+
+fn integer(v: &Scalar<'_>, mode: Mode) -> Result<i64, String> {
+    match v {
+        Scalar::Int(i) => Ok(*i),
+        Scalar::Float(f) => Err(format!("expected an integer, found {f}")),
+        Scalar::Str(s) if mode == Mode::Text => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("expected an integer, found {s:?}")),
+        other => Err(format!("expected an integer, found {}", other.describe())),
+    }
+}
+
+/// Parses a timestamp: RFC 3339 text or integer Unix milliseconds.
+pub fn timestamp(v: &Scalar<'_>, mode: Mode) -> Result<i64, String> {
+    let ms = match v {
+        Scalar::Int(i) => *i,
+        Scalar::Float(f) => {
+            return Err(format!(
+                "expected RFC 3339 text or integer milliseconds, found {f}"
+            ));
+        }
+        Scalar::Str(s) => {
+            let t = s.trim();
+            if mode == Mode::Text
+                && !t.is_empty()
+                && t.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            {
+                t.parse::<i64>()
+                    .map_err(|_| format!("bad integer timestamp {t:?}"))?
+            } else {
+                let ts: jiff::Timestamp = t
+                    .parse()
+                    .map_err(|e| format!("cannot parse {t:?} as an RFC 3339 timestamp: {e}"))?;
+                ts.as_millisecond()
+            }
+        }
+        other => return Err(format!("expected a timestamp, found {}", other.describe())),
+    };
+    jiff::Timestamp::from_millisecond(ms)
+        .map_err(|_| format!("{ms} ms is outside the supported time range"))?;
+    Ok(ms)
+}
+
+fn custom_value(
+    name: &str,
+    v: &Scalar<'_>,
+    mode: Mode,
+    rows: &mut Rows,
+) -> Result<(CustomType, CVal), FieldError> {
+    match (v, mode) {
+        (Scalar::Int(i), _) => Ok((CustomType::Number, CVal::Num(*i as f64))),
+        (Scalar::Float(f), _) => Ok((CustomType::Number, CVal::Num(*f))),
+        (Scalar::Str(s), Mode::Json) => Ok((CustomType::String, CVal::Str(rows.strings.intern(s)))),
+        (Scalar::Str(s), Mode::Text) => {
+            // CSV has no types: a known dimension parses as its type; a new one is a
+            // number if its first value reads as one.
+            let known = rows
+                .custom_names
+                .iter()
+                .find(|d| d.name == name)
+                .map(|d| d.ty);
+            let num = s.trim().parse::<f64>().ok().filter(|x| x.is_finite());
+            match (known, num) {
+                (Some(CustomType::String), _) | (None, None) => {
+                    Ok((CustomType::String, CVal::Str(rows.strings.intern(s))))
+                }
+                (_, Some(x)) => Ok((CustomType::Number, CVal::Num(x))),
+                (Some(CustomType::Number), None) => {
+                    Err(ferr(name, format!("expected a number, found {s:?}")))
+                }
+            }
+        }
+        (other, _) => Err(ferr(
+            name,
+            format!("expected a string or a number, found {}", other.describe()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(line: &str) -> Result<Rows, FieldError> {
+        let mut rows = Rows::default();
+        let mut raw = Vec::new();
+        parse_json(line.as_bytes(), &mut raw)?;
+        push_raw(&raw, Mode::Json, &mut rows, false)?;
+        Ok(rows)
+    }
+
+    #[test]
+    fn good_row() {
+        let rows = one(r#"{"ts":"2026-01-05T10:00:00.123Z","visitorId":"a","type":"goal","goalId":3,"revenue":9.5,"countryCode":"fr","plan":"pro","n":2}"#).unwrap();
+        let r = rows.rows[0];
+        assert_eq!(r.ts, 1_767_607_200_123);
+        assert_eq!(r.kind, EventType::Goal);
+        assert_eq!(r.goal_id, Some(3));
+        assert_eq!(rows.strings.get(r.vis[0]), "fr");
+        assert_eq!(rows.custom.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"visitorId":"a"}"#, "ts", "missing"),
+            (r#"{"ts":1}"#, "visitorId", "missing"),
+            (r#"{"ts":"yesterday","visitorId":"a"}"#, "ts", "RFC 3339"),
+            (
+                r#"{"ts":1,"visitorId":"a","type":"click"}"#,
+                "type",
+                "unknown type",
+            ),
+            (
+                r#"{"ts":1,"visitorId":"a","goalId":1.5}"#,
+                "goalId",
+                "integer",
+            ),
+            (
+                r#"{"ts":1,"visitorId":"a","pageUrl":3}"#,
+                "pageUrl",
+                "expected a string",
+            ),
+            (r#"{"ts":1,"visitorId":"a","x":[1]}"#, "x", "an array"),
+            (r#"{"ts":1,"visitorId":""}"#, "visitorId", "empty"),
+            (r#"{"ts":1,"visitorId":"a","ts":2}"#, "ts", "duplicate"),
+            (r#"{"ts":1,"visitorId":"a""#, "row", "invalid JSON"),
+            (r#"[1,2]"#, "row", "invalid JSON"),
+            (r#"{"ts":1,"visitorId":"a"} x"#, "row", "invalid JSON"),
+            (
+                r#"{"ts":99999999999999999,"visitorId":"a"}"#,
+                "ts",
+                "outside",
+            ),
+        ];
+        for (line, field, reason) in cases {
+            let (f, r) = one(line).err().unwrap_or_else(|| panic!("accepted {line}"));
+            assert_eq!(f, field, "{line}");
+            assert!(r.contains(reason), "{line}: {r}");
+        }
+    }
+
+    #[test]
+    fn nulls_mean_no_value() {
+        let rows = one(r#"{"ts":5,"visitorId":"a","pageUrl":null,"x":null}"#).unwrap();
+        assert_eq!(rows.rows[0].ev[0], 0);
+        assert!(rows.custom.is_empty());
+    }
+}

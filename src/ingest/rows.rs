@@ -1,0 +1,320 @@
+//! The in-memory batch: rows with interned strings.
+//!
+//! Parsing produces [`Rows`]; sessionisation and the part writer consume them. Strings are
+//! interned once per batch ([`Sym`], 0 = no value), so rows are small and copyable and a
+//! dictionary is built per part from the symbols it uses.
+
+use std::collections::HashMap;
+
+use crate::error::RowError;
+use crate::event::{Event, EventType, Value};
+use crate::schema::{CustomDim, CustomType};
+
+/// An interned string; 0 means "no value".
+pub type Sym = u32;
+
+/// String interner (one per batch).
+#[derive(Default)]
+pub struct Interner {
+    map: HashMap<Box<str>, Sym, ahash::RandomState>,
+    strs: Vec<Box<str>>,
+}
+
+impl Interner {
+    /// Interns `s` and returns its symbol (never 0).
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.map.get(s) {
+            return id;
+        }
+        if self.strs.is_empty() {
+            self.strs.push("".into()); // symbol 0 = no value
+        }
+        let id = self.strs.len() as Sym;
+        let b: Box<str> = s.into();
+        self.strs.push(b.clone());
+        self.map.insert(b, id);
+        id
+    }
+
+    /// The text of `sym` ("" for 0).
+    pub fn get(&self, sym: Sym) -> &str {
+        self.strs.get(sym as usize).map(|s| &**s).unwrap_or("")
+    }
+
+    /// Number of symbols, including the reserved 0.
+    pub fn len(&self) -> usize {
+        self.strs.len().max(1)
+    }
+
+    /// Symbols of `other` mapped into `self` (index = other's symbol).
+    pub fn absorb(&mut self, other: &Interner) -> Vec<Sym> {
+        let mut map = Vec::with_capacity(other.strs.len());
+        map.push(0);
+        for s in other.strs.iter().skip(1) {
+            map.push(self.intern(s));
+        }
+        map
+    }
+}
+
+/// A custom dimension value in a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CVal {
+    /// Interned string.
+    Str(Sym),
+    /// Number.
+    Num(f64),
+}
+
+/// One event, with strings interned.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub ts: i64,
+    pub visitor: Sym,
+    pub visit_id: Sym,
+    pub kind: EventType,
+    pub site_id: Option<i64>,
+    pub ev: [Sym; 5],
+    pub vis: [Sym; 13],
+    pub event_value: Option<f64>,
+    pub goal_id: Option<i64>,
+    pub revenue: Option<f64>,
+    /// Range into [`Rows::custom`].
+    pub custom_start: u32,
+    pub custom_len: u32,
+}
+
+impl Row {
+    pub fn new(ts: i64, visitor: Sym) -> Row {
+        Row {
+            ts,
+            visitor,
+            visit_id: 0,
+            kind: EventType::Pageview,
+            site_id: None,
+            ev: [0; 5],
+            vis: [0; 13],
+            event_value: None,
+            goal_id: None,
+            revenue: None,
+            custom_start: 0,
+            custom_len: 0,
+        }
+    }
+}
+
+/// A batch of rows and what they reference.
+#[derive(Default)]
+pub struct Rows {
+    pub strings: Interner,
+    pub rows: Vec<Row>,
+    /// Custom values: (index into `custom_names`, value).
+    pub custom: Vec<(u32, CVal)>,
+    /// Custom dimension names of this batch (for a parser) or of the database (after merge).
+    pub custom_names: Vec<CustomDim>,
+    custom_index: HashMap<String, u32, ahash::RandomState>,
+}
+
+/// The range of a row's custom values.
+pub fn custom_of<'a>(rows: &'a Rows, r: &Row) -> &'a [(u32, CVal)] {
+    let s = r.custom_start as usize;
+    rows.custom.get(s..s + r.custom_len as usize).unwrap_or(&[])
+}
+
+impl Rows {
+    /// A batch whose custom schema starts as `dims` (the database's).
+    pub fn with_schema(dims: &[CustomDim]) -> Rows {
+        let mut rows = Rows::default();
+        for d in dims {
+            rows.custom_index
+                .insert(d.name.clone(), rows.custom_names.len() as u32);
+            rows.custom_names.push(d.clone());
+        }
+        rows
+    }
+
+    /// Index of custom dimension `name`, registering it with type `ty` if new. Returns the
+    /// existing type when it differs from `ty`.
+    pub fn custom_dim(&mut self, name: &str, ty: CustomType) -> Result<u32, CustomType> {
+        if let Some(&i) = self.custom_index.get(name) {
+            let known = self.custom_names[i as usize].ty;
+            return if known == ty { Ok(i) } else { Err(known) };
+        }
+        let i = self.custom_names.len() as u32;
+        self.custom_names.push(CustomDim {
+            name: name.to_string(),
+            ty,
+        });
+        self.custom_index.insert(name.to_string(), i);
+        Ok(i)
+    }
+
+    /// Index of custom dimension `name` with type `ty` in a parser's batch, where the same
+    /// name may appear with both types (the database-wide rule is applied at merge).
+    pub fn parser_dim(&mut self, name: &str, ty: CustomType) -> u32 {
+        let key = match ty {
+            CustomType::String => format!("s\0{name}"),
+            CustomType::Number => format!("n\0{name}"),
+        };
+        if let Some(&i) = self.custom_index.get(&key) {
+            return i;
+        }
+        let i = self.custom_names.len() as u32;
+        self.custom_names.push(CustomDim {
+            name: name.to_string(),
+            ty,
+        });
+        self.custom_index.insert(key, i);
+        i
+    }
+
+    /// A point to [`rollback`](Rows::rollback) to.
+    pub fn checkpoint(&self) -> (usize, usize, usize) {
+        (self.rows.len(), self.custom.len(), self.custom_names.len())
+    }
+
+    /// Forgets rows and custom dimensions added since `cp` (interned strings stay).
+    pub fn rollback(&mut self, cp: (usize, usize, usize)) {
+        self.rows.truncate(cp.0);
+        self.custom.truncate(cp.1);
+        self.custom_names.truncate(cp.2);
+        self.custom_index.retain(|_, i| (*i as usize) < cp.2);
+    }
+
+    /// Appends a typed event (API path), checking it like an input row.
+    pub fn push_event(&mut self, e: &Event, file: &str, line: u64) -> Result<(), RowError> {
+        let err = |field: &str, reason: String| RowError {
+            file: file.into(),
+            line,
+            field: field.into(),
+            reason,
+        };
+        if e.visitor_id.is_empty() {
+            return Err(err("visitorId", "must not be empty".into()));
+        }
+        if jiff::Timestamp::from_millisecond(e.ts).is_err() {
+            return Err(err(
+                "ts",
+                format!("{} ms is outside the supported time range", e.ts),
+            ));
+        }
+        if let Some(v) = &e.visit_id {
+            if v.is_empty() {
+                return Err(err("visitId", "must not be empty".into()));
+            }
+        }
+        for (name, v) in [("eventValue", e.event_value), ("revenue", e.revenue)] {
+            if v.is_some_and(|x| !x.is_finite()) {
+                return Err(err(name, "must be a finite number".into()));
+            }
+        }
+        let mut row = Row::new(e.ts, self.strings.intern(&e.visitor_id));
+        row.visit_id = e.visit_id.as_deref().map_or(0, |s| self.strings.intern(s));
+        row.kind = e.kind;
+        row.site_id = e.site_id;
+        for (slot, v) in row.ev.iter_mut().zip(e.event_strings()) {
+            *slot = v.map_or(0, |s| self.strings.intern(s));
+        }
+        for (slot, v) in row.vis.iter_mut().zip(e.visit_strings()) {
+            *slot = v.map_or(0, |s| self.strings.intern(s));
+        }
+        row.event_value = e.event_value;
+        row.goal_id = e.goal_id;
+        row.revenue = e.revenue;
+        let start = self.custom.len();
+        for (name, v) in &e.custom {
+            if crate::event::Field::lookup(name).is_some() {
+                return Err(err(
+                    name,
+                    "is a built-in field, not a custom dimension".into(),
+                ));
+            }
+            let (ty, val) = match v {
+                Value::Str(s) => (CustomType::String, CVal::Str(self.strings.intern(s))),
+                Value::Num(n) if n.is_finite() => (CustomType::Number, CVal::Num(*n)),
+                Value::Num(_) => return Err(err(name, "must be a finite number".into())),
+            };
+            match self.custom_dim(name, ty) {
+                Ok(i) => self.custom.push((i, val)),
+                Err(known) => {
+                    self.custom.truncate(start);
+                    return Err(err(
+                        name,
+                        format!(
+                            "expected a {} (the dimension's type), found a {}",
+                            known.name(),
+                            ty.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        row.custom_start = start as u32;
+        row.custom_len = (self.custom.len() - start) as u32;
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// Moves the rows of `other` (a parser's batch) into `self`, remapping strings and
+    /// custom dimensions in row order. A row whose custom value contradicts the type
+    /// already fixed for its dimension is returned as an error via `on_error` (with its
+    /// line from `lines`) and left out.
+    pub fn absorb(
+        &mut self,
+        other: Rows,
+        lines: &[u64],
+        file: &str,
+        on_error: &mut dyn FnMut(RowError) -> bool,
+    ) -> bool {
+        let map = self.strings.absorb(&other.strings);
+        let m = |s: Sym| map.get(s as usize).copied().unwrap_or(0);
+        self.rows.reserve(other.rows.len());
+        for (k, r) in other.rows.iter().enumerate() {
+            let start = self.custom.len();
+            let mut bad = None;
+            for &(d, v) in custom_of(&other, r) {
+                let Some(dim) = other.custom_names.get(d as usize) else {
+                    continue;
+                };
+                let (ty, v) = match v {
+                    CVal::Str(s) => (CustomType::String, CVal::Str(m(s))),
+                    CVal::Num(n) => (CustomType::Number, CVal::Num(n)),
+                };
+                match self.custom_dim(&dim.name, ty) {
+                    Ok(i) => self.custom.push((i, v)),
+                    Err(known) => {
+                        bad = Some((dim.name.clone(), known, ty));
+                        break;
+                    }
+                }
+            }
+            if let Some((name, known, ty)) = bad {
+                self.custom.truncate(start);
+                let e = RowError {
+                    file: file.into(),
+                    line: lines.get(k).copied().unwrap_or(0),
+                    field: name,
+                    reason: format!(
+                        "expected a {} (the dimension's type), found a {}",
+                        known.name(),
+                        ty.name()
+                    ),
+                };
+                if !on_error(e) {
+                    return false;
+                }
+                continue;
+            }
+            let mut row = *r;
+            row.visitor = m(r.visitor);
+            row.visit_id = m(r.visit_id);
+            for s in row.ev.iter_mut().chain(row.vis.iter_mut()) {
+                *s = m(*s);
+            }
+            row.custom_start = start as u32;
+            row.custom_len = (self.custom.len() - start) as u32;
+            self.rows.push(row);
+        }
+        true
+    }
+}

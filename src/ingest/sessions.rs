@@ -1,0 +1,362 @@
+//! Sessionisation and derived visit dimensions (SPEC §1.1, §1.2).
+//!
+//! Input: every row of the visitors being (re)built — new rows plus the rows of those
+//! visitors already stored, which the writer reads back. Output: visitors sorted by id,
+//! their visits in start order, and events in time order, with every derived dimension.
+//!
+//! Order independence: rows are sorted by (visitor, ts) and ties by the row's full
+//! content compared as text, never by interning order or input position, so the same
+//! multiset of rows always gives the same visits, the same order and the same values.
+
+use std::cmp::Ordering;
+
+use super::rows::{CVal, Row, Rows, Sym, custom_of};
+use crate::event::EventType;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// `visitorType` values.
+pub const VISITOR_TYPES: [&str; 3] = ["new", "returning", "returningCustomer"];
+/// `visitEcommerceStatus` values.
+pub const ECOMMERCE_STATUSES: [&str; 4] = [
+    "none",
+    "ordered",
+    "abandonedCart",
+    "orderedThenAbandonedCart",
+];
+
+/// One visit with its derived dimensions.
+#[derive(Debug, Clone, Default)]
+pub struct Visit {
+    pub start: i64,
+    pub end: i64,
+    /// Visit-level strings and the offset (within the visit) of the event that gave them.
+    pub vis: [Sym; 13],
+    pub vis_src: [u32; 13],
+    pub site_id: i64,
+    /// 0 = defaulted to 1, k = given by event k-1 of the visit.
+    pub site_src: u32,
+    pub visit_id: Sym,
+    pub visit_count: u32,
+    /// Index into [`VISITOR_TYPES`].
+    pub visitor_type: u8,
+    pub actions: u32,
+    pub conversions: u32,
+    pub revenue_micros: i64,
+    pub duration_s: i64,
+    pub days_since_first: i64,
+    pub days_since_last: i64,
+    pub entry_url: Sym,
+    pub exit_url: Sym,
+    pub entry_title: Sym,
+    pub exit_title: Sym,
+    pub converted: bool,
+    /// Index into [`ECOMMERCE_STATUSES`].
+    pub ecommerce: u8,
+    pub start_hour: u8,
+    pub end_hour: u8,
+    pub has_order: bool,
+}
+
+/// Visitors, visits and events in part order.
+#[derive(Debug, Default)]
+pub struct Sessionized {
+    /// Visitor ids, sorted by text.
+    pub visitors: Vec<Sym>,
+    /// `visitors.len() + 1` offsets into `visits`.
+    pub visitor_visits: Vec<u32>,
+    pub visits: Vec<Visit>,
+    /// `visits.len() + 1` offsets into `events`.
+    pub visit_events: Vec<u32>,
+    /// Row indices (into [`Rows::rows`]) in part order.
+    pub events: Vec<u32>,
+}
+
+/// Revenue in millionths (exact and order independent when summed).
+pub fn micros(revenue: f64) -> i64 {
+    (revenue * 1e6).round() as i64
+}
+
+fn cmp_f64(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (a, b) => a.is_some().cmp(&b.is_some()),
+    }
+}
+
+/// Total order on row contents (ts first), independent of interning and input order.
+pub fn row_cmp(rows: &Rows, a: &Row, b: &Row) -> Ordering {
+    let s = |x: Sym| rows.strings.get(x);
+    let some = |x: Sym| x != 0;
+    a.ts.cmp(&b.ts)
+        .then(a.kind.cmp(&b.kind))
+        .then_with(|| {
+            for (x, y) in a.ev.iter().zip(&b.ev).chain(a.vis.iter().zip(&b.vis)) {
+                let o = some(*x).cmp(&some(*y)).then_with(|| s(*x).cmp(s(*y)));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        })
+        .then_with(|| {
+            some(a.visit_id)
+                .cmp(&some(b.visit_id))
+                .then_with(|| s(a.visit_id).cmp(s(b.visit_id)))
+        })
+        .then(a.site_id.cmp(&b.site_id))
+        .then(cmp_f64(a.event_value, b.event_value))
+        .then(a.goal_id.cmp(&b.goal_id))
+        .then(cmp_f64(a.revenue, b.revenue))
+        .then_with(|| {
+            let key = |r: &Row| {
+                let mut v: Vec<(&str, Result<&str, f64>)> = custom_of(rows, r)
+                    .iter()
+                    .map(|(d, val)| {
+                        let name = rows
+                            .custom_names
+                            .get(*d as usize)
+                            .map(|c| c.name.as_str())
+                            .unwrap_or("");
+                        let val = match val {
+                            CVal::Str(x) => Ok(s(*x)),
+                            CVal::Num(n) => Err(*n),
+                        };
+                        (name, val)
+                    })
+                    .collect();
+                v.sort_by(|p, q| p.0.cmp(q.0));
+                v
+            };
+            let (ka, kb) = (key(a), key(b));
+            for (x, y) in ka.iter().zip(&kb) {
+                let o = x.0.cmp(y.0).then_with(|| match (&x.1, &y.1) {
+                    (Ok(p), Ok(q)) => p.cmp(q),
+                    (Err(p), Err(q)) => p.total_cmp(q),
+                    (Ok(_), Err(_)) => Ordering::Greater,
+                    (Err(_), Ok(_)) => Ordering::Less,
+                });
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            ka.len().cmp(&kb.len())
+        })
+}
+
+/// Fixed strings the writer needs as symbols, interned before building.
+pub struct FixedSyms {
+    pub visitor_types: [Sym; 3],
+    pub ecommerce: [Sym; 4],
+    pub types: [Sym; 8],
+}
+
+impl FixedSyms {
+    pub fn intern(rows: &mut Rows) -> FixedSyms {
+        FixedSyms {
+            visitor_types: VISITOR_TYPES.map(|s| rows.strings.intern(s)),
+            ecommerce: ECOMMERCE_STATUSES.map(|s| rows.strings.intern(s)),
+            types: EventType::ALL.map(|t| rows.strings.intern(t.name())),
+        }
+    }
+}
+
+/// Groups all rows of `rows` into visitors and visits (timeout in ms).
+pub fn sessionize(rows: &Rows, timeout_ms: i64) -> Sessionized {
+    let n = rows.rows.len();
+    // Rank visitors by their text so parts are sorted by visitor id.
+    let mut seen = vec![u32::MAX; rows.strings.len()];
+    let mut visitor_syms: Vec<Sym> = Vec::new();
+    for r in &rows.rows {
+        if let Some(slot) = seen.get_mut(r.visitor as usize) {
+            if *slot == u32::MAX {
+                *slot = 0;
+                visitor_syms.push(r.visitor);
+            }
+        }
+    }
+    visitor_syms.sort_unstable_by(|a, b| rows.strings.get(*a).cmp(rows.strings.get(*b)));
+    for (rank, &v) in visitor_syms.iter().enumerate() {
+        seen[v as usize] = rank as u32;
+    }
+    let rank = |r: &Row| seen.get(r.visitor as usize).copied().unwrap_or(u32::MAX);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (ra, rb) = (&rows.rows[a as usize], &rows.rows[b as usize]);
+        rank(ra)
+            .cmp(&rank(rb))
+            .then(ra.ts.cmp(&rb.ts))
+            .then_with(|| row_cmp(rows, ra, rb))
+    });
+
+    let mut out = Sessionized {
+        visitors: visitor_syms,
+        visitor_visits: Vec::with_capacity(n / 8),
+        visits: Vec::with_capacity(n / 4),
+        visit_events: vec![0],
+        events: Vec::with_capacity(n),
+    };
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let v = rows.rows[order[i] as usize].visitor;
+        let mut j = i;
+        while j < n && rows.rows[order[j] as usize].visitor == v {
+            j += 1;
+        }
+        out.visitor_visits.push(out.visits.len() as u32);
+        split_visits(rows, &order[i..j], timeout_ms, &mut groups);
+        derive_visitor(rows, &groups, &mut out);
+        i = j;
+    }
+    out.visitor_visits.push(out.visits.len() as u32);
+    out
+}
+
+/// Splits one visitor's time-sorted rows into visits, in visit order.
+fn split_visits(rows: &Rows, sorted: &[u32], timeout_ms: i64, groups: &mut Vec<Vec<u32>>) {
+    groups.clear();
+    let r = |i: u32| &rows.rows[i as usize];
+    let mut last_ts: Option<i64> = None;
+    let mut by_id: Vec<(Sym, usize)> = Vec::new();
+    let mut timeout_group: Option<usize> = None;
+    for &i in sorted {
+        let row = r(i);
+        if row.visit_id != 0 {
+            let g = match by_id.iter().find(|(id, _)| *id == row.visit_id) {
+                Some(&(_, g)) => g,
+                None => {
+                    groups.push(Vec::new());
+                    by_id.push((row.visit_id, groups.len() - 1));
+                    groups.len() - 1
+                }
+            };
+            groups[g].push(i);
+        } else {
+            let new_visit = match (timeout_group, last_ts) {
+                (Some(_), Some(t)) => row.ts - t > timeout_ms,
+                _ => true,
+            };
+            if new_visit {
+                groups.push(Vec::new());
+                timeout_group = Some(groups.len() - 1);
+            }
+            if let Some(g) = timeout_group {
+                groups[g].push(i);
+            }
+            last_ts = Some(row.ts);
+        }
+    }
+    if !by_id.is_empty() {
+        // Visit-id groups interleave with timeout visits: order all by start, then by
+        // visit id text, then by first row content.
+        groups.sort_by(|a, b| {
+            let (fa, fb) = (r(a[0]), r(b[0]));
+            fa.ts
+                .cmp(&fb.ts)
+                .then_with(|| {
+                    rows.strings
+                        .get(fa.visit_id)
+                        .cmp(rows.strings.get(fb.visit_id))
+                })
+                .then_with(|| row_cmp(rows, fa, fb))
+        });
+    }
+}
+
+fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
+    let mut first_start = 0;
+    let mut prev_start = 0;
+    let mut any_order = false;
+    for (k, g) in groups.iter().enumerate() {
+        let mut v = Visit::default();
+        let first = &rows.rows[g[0] as usize];
+        v.start = first.ts;
+        v.end = g
+            .iter()
+            .map(|&i| rows.rows[i as usize].ts)
+            .max()
+            .unwrap_or(first.ts);
+        v.visit_id = first.visit_id;
+        v.site_id = 1;
+        let mut last_order: Option<usize> = None;
+        let mut last_cart: Option<usize> = None;
+        let mut first_pv: Option<&Row> = None;
+        let mut last_pv: Option<&Row> = None;
+        for (off, &i) in g.iter().enumerate() {
+            let row = &rows.rows[i as usize];
+            for f in 0..13 {
+                if v.vis[f] == 0 && row.vis[f] != 0 {
+                    v.vis[f] = row.vis[f];
+                    v.vis_src[f] = off as u32;
+                }
+            }
+            if v.site_src == 0 {
+                if let Some(s) = row.site_id {
+                    v.site_id = s;
+                    v.site_src = off as u32 + 1;
+                }
+            }
+            match row.kind {
+                EventType::Pageview => {
+                    first_pv.get_or_insert(row);
+                    last_pv = Some(row);
+                }
+                EventType::EcommerceOrder => last_order = Some(off),
+                EventType::EcommerceCart => last_cart = Some(off),
+                _ => {}
+            }
+            if row.kind.is_conversion() {
+                if row.kind.counts_as_conversion() {
+                    v.conversions += 1;
+                    v.converted = true;
+                    if let Some(rev) = row.revenue {
+                        v.revenue_micros = v.revenue_micros.saturating_add(micros(rev));
+                    }
+                }
+            } else {
+                v.actions += 1;
+            }
+            out.events.push(i);
+        }
+        out.visit_events.push(out.events.len() as u32);
+        v.ecommerce = match (last_order, last_cart) {
+            (None, None) => 0,
+            (Some(_), None) => 1,
+            (None, Some(_)) => 2,
+            (Some(o), Some(c)) => {
+                if c > o {
+                    3
+                } else {
+                    1
+                }
+            }
+        };
+        v.has_order = last_order.is_some();
+        if let Some(p) = first_pv {
+            v.entry_url = p.ev[0];
+            v.entry_title = p.ev[1];
+        }
+        if let Some(p) = last_pv {
+            v.exit_url = p.ev[0];
+            v.exit_title = p.ev[1];
+        }
+        v.duration_s = (v.end - v.start).div_euclid(1000);
+        v.start_hour = v.start.div_euclid(HOUR_MS).rem_euclid(24) as u8;
+        v.end_hour = v.end.div_euclid(HOUR_MS).rem_euclid(24) as u8;
+        v.visit_count = k as u32 + 1;
+        if k == 0 {
+            first_start = v.start;
+            prev_start = v.start;
+            v.visitor_type = 0;
+        } else {
+            v.visitor_type = if any_order { 2 } else { 1 };
+        }
+        v.days_since_first = (v.start - first_start).div_euclid(DAY_MS);
+        v.days_since_last = (v.start - prev_start).div_euclid(DAY_MS);
+        prev_start = v.start;
+        any_order |= v.has_order;
+        out.visits.push(v);
+    }
+}

@@ -1,0 +1,48 @@
+//! # sightline
+//!
+//! An embedded analytics engine for web and product analytics. Events (page views,
+//! events, goals, orders) are grouped into visits and visitors at import, stored in
+//! immutable columnar **parts** that are read through memory maps, and indexed with
+//! roaring bitmaps so that audience questions become bitmap operations.
+//!
+//! ```
+//! use sightline::{Db, DbOptions};
+//! # fn main() -> sightline::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Db::create(dir.path(), DbOptions::default())?;
+//!
+//! let mut tx = db.begin_write()?;
+//! tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"v1","pageUrl":"https://shop.example/","countryCode":"fr"}"#)?;
+//! tx.append_json(r#"{"ts":"2026-01-05T10:02:00Z","visitorId":"v1","pageUrl":"https://shop.example/cart"}"#)?;
+//! tx.append_json(r#"{"ts":"2026-01-05T10:03:00Z","visitorId":"v1","type":"ecommerceOrder","revenue":42.5}"#)?;
+//! tx.commit()?; // durable from here on
+//!
+//! let stats = db.snapshot().stats()?;
+//! assert_eq!((stats.events, stats.visits, stats.visitors), (3, 1, 1));
+//! assert_eq!(stats.revenue, 42.5);
+//! # Ok(()) }
+//! ```
+//!
+//! Layout of the crate: [`db`] (handle, transactions, snapshots, commit), [`ingest`]
+//! (parsing, sessionisation, derived dimensions), [`storage`] (part files, manifest,
+//! mmap), [`schema`] (dimension names), [`generate`] (synthetic data).
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod db;
+pub mod error;
+pub mod event;
+pub mod generate;
+#[allow(missing_docs)]
+pub mod ingest;
+pub mod schema;
+#[allow(missing_docs)]
+pub mod storage;
+pub mod visits;
+
+pub use db::{CommitSummary, Db, DbOptions, LivePart, Snapshot, Stats, WriteTxn};
+pub use error::{Error, ErrorKind, Result, RowError};
+pub use event::{Event, EventType, Value};
+pub use ingest::import::{FileReport, Format, ImportOptions};

@@ -1,0 +1,108 @@
+//! Dimensions: the names the engine knows, their level and type.
+//!
+//! Input fields (SPEC §1.1), derived visit dimensions (SPEC §1.2) and custom dimensions,
+//! whose type is fixed by their first non-null value and recorded in the manifest.
+
+use bincode::{Decode, Encode};
+
+/// Event-level string fields, in storage order.
+pub const EVENT_STRINGS: [&str; 5] = [
+    "pageUrl",
+    "pageTitle",
+    "eventCategory",
+    "eventAction",
+    "eventName",
+];
+
+/// Visit-level string fields (the visit's value is that of its earliest event having one),
+/// in storage order.
+pub const VISIT_STRINGS: [&str; 13] = [
+    "countryCode",
+    "regionCode",
+    "city",
+    "languageCode",
+    "browserCode",
+    "operatingSystemCode",
+    "deviceType",
+    "referrerType",
+    "referrerName",
+    "referrerKeyword",
+    "campaignName",
+    "userId",
+    "ip",
+];
+
+/// Derived visit dimensions stored as integer columns.
+pub const DERIVED_INTS: [&str; 8] = [
+    "visitCount",
+    "actions",
+    "visitDuration",
+    "daysSinceFirstVisit",
+    "daysSinceLastVisit",
+    "visitConverted",
+    "visitStartServerHour",
+    "visitServerHour",
+];
+
+/// Derived visit dimensions stored as string columns.
+pub const DERIVED_STRINGS: [&str; 6] = [
+    "visitorType",
+    "visitEcommerceStatus",
+    "entryPageUrl",
+    "exitPageUrl",
+    "entryPageTitle",
+    "exitPageTitle",
+];
+
+/// Where a dimension lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// One value per visit.
+    Visit,
+    /// One value per action row.
+    Action,
+    /// One value per conversion row.
+    Conversion,
+}
+
+/// Type of a custom dimension, fixed by its first non-null value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum CustomType {
+    /// Text values.
+    String,
+    /// Numeric values.
+    Number,
+}
+
+impl CustomType {
+    /// `"string"` or `"number"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CustomType::String => "string",
+            CustomType::Number => "number",
+        }
+    }
+}
+
+/// A custom dimension known to the database.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct CustomDim {
+    /// Its name (an input key that is not a built-in field).
+    pub name: String,
+    /// Its type.
+    pub ty: CustomType,
+}
+
+/// Stored column names used internally (not dimensions of the segment language).
+pub(crate) mod internal {
+    pub const VISIT_START: &str = "@start";
+    pub const SITE_ID: &str = "siteId";
+    pub const VISIT_ID: &str = "visitId";
+    pub const CONVERSIONS: &str = "@conversions";
+    pub const REVENUE: &str = "@revenueMicros";
+    pub const TS_OFFSET: &str = "@tsOffset";
+    pub const TYPE: &str = "type";
+    pub const EVENT_VALUE: &str = "eventValue";
+    pub const GOAL_ID: &str = "goalId";
+    pub const REVENUE_EVENT: &str = "revenue";
+}

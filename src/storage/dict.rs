@@ -1,0 +1,136 @@
+//! String dictionaries: the distinct values of a column, sorted by bytes.
+//!
+//! Layout: `n: u32` | `n + 1` offsets `u32` (relative to the string bytes) | string bytes.
+//! Sorted order makes equality a binary search and byte-order comparisons (`<`, `>=` …)
+//! an id range, so a segment condition touches the dictionary once, not every row.
+
+use std::cmp::Ordering;
+
+/// Encodes sorted, distinct strings.
+pub fn encode<'s>(sorted: impl ExactSizeIterator<Item = &'s str>) -> Vec<u8> {
+    let n = sorted.len();
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut bytes = Vec::new();
+    offsets.push(0u32);
+    for s in sorted {
+        bytes.extend_from_slice(s.as_bytes());
+        offsets.push(bytes.len() as u32);
+    }
+    let mut out = Vec::with_capacity(4 + offsets.len() * 4 + bytes.len());
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    for o in offsets {
+        out.extend_from_slice(&o.to_le_bytes());
+    }
+    out.extend_from_slice(&bytes);
+    out
+}
+
+/// A read-only dictionary over (mapped) bytes. Every accessor is checked: a damaged
+/// dictionary yields `None`, never a panic.
+#[derive(Clone, Copy, Debug)]
+pub struct DictView<'a> {
+    n: u32,
+    offsets: &'a [u8],
+    bytes: &'a [u8],
+}
+
+fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    let s = b.get(i * 4..i * 4 + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+impl<'a> DictView<'a> {
+    /// Parses the dictionary header; `None` if the bytes cannot hold it.
+    pub fn new(section: &'a [u8]) -> Option<DictView<'a>> {
+        let n = u32_at(section, 0)?;
+        let off_len = (n as usize).checked_add(1)?.checked_mul(4)?;
+        let offsets = section.get(4..4usize.checked_add(off_len)?)?;
+        let bytes = section.get(4 + off_len..)?;
+        Some(DictView { n, offsets, bytes })
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// True when the dictionary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Raw bytes of entry `i`.
+    pub fn get_bytes(&self, i: usize) -> Option<&'a [u8]> {
+        if i >= self.n as usize {
+            return None;
+        }
+        let start = u32_at(self.offsets, i)? as usize;
+        let end = u32_at(self.offsets, i + 1)? as usize;
+        self.bytes.get(start..end)
+    }
+
+    /// Entry `i` as text; `None` if out of range or not UTF-8 (corruption).
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        std::str::from_utf8(self.get_bytes(i)?).ok()
+    }
+
+    /// Position of `key`, by binary search.
+    pub fn find(&self, key: &str) -> Option<usize> {
+        let (mut lo, mut hi) = (0usize, self.n as usize);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get_bytes(mid)?.cmp(key.as_bytes()) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Checks every entry: offsets in bounds, UTF-8, strictly increasing order.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..self.n as usize {
+            let b = self
+                .get_bytes(i)
+                .ok_or_else(|| format!("dictionary entry {i} out of bounds"))?;
+            std::str::from_utf8(b).map_err(|_| format!("dictionary entry {i} is not UTF-8"))?;
+            if let Some(p) = prev {
+                if p >= b {
+                    return Err(format!("dictionary entry {i} out of order"));
+                }
+            }
+            prev = Some(b);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_find() {
+        let words = ["", "a", "ab", "b", "zz\u{e9}"];
+        let bytes = encode(words.iter().copied());
+        let d = DictView::new(&bytes).unwrap();
+        assert_eq!(d.len(), 5);
+        for (i, w) in words.iter().enumerate() {
+            assert_eq!(d.get(i), Some(*w));
+            assert_eq!(d.find(w), Some(i));
+        }
+        assert_eq!(d.find("aa"), None);
+        assert!(d.validate().is_ok());
+    }
+
+    #[test]
+    fn damaged_offsets_do_not_panic() {
+        let mut bytes = encode(["a", "b"].into_iter());
+        bytes[8] = 0xff; // second offset
+        let d = DictView::new(&bytes).unwrap();
+        assert!(d.validate().is_err());
+        assert!(DictView::new(&bytes[..3]).is_none());
+    }
+}

@@ -1,0 +1,222 @@
+//! Bitmap indexes: for each dictionary entry of a column, the rows that hold it.
+//!
+//! Layout: `n: u32` | `n + 1` offsets `u32` relative to the entry bytes | entries. Each
+//! entry starts with a tag byte:
+//! - `0`: a roaring bitmap in the portable format (readable by CRoaring, pyroaring …);
+//! - `1`: a LEB128 varint count, then the rows as LEB128 varint gaps (first row, then
+//!   `row - previous - 1`).
+//!
+//! The writer picks whichever is smaller. Rare values (a visitor's IP, a one-off URL)
+//! would cost roaring's ~16-byte container header per value; a varint list costs a few
+//! bytes, and both load into a [`RoaringBitmap`].
+
+use roaring::RoaringBitmap;
+
+const TAG_ROARING: u8 = 0;
+const TAG_VARINT: u8 = 1;
+
+/// Builds the index of a column with `rows` rows whose per-row ids (0 = no value,
+/// k = entry k-1) are given, for a dictionary of `n` entries.
+pub fn build(ids: &[u32], n: usize) -> Vec<u8> {
+    // Counting sort: postings of every entry, each in row order.
+    let mut starts = vec![0u32; n + 1];
+    for &id in ids {
+        if id > 0 {
+            starts[id as usize - 1] += 1;
+        }
+    }
+    let mut acc = 0u32;
+    for s in starts.iter_mut() {
+        let c = *s;
+        *s = acc;
+        acc += c;
+    }
+    let mut postings = vec![0u32; acc as usize];
+    let mut fill = starts.clone();
+    for (row, &id) in ids.iter().enumerate() {
+        if id > 0 {
+            let slot = &mut fill[id as usize - 1];
+            postings[*slot as usize] = row as u32;
+            *slot += 1;
+        }
+    }
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut blob = Vec::new();
+    for e in 0..n {
+        offsets.push(blob.len() as u32);
+        let rows = &postings[starts[e] as usize..starts[e + 1] as usize];
+        encode_entry(rows, &mut blob);
+    }
+    offsets.push(blob.len() as u32);
+    let mut out = Vec::with_capacity(4 + offsets.len() * 4 + blob.len());
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    for o in offsets {
+        out.extend_from_slice(&o.to_le_bytes());
+    }
+    out.extend_from_slice(&blob);
+    out
+}
+
+/// Encodes one sorted row list as a single bitmap (used for presence bitmaps too).
+pub fn encode_bitmap(bm: &RoaringBitmap) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bm.serialized_size());
+    // Writing into a Vec cannot fail.
+    let _ = bm.serialize_into(&mut out);
+    out
+}
+
+fn put_varint(mut v: u32, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u32> {
+    let mut v: u64 = 0;
+    for shift in (0..35).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte < 0x80 {
+            return u32::try_from(v).ok();
+        }
+    }
+    None
+}
+
+fn encode_entry(rows: &[u32], out: &mut Vec<u8>) {
+    let mut varint = Vec::with_capacity(rows.len() * 2 + 2);
+    put_varint(rows.len() as u32, &mut varint);
+    let mut prev: Option<u32> = None;
+    for &r in rows {
+        put_varint(prev.map_or(r, |p| r - p - 1), &mut varint);
+        prev = Some(r);
+    }
+    // Large lists: roaring is usually smaller and loads by memcpy; don't even build it
+    // for short lists.
+    if rows.len() > 8 {
+        let mut bm = RoaringBitmap::from_sorted_iter(rows.iter().copied()).unwrap_or_default();
+        bm.optimize();
+        if bm.serialized_size() <= varint.len() {
+            out.push(TAG_ROARING);
+            let _ = bm.serialize_into(&mut *out);
+            return;
+        }
+    }
+    out.push(TAG_VARINT);
+    out.extend_from_slice(&varint);
+}
+
+/// A read-only bitmap index over (mapped) bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexView<'a> {
+    n: u32,
+    offsets: &'a [u8],
+    blob: &'a [u8],
+}
+
+impl<'a> IndexView<'a> {
+    /// Parses the index header; `None` if the bytes cannot hold it.
+    pub fn new(section: &'a [u8]) -> Option<IndexView<'a>> {
+        let n = u32::from_le_bytes(section.get(0..4)?.try_into().ok()?);
+        let off_len = (n as usize).checked_add(1)?.checked_mul(4)?;
+        let offsets = section.get(4..4usize.checked_add(off_len)?)?;
+        let blob = section.get(4 + off_len..)?;
+        Some(IndexView { n, offsets, blob })
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// True when the index has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    fn offset(&self, i: usize) -> Option<usize> {
+        let b = self.offsets.get(i * 4..i * 4 + 4)?;
+        Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+    }
+
+    /// The rows of entry `i`; an error string if the entry is damaged.
+    pub fn bitmap(&self, i: usize) -> Result<RoaringBitmap, String> {
+        if i >= self.n as usize {
+            return Err(format!("bitmap {i} out of range"));
+        }
+        let bad = || format!("bitmap {i} is damaged");
+        let (start, end) = (
+            self.offset(i).ok_or_else(bad)?,
+            self.offset(i + 1).ok_or_else(bad)?,
+        );
+        let entry = self.blob.get(start..end).ok_or_else(bad)?;
+        let (&tag, body) = entry.split_first().ok_or_else(bad)?;
+        match tag {
+            TAG_ROARING => {
+                RoaringBitmap::deserialize_from(body).map_err(|e| format!("bitmap {i}: {e}"))
+            }
+            TAG_VARINT => {
+                let mut pos = 0;
+                let count = get_varint(body, &mut pos).ok_or_else(bad)?;
+                if count as usize > body.len() {
+                    return Err(bad());
+                }
+                let mut rows = Vec::with_capacity(count as usize);
+                let mut prev: Option<u32> = None;
+                for _ in 0..count {
+                    let gap = get_varint(body, &mut pos).ok_or_else(bad)?;
+                    let r = match prev {
+                        None => gap,
+                        Some(p) => p
+                            .checked_add(gap)
+                            .and_then(|x| x.checked_add(1))
+                            .ok_or_else(bad)?,
+                    };
+                    rows.push(r);
+                    prev = Some(r);
+                }
+                if pos != body.len() {
+                    return Err(bad());
+                }
+                RoaringBitmap::from_sorted_iter(rows).map_err(|_| bad())
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn index_matches_ids(ids in proptest::collection::vec(0u32..6, 0..3000)) {
+            let bytes = build(&ids, 5);
+            let view = IndexView::new(&bytes).unwrap();
+            for e in 0..5 {
+                let expect: Vec<u32> = ids.iter().enumerate()
+                    .filter(|(_, id)| **id == e as u32 + 1).map(|(r, _)| r as u32).collect();
+                let got: Vec<u32> = view.bitmap(e).unwrap().iter().collect();
+                prop_assert_eq!(got, expect);
+            }
+        }
+    }
+
+    #[test]
+    fn rare_values_use_packed_lists() {
+        // 1000 distinct values with one row each: packed lists are far smaller.
+        let ids: Vec<u32> = (1..=1000).collect();
+        let bytes = build(&ids, 1000);
+        assert!(bytes.len() < 1000 * 10, "{} bytes", bytes.len());
+        let view = IndexView::new(&bytes).unwrap();
+        assert_eq!(
+            view.bitmap(999).unwrap().iter().collect::<Vec<_>>(),
+            vec![999]
+        );
+    }
+}
