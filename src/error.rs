@@ -87,12 +87,10 @@ pub enum Error {
         supported: u32,
     },
     /// Another writer holds the database.
-    #[error("database is locked: {path} is held by another writer{holder}")]
+    #[error("database is locked: {path} is held by another writer")]
     Locked {
         /// The lock file.
         path: PathBuf,
-        /// ` (pid N)` when the holder wrote its pid, else empty.
-        holder: String,
     },
     /// A bad input row.
     #[error(transparent)]
