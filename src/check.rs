@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::storage::checksum::crc32c;
 use crate::storage::fs;
 use crate::storage::manifest::{self, MANIFEST_PREFIX, Manifest};
 use crate::storage::part::PartReader;
@@ -80,6 +81,9 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
                     &ppath,
                     format!("file is {} bytes, the manifest says {}", b.len(), p.bytes),
                 ));
+            }
+            if crc32c(&b) != p.crc {
+                return Err(Error::corrupt(&ppath, "whole-file checksum mismatch"));
             }
             let r = PartReader::from_bytes(&ppath, b)?;
             let meta = r.meta();

@@ -620,10 +620,10 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
         let ids = p.reader.visitor_ids()?;
         let mut found = Vec::new();
         for v in &new_visitors {
-            if let Some(o) = ids.find(v) {
-                if !p.deleted.contains(o as u32) {
-                    found.push(o as u32);
-                }
+            if let Some(o) = ids.find(v)
+                && !p.deleted.contains(o as u32)
+            {
+                found.push(o as u32);
             }
         }
         if !found.is_empty() {
@@ -700,6 +700,7 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
                                     id,
                                     file: name,
                                     bytes: bytes.len() as u64,
+                                    crc: crate::storage::checksum::crc32c(&bytes),
                                     visitors: sum.visitors,
                                     visits: sum.visits,
                                     events: sum.events,

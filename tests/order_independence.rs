@@ -76,10 +76,10 @@ fn json(e: &Ev) -> String {
         "goal" => s += &format!(r#","goalId":{}"#, e.url),
         _ => {}
     }
-    if matches!(kind, "goal" | "ecommerceOrder") {
-        if let Some(r) = e.revenue {
-            s += &format!(r#","revenue":{}.{:02}"#, r / 100, r % 100);
-        }
+    if matches!(kind, "goal" | "ecommerceOrder")
+        && let Some(r) = e.revenue
+    {
+        s += &format!(r#","revenue":{}.{:02}"#, r / 100, r % 100);
     }
     if let Some(c) = e.country {
         s += &format!(r#","countryCode":"c{c}","city":"city{c}""#);

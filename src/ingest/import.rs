@@ -283,10 +283,7 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
         errors: Vec::new(),
     };
     let mut raw: RawRow<'_> = Vec::with_capacity(32);
-    let mut line_no = chunk.first_line;
-    for mut line in chunk.bytes.split(|&b| b == b'\n') {
-        let this = line_no;
-        line_no += 1;
+    for (this, mut line) in (chunk.first_line..).zip(chunk.bytes.split(|&b| b == b'\n')) {
         if chunk.seq == 0 && this == 1 {
             line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         }
@@ -417,7 +414,7 @@ fn import_csv(
             Err(e) => return Err(Error::Row(e)),
         }
         n += 1;
-        if n % 65536 == 0 {
+        if n.is_multiple_of(65536) {
             progress(rdr.position().byte());
         }
     }

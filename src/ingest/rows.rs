@@ -46,6 +46,11 @@ impl Interner {
         self.strs.len().max(1)
     }
 
+    /// True when nothing was interned.
+    pub fn is_empty(&self) -> bool {
+        self.strs.len() <= 1
+    }
+
     /// Symbols of `other` mapped into `self` (index = other's symbol).
     pub fn absorb(&mut self, other: &Interner) -> Vec<Sym> {
         let mut map = Vec::with_capacity(other.strs.len());
@@ -198,10 +203,10 @@ impl Rows {
                 format!("{} ms is outside the supported time range", e.ts),
             ));
         }
-        if let Some(v) = &e.visit_id {
-            if v.is_empty() {
-                return Err(err("visitId", "must not be empty".into()));
-            }
+        if let Some(v) = &e.visit_id
+            && v.is_empty()
+        {
+            return Err(err("visitId", "must not be empty".into()));
         }
         for (name, v) in [("eventValue", e.event_value), ("revenue", e.revenue)] {
             if v.is_some_and(|x| !x.is_finite()) {

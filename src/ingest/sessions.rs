@@ -169,11 +169,11 @@ pub fn sessionize(rows: &Rows, timeout_ms: i64) -> Sessionized {
     let mut seen = vec![u32::MAX; rows.strings.len()];
     let mut visitor_syms: Vec<Sym> = Vec::new();
     for r in &rows.rows {
-        if let Some(slot) = seen.get_mut(r.visitor as usize) {
-            if *slot == u32::MAX {
-                *slot = 0;
-                visitor_syms.push(r.visitor);
-            }
+        if let Some(slot) = seen.get_mut(r.visitor as usize)
+            && *slot == u32::MAX
+        {
+            *slot = 0;
+            visitor_syms.push(r.visitor);
         }
     }
     visitor_syms.sort_unstable_by(|a, b| rows.strings.get(*a).cmp(rows.strings.get(*b)));
@@ -292,11 +292,11 @@ fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
                     v.vis_src[f] = off as u32;
                 }
             }
-            if v.site_src == 0 {
-                if let Some(s) = row.site_id {
-                    v.site_id = s;
-                    v.site_src = off as u32 + 1;
-                }
+            if v.site_src == 0
+                && let Some(s) = row.site_id
+            {
+                v.site_id = s;
+                v.site_src = off as u32 + 1;
             }
             match row.kind {
                 EventType::Pageview => {

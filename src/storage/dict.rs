@@ -96,10 +96,10 @@ impl<'a> DictView<'a> {
                 .get_bytes(i)
                 .ok_or_else(|| format!("dictionary entry {i} out of bounds"))?;
             std::str::from_utf8(b).map_err(|_| format!("dictionary entry {i} is not UTF-8"))?;
-            if let Some(p) = prev {
-                if p >= b {
-                    return Err(format!("dictionary entry {i} out of order"));
-                }
+            if let Some(p) = prev
+                && p >= b
+            {
+                return Err(format!("dictionary entry {i} out of order"));
             }
             prev = Some(b);
         }

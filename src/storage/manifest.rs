@@ -44,6 +44,8 @@ pub struct PartEntry {
     pub file: String,
     /// File length.
     pub bytes: u64,
+    /// CRC32C of the whole file (verified by `check`; readers verify per section).
+    pub crc: u32,
     /// Visitors stored (including deleted ones).
     pub visitors: u32,
     /// Visits stored.
@@ -194,6 +196,7 @@ mod tests {
                 id: 1,
                 file: "part-1".into(),
                 bytes: 10,
+                crc: 0,
                 visitors: 1,
                 visits: 2,
                 events: 3,

@@ -35,10 +35,10 @@ pub fn pack_with(values: impl Iterator<Item = u64>, len: usize, width: u8) -> Ve
             if let Some(slot) = out.get_mut(word) {
                 *slot |= v << shift;
             }
-            if shift + w > 64 {
-                if let Some(slot) = out.get_mut(word + 1) {
-                    *slot |= v >> (64 - shift);
-                }
+            if shift + w > 64
+                && let Some(slot) = out.get_mut(word + 1)
+            {
+                *slot |= v >> (64 - shift);
             }
         }
     }

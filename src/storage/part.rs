@@ -54,7 +54,7 @@ impl Sections {
     }
 
     fn add(&mut self, bytes: &[u8]) -> u32 {
-        while self.buf.len() % 8 != 0 {
+        while !self.buf.len().is_multiple_of(8) {
             self.buf.push(0);
         }
         let offset = self.buf.len() as u64;
@@ -383,7 +383,7 @@ pub fn write_part(
         events: meta.events,
     };
     let mut buf = out.buf;
-    while buf.len() % 8 != 0 {
+    while !buf.len().is_multiple_of(8) {
         buf.push(0);
     }
     // Encoding a plain struct into a Vec cannot fail short of running out of memory.
