@@ -393,22 +393,19 @@ impl Db {
         // opening the file; the newer manifest then no longer names it. Retry a few times.
         let mut last_err = None;
         for _ in 0..5 {
-            let Some((_, m)) = manifest::read_newest(&self.inner.path)? else {
-                return Err(Error::Usage(format!(
+            let attempt = manifest::read_newest(&self.inner.path).and_then(|m| match m {
+                Some((_, m)) => self.load(m),
+                None => Err(Error::Usage(format!(
                     "no database at {}",
                     self.inner.path.display()
-                )));
-            };
-            match self.load(m) {
+                ))),
+            });
+            match attempt {
                 Ok(s) => {
                     *self.inner.current.write() = s;
                     return Ok(());
                 }
-                Err(Error::Io { source, op, path })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    last_err = Some(Error::Io { source, op, path });
-                }
+                Err(e @ Error::Io { .. }) if is_not_found(&e) => last_err = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -511,6 +508,10 @@ impl Db {
             api_rows: 0,
         })
     }
+}
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn empty_manifest() -> Manifest {
@@ -783,13 +784,17 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
         parts,
         custom,
     };
-    fs::write_durable(&dir, &Manifest::file_name(m.generation), &m.encode())?;
     let generation = m.generation;
-
-    // 6. Publish in memory, then drop files older than the previous generation.
+    let encoded = m.encode();
+    // Open the new snapshot before the commit point: if a new file cannot be read back,
+    // the commit fails with nothing committed.
     let snapshot = db.load(m)?;
+    fs::write_durable(&dir, &Manifest::file_name(generation), &encoded)?;
+
+    // 6. Committed. Publish in memory, then drop files older than the previous
+    //    generation; that clean-up is best effort (the next writer retries it).
     *db.inner.current.write() = snapshot;
-    db.remove_orphans()?;
+    let _ = db.remove_orphans();
     Ok(CommitSummary {
         generation,
         events: new_rows as u64,

@@ -58,15 +58,14 @@ pub enum ErrorKind {
 #[non_exhaustive]
 pub enum Error {
     /// An I/O operation on `path` failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {error}")]
     Io {
         /// What was being done (`write`, `fsync`, `rename` …).
         op: &'static str,
         /// The file or directory.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
+        /// The OS error (part of the message, so not also reported as a source).
+        error: io::Error,
     },
     /// A database file is damaged: a checksum or a structural check failed.
     #[error("corruption in {path}: {reason}")]
@@ -120,7 +119,7 @@ impl Error {
         Error::Io {
             op,
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 

@@ -13,12 +13,15 @@ use crate::error::{Error, Result};
 pub const TMP_PREFIX: &str = "tmp-";
 
 /// Writes `bytes` to `dir/tmp-name` and fsyncs it; returns the temporary path. The file
-/// is not visible under its final name until [`publish`].
+/// is not visible under its final name until [`publish`]. Only the lock holder writes,
+/// so an existing temporary file is a leftover of a crashed writer and is replaced (it is
+/// never mapped: only published files are).
 pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
     let mut f = OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .open(&tmp)
         .map_err(|e| Error::io("create", &tmp, e))?;
     f.write_all(bytes)
