@@ -35,10 +35,8 @@ pub mod db;
 pub mod error;
 pub mod event;
 pub mod generate;
-#[allow(missing_docs)]
 pub mod ingest;
 pub mod schema;
-#[allow(missing_docs)]
 pub mod storage;
 pub mod visits;
 

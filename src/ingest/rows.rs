@@ -74,22 +74,34 @@ pub enum CVal {
 /// One event, with strings interned.
 #[derive(Debug, Clone, Copy)]
 pub struct Row {
+    /// Timestamp, Unix ms.
     pub ts: i64,
+    /// Visitor id.
     pub visitor: Sym,
+    /// Explicit visit id (0: none).
     pub visit_id: Sym,
+    /// Row type.
     pub kind: EventType,
+    /// Site id, if the row has one.
     pub site_id: Option<i64>,
+    /// Event-level strings, in `EVENT_STRINGS` order.
     pub ev: [Sym; 5],
+    /// Visit-level strings, in `VISIT_STRINGS` order.
     pub vis: [Sym; 13],
+    /// Event value.
     pub event_value: Option<f64>,
+    /// Goal id.
     pub goal_id: Option<i64>,
+    /// Revenue.
     pub revenue: Option<f64>,
     /// Range into [`Rows::custom`].
     pub custom_start: u32,
+    /// Number of custom values.
     pub custom_len: u32,
 }
 
 impl Row {
+    /// A row with only a timestamp and a visitor.
     pub fn new(ts: i64, visitor: Sym) -> Row {
         Row {
             ts,
@@ -111,7 +123,9 @@ impl Row {
 /// A batch of rows and what they reference.
 #[derive(Default)]
 pub struct Rows {
+    /// Interned strings of all rows.
     pub strings: Interner,
+    /// The rows.
     pub rows: Vec<Row>,
     /// Custom values: (index into `custom_names`, value).
     pub custom: Vec<(u32, CVal)>,

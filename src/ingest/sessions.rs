@@ -29,33 +29,53 @@ pub const ECOMMERCE_STATUSES: [&str; 4] = [
 /// One visit with its derived dimensions.
 #[derive(Debug, Clone, Default)]
 pub struct Visit {
+    /// First event, Unix ms.
     pub start: i64,
+    /// Last event, Unix ms.
     pub end: i64,
     /// Visit-level strings and the offset (within the visit) of the event that gave them.
     pub vis: [Sym; 13],
+    /// Offset in the visit of the event that supplied each string.
     pub vis_src: [u32; 13],
+    /// Site id (1 if no event has one).
     pub site_id: i64,
     /// 0 = defaulted to 1, k = given by event k-1 of the visit.
     pub site_src: u32,
+    /// Explicit visit id (0: assigned).
     pub visit_id: Sym,
+    /// `visitCount`.
     pub visit_count: u32,
     /// Index into [`VISITOR_TYPES`].
     pub visitor_type: u8,
+    /// `actions`: action rows.
     pub actions: u32,
+    /// `goal` and `ecommerceOrder` rows.
     pub conversions: u32,
+    /// Their revenue, in millionths.
     pub revenue_micros: i64,
+    /// `visitDuration`, whole seconds.
     pub duration_s: i64,
+    /// `daysSinceFirstVisit`.
     pub days_since_first: i64,
+    /// `daysSinceLastVisit`.
     pub days_since_last: i64,
+    /// `entryPageUrl`.
     pub entry_url: Sym,
+    /// `exitPageUrl`.
     pub exit_url: Sym,
+    /// `entryPageTitle`.
     pub entry_title: Sym,
+    /// `exitPageTitle`.
     pub exit_title: Sym,
+    /// `visitConverted`.
     pub converted: bool,
     /// Index into [`ECOMMERCE_STATUSES`].
     pub ecommerce: u8,
+    /// `visitStartServerHour` (UTC).
     pub start_hour: u8,
+    /// `visitServerHour` (UTC).
     pub end_hour: u8,
+    /// The visit has an `ecommerceOrder` row.
     pub has_order: bool,
 }
 
@@ -66,6 +86,7 @@ pub struct Sessionized {
     pub visitors: Vec<Sym>,
     /// `visitors.len() + 1` offsets into `visits`.
     pub visitor_visits: Vec<u32>,
+    /// Visits, visitor by visitor, each visitor's in start order.
     pub visits: Vec<Visit>,
     /// `visits.len() + 1` offsets into `events`.
     pub visit_events: Vec<u32>,
@@ -147,12 +168,16 @@ pub fn row_cmp(rows: &Rows, a: &Row, b: &Row) -> Ordering {
 
 /// Fixed strings the writer needs as symbols, interned before building.
 pub struct FixedSyms {
+    /// `VISITOR_TYPES` as symbols.
     pub visitor_types: [Sym; 3],
+    /// `ECOMMERCE_STATUSES` as symbols.
     pub ecommerce: [Sym; 4],
+    /// Event type names as symbols.
     pub types: [Sym; 8],
 }
 
 impl FixedSyms {
+    /// Interns the fixed names into `rows`.
     pub fn intern(rows: &mut Rows) -> FixedSyms {
         FixedSyms {
             visitor_types: VISITOR_TYPES.map(|s| rows.strings.intern(s)),

@@ -188,8 +188,11 @@ impl<'a> CatBuilder<'a> {
 /// What [`write_part`] produced besides the bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct PartSummary {
+    /// Visitors written.
     pub visitors: u32,
+    /// Visits written.
     pub visits: u32,
+    /// Events written.
     pub events: u32,
 }
 
@@ -439,9 +442,13 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 
 /// Typed view of a categorical column.
 pub struct CatView<'a> {
+    /// Per-row ids (0: no value, k: dictionary entry k-1).
     pub ids: PackedView<'a>,
+    /// The sorted distinct values.
     pub dict: DictView<'a>,
+    /// Rows of each dictionary entry.
     pub index: IndexView<'a>,
+    /// Visit-level input fields: offset of the supplying event in the visit.
     pub src: Option<PackedView<'a>>,
 }
 
@@ -451,6 +458,7 @@ pub struct NumView<'a> {
     present: Option<RoaringBitmap>,
     /// `None`: integers; `Some(RAW_F64)`: raw bits; `Some(s)`: scaled by 10^s.
     scale: Option<u8>,
+    /// Visit-level input fields: offset of the supplying event in the visit.
     pub src: Option<PackedView<'a>>,
 }
 
