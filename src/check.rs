@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::storage::checksum::crc32c;
 use crate::storage::fs;
-use crate::storage::manifest::{self, MANIFEST_PREFIX, Manifest};
+use crate::storage::manifest::{self, Manifest};
 use crate::storage::part::PartReader;
 
 /// What `check` found.
@@ -114,25 +114,10 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
             }
         }
     }
-    // Orphans: files of ours that neither the newest nor the previous manifest names.
-    let mut known: std::collections::HashSet<String> = m.files().map(str::to_string).collect();
-    for &g in gens.iter().rev().take(2) {
-        known.insert(Manifest::file_name(g));
-        if g != newest {
-            let pp = dir.join(Manifest::file_name(g));
-            if let Ok(pm) = fs::read(&pp).and_then(|b| Manifest::decode(&pp, &b)) {
-                known.extend(pm.files().map(str::to_string));
-            }
-        }
-    }
-    for name in fs::list(dir)? {
-        let ours = name.starts_with("part-")
-            || name.starts_with("del-")
-            || name.starts_with("tmp-")
-            || name.starts_with(MANIFEST_PREFIX);
-        if ours && !known.contains(&name) {
-            report.orphans.push(dir.join(name));
-        }
-    }
+    // Orphans are not problems: the next writer removes them.
+    report.orphans = manifest::orphans(dir)?
+        .into_iter()
+        .map(|n| dir.join(n))
+        .collect();
     Ok(report)
 }

@@ -26,9 +26,9 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::sessions::{self, FixedSyms};
 use crate::schema::{CustomDim, internal};
-use crate::storage::fs::{self, TMP_PREFIX};
+use crate::storage::fs;
 use crate::storage::lock;
-use crate::storage::manifest::{self, DelEntry, MANIFEST_PREFIX, Manifest, PartEntry};
+use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
 use crate::storage::part::{PartReader, write_part};
 
 /// Default visit timeout: 30 minutes.
@@ -462,31 +462,11 @@ impl Db {
     /// of interrupted commits, and files superseded before the previous commit.
     fn remove_orphans(&self) -> Result<()> {
         let dir = &self.inner.path;
-        let gens = manifest::generations(dir)?;
-        let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
-        keep.insert(lock::LOCK_FILE.to_string());
-        for &g in gens.iter().rev().take(2) {
-            let name = Manifest::file_name(g);
-            let path = dir.join(&name);
-            keep.insert(name);
-            // The previous manifest may be unreadable only if it was damaged; then its
-            // files are simply not protected.
-            if let Ok(m) = Manifest::decode(&path, &fs::read(&path)?) {
-                keep.extend(m.files().map(str::to_string));
-            }
+        let orphans = manifest::orphans(dir)?;
+        for name in &orphans {
+            fs::remove(&dir.join(name))?;
         }
-        let mut removed = false;
-        for name in fs::list(dir)? {
-            let ours = name.starts_with(TMP_PREFIX)
-                || name.starts_with("part-")
-                || name.starts_with("del-")
-                || name.starts_with(MANIFEST_PREFIX);
-            if ours && !keep.contains(&name) {
-                fs::remove(&dir.join(&name))?;
-                removed = true;
-            }
-        }
-        if removed {
+        if !orphans.is_empty() {
             fs::sync_dir(dir)?;
         }
         Ok(())
@@ -667,17 +647,9 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
     }
 
     // 3. Build parts in parallel, write and sync them under temporary names.
-    let mut next_id = old.next_file_id;
-    let ids: Vec<u64> = ranges
-        .iter()
-        .map(|_| {
-            next_id += 1;
-            next_id - 1
-        })
-        .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
+    let ids: Vec<u64> = (old.next_file_id..).take(ranges.len()).collect();
+    let mut next_id = old.next_file_id + ranges.len() as u64;
+    let threads = crate::storage::worker_threads();
     let built: Vec<Result<(PathBuf, PartEntry)>> = {
         let work: Vec<(u64, Range<usize>)> =
             ids.iter().copied().zip(ranges.iter().cloned()).collect();

@@ -120,9 +120,7 @@ fn import_jsonl(
 ) -> Result<FileReport> {
     let file_name = path.display().to_string();
     let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
+    let workers = crate::storage::worker_threads();
     let (chunk_tx, chunk_rx) = crossbeam::channel::bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = crossbeam::channel::bounded::<(u64, Parsed)>(workers * 2);
     // Lowest chunk with an error: later chunks need not be parsed when failing fast.

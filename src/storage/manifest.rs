@@ -168,6 +168,33 @@ pub fn read_newest(dir: &Path) -> Result<Option<(PathBuf, Manifest)>> {
     Ok(Some((path, m)))
 }
 
+/// True for the names of files the database writes (parts, deletion files, manifests,
+/// and temporary files); anything else in the directory is never touched.
+pub fn is_database_file(name: &str) -> bool {
+    ["part-", "del-", fs::TMP_PREFIX, MANIFEST_PREFIX]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Database files of `dir` that neither of the two newest manifests references (nor
+/// is one of them): leftovers of interrupted commits and files superseded before the
+/// previous commit. An unreadable manifest protects no files.
+pub fn orphans(dir: &Path) -> Result<Vec<String>> {
+    let mut keep = std::collections::HashSet::new();
+    for &g in generations(dir)?.iter().rev().take(2) {
+        let name = Manifest::file_name(g);
+        let path = dir.join(&name);
+        if let Ok(m) = fs::read(&path).and_then(|b| Manifest::decode(&path, &b)) {
+            keep.extend(m.files().map(str::to_string));
+        }
+        keep.insert(name);
+    }
+    Ok(fs::list(dir)?
+        .into_iter()
+        .filter(|n| is_database_file(n) && !keep.contains(n))
+        .collect())
+}
+
 /// Encodes a deletion file.
 pub fn encode_deletions(deleted: &RoaringBitmap) -> Vec<u8> {
     let mut payload = Vec::with_capacity(deleted.serialized_size());

@@ -19,3 +19,10 @@ pub mod manifest;
 pub mod mmap;
 pub mod packed;
 pub mod part;
+
+/// Threads for parallel work (parsing, building parts): the available cores, 1 to 8.
+pub fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8)
+}
