@@ -94,6 +94,10 @@ pub enum Error {
     /// A bad input row.
     #[error(transparent)]
     Row(#[from] RowError),
+    /// A segment that does not parse or does not fit the schema (offset and reason;
+    /// [`SegmentError::caret`](crate::lang::SegmentError::caret) renders it).
+    #[error("invalid segment {0}")]
+    Segment(crate::lang::SegmentError),
     /// A bad argument or option.
     #[error("{0}")]
     InvalidInput(String),
@@ -110,7 +114,7 @@ impl Error {
             Error::Corruption { .. } => ErrorKind::Corruption,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Error::Locked { .. } => ErrorKind::Locked,
-            Error::Row(_) | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Row(_) | Error::Segment(_) | Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Usage(_) => ErrorKind::Usage,
         }
     }

@@ -34,8 +34,10 @@ pub mod check;
 pub mod db;
 pub mod error;
 pub mod event;
+pub mod exec;
 pub mod generate;
 pub mod ingest;
+pub mod lang;
 pub mod schema;
 pub mod storage;
 pub mod visits;
@@ -43,6 +45,8 @@ pub mod visits;
 pub use db::{CommitSummary, Db, DbOptions, LivePart, Snapshot, Stats, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
 pub use event::{Event, EventType, Value};
+pub use exec::{CompiledSegment, Selection, Summary, TimeRange};
+pub use lang::{Dialect, Segment, SegmentError};
 pub use ingest::import::{FileReport, Format, ImportOptions};
 
 /// The README's library example, compiled and run as a doctest so it cannot rot.

@@ -21,8 +21,13 @@ pub mod packed;
 pub mod part;
 
 /// Threads for parallel work (parsing, building parts): the available cores, 1 to 8.
+/// Counted once: `available_parallelism` reads cgroup files on Linux, too slow to ask
+/// on every query.
 pub fn worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8)
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8)
+    })
 }

@@ -417,6 +417,9 @@ pub struct PartReader {
     visit_cols: HashMap<String, usize>,
     event_cols: HashMap<String, usize>,
     custom_cols: HashMap<String, usize>,
+    /// In-memory indexes the query engine derives from this part, built on first use
+    /// (the part is immutable, so they never go stale).
+    pub(crate) cache: crate::exec::cache::PartCache,
 }
 
 impl std::fmt::Debug for PartReader {
@@ -481,12 +484,33 @@ impl NumView<'_> {
 
     /// Numeric value of `row`.
     pub fn num(&self, row: usize) -> Option<f64> {
-        let raw = self.int(row)?;
-        Some(match self.scale {
+        self.int(row).map(|raw| self.decode(raw))
+    }
+
+    fn decode(&self, raw: i64) -> f64 {
+        match self.scale {
             None | Some(0) => raw as f64,
             Some(RAW_F64) => f64::from_bits(raw as u64),
             Some(s) => raw as f64 / 10f64.powi(s as i32),
-        })
+        }
+    }
+
+    /// `(row, value)` of every row that has a value, in row order (one pass, no
+    /// per-row presence lookups).
+    pub fn iter_num(&self) -> Box<dyn Iterator<Item = (u32, f64)> + '_> {
+        match &self.present {
+            None => Box::new(
+                self.values
+                    .iter()
+                    .enumerate()
+                    .map(|(r, raw)| (r as u32, self.decode(raw))),
+            ),
+            Some(bm) => Box::new(
+                bm.iter()
+                    .zip(self.values.iter())
+                    .map(|(r, raw)| (r, self.decode(raw))),
+            ),
+        }
     }
 }
 
@@ -585,6 +609,7 @@ impl PartReader {
             visit_cols,
             event_cols,
             custom_cols,
+            cache: Default::default(),
         })
     }
 

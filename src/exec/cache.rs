@@ -1,0 +1,143 @@
+//! Per-part in-memory indexes derived on first use: row offsets, the action and
+//! conversion row sets, and bit-sliced indexes of numeric columns.
+//!
+//! A part never changes, so nothing here is ever invalidated; the cache lives as long
+//! as the part's reader (which snapshots share). Builders that fail (a damaged file)
+//! cache nothing and report the corruption on every call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use roaring::RoaringBitmap;
+
+use super::bsi::Bsi;
+use crate::error::Result;
+
+/// Lazily built indexes of one part.
+#[derive(Default)]
+pub struct PartCache {
+    pub(super) visit_starts: OnceLock<Arc<Vec<u32>>>,
+    pub(super) visitor_starts: OnceLock<Arc<Vec<u32>>>,
+    pub(super) action_rows: OnceLock<Arc<RoaringBitmap>>,
+    pub(super) conversion_rows: OnceLock<Arc<RoaringBitmap>>,
+    pub(super) bsi: Mutex<HashMap<String, Arc<Bsi>>>,
+    pub(super) summary: OnceLock<Arc<SummaryIndex>>,
+}
+
+/// The visit columns a summary adds up, as bit slices: the sum of a column over a
+/// selection is `|S|·min + Σ 2^i·|S ∩ slice_i|`, a few dozen intersection counts however
+/// many visits are selected.
+#[derive(Debug, Default)]
+pub(super) struct SummaryIndex {
+    /// Visitor ordinal of each visit.
+    pub visitor: Vec<u32>,
+    /// Action rows of each visit.
+    pub actions: Slices,
+    /// Duration of each visit, in seconds.
+    pub duration: Slices,
+    /// `goal` and `ecommerceOrder` rows of each visit.
+    pub conversions: Slices,
+    /// Their revenue, in millionths.
+    pub revenue_micros: Slices,
+    /// Visits with exactly one action.
+    pub bounces: RoaringBitmap,
+}
+
+/// An integer column as `min` plus one bitmap per bit of `value - min`.
+#[derive(Debug, Default)]
+pub(super) struct Slices {
+    min: i64,
+    slices: Vec<RoaringBitmap>,
+}
+
+impl Slices {
+    /// Slices of `values` (row = position).
+    pub fn build(values: &[i64]) -> Slices {
+        let min = values.iter().copied().min().unwrap_or(0);
+        let max = values.iter().copied().max().unwrap_or(0);
+        let span = max.wrapping_sub(min) as u64;
+        let bits = (u64::BITS - span.leading_zeros()) as usize;
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); bits];
+        for (r, &v) in values.iter().enumerate() {
+            let d = v.wrapping_sub(min) as u64;
+            for (i, list) in rows.iter_mut().enumerate() {
+                if d >> i & 1 == 1 {
+                    list.push(r as u32);
+                }
+            }
+        }
+        Slices {
+            min,
+            slices: rows
+                .into_iter()
+                .map(|l| RoaringBitmap::from_sorted_iter(l).unwrap_or_default())
+                .collect(),
+        }
+    }
+
+    /// Sum of the values of the rows in `sel`.
+    pub fn sum(&self, sel: &RoaringBitmap) -> i128 {
+        let base = sel.len() as i128 * self.min as i128;
+        self.slices
+            .iter()
+            .enumerate()
+            .fold(base, |acc, (i, s)| acc + ((s.intersection_len(sel) as i128) << i))
+    }
+}
+
+/// The value of `cell`, built by `build` if it is not there yet. Two threads may both
+/// build it; one result is kept, and both are equal.
+pub(super) fn cached<T>(
+    cell: &OnceLock<Arc<T>>,
+    build: impl FnOnce() -> Result<T>,
+) -> Result<Arc<T>> {
+    if let Some(v) = cell.get() {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(build()?);
+    Ok(cell.get_or_init(|| v).clone())
+}
+
+impl PartCache {
+    /// The bit-sliced index stored under `key`, built by `build` on first use.
+    pub(super) fn bsi(&self, key: &str, build: impl FnOnce() -> Result<Bsi>) -> Result<Arc<Bsi>> {
+        if let Some(b) = self.bsi.lock().get(key) {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(build()?);
+        Ok(self
+            .bsi
+            .lock()
+            .entry(key.to_string())
+            .or_insert(b)
+            .clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn slice_sums_equal_plain_sums(
+            values in prop::collection::vec(-1_000_000i64..1_000_000, 0..400),
+            pick in prop::collection::vec(any::<bool>(), 400),
+        ) {
+            let s = Slices::build(&values);
+            let sel: RoaringBitmap = (0..values.len() as u32).filter(|&r| pick[r as usize]).collect();
+            let want: i128 = sel.iter().map(|r| values[r as usize] as i128).sum();
+            prop_assert_eq!(s.sum(&sel), want);
+        }
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
+        let v = [i64::MIN, i64::MAX, 0];
+        let s = Slices::build(&v);
+        let all: RoaringBitmap = (0..3).collect();
+        assert_eq!(s.sum(&all), -1);
+    }
+}

@@ -1,0 +1,286 @@
+//! The dimensions a segment can name: level, type, accepted values, and where each is
+//! stored. One table serves the compiler, the bitmap engine, the scan oracle, `.schema`
+//! and the "did you mean" suggestions.
+
+use crate::schema::{CustomDim, CustomType, DERIVED_INTS, EVENT_STRINGS, Level, VISIT_STRINGS};
+
+/// Valid `deviceType` values (SPEC §2).
+pub const DEVICE_TYPES: &[&str] = &[
+    "desktop",
+    "smartphone",
+    "tablet",
+    "phablet",
+    "feature phone",
+    "console",
+    "tv",
+    "car browser",
+    "smart display",
+    "camera",
+    "portable media player",
+    "smart speaker",
+    "wearable",
+    "peripheral",
+];
+/// Valid `referrerType` values.
+pub const REFERRER_TYPES: &[&str] = &["direct", "search", "website", "campaign", "social"];
+/// Valid `visitorType` values.
+pub const VISITOR_TYPES: &[&str] = &["new", "returning", "returningCustomer"];
+/// Valid `visitEcommerceStatus` values.
+pub const ECOMMERCE_STATUSES: &[&str] = &["none", "ordered", "abandonedCart", "orderedThenAbandonedCart"];
+/// Valid `actionType` values, and the stored row `type` each stands for.
+pub const ACTION_TYPES: &[(&str, &str)] = &[
+    ("pageviews", "pageview"),
+    ("outlinks", "outlink"),
+    ("downloads", "download"),
+    ("sitesearches", "siteSearch"),
+    ("events", "event"),
+];
+
+/// Dimensions compared case-insensitively under every operator (SPEC §2).
+pub const CODE_DIMENSIONS: &[&str] = &[
+    "countryCode",
+    "regionCode",
+    "languageCode",
+    "browserCode",
+    "operatingSystemCode",
+];
+/// Dimensions whose values are URLs (scheme and `www.` ignored when comparing).
+pub const URL_DIMENSIONS: &[&str] = &["pageUrl", "entryPageUrl", "exitPageUrl"];
+/// Accepted aliases and the dimension each names.
+pub const ALIASES: &[(&str, &str)] = &[("country", "countryCode"), ("visits", "visitCount")];
+
+/// What kind of values a dimension holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimType {
+    /// Free text.
+    Text,
+    /// Numbers (integers or decimals).
+    Number,
+    /// Text from a fixed list.
+    Enum(&'static [&'static str]),
+}
+
+impl DimType {
+    /// `string`, `number` or `enum`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DimType::Text => "string",
+            DimType::Number => "number",
+            DimType::Enum(_) => "enum",
+        }
+    }
+}
+
+/// Where a dimension's values are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A string column of the visit table.
+    VisitText(&'static str),
+    /// A numeric column of the visit table.
+    VisitNumber(&'static str),
+    /// The visitor id dictionary of each part.
+    VisitorId,
+    /// The visit id: the given `visitId`, else the visit's start in Unix ms.
+    VisitId,
+    /// A string column of the event table.
+    EventText(&'static str),
+    /// A numeric column of the event table.
+    EventNumber(&'static str),
+    /// The row `type` of action rows, named as Matomo names action types.
+    ActionType,
+    /// A custom string dimension (event table).
+    CustomText(String),
+    /// A custom numeric dimension (event table).
+    CustomNumber(String),
+    /// `goalId` of conversion rows.
+    ConversionGoal,
+    /// `revenue` of conversion rows.
+    ConversionRevenue,
+}
+
+/// A dimension of the segment language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimension {
+    /// Its canonical name.
+    pub name: String,
+    /// Visit, action or conversion level.
+    pub level: Level,
+    /// Value type.
+    pub ty: DimType,
+    /// Where it is stored.
+    pub source: Source,
+    /// Compared case-insensitively under every operator (code dimensions).
+    pub code: bool,
+    /// A URL dimension (scheme and `www.` are ignored when comparing).
+    pub url: bool,
+}
+
+impl Dimension {
+    fn new(name: &str, level: Level, ty: DimType, source: Source) -> Dimension {
+        Dimension {
+            name: name.to_string(),
+            level,
+            ty,
+            source,
+            code: CODE_DIMENSIONS.contains(&name),
+            url: URL_DIMENSIONS.contains(&name),
+        }
+    }
+
+    /// Whether values are numbers.
+    pub fn is_numeric(&self) -> bool {
+        self.ty == DimType::Number
+    }
+}
+
+/// Every dimension of a database: the built-in ones and its custom dimensions.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    dims: Vec<Dimension>,
+}
+
+impl Catalog {
+    /// The catalog of a database with these custom dimensions.
+    pub fn new(custom: &[CustomDim]) -> Catalog {
+        use DimType::*;
+        use Level::*;
+        let mut dims = Vec::new();
+        dims.push(Dimension::new("visitorId", Visit, Text, Source::VisitorId));
+        dims.push(Dimension::new("visitId", Visit, Text, Source::VisitId));
+        dims.push(Dimension::new(
+            "siteId",
+            Visit,
+            Number,
+            Source::VisitNumber(crate::schema::internal::SITE_ID),
+        ));
+        for name in VISIT_STRINGS {
+            let ty = match name {
+                "deviceType" => Enum(DEVICE_TYPES),
+                "referrerType" => Enum(REFERRER_TYPES),
+                _ => Text,
+            };
+            dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
+        }
+        for name in DERIVED_INTS {
+            dims.push(Dimension::new(name, Visit, Number, Source::VisitNumber(name)));
+        }
+        for name in crate::schema::DERIVED_STRINGS {
+            let ty = match name {
+                "visitorType" => Enum(VISITOR_TYPES),
+                "visitEcommerceStatus" => Enum(ECOMMERCE_STATUSES),
+                _ => Text,
+            };
+            dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
+        }
+        const ACTION_TYPE_NAMES: &[&str] =
+            &["pageviews", "outlinks", "downloads", "sitesearches", "events"];
+        dims.push(Dimension::new(
+            "actionType",
+            Action,
+            Enum(ACTION_TYPE_NAMES),
+            Source::ActionType,
+        ));
+        for name in EVENT_STRINGS {
+            dims.push(Dimension::new(name, Action, Text, Source::EventText(name)));
+        }
+        dims.push(Dimension::new(
+            "eventValue",
+            Action,
+            Number,
+            Source::EventNumber(crate::schema::internal::EVENT_VALUE),
+        ));
+        dims.push(Dimension::new(
+            "visitConvertedGoalId",
+            Conversion,
+            Number,
+            Source::ConversionGoal,
+        ));
+        dims.push(Dimension::new(
+            "revenue",
+            Conversion,
+            Number,
+            Source::ConversionRevenue,
+        ));
+        for c in custom {
+            if dims.iter().any(|d| d.name == c.name) {
+                continue; // a built-in name always wins (ingest never creates such a custom)
+            }
+            let (ty, source) = match c.ty {
+                CustomType::String => (Text, Source::CustomText(c.name.clone())),
+                CustomType::Number => (Number, Source::CustomNumber(c.name.clone())),
+            };
+            dims.push(Dimension::new(&c.name, Action, ty, source));
+        }
+        Catalog { dims }
+    }
+
+    /// Every dimension, built-in ones first, then custom dimensions.
+    pub fn dimensions(&self) -> &[Dimension] {
+        &self.dims
+    }
+
+    /// The dimension called `name` (aliases accepted; names are case-sensitive).
+    pub fn get(&self, name: &str) -> Option<&Dimension> {
+        let name = ALIASES
+            .iter()
+            .find(|(a, _)| *a == name)
+            .map_or(name, |(_, real)| real);
+        self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// Up to three known names closest to `name` (for "did you mean"), best first.
+    pub fn suggest(&self, name: &str) -> Vec<String> {
+        let names = self
+            .dims
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(ALIASES.iter().map(|(a, _)| *a));
+        suggest(name, names)
+    }
+}
+
+/// Up to three of `candidates` closest to `word`, best first: case-insensitive equality
+/// first, then Jaro-Winkler similarity, keeping only plausible matches.
+pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let lw = word.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|c| {
+            let lc = c.to_lowercase();
+            let s = if lc == lw {
+                2.0
+            } else if !lw.is_empty() && (lc.starts_with(&lw) || lc.contains(&lw)) {
+                1.0 + strsim::jaro_winkler(&lw, &lc) / 10.0
+            } else {
+                strsim::jaro_winkler(&lw, &lc)
+            };
+            (s, c)
+        })
+        .filter(|(s, _)| *s >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_and_suggestions() {
+        let c = Catalog::new(&[CustomDim {
+            name: "plan".into(),
+            ty: CustomType::String,
+        }]);
+        assert_eq!(c.get("country").map(|d| d.name.as_str()), Some("countryCode"));
+        assert_eq!(c.get("visits").map(|d| d.name.as_str()), Some("visitCount"));
+        assert_eq!(c.get("plan").map(|d| d.level), Some(Level::Action));
+        assert!(c.get("PageUrl").is_none());
+        assert_eq!(c.suggest("PageUrl")[0], "pageUrl");
+        assert!(c.suggest("contry").contains(&"country".to_string()));
+        assert_eq!(c.suggest("visitcount")[0], "visitCount");
+        assert!(c.suggest("zzzzzzzz").is_empty());
+        assert!(c.get("countryCode").is_some_and(|d| d.code));
+        assert!(c.get("entryPageUrl").is_some_and(|d| d.url));
+    }
+}

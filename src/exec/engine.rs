@@ -1,0 +1,655 @@
+//! The bitmap engine: evaluates a [`CompiledSegment`] on one part and returns the
+//! selected visits as a bitmap of visit rows.
+//!
+//! How each condition becomes bitmaps:
+//!
+//! - string dimensions: the predicate is decided once per distinct dictionary value
+//!   (exact equality is a single dictionary lookup) and the bitmap-index entries of the
+//!   matching values are OR-ed;
+//! - numeric dimensions: a range over the column's bit-sliced index ([`Bsi`]);
+//! - action-level conditions give bitmaps of event rows (restricted to action rows),
+//!   conversion-level ones of conversion rows; rows project to visits by jumping from
+//!   each selected row to the next visit (one step per selected visit, not per row).
+//!
+//! Combination (SPEC §2.1). Groups whose conditions are all visit-valued (visit-level
+//! conditions, negated action conditions — "no action matches" — and conversion
+//! existence tests) intersect directly. Groups holding positive action-level conditions
+//! must hold on one and the same action row: with one such group `G = V ∪ A` the result
+//! is `V ∪ project(A)`; with several, the row bitmaps are intersected (visit parts
+//! broadcast to their rows) before projecting. Visits without action rows are evaluated
+//! with every positive action condition false. Everything is finally intersected with the
+//! part's live visits in the time range.
+//!
+//! [`Bsi`]: super::bsi::Bsi
+
+use std::ops::Bound;
+
+use roaring::{MultiOps, RoaringBitmap};
+
+use super::bsi::Bsi;
+use super::cache::{PartCache, Slices, SummaryIndex, cached};
+use super::catalog::{ACTION_TYPES, Source};
+use super::compile::{Cond, Operand, strip_url};
+use super::{CondStats, TimeRange};
+use crate::db::LivePart;
+use crate::error::Result;
+use crate::event::EventType;
+use crate::lang::Op;
+use crate::schema::{Level, internal};
+use crate::storage::part::{CatView, PartReader};
+
+/// Evaluation context of one part.
+pub(super) struct PartEval<'a> {
+    lp: &'a LivePart,
+    r: &'a PartReader,
+    cache: &'a PartCache,
+    nv: u32,
+    ne: u32,
+}
+
+/// What one condition evaluates to on a part.
+enum Value {
+    /// Visits (visit-level results, negated action tests, conversion tests).
+    Visits(RoaringBitmap),
+    /// Action rows (positive action-level conditions).
+    Rows(RoaringBitmap),
+}
+
+impl<'a> PartEval<'a> {
+    pub(super) fn new(lp: &'a LivePart) -> PartEval<'a> {
+        let r: &PartReader = &lp.reader;
+        let m = r.meta();
+        PartEval {
+            lp,
+            r,
+            cache: &r.cache,
+            nv: m.visits,
+            ne: m.events,
+        }
+    }
+
+    /// Offsets of the visits' event rows (`visits + 1` entries).
+    fn visit_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
+        cached(&self.cache.visit_starts, || {
+            let ve = self.r.packed(&self.r.meta().visit_events)?;
+            let v: Vec<u32> = ve.iter().map(|x| x.clamp(0, self.ne as i64) as u32).collect();
+            if v.len() != self.nv as usize + 1 || v.windows(2).any(|w| w[0] > w[1]) {
+                return Err(self.r.corrupt("visit offsets out of order"));
+            }
+            Ok(v)
+        })
+    }
+
+    /// Offsets of the visitors' visits (`visitors + 1` entries).
+    fn visitor_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
+        cached(&self.cache.visitor_starts, || {
+            let vv = self.r.packed(&self.r.meta().visitor_visits)?;
+            let v: Vec<u32> = vv.iter().map(|x| x.clamp(0, self.nv as i64) as u32).collect();
+            if v.len() != self.r.meta().visitors as usize + 1 || v.windows(2).any(|w| w[0] > w[1])
+            {
+                return Err(self.r.corrupt("visitor offsets out of order"));
+            }
+            Ok(v)
+        })
+    }
+
+    /// Visitor ordinal of every visit.
+    fn visit_visitor(&self) -> Result<Vec<u32>> {
+        let starts = self.visitor_starts()?;
+        let mut out = Vec::with_capacity(self.nv as usize);
+        for (v, w) in starts.windows(2).enumerate() {
+            out.extend(std::iter::repeat_n(v as u32, (w[1] - w[0]) as usize));
+        }
+        Ok(out)
+    }
+
+    /// The summary index of the part, built on first use.
+    pub(super) fn summary_index(&self) -> Result<std::sync::Arc<SummaryIndex>> {
+        cached(&self.cache.summary, || {
+            let n = self.nv as usize;
+            let col = |name: &str| -> Result<Vec<i64>> {
+                let c = self
+                    .r
+                    .visit_column(name)
+                    .ok_or_else(|| self.r.corrupt(format!("missing visit column {name}")))
+                    .and_then(|b| self.r.num(b, self.nv))?;
+                Ok((0..n).map(|i| c.int(i).unwrap_or(0)).collect())
+            };
+            let actions = col("actions")?;
+            let bounces = actions
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| **a == 1)
+                .map(|(r, _)| r as u32)
+                .collect();
+            Ok(SummaryIndex {
+                visitor: self.visit_visitor()?,
+                actions: Slices::build(&actions),
+                duration: Slices::build(&col("visitDuration")?),
+                conversions: Slices::build(&col(internal::CONVERSIONS)?),
+                revenue_micros: Slices::build(&col(internal::REVENUE)?),
+                bounces,
+            })
+        })
+    }
+
+    /// Distinct visitors among `sel`: one step per visitor (a visitor's visits are
+    /// consecutive rows, so the iterator jumps past the rest of them).
+    pub(super) fn distinct_visitors(&self, sel: &RoaringBitmap, owner: &[u32]) -> Result<u64> {
+        let starts = self.visitor_starts()?;
+        let mut n = 0;
+        let mut it = sel.iter();
+        while let Some(v) = it.next() {
+            let who = owner.get(v as usize).copied().unwrap_or(u32::MAX) as usize;
+            let Some(&end) = starts.get(who + 1) else {
+                return Err(self.r.corrupt("selected visit beyond the visit table"));
+            };
+            n += 1;
+            it.advance_to(end);
+        }
+        Ok(n)
+    }
+
+    /// Rows whose type is in `types`.
+    fn rows_of_types(&self, pick: fn(EventType) -> bool) -> Result<RoaringBitmap> {
+        let body = self
+            .r
+            .event_column(internal::TYPE)
+            .ok_or_else(|| self.r.corrupt("missing event column type"))?;
+        let cv = self.r.cat(body, self.ne)?;
+        let mut out = Vec::new();
+        for i in 0..cv.dict.len() {
+            let name = cv.dict.get(i).ok_or_else(|| self.r.corrupt("type dictionary"))?;
+            if EventType::from_name(name).is_some_and(pick) {
+                out.push(self.bitmap(&cv, i)?);
+            }
+        }
+        Ok(out.union())
+    }
+
+    fn action_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
+        cached(&self.cache.action_rows, || {
+            self.rows_of_types(|t| !t.is_conversion())
+        })
+    }
+
+    fn conversion_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
+        cached(&self.cache.conversion_rows, || {
+            self.rows_of_types(EventType::is_conversion)
+        })
+    }
+
+    fn bitmap(&self, cv: &CatView<'_>, i: usize) -> Result<RoaringBitmap> {
+        cv.index
+            .bitmap(i)
+            .map_err(|e| self.r.corrupt(format!("bitmap index: {e}")))
+    }
+
+    /// Every visit row of the part.
+    pub(super) fn all_visits(&self) -> RoaringBitmap {
+        let mut b = RoaringBitmap::new();
+        b.insert_range(0..self.nv);
+        b
+    }
+
+    /// Visits of live (not deleted) visitors whose start lies in `range`.
+    pub(super) fn live_visits(&self, range: &TimeRange) -> Result<RoaringBitmap> {
+        let m = self.r.meta();
+        let mut live = self.all_visits();
+        if !self.lp.deleted.is_empty() {
+            let starts = self.visitor_starts()?;
+            for v in self.lp.deleted.iter() {
+                if let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
+                {
+                    live.remove_range(a..b);
+                }
+            }
+        }
+        let (lo, hi) = (range.start.unwrap_or(i64::MIN), range.end.unwrap_or(i64::MAX));
+        if lo > m.max_ts || hi <= m.min_ts {
+            return Ok(RoaringBitmap::new());
+        }
+        if lo > m.min_ts || hi <= m.max_ts {
+            let bsi = self.bsi_visit(internal::VISIT_START)?;
+            live &= bsi.range(Bound::Included(lo as f64), Bound::Excluded(hi as f64));
+        }
+        Ok(live)
+    }
+
+    /// Projects event rows to the visits that own them.
+    pub(super) fn project(&self, rows: &RoaringBitmap) -> Result<RoaringBitmap> {
+        let starts = self.visit_starts()?;
+        let mut out = Vec::new();
+        let mut it = rows.iter();
+        while let Some(row) = it.next() {
+            let v = starts.partition_point(|&s| s <= row).saturating_sub(1);
+            // Skip the visit's other rows: empty visits share a start, so step past
+            // them to the visit that really owns `row`.
+            let Some(&end) = starts.get(v + 1) else {
+                return Err(self.r.corrupt("event row beyond the last visit"));
+            };
+            out.push(v as u32);
+            it.advance_to(end);
+        }
+        Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default())
+    }
+
+    /// The event rows of `visits`.
+    fn broadcast(&self, visits: &RoaringBitmap) -> Result<RoaringBitmap> {
+        let starts = self.visit_starts()?;
+        let mut out = RoaringBitmap::new();
+        for v in visits {
+            if let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1)) {
+                out.insert_range(a..b);
+            }
+        }
+        Ok(out)
+    }
+
+    fn bsi_of(&self, key: &str, body: Option<&crate::storage::format::ColumnBody>, rows: u32) -> Result<std::sync::Arc<Bsi>> {
+        self.cache.bsi(key, || match body {
+            Some(b) => Ok(Bsi::build(self.r.num(b, rows)?.iter_num())),
+            None => Ok(Bsi::default()),
+        })
+    }
+
+    fn bsi_visit(&self, name: &str) -> Result<std::sync::Arc<Bsi>> {
+        let body = self
+            .r
+            .visit_column(name)
+            .ok_or_else(|| self.r.corrupt(format!("missing visit column {name}")))?;
+        self.bsi_of(&format!("v:{name}"), Some(body), self.nv)
+    }
+
+    /// Evaluates the positive counterpart of `c` (for a negative condition, what it
+    /// negates) on its own table: visit rows, event rows or conversion rows.
+    fn positive(&self, c: &Cond) -> Result<RoaringBitmap> {
+        match &c.dim.source {
+            Source::VisitText(col) => {
+                let body = self
+                    .r
+                    .visit_column(col)
+                    .ok_or_else(|| self.r.corrupt(format!("missing visit column {col}")))?;
+                let cv = self.r.cat(body, self.nv)?;
+                self.text_rows(&cv, c, self.nv, |s| s)
+            }
+            Source::EventText(col) => {
+                let body = self
+                    .r
+                    .event_column(col)
+                    .ok_or_else(|| self.r.corrupt(format!("missing event column {col}")))?;
+                let cv = self.r.cat(body, self.ne)?;
+                self.text_rows(&cv, c, self.ne, |s| s)
+            }
+            Source::CustomText(name) => match self.r.custom_column(name) {
+                Some(body) => {
+                    let cv = self.r.cat(body, self.ne)?;
+                    self.text_rows(&cv, c, self.ne, |s| s)
+                }
+                None => Ok(self.absent_column(c, self.ne)),
+            },
+            Source::ActionType => {
+                let body = self
+                    .r
+                    .event_column(internal::TYPE)
+                    .ok_or_else(|| self.r.corrupt("missing event column type"))?;
+                let cv = self.r.cat(body, self.ne)?;
+                // Conversion types have no action-type name: they never match.
+                self.text_rows(&cv, c, self.ne, |stored| {
+                    ACTION_TYPES
+                        .iter()
+                        .find(|(_, t)| *t == stored)
+                        .map_or("", |(name, _)| name)
+                })
+            }
+            Source::VisitNumber(col) => {
+                let bsi = self.bsi_visit(col)?;
+                Ok(self.number_rows(&bsi, c, self.nv))
+            }
+            Source::EventNumber(col) => {
+                let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
+                Ok(self.number_rows(&bsi, c, self.ne))
+            }
+            Source::CustomNumber(name) => {
+                let bsi =
+                    self.bsi_of(&format!("c:{name}"), self.r.custom_column(name), self.ne)?;
+                Ok(self.number_rows(&bsi, c, self.ne))
+            }
+            Source::ConversionGoal => {
+                let col = internal::GOAL_ID;
+                let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
+                Ok(self.number_rows(&bsi, c, self.ne))
+            }
+            Source::ConversionRevenue => {
+                let col = internal::REVENUE_EVENT;
+                let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
+                Ok(self.number_rows(&bsi, c, self.ne))
+            }
+            Source::VisitorId => self.visitor_id_visits(c),
+            Source::VisitId => self.visit_id_visits(c),
+        }
+    }
+
+    /// A custom column this part does not have: every row lacks a value.
+    fn absent_column(&self, c: &Cond, rows: u32) -> RoaringBitmap {
+        let mut b = RoaringBitmap::new();
+        if matches!(c.operand, Operand::Empty) && c.op == Op::Eq {
+            b.insert_range(0..rows);
+        }
+        b
+    }
+
+    fn number_rows(&self, bsi: &Bsi, c: &Cond, rows: u32) -> RoaringBitmap {
+        let v = match c.operand {
+            Operand::Number(v) => v,
+            // `==`: no value (numbers are never empty strings); `!=`: has a value.
+            _ if c.op == Op::Eq => {
+                let mut all = RoaringBitmap::new();
+                all.insert_range(0..rows);
+                return all - bsi.present();
+            }
+            _ => return bsi.present().clone(),
+        };
+        use Bound::*;
+        let (lo, hi) = match c.op.positive() {
+            Op::Lt => (Unbounded, Excluded(v)),
+            Op::Le => (Unbounded, Included(v)),
+            Op::Gt => (Excluded(v), Unbounded),
+            Op::Ge => (Included(v), Unbounded),
+            _ => (Included(v), Included(v)),
+        };
+        bsi.range(lo, hi)
+    }
+
+    /// Rows of a string column matching `c`'s positive test; `name` maps a stored value
+    /// to the value compared (action types are stored as row types).
+    fn text_rows(
+        &self,
+        cv: &CatView<'_>,
+        c: &Cond,
+        rows: u32,
+        name: impl Fn(&str) -> &str,
+    ) -> Result<RoaringBitmap> {
+        let dict_get = |i: usize| {
+            cv.dict
+                .get(i)
+                .ok_or_else(|| self.r.corrupt("dictionary entry out of range"))
+        };
+        match &c.operand {
+            Operand::Empty => {
+                // Rows with no value or an empty one.
+                let mut empty: RoaringBitmap = (0..rows).filter(|&r| cv.ids.get(r as usize) == 0).collect();
+                for i in 0..cv.dict.len() {
+                    if name(dict_get(i)?).is_empty() {
+                        empty |= self.bitmap(cv, i)?;
+                    }
+                }
+                if c.op == Op::Eq {
+                    Ok(empty)
+                } else {
+                    let mut all = RoaringBitmap::new();
+                    all.insert_range(0..rows);
+                    Ok(all - empty)
+                }
+            }
+            Operand::Text(v) if c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url => {
+                // Exact lookup in the sorted dictionary (action types map names, so
+                // they take the general path).
+                if matches!(c.dim.source, Source::ActionType) {
+                    return self.scan_dict(cv, c, &name);
+                }
+                match cv.dict.find(v) {
+                    Some(i) => self.bitmap(cv, i),
+                    None => Ok(RoaringBitmap::new()),
+                }
+            }
+            _ => self.scan_dict(cv, c, &name),
+        }
+    }
+
+    /// Decides `c` once per distinct dictionary value and ORs the matching bitmaps.
+    fn scan_dict(
+        &self,
+        cv: &CatView<'_>,
+        c: &Cond,
+        name: &impl Fn(&str) -> &str,
+    ) -> Result<RoaringBitmap> {
+        let test = TextTest::new(c);
+        let mut buf = String::new();
+        let mut hits = Vec::new();
+        for i in 0..cv.dict.len() {
+            let stored = cv
+                .dict
+                .get(i)
+                .ok_or_else(|| self.r.corrupt("dictionary entry out of range"))?;
+            let shown = name(stored);
+            if !shown.is_empty() && test.test(shown, &mut buf) {
+                hits.push(self.bitmap(cv, i)?);
+            }
+        }
+        Ok(hits.union())
+    }
+
+    fn visitor_id_visits(&self, c: &Cond) -> Result<RoaringBitmap> {
+        let ids = self.r.visitor_ids()?;
+        let starts = self.visitor_starts()?;
+        let mut out = RoaringBitmap::new();
+        let mut add = |v: usize| {
+            if let (Some(&a), Some(&b)) = (starts.get(v), starts.get(v + 1)) {
+                out.insert_range(a..b);
+            }
+        };
+        match &c.operand {
+            // Visitor ids are never empty.
+            Operand::Empty if c.op == Op::Eq => {}
+            Operand::Empty => return Ok(self.all_visits()),
+            Operand::Text(v) if c.op.positive() == Op::Eq && !c.fold_case => {
+                if let Some(i) = ids.find(v) {
+                    add(i);
+                }
+            }
+            _ => {
+                let test = TextTest::new(c);
+                let mut buf = String::new();
+                for i in 0..ids.len() {
+                    let id = ids.get(i).ok_or_else(|| self.r.corrupt("visitor id"))?;
+                    if test.test(id, &mut buf) {
+                        add(i);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn visit_id_visits(&self, c: &Cond) -> Result<RoaringBitmap> {
+        let given = self.r.cat(
+            self.r
+                .visit_column(internal::VISIT_ID)
+                .ok_or_else(|| self.r.corrupt("missing visit column visitId"))?,
+            self.nv,
+        )?;
+        let start = self.r.num(
+            self.r
+                .visit_column(internal::VISIT_START)
+                .ok_or_else(|| self.r.corrupt("missing visit column @start"))?,
+            self.nv,
+        )?;
+        let test = TextTest::new(c);
+        let mut buf = String::new();
+        let mut out = Vec::new();
+        for v in 0..self.nv as usize {
+            let id = match self.r.text(&given, v)? {
+                Some(s) => s.to_string(),
+                None => start.int(v).unwrap_or(0).to_string(),
+            };
+            let hit = match &c.operand {
+                Operand::Empty => (c.op == Op::Eq) == id.is_empty(),
+                _ => test.test(&id, &mut buf),
+            };
+            if hit {
+                out.push(v as u32);
+            }
+        }
+        Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default())
+    }
+
+    /// One condition as a bitmap of visits or of action rows.
+    fn condition(&self, c: &Cond, stats: &mut CondStats) -> Result<Value> {
+        let pos = self.positive(c)?;
+        match c.level() {
+            Level::Visit => {
+                let v = if c.is_negative() {
+                    self.all_visits() - pos
+                } else {
+                    pos
+                };
+                stats.visits += v.len();
+                Ok(Value::Visits(v))
+            }
+            Level::Action => {
+                let rows = pos & &*self.action_rows()?;
+                stats.rows += rows.len();
+                if c.is_negative() {
+                    let v = self.all_visits() - self.project(&rows)?;
+                    stats.visits += v.len();
+                    Ok(Value::Visits(v))
+                } else {
+                    Ok(Value::Rows(rows))
+                }
+            }
+            Level::Conversion => {
+                let rows = pos & &*self.conversion_rows()?;
+                stats.rows += rows.len();
+                let has = self.project(&rows)?;
+                let v = if c.is_negative() {
+                    self.all_visits() - has
+                } else {
+                    has
+                };
+                stats.visits += v.len();
+                Ok(Value::Visits(v))
+            }
+        }
+    }
+
+    /// The visits of this part selected by `groups` within `range`.
+    pub(super) fn select(
+        &self,
+        groups: &[Vec<Cond>],
+        range: &TimeRange,
+        stats: &mut [Vec<CondStats>],
+    ) -> Result<RoaringBitmap> {
+        let mut candidates = self.live_visits(range)?;
+        // (visit part, row part) of each group holding positive action conditions.
+        let mut row_groups: Vec<(Option<RoaringBitmap>, RoaringBitmap)> = Vec::new();
+        for (g, gstats) in groups.iter().zip(stats.iter_mut()) {
+            if candidates.is_empty() {
+                break; // AND short-circuits on empty
+            }
+            let mut visits: Vec<RoaringBitmap> = Vec::new();
+            let mut rows: Vec<RoaringBitmap> = Vec::new();
+            for (c, st) in g.iter().zip(gstats.iter_mut()) {
+                match self.condition(c, st)? {
+                    Value::Visits(v) => visits.push(v),
+                    Value::Rows(r) => rows.push(r),
+                }
+            }
+            let visits = (!visits.is_empty()).then(|| visits.union());
+            if rows.is_empty() {
+                candidates &= visits.unwrap_or_default();
+            } else {
+                row_groups.push((visits, rows.union()));
+            }
+        }
+        if row_groups.is_empty() || candidates.is_empty() {
+            return Ok(candidates);
+        }
+        if row_groups.len() == 1 {
+            let (visits, rows) = row_groups.pop().unwrap_or_default();
+            let mut sel = self.project(&rows)?;
+            if let Some(v) = visits {
+                sel |= v;
+            }
+            return Ok(sel & candidates);
+        }
+        // Several groups must hold on one and the same action row.
+        let mut base = candidates.clone();
+        for (v, _) in &row_groups {
+            match v {
+                Some(v) => base &= v,
+                None => base.clear(),
+            }
+        }
+        let mut same_row: Option<RoaringBitmap> = None;
+        // Pure row groups first: their intersection bounds the rest.
+        row_groups.sort_by_key(|(v, r)| (v.is_some(), r.len()));
+        for (v, r) in row_groups {
+            let g = match v {
+                Some(v) => r | self.broadcast(&(v & &candidates))?,
+                None => r,
+            };
+            same_row = Some(match same_row {
+                Some(acc) => acc & g,
+                None => g,
+            });
+        }
+        let projected = self.project(&same_row.unwrap_or_default())?;
+        Ok((projected | base) & candidates)
+    }
+}
+
+/// The positive text test of a condition on a stored value that is present.
+struct TextTest<'c> {
+    cond: &'c Cond,
+    finder: Option<memchr::memmem::Finder<'c>>,
+}
+
+impl<'c> TextTest<'c> {
+    fn new(cond: &'c Cond) -> TextTest<'c> {
+        let finder = match &cond.operand {
+            Operand::Text(v) => Some(memchr::memmem::Finder::new(v.as_bytes())),
+            _ => None,
+        };
+        TextTest { cond, finder }
+    }
+
+    /// Whether `stored` passes; `buf` is scratch space for case folding (reused, so
+    /// a dictionary scan does not allocate per value).
+    fn test(&self, stored: &str, buf: &mut String) -> bool {
+        let c = self.cond;
+        let v = match &c.operand {
+            Operand::Regex(re) => return re.is_match(stored),
+            Operand::Text(v) => v.as_str(),
+            // Numbers never reach a text column (the compiler types them).
+            _ => return false,
+        };
+        let s = if c.dim.url { strip_url(stored) } else { stored };
+        let s = if c.fold_case {
+            buf.clear();
+            if s.is_ascii() {
+                buf.push_str(s);
+                buf.make_ascii_lowercase();
+            } else {
+                buf.push_str(&s.to_lowercase());
+            }
+            buf.as_str()
+        } else {
+            s
+        };
+        match c.op.positive() {
+            Op::Eq => s == v,
+            Op::Lt => s < v,
+            Op::Le => s <= v,
+            Op::Gt => s > v,
+            Op::Ge => s >= v,
+            Op::Contains => self
+                .finder
+                .as_ref()
+                .is_some_and(|f| f.find(s.as_bytes()).is_some()),
+            Op::StartsWith => s.starts_with(v),
+            Op::EndsWith => s.ends_with(v),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Query execution: compiling segments against a database's schema and evaluating them
+//! with bitmaps, part by part, in parallel.
+//!
+//! - [`catalog`]: the dimensions a segment can name;
+//! - [`compile`](mod@compile): names resolved, values typed ([`CompiledSegment`]);
+//! - `engine`: per-part bitmap evaluation (SPEC §2.1 semantics);
+//! - [`bsi`]: bit-sliced indexes for numeric ranges;
+//! - [`scan`]: the naive row-by-row oracle the tests hold the engine to.
+//!
+//! Results are bitmaps of visit rows per part ([`Selection`]), so memory does not grow
+//! with the number of matching rows; every visitor lives in exactly one part, so
+//! per-part distinct visitor counts add up.
+
+pub mod bsi;
+pub(crate) mod cache;
+pub mod catalog;
+pub mod compile;
+mod engine;
+mod pool;
+pub mod scan;
+
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use serde::Serialize;
+
+pub use catalog::{Catalog, DimType, Dimension};
+pub use compile::{CompiledSegment, Cond, Operand};
+
+use crate::db::{LivePart, Snapshot};
+use crate::error::{Error, Result};
+use crate::lang::{self, Dialect, SegmentError};
+use engine::PartEval;
+
+/// A time range over visit starts: `start` inclusive, `end` exclusive, Unix ms. A visit
+/// belongs to the range if its first event does (SPEC §2.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// First instant included.
+    pub start: Option<i64>,
+    /// First instant no longer included.
+    pub end: Option<i64>,
+}
+
+impl TimeRange {
+    /// Every visit.
+    pub const ALL: TimeRange = TimeRange {
+        start: None,
+        end: None,
+    };
+
+    /// Whether a visit starting at `ts` belongs to the range.
+    pub fn contains(&self, ts: i64) -> bool {
+        self.start.is_none_or(|s| ts >= s) && self.end.is_none_or(|e| ts < e)
+    }
+}
+
+/// The summary of a set of visits (SPEC §3, `sightline query`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Visits.
+    pub visits: u64,
+    /// Distinct visitors.
+    pub visitors: u64,
+    /// Action rows of the visits.
+    pub actions: u64,
+    /// `goal` and `ecommerceOrder` rows of the visits.
+    pub conversions: u64,
+    /// Their revenue.
+    pub revenue: f64,
+    /// Visits with exactly one action.
+    pub bounces: u64,
+    /// Sum of the visits' durations, in seconds.
+    pub sum_visit_duration: u64,
+}
+
+/// Selected visits: one bitmap of visit rows per live part of the snapshot (same order
+/// as [`Snapshot::parts`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// Visit rows selected in each part.
+    pub parts: Vec<RoaringBitmap>,
+}
+
+impl Selection {
+    /// Number of selected visits.
+    pub fn visits(&self) -> u64 {
+        self.parts.iter().map(|b| b.len()).sum()
+    }
+}
+
+/// What one condition matched, summed over parts (for `explain`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CondStats {
+    /// Event rows matched by a positive action or conversion test (before projection).
+    pub rows: u64,
+    /// Visits the condition holds for, where it is decided per visit (visit-level
+    /// conditions, negated action conditions, conversion tests; 0 for positive action
+    /// conditions, which are decided on rows together).
+    pub visits: u64,
+}
+
+/// A compiled segment's plan with the cardinality of each step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explain {
+    /// One entry per AND-group, in order.
+    pub groups: Vec<GroupPlan>,
+    /// Live visits in the time range (the universe).
+    pub candidates: u64,
+    /// Visits selected.
+    pub selected: u64,
+}
+
+/// The plan of one OR-group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupPlan {
+    /// The conditions.
+    pub conditions: Vec<CondPlan>,
+}
+
+/// How one condition is evaluated and what it matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct CondPlan {
+    /// The condition, canonical form.
+    pub condition: String,
+    /// Resolved dimension name.
+    pub dimension: String,
+    /// `visit`, `action` or `conversion`.
+    pub level: &'static str,
+    /// How it becomes a bitmap.
+    pub method: String,
+    /// Matched rows / visits.
+    #[serde(flatten)]
+    pub stats: CondStats,
+}
+
+fn level_name(l: crate::schema::Level) -> &'static str {
+    match l {
+        crate::schema::Level::Visit => "visit",
+        crate::schema::Level::Action => "action",
+        crate::schema::Level::Conversion => "conversion",
+    }
+}
+
+fn method(c: &Cond) -> String {
+    use catalog::Source;
+    let numeric = matches!(
+        c.dim.source,
+        Source::VisitNumber(_)
+            | Source::EventNumber(_)
+            | Source::CustomNumber(_)
+            | Source::ConversionGoal
+            | Source::ConversionRevenue
+    );
+    let base = if numeric {
+        "bit-sliced index range".to_string()
+    } else if matches!(c.operand, Operand::Empty) {
+        "null rows + empty dictionary entry".to_string()
+    } else if c.op.positive() == lang::Op::Eq && !c.fold_case && !c.dim.url {
+        "dictionary lookup".to_string()
+    } else {
+        "dictionary scan, OR of matching bitmaps".to_string()
+    };
+    let how = match (c.dim.level, c.is_negative()) {
+        (crate::schema::Level::Visit, false) => "",
+        (crate::schema::Level::Visit, true) => "; complement",
+        (crate::schema::Level::Action, false) => "; action rows, same-row AND, project to visits",
+        (crate::schema::Level::Action, true) => {
+            "; action rows, project to visits, complement (no action matches)"
+        }
+        (crate::schema::Level::Conversion, false) => "; conversion rows, project to visits",
+        (crate::schema::Level::Conversion, true) => {
+            "; conversion rows, project to visits, complement (no conversion matches)"
+        }
+    };
+    format!("{base}{how}")
+}
+
+impl Snapshot {
+    /// The dimensions segments can use on this database.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.custom_dimensions())
+    }
+
+    /// Parses `text` in `dialect` and compiles it against this database's schema.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let err = db.snapshot().compile("contry==FR", Default::default()).unwrap_err();
+    /// assert!(err.to_string().contains("did you mean `country`"));
+    /// # Ok(()) }
+    /// ```
+    pub fn compile(&self, text: &str, dialect: Dialect) -> Result<CompiledSegment> {
+        let seg = lang::parse(text, dialect)?;
+        Ok(compile::compile(&seg, &self.catalog(), text)?)
+    }
+
+    /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
+    pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
+        let (sel, _) = self.select_with_stats(segment, range)?;
+        Ok(sel)
+    }
+
+    fn select_with_stats(
+        &self,
+        segment: &CompiledSegment,
+        range: &TimeRange,
+    ) -> Result<(Selection, Vec<Vec<CondStats>>)> {
+        let blank: Vec<Vec<CondStats>> = segment
+            .groups
+            .iter()
+            .map(|g| vec![CondStats::default(); g.len()])
+            .collect();
+        let groups = Arc::new(segment.groups.clone());
+        let (range, part_blank) = (*range, blank.clone());
+        let results = for_each_part(self.parts(), move |lp| {
+            let mut stats = part_blank.clone();
+            let sel = PartEval::new(lp).select(&groups, &range, &mut stats)?;
+            Ok((sel, stats))
+        })?;
+        let mut total = blank;
+        let mut parts = Vec::with_capacity(results.len());
+        for (sel, stats) in results {
+            for (tg, g) in total.iter_mut().zip(stats) {
+                for (t, s) in tg.iter_mut().zip(g) {
+                    t.rows += s.rows;
+                    t.visits += s.visits;
+                }
+            }
+            parts.push(sel);
+        }
+        Ok((Selection { parts }, total))
+    }
+
+    /// The summary of the selected visits (parts in parallel).
+    pub fn summarize(&self, selection: &Selection) -> Result<Summary> {
+        let jobs = self
+            .parts()
+            .iter()
+            .zip(selection.parts.iter())
+            .map(|(lp, sel)| {
+                let (lp, sel) = (lp.clone(), sel.clone());
+                Box::new(move || summarize_part(&lp, &sel))
+                    as pool::Job<(Summary, i128)>
+            })
+            .collect();
+        let per_part = pool::run_all(jobs)?;
+        let mut s = Summary::default();
+        let mut micros: i128 = 0;
+        for (p, m) in per_part {
+            s.visits += p.visits;
+            s.visitors += p.visitors;
+            s.actions += p.actions;
+            s.conversions += p.conversions;
+            s.bounces += p.bounces;
+            s.sum_visit_duration += p.sum_visit_duration;
+            micros += m;
+        }
+        s.revenue = micros as f64 / 1e6;
+        Ok(s)
+    }
+
+    /// Parses (default dialect), compiles, selects and summarises in one call.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::exec::TimeRange;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"a","countryCode":"fr","pageUrl":"https://x.org/cart"}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"b","countryCode":"de","pageUrl":"https://x.org/"}"#)?;
+    /// tx.commit()?;
+    /// let s = db.snapshot().query("countryCode==FR;pageUrl=@/cart", &TimeRange::ALL)?;
+    /// assert_eq!((s.visits, s.visitors, s.actions, s.bounces), (1, 1, 1, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn query(&self, segment: &str, range: &TimeRange) -> Result<Summary> {
+        let c = self.compile(segment, Dialect::Default)?;
+        self.summarize(&self.select(&c, range)?)
+    }
+
+    /// The plan of `segment` on this database, with the cardinality of every step.
+    pub fn explain(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
+        let (sel, stats) = self.select_with_stats(segment, range)?;
+        let r = *range;
+        let candidates = for_each_part(self.parts(), move |lp| {
+            Ok(PartEval::new(lp).live_visits(&r)?.len())
+        })?
+        .into_iter()
+        .sum();
+        let groups = segment
+            .groups
+            .iter()
+            .zip(stats)
+            .map(|(g, st)| GroupPlan {
+                conditions: g
+                    .iter()
+                    .zip(st)
+                    .map(|(c, stats)| CondPlan {
+                        condition: c.text.clone(),
+                        dimension: c.dim.name.clone(),
+                        level: level_name(c.dim.level),
+                        method: method(c),
+                        stats,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Explain {
+            groups,
+            candidates,
+            selected: sel.visits(),
+        })
+    }
+}
+
+impl From<SegmentError> for Error {
+    fn from(e: SegmentError) -> Error {
+        Error::Segment(e)
+    }
+}
+
+/// Runs `f` on every live part (in parallel, on the worker pool), in part order.
+fn for_each_part<R: Send + 'static>(
+    parts: &[LivePart],
+    f: impl Fn(&LivePart) -> Result<R> + Send + Sync + Clone + 'static,
+) -> Result<Vec<R>> {
+    let jobs = parts
+        .iter()
+        .map(|lp| {
+            let (lp, f) = (lp.clone(), f.clone());
+            Box::new(move || f(&lp)) as pool::Job<R>
+        })
+        .collect();
+    pool::run_all(jobs)
+}
+
+/// Summary of `sel` in one part, with revenue in micros.
+fn summarize_part(lp: &LivePart, sel: &RoaringBitmap) -> Result<(Summary, i128)> {
+    let eval = PartEval::new(lp);
+    let ix = eval.summary_index()?;
+    let count = |s: &cache::Slices| s.sum(sel).clamp(0, u64::MAX as i128) as u64;
+    let s = Summary {
+        visits: sel.len(),
+        visitors: eval.distinct_visitors(sel, &ix.visitor)?,
+        actions: count(&ix.actions),
+        conversions: count(&ix.conversions),
+        revenue: 0.0,
+        bounces: ix.bounces.intersection_len(sel),
+        sum_visit_duration: count(&ix.duration),
+    };
+    Ok((s, ix.revenue_micros.sum(sel)))
+}
