@@ -181,6 +181,10 @@ impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut v = String::with_capacity(self.value.len());
         encode_value(&self.value, &mut v);
+        // `a<` followed by `=x` would read back as `a<=` `x`.
+        if matches!(self.op, Op::Lt | Op::Gt) && v.starts_with('=') {
+            v.replace_range(..1, "%3D");
+        }
         write!(f, "{}{}{}", self.name, self.op, v)
     }
 }
