@@ -23,7 +23,10 @@ fn visitors() -> u64 {
 /// (benchmark name, segment).
 const SEGMENTS: &[(&str, &str)] = &[
     ("visit_eq", "countryCode==de"),
-    ("and3", "countryCode==us;deviceType==smartphone;visitCount>1"),
+    (
+        "and3",
+        "countryCode==us;deviceType==smartphone;visitCount>1",
+    ),
     ("action_contains", "pageUrl=@/checkout"),
     ("negation", "pageUrl!@/cart"),
     ("regex", "pageTitle=~^(Rustic|Compact) "),
@@ -55,7 +58,9 @@ fn bench_query(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("query");
-    group.sample_size(50).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(5));
     group.bench_function("parse_compile", |b| {
         b.iter(|| {
             snap.compile(

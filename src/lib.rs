@@ -46,8 +46,8 @@ pub use db::{CommitSummary, Db, DbOptions, LivePart, Snapshot, Stats, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
 pub use event::{Event, EventType, Value};
 pub use exec::{CompiledSegment, Selection, Summary, TimeRange};
-pub use lang::{Dialect, Segment, SegmentError};
 pub use ingest::import::{FileReport, Format, ImportOptions};
+pub use lang::{Dialect, Segment, SegmentError};
 
 /// The README's library example, compiled and run as a doctest so it cannot rot.
 #[cfg(doctest)]

@@ -165,7 +165,10 @@ mod tests {
         assert!(b.range(Bound::Unbounded, Bound::Unbounded).is_empty());
         let b = Bsi::build([(3, 7.0), (5, 7.0), (9, f64::NAN)].into_iter());
         assert_eq!(b.distinct(), 1);
-        let all: Vec<u32> = b.range(Bound::Included(7.0), Bound::Included(7.0)).iter().collect();
+        let all: Vec<u32> = b
+            .range(Bound::Included(7.0), Bound::Included(7.0))
+            .iter()
+            .collect();
         assert_eq!(all, [3, 5]);
         assert!(b.range(Bound::Excluded(7.0), Bound::Unbounded).is_empty());
     }

@@ -79,10 +79,9 @@ impl Slices {
     /// Sum of the values of the rows in `sel`.
     pub fn sum(&self, sel: &RoaringBitmap) -> i128 {
         let base = sel.len() as i128 * self.min as i128;
-        self.slices
-            .iter()
-            .enumerate()
-            .fold(base, |acc, (i, s)| acc + ((s.intersection_len(sel) as i128) << i))
+        self.slices.iter().enumerate().fold(base, |acc, (i, s)| {
+            acc + ((s.intersection_len(sel) as i128) << i)
+        })
     }
 }
 
@@ -106,12 +105,7 @@ impl PartCache {
             return Ok(b.clone());
         }
         let b = Arc::new(build()?);
-        Ok(self
-            .bsi
-            .lock()
-            .entry(key.to_string())
-            .or_insert(b)
-            .clone())
+        Ok(self.bsi.lock().entry(key.to_string()).or_insert(b).clone())
     }
 }
 

@@ -26,7 +26,12 @@ pub const REFERRER_TYPES: &[&str] = &["direct", "search", "website", "campaign",
 /// Valid `visitorType` values.
 pub const VISITOR_TYPES: &[&str] = &["new", "returning", "returningCustomer"];
 /// Valid `visitEcommerceStatus` values.
-pub const ECOMMERCE_STATUSES: &[&str] = &["none", "ordered", "abandonedCart", "orderedThenAbandonedCart"];
+pub const ECOMMERCE_STATUSES: &[&str] = &[
+    "none",
+    "ordered",
+    "abandonedCart",
+    "orderedThenAbandonedCart",
+];
 /// Valid `actionType` values, and the stored row `type` each stands for.
 pub const ACTION_TYPES: &[(&str, &str)] = &[
     ("pageviews", "pageview"),
@@ -162,7 +167,12 @@ impl Catalog {
             dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
         }
         for name in DERIVED_INTS {
-            dims.push(Dimension::new(name, Visit, Number, Source::VisitNumber(name)));
+            dims.push(Dimension::new(
+                name,
+                Visit,
+                Number,
+                Source::VisitNumber(name),
+            ));
         }
         for name in crate::schema::DERIVED_STRINGS {
             let ty = match name {
@@ -172,8 +182,13 @@ impl Catalog {
             };
             dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
         }
-        const ACTION_TYPE_NAMES: &[&str] =
-            &["pageviews", "outlinks", "downloads", "sitesearches", "events"];
+        const ACTION_TYPE_NAMES: &[&str] = &[
+            "pageviews",
+            "outlinks",
+            "downloads",
+            "sitesearches",
+            "events",
+        ];
         dims.push(Dimension::new(
             "actionType",
             Action,
@@ -259,7 +274,11 @@ pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Vec
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -272,7 +291,10 @@ mod tests {
             name: "plan".into(),
             ty: CustomType::String,
         }]);
-        assert_eq!(c.get("country").map(|d| d.name.as_str()), Some("countryCode"));
+        assert_eq!(
+            c.get("country").map(|d| d.name.as_str()),
+            Some("countryCode")
+        );
         assert_eq!(c.get("visits").map(|d| d.name.as_str()), Some("visitCount"));
         assert_eq!(c.get("plan").map(|d| d.level), Some(Level::Action));
         assert!(c.get("PageUrl").is_none());

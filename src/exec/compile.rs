@@ -104,11 +104,7 @@ fn list(values: &[&str]) -> String {
     values.join(", ")
 }
 
-fn compile_condition(
-    c: &Condition,
-    catalog: &Catalog,
-    input: &str,
-) -> Result<Cond, SegmentError> {
+fn compile_condition(c: &Condition, catalog: &Catalog, input: &str) -> Result<Cond, SegmentError> {
     let err_name = |reason: String| SegmentError::new(input, c.name_span.start, reason);
     let err_value = |reason: String| SegmentError::new(input, c.value_span.start, reason);
     let Some(dim) = catalog.get(&c.name) else {
@@ -265,7 +261,11 @@ mod tests {
         let e = comp("visitCount=@1").unwrap_err();
         assert_eq!(e.offset, 10);
         let e = comp("pageUrl=~(").unwrap_err();
-        assert!(e.reason.starts_with("invalid regular expression"), "{}", e.reason);
+        assert!(
+            e.reason.starts_with("invalid regular expression"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]

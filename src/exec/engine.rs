@@ -72,7 +72,10 @@ impl<'a> PartEval<'a> {
     fn visit_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
         cached(&self.cache.visit_starts, || {
             let ve = self.r.packed(&self.r.meta().visit_events)?;
-            let v: Vec<u32> = ve.iter().map(|x| x.clamp(0, self.ne as i64) as u32).collect();
+            let v: Vec<u32> = ve
+                .iter()
+                .map(|x| x.clamp(0, self.ne as i64) as u32)
+                .collect();
             if v.len() != self.nv as usize + 1 || v.windows(2).any(|w| w[0] > w[1]) {
                 return Err(self.r.corrupt("visit offsets out of order"));
             }
@@ -84,9 +87,11 @@ impl<'a> PartEval<'a> {
     fn visitor_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
         cached(&self.cache.visitor_starts, || {
             let vv = self.r.packed(&self.r.meta().visitor_visits)?;
-            let v: Vec<u32> = vv.iter().map(|x| x.clamp(0, self.nv as i64) as u32).collect();
-            if v.len() != self.r.meta().visitors as usize + 1 || v.windows(2).any(|w| w[0] > w[1])
-            {
+            let v: Vec<u32> = vv
+                .iter()
+                .map(|x| x.clamp(0, self.nv as i64) as u32)
+                .collect();
+            if v.len() != self.r.meta().visitors as usize + 1 || v.windows(2).any(|w| w[0] > w[1]) {
                 return Err(self.r.corrupt("visitor offsets out of order"));
             }
             Ok(v)
@@ -159,7 +164,10 @@ impl<'a> PartEval<'a> {
         let cv = self.r.cat(body, self.ne)?;
         let mut out = Vec::new();
         for i in 0..cv.dict.len() {
-            let name = cv.dict.get(i).ok_or_else(|| self.r.corrupt("type dictionary"))?;
+            let name = cv
+                .dict
+                .get(i)
+                .ok_or_else(|| self.r.corrupt("type dictionary"))?;
             if EventType::from_name(name).is_some_and(pick) {
                 out.push(self.bitmap(&cv, i)?);
             }
@@ -199,13 +207,15 @@ impl<'a> PartEval<'a> {
         if !self.lp.deleted.is_empty() {
             let starts = self.visitor_starts()?;
             for v in self.lp.deleted.iter() {
-                if let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
-                {
+                if let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1)) {
                     live.remove_range(a..b);
                 }
             }
         }
-        let (lo, hi) = (range.start.unwrap_or(i64::MIN), range.end.unwrap_or(i64::MAX));
+        let (lo, hi) = (
+            range.start.unwrap_or(i64::MIN),
+            range.end.unwrap_or(i64::MAX),
+        );
         if lo > m.max_ts || hi <= m.min_ts {
             return Ok(RoaringBitmap::new());
         }
@@ -246,7 +256,12 @@ impl<'a> PartEval<'a> {
         Ok(out)
     }
 
-    fn bsi_of(&self, key: &str, body: Option<&crate::storage::format::ColumnBody>, rows: u32) -> Result<std::sync::Arc<Bsi>> {
+    fn bsi_of(
+        &self,
+        key: &str,
+        body: Option<&crate::storage::format::ColumnBody>,
+        rows: u32,
+    ) -> Result<std::sync::Arc<Bsi>> {
         self.cache.bsi(key, || match body {
             Some(b) => Ok(Bsi::build(self.r.num(b, rows)?.iter_num())),
             None => Ok(Bsi::default()),
@@ -311,8 +326,7 @@ impl<'a> PartEval<'a> {
                 Ok(self.number_rows(&bsi, c, self.ne))
             }
             Source::CustomNumber(name) => {
-                let bsi =
-                    self.bsi_of(&format!("c:{name}"), self.r.custom_column(name), self.ne)?;
+                let bsi = self.bsi_of(&format!("c:{name}"), self.r.custom_column(name), self.ne)?;
                 Ok(self.number_rows(&bsi, c, self.ne))
             }
             Source::ConversionGoal => {
@@ -378,7 +392,8 @@ impl<'a> PartEval<'a> {
         match &c.operand {
             Operand::Empty => {
                 // Rows with no value or an empty one.
-                let mut empty: RoaringBitmap = (0..rows).filter(|&r| cv.ids.get(r as usize) == 0).collect();
+                let mut empty: RoaringBitmap =
+                    (0..rows).filter(|&r| cv.ids.get(r as usize) == 0).collect();
                 for i in 0..cv.dict.len() {
                     if name(dict_get(i)?).is_empty() {
                         empty |= self.bitmap(cv, i)?;

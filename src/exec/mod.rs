@@ -243,8 +243,7 @@ impl Snapshot {
             .zip(selection.parts.iter())
             .map(|(lp, sel)| {
                 let (lp, sel) = (lp.clone(), sel.clone());
-                Box::new(move || summarize_part(&lp, &sel))
-                    as pool::Job<(Summary, i128)>
+                Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
             })
             .collect();
         let per_part = pool::run_all(jobs)?;

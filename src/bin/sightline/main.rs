@@ -1,5 +1,9 @@
 //! The `sightline` command line: a thin layer over the library's public API.
 
+mod query;
+mod range;
+mod repl;
+
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,13 +12,36 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use range::When;
 use serde_json::json;
 use sightline::generate::{GenOptions, write_jsonl};
+use sightline::lang::Dialect;
 use sightline::{Db, DbOptions, ErrorKind, Format, ImportOptions, Stats};
 
 /// Embedded web and product analytics: import events, ask audience questions.
 #[derive(Parser)]
-#[command(name = "sightline", version, about, propagate_version = true)]
+#[command(
+    name = "sightline",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "\
+Every command that reads a database takes --db DIR (default: $SIGHTLINE_DB, else sightline.db).
+With --json a command prints exactly one JSON document on standard output.
+
+Examples:
+  sightline gen --visitors 1000 -o events.jsonl
+  sightline import --db shop.db events.jsonl
+  sightline query --db shop.db --from 2026-01-01 --to 2026-01-31 'countryCode==fr;visitCount>1'
+  sightline explain 'pageUrl=@/checkout,referrerType==search'
+  sightline repl --db shop.db
+
+Segments: `;` is AND, `,` is OR (binds tighter), a condition is NAME OPERATOR VALUE with
+operators == != < <= > >= =@ !@ =^ =$ =~ !~ (docs/segment-language.md).
+
+Exit status: 0 success, 1 runtime error, 2 usage or segment error, 3 corruption detected,
+4 database locked."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +51,49 @@ struct Cli {
 enum FormatArg {
     Jsonl,
     Csv,
+}
+
+/// The segment dialects of `--dialect`.
+#[derive(Clone, Copy, ValueEnum)]
+enum DialectArg {
+    /// sightline's syntax: whitespace ignored, values percent-decoded once, =~ and !~.
+    Default,
+    /// A definition exactly as Matomo stores it.
+    Matomo,
+    /// A Matomo `segment=` API parameter (whole-string decoding first).
+    MatomoUrl,
+}
+
+impl From<DialectArg> for Dialect {
+    fn from(d: DialectArg) -> Dialect {
+        match d {
+            DialectArg::Default => Dialect::Default,
+            DialectArg::Matomo => Dialect::Matomo,
+            DialectArg::MatomoUrl => Dialect::MatomoUrl,
+        }
+    }
+}
+
+/// `--from`/`--to` and `--dialect`, shared by the commands that evaluate segments.
+#[derive(clap::Args)]
+struct SegmentArgs {
+    /// Only visits whose first event is at or after this: a UTC date YYYY-MM-DD (from
+    /// its start) or an RFC 3339 instant (2026-01-07T10:00:00Z).
+    #[arg(long, value_name = "WHEN", value_parser = range::parse_when)]
+    from: Option<When>,
+    /// Only visits whose first event is at or before this: a UTC date YYYY-MM-DD
+    /// (inclusive: up to the end of that day) or an RFC 3339 instant (inclusive).
+    #[arg(long, value_name = "WHEN", value_parser = range::parse_when)]
+    to: Option<When>,
+    /// Segment syntax.
+    #[arg(long, value_enum, default_value = "default")]
+    dialect: DialectArg,
+}
+
+impl SegmentArgs {
+    fn range(&self) -> anyhow::Result<sightline::TimeRange> {
+        range::time_range(self.from, self.to).map_err(|e| sightline::Error::Usage(e).into())
+    }
 }
 
 #[derive(clap::Args)]
@@ -54,6 +124,70 @@ enum Command {
         /// Files to import.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Summary of the visits a segment selects (every visit without one).
+    #[command(after_help = "\
+Examples:
+  sightline query --db shop.db
+  sightline query --db shop.db 'countryCode==fr;visitCount>1'
+  sightline query --db shop.db --from 2026-01-01 --to 2026-01-07 --json 'pageUrl=@/checkout'
+  sightline query --db shop.db --dialect matomo 'pageUrl==https%253A%252F%252Fshop.example%252F'
+
+--json prints {\"visits\", \"visitors\", \"actions\", \"conversions\", \"revenue\", \"bounces\",
+\"sumVisitDuration\", \"segment\", \"range\", \"elapsedMs\"}. A segment that does not parse or
+names an unknown dimension is reported with a caret under the offending byte (exit status 2).")]
+    Query {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        seg: SegmentArgs,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// The segment, e.g. 'countryCode==fr;visitCount>1,referrerType==search' (`;` is
+        /// AND, `,` is OR and binds tighter). Empty or absent: every visit.
+        segment: Option<String>,
+    },
+    /// Show how a segment parses; with --db, also its plan and cardinalities.
+    #[command(after_help = "\
+Without a database only the syntax is checked, so unknown names pass. The database is
+consulted only when --db is given or $SIGHTLINE_DB is set (the sightline.db default of the
+other commands does not apply here); names are then resolved and every condition shows how
+it is evaluated and how many rows and visits it matched.
+
+Example:
+  sightline explain --json 'countryCode==fr;pageUrl=@/cart,visitCount>2'
+
+--json prints {\"and\": [{\"or\": [{\"name\", \"op\", \"value\"}]}], \"canonical\", \"dialect\"}, plus
+\"plan\" and \"range\" with a database.")]
+    Explain {
+        /// Database directory (default: $SIGHTLINE_DB if set and not empty, else none: see
+        /// below).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        seg: SegmentArgs,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// The segment.
+        segment: String,
+    },
+    /// Interactive segment shell (reads a script from standard input when it is not a
+    /// terminal).
+    #[command(after_help = "\
+Type a segment to see its summary, or .help for the dot-commands (.explain, .schema,
+.range FROM TO, .dialect, .mode table|json, .timer on|off, .quit). History is kept in
+$SIGHTLINE_HISTORY, else ~/.sightline_history; Tab completes dimension names.
+
+When standard input is not a terminal, lines are read without a prompt, e.g.
+  printf 'countryCode==fr\\n.mode json\\nvisitCount>1\\n' | sightline repl --db shop.db
+Errors go to standard error with their line number and the script goes on; the exit status
+is 0 if every line succeeded, else that of the first failing line (2 for a bad segment,
+command or date). Lines starting with # or -- are comments.")]
+    Repl {
+        #[command(flatten)]
+        db: DbArg,
     },
     /// Totals of the database.
     Stats {
@@ -105,15 +239,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let code = match e.downcast_ref::<sightline::Error>().map(|e| e.kind()) {
-                Some(ErrorKind::Corruption | ErrorKind::UnsupportedVersion) => 3,
-                Some(ErrorKind::Locked) => 4,
-                Some(ErrorKind::InvalidInput | ErrorKind::Usage) => 2,
-                _ => 1,
-            };
-            ExitCode::from(code)
+            print_error(&e, "");
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// Prints `error: PREFIX…` on stderr; for a segment error, the segment with a caret under
+/// the offending byte on the next two lines.
+fn print_error(e: &anyhow::Error, prefix: &str) {
+    eprintln!("error: {prefix}{e:#}");
+    if let Some(sightline::Error::Segment(se)) = e.downcast_ref::<sightline::Error>() {
+        eprintln!("{}", se.caret());
+    }
+}
+
+/// The exit status for an error (SPEC §3).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<sightline::Error>().map(|e| e.kind()) {
+        Some(ErrorKind::Corruption | ErrorKind::UnsupportedVersion) => 3,
+        Some(ErrorKind::Locked) => 4,
+        Some(ErrorKind::InvalidInput | ErrorKind::Usage) => 2,
+        _ => 1,
     }
 }
 
@@ -146,6 +293,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Query {
+            db,
+            seg,
+            json,
+            segment,
+        } => {
+            let range = seg.range()?;
+            let segment = segment.unwrap_or_default();
+            query::query(&db.db, &segment, seg.dialect.into(), &range, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain {
+            db,
+            seg,
+            json,
+            segment,
+        } => {
+            let range = seg.range()?;
+            let db = db.or_else(|| {
+                std::env::var_os("SIGHTLINE_DB")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            });
+            if db.is_none() && (seg.from.is_some() || seg.to.is_some()) {
+                return Err(sightline::Error::Usage(
+                    "--from and --to need a database (--db or $SIGHTLINE_DB)".into(),
+                )
+                .into());
+            }
+            query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Repl { db } => repl::run(&db.db),
         Command::Stats { db, json } => {
             let handle = Db::open_read_only(&db.db)?;
             print_stats(&handle.snapshot().stats()?, json);

@@ -1,0 +1,330 @@
+//! `sightline query` and `sightline explain`, and the renderings they share with the
+//! REPL: summary tables and documents, parsed segments, plans, the schema.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use comfy_table::{CellAlignment, ContentArrangement, Table, modifiers, presets};
+use serde_json::{Value, json};
+use sightline::exec::{Catalog, DimType, Explain, catalog::ALIASES};
+use sightline::lang::{self, Dialect, Segment};
+use sightline::schema::Level;
+use sightline::{Db, Summary, TimeRange};
+
+use crate::range;
+
+/// Opens the database at `path` for reading; a missing directory is a usage error.
+pub fn open(path: &Path) -> anyhow::Result<Db> {
+    if !path.exists() {
+        return Err(sightline::Error::Usage(format!(
+            "no database at {}; create one with `sightline import --db {0} FILE…`",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(Db::open_read_only(path)?)
+}
+
+/// Prints the summary of the visits `text` selects in `range`.
+pub fn query(
+    path: &Path,
+    text: &str,
+    dialect: Dialect,
+    range: &TimeRange,
+    json: bool,
+) -> anyhow::Result<()> {
+    let db = open(path)?;
+    let snap = db.snapshot();
+    let t0 = Instant::now();
+    let compiled = snap.compile(text, dialect)?;
+    let summary = snap.summarize(&snap.select(&compiled, range)?)?;
+    let elapsed = t0.elapsed();
+    if json {
+        println!(
+            "{}",
+            summary_doc(&compiled.segment, &summary, range, elapsed)
+        );
+    } else {
+        println!("segment: {}", canonical(&compiled.segment));
+        println!("range:   {}", range::describe(range));
+        println!("{}", summary_table(&summary));
+    }
+    Ok(())
+}
+
+/// Prints the parsed form of `text`, and with a database its plan and cardinalities.
+pub fn explain(
+    path: Option<&Path>,
+    text: &str,
+    dialect: Dialect,
+    range: &TimeRange,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (segment, plan) = match path {
+        None => (
+            lang::parse(text, dialect).map_err(sightline::Error::from)?,
+            None,
+        ),
+        Some(path) => {
+            let db = open(path)?;
+            let snap = db.snapshot();
+            let compiled = snap.compile(text, dialect)?;
+            let plan = snap.explain(&compiled, range)?;
+            (compiled.segment, Some(plan))
+        }
+    };
+    let plan = plan.as_ref().map(|p| (p, range));
+    if json {
+        println!("{}", explain_doc(&segment, dialect, plan));
+    } else {
+        print!("{}", explain_tree(&segment, dialect, plan));
+    }
+    Ok(())
+}
+
+/// The canonical text of a segment, or `(all visits)` for the empty one.
+pub fn canonical(segment: &Segment) -> String {
+    if segment.is_empty() {
+        "(all visits)".into()
+    } else {
+        segment.to_string()
+    }
+}
+
+/// The SPEC §3 `query` document, plus `segment` (canonical text), `range` and
+/// `elapsedMs`.
+pub fn summary_doc(segment: &Segment, s: &Summary, range: &TimeRange, elapsed: Duration) -> Value {
+    let mut doc = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+    if let Value::Object(map) = &mut doc {
+        map.insert("segment".into(), json!(segment.to_string()));
+        map.insert("range".into(), range::json(range));
+        map.insert("elapsedMs".into(), json!(millis(elapsed)));
+    }
+    doc
+}
+
+/// Milliseconds with three decimals.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .apply_modifier(modifiers::UTF8_ROUND_CORNERS);
+    t
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{secs:.1} s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60),
+    }
+}
+
+/// A summary as a two-column table, with the usual ratios below the counts.
+pub fn summary_table(s: &Summary) -> String {
+    let mut rows = vec![
+        ("visits", s.visits.to_string()),
+        ("visitors", s.visitors.to_string()),
+        ("actions", s.actions.to_string()),
+        ("conversions", s.conversions.to_string()),
+        ("revenue", format!("{:.2}", s.revenue)),
+        ("bounces", s.bounces.to_string()),
+        ("sum visit duration", format!("{} s", s.sum_visit_duration)),
+    ];
+    if s.visits > 0 {
+        let v = s.visits as f64;
+        rows.extend([
+            ("actions per visit", format!("{:.2}", s.actions as f64 / v)),
+            (
+                "bounce rate",
+                format!("{:.1} %", 100.0 * s.bounces as f64 / v),
+            ),
+            (
+                "avg. visit duration",
+                duration(s.sum_visit_duration as f64 / v),
+            ),
+        ]);
+    }
+    let mut t = table();
+    for (k, v) in rows {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    if let Some(c) = t.column_mut(1) {
+        c.set_cell_alignment(CellAlignment::Right);
+    }
+    t.to_string()
+}
+
+/// `{"and": [{"or": [{"name", "op", "value"}]}], "canonical", "dialect"}` (SPEC §3),
+/// with `"plan"` and `"range"` when a database was consulted.
+pub fn explain_doc(
+    segment: &Segment,
+    dialect: Dialect,
+    plan: Option<(&Explain, &TimeRange)>,
+) -> Value {
+    let and: Vec<Value> = segment
+        .groups
+        .iter()
+        .map(|g| {
+            let or: Vec<Value> = g
+                .conditions
+                .iter()
+                .map(|c| json!({"name": c.name, "op": c.op.as_str(), "value": c.value}))
+                .collect();
+            json!({ "or": or })
+        })
+        .collect();
+    let mut doc = json!({
+        "and": and,
+        "canonical": segment.to_string(),
+        "dialect": dialect.name(),
+    });
+    if let (Some((plan, range)), Value::Object(map)) = (plan, &mut doc) {
+        map.insert(
+            "plan".into(),
+            serde_json::to_value(plan).unwrap_or(Value::Null),
+        );
+        map.insert("range".into(), range::json(range));
+    }
+    doc
+}
+
+/// The parsed segment as an indented tree; with a plan, each condition's level, method
+/// and cardinalities, and the visits selected.
+pub fn explain_tree(
+    segment: &Segment,
+    dialect: Dialect,
+    plan: Option<(&Explain, &TimeRange)>,
+) -> String {
+    let mut out = format!("segment: {}\n", canonical(segment));
+    if dialect != Dialect::Default {
+        out += &format!("dialect: {}\n", dialect.name());
+    }
+    if let Some((_, range)) = plan {
+        out += &format!("range:   {}\n", range::describe(range));
+    }
+    if segment.is_empty() {
+        out += "(empty segment: every visit)\n";
+    } else {
+        out += "AND\n";
+    }
+    let ngroups = segment.groups.len();
+    for (gi, g) in segment.groups.iter().enumerate() {
+        let last_group = gi + 1 == ngroups;
+        let (branch, cont) = if last_group {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let plans = plan.and_then(|(p, _)| p.groups.get(gi));
+        let line = |c: &lang::Condition| {
+            let value = if c.value.is_empty() {
+                "(empty)".to_string()
+            } else {
+                format!("{:?}", c.value)
+            };
+            format!("{} {} {value}", c.name, c.op)
+        };
+        let detail = |ci: usize| -> Option<String> {
+            let c = plans?.conditions.get(ci)?;
+            let count = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            let mut counts = Vec::new();
+            if c.level != "visit" {
+                counts.push(count(c.stats.rows, "row"));
+            }
+            if c.level == "visit" || c.stats.visits > 0 {
+                counts.push(count(c.stats.visits, "visit"));
+            }
+            Some(format!(
+                "{} · {} · {}",
+                c.level,
+                c.method,
+                counts.join(", ")
+            ))
+        };
+        if let [only] = g.conditions.as_slice() {
+            out += &format!("{branch}{}\n", line(only));
+            if let Some(d) = detail(0) {
+                out += &format!("{cont}    {d}\n");
+            }
+            continue;
+        }
+        out += &format!("{branch}OR\n");
+        let n = g.conditions.len();
+        for (ci, c) in g.conditions.iter().enumerate() {
+            let (b2, c2) = if ci + 1 == n {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
+            out += &format!("{cont}{b2}{}\n", line(c));
+            if let Some(d) = detail(ci) {
+                out += &format!("{cont}{c2}    {d}\n");
+            }
+        }
+    }
+    if let Some((p, _)) = plan {
+        out += &format!(
+            "candidates: {} visits in the range → selected: {}\n",
+            p.candidates, p.selected
+        );
+    }
+    out
+}
+
+fn level(l: Level) -> &'static str {
+    match l {
+        Level::Visit => "visit",
+        Level::Action => "action",
+        Level::Conversion => "conversion",
+    }
+}
+
+fn enum_values(t: DimType) -> &'static [&'static str] {
+    match t {
+        DimType::Enum(values) => values,
+        _ => &[],
+    }
+}
+
+/// Every dimension with its level, type and accepted values, then the aliases.
+pub fn schema_table(catalog: &Catalog) -> String {
+    let mut t = table();
+    t.set_header(vec!["dimension", "level", "type", "values"])
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(110);
+    for d in catalog.dimensions() {
+        t.add_row(vec![
+            d.name.clone(),
+            level(d.level).to_string(),
+            d.ty.name().to_string(),
+            enum_values(d.ty).join(", "),
+        ]);
+    }
+    let aliases: Vec<String> = ALIASES.iter().map(|(a, d)| format!("{a} = {d}")).collect();
+    format!("{t}\naliases: {}", aliases.join(", "))
+}
+
+/// `{"dimensions": [{"name", "level", "type", "values"?}], "aliases": {alias: name}}`.
+pub fn schema_doc(catalog: &Catalog) -> Value {
+    let dims: Vec<Value> = catalog
+        .dimensions()
+        .iter()
+        .map(|d| {
+            let mut v = json!({"name": d.name, "level": level(d.level), "type": d.ty.name()});
+            if let (DimType::Enum(values), Value::Object(m)) = (d.ty, &mut v) {
+                m.insert("values".into(), json!(values));
+            }
+            v
+        })
+        .collect();
+    let aliases: serde_json::Map<String, Value> = ALIASES
+        .iter()
+        .map(|(a, d)| (a.to_string(), json!(d)))
+        .collect();
+    json!({"dimensions": dims, "aliases": aliases})
+}

@@ -1,0 +1,499 @@
+//! `sightline repl`: segments typed (or piped) one per line, answered from a read-only
+//! handle that is refreshed before every query, so a concurrent import shows up.
+//!
+//! On a terminal it uses rustyline (history, completion of dimension names and
+//! dot-commands). Otherwise it reads standard input line by line with no prompt, reports
+//! errors on stderr with the line number and goes on; the exit status is then 0 when
+//! every line succeeded, else the status of the first failing line (2 for a bad segment,
+//! command or date).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::config::{CompletionType, Config};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
+use sightline::exec::catalog::{ALIASES, suggest};
+use sightline::lang::Dialect;
+use sightline::{Db, TimeRange};
+
+use crate::{exit_code, print_error, query, range};
+
+const HELP: &str = "\
+Type a segment to see the summary of the visits it selects, e.g.
+  countryCode==fr;visitCount>1,pageUrl=@/checkout
+(`;` is AND, `,` is OR and binds tighter; see docs/segment-language.md).
+
+  .all                  summary of every visit (in the current range)
+  .explain SEGMENT      parsed form and plan, with the cardinality of each step
+  .schema               dimensions with level, type and accepted values; aliases
+  .range FROM TO        restrict to visits starting in FROM..TO (dates YYYY-MM-DD,
+                        inclusive, or RFC 3339 instants; `-` leaves an end open)
+  .range                show the range        .range off   every visit again
+  .dialect NAME         default | matomo | matomo-url (no NAME: show it)
+  .mode table|json      one table, or one JSON line, per answer to a segment, .explain
+                        or .schema (no argument: show the mode)
+  .timer on|off         print the time each query took (JSON answers always carry
+                        \"elapsedMs\")
+  .help                 this text
+  .quit, .exit          leave (Ctrl-D too)
+Lines starting with # or -- are comments. Tab completes dimension names and commands.";
+
+/// The dot-commands, for completion and suggestions.
+const COMMANDS: &[&str] = &[
+    "all", "dialect", "exit", "explain", "help", "mode", "quit", "range", "schema", "timer",
+];
+
+/// How answers are printed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Table,
+    Json,
+}
+
+/// The state of a REPL session.
+struct Session {
+    db: Db,
+    dialect: Dialect,
+    range: TimeRange,
+    mode: Mode,
+    timer: bool,
+}
+
+/// What a line produced: text for stdout, and whether to stop.
+#[derive(Default)]
+struct Outcome {
+    text: String,
+    quit: bool,
+}
+
+impl Outcome {
+    fn text(text: impl Into<String>) -> anyhow::Result<Outcome> {
+        Ok(Outcome {
+            text: text.into(),
+            quit: false,
+        })
+    }
+}
+
+/// A usage error (exit status 2).
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    sightline::Error::Usage(msg.into()).into()
+}
+
+impl Session {
+    /// Runs one line.
+    fn execute(&mut self, line: &str) -> anyhow::Result<Outcome> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("--") {
+            return Ok(Outcome::default());
+        }
+        match line.strip_prefix('.') {
+            Some(cmd) => self.command(cmd),
+            None => self.query(line),
+        }
+    }
+
+    fn command(&mut self, cmd: &str) -> anyhow::Result<Outcome> {
+        let (name, arg) = cmd
+            .split_once(char::is_whitespace)
+            .map_or((cmd, ""), |(n, a)| (n, a.trim()));
+        match (name, arg) {
+            ("help", _) => Outcome::text(HELP),
+            ("quit" | "exit", _) => Ok(Outcome {
+                text: String::new(),
+                quit: true,
+            }),
+            ("all", "") => self.query(""),
+            ("explain", "") => Err(usage(".explain needs a segment: .explain SEGMENT")),
+            ("explain", seg) => self.explain(seg),
+            ("schema", "") => self.schema(),
+            ("range", arg) => self.set_range(arg),
+            ("dialect", "") => Outcome::text(format!("dialect: {}", self.dialect.name())),
+            ("dialect", d) => {
+                self.dialect = Dialect::from_name(d).ok_or_else(|| {
+                    usage(format!(
+                        "unknown dialect `{d}`; choose default, matomo or matomo-url"
+                    ))
+                })?;
+                Outcome::text("")
+            }
+            ("mode", "") => Outcome::text(match self.mode {
+                Mode::Table => "mode: table",
+                Mode::Json => "mode: json",
+            }),
+            ("mode", "table") => {
+                self.mode = Mode::Table;
+                Outcome::text("")
+            }
+            ("mode", "json") => {
+                self.mode = Mode::Json;
+                Outcome::text("")
+            }
+            ("mode", m) => Err(usage(format!("unknown mode `{m}`; choose table or json"))),
+            ("timer", "") => {
+                Outcome::text(format!("timer: {}", if self.timer { "on" } else { "off" }))
+            }
+            ("timer", "on") => {
+                self.timer = true;
+                Outcome::text("")
+            }
+            ("timer", "off") => {
+                self.timer = false;
+                Outcome::text("")
+            }
+            ("timer", t) => Err(usage(format!("unknown timer setting `{t}`; use on or off"))),
+            (name, arg) if COMMANDS.contains(&name) => Err(usage(format!(
+                ".{name} takes no argument `{arg}`; see .help"
+            ))),
+            (name, _) => {
+                let near = suggest(name, COMMANDS.iter().copied());
+                let hint = match near.first() {
+                    Some(n) => format!("; did you mean .{n}?"),
+                    None => String::new(),
+                };
+                Err(usage(format!("unknown command .{name}{hint} (see .help)")))
+            }
+        }
+    }
+
+    /// The current snapshot, after picking up commits made since the last line.
+    fn snapshot(&self) -> anyhow::Result<sightline::Snapshot> {
+        self.db.refresh()?;
+        Ok(self.db.snapshot())
+    }
+
+    fn query(&self, text: &str) -> anyhow::Result<Outcome> {
+        let snap = self.snapshot()?;
+        let t0 = Instant::now();
+        let compiled = snap.compile(text, self.dialect)?;
+        let summary = snap.summarize(&snap.select(&compiled, &self.range)?)?;
+        let elapsed = t0.elapsed();
+        let text = match self.mode {
+            Mode::Json => {
+                query::summary_doc(&compiled.segment, &summary, &self.range, elapsed).to_string()
+            }
+            Mode::Table => {
+                let mut t = query::summary_table(&summary);
+                if self.timer {
+                    t += &format!("\ntime: {:.3} ms", query::millis(elapsed));
+                }
+                t
+            }
+        };
+        Outcome::text(text)
+    }
+
+    fn explain(&self, text: &str) -> anyhow::Result<Outcome> {
+        let snap = self.snapshot()?;
+        let compiled = snap.compile(text, self.dialect)?;
+        let plan = snap.explain(&compiled, &self.range)?;
+        let plan = Some((&plan, &self.range));
+        Outcome::text(match self.mode {
+            Mode::Json => query::explain_doc(&compiled.segment, self.dialect, plan).to_string(),
+            Mode::Table => query::explain_tree(&compiled.segment, self.dialect, plan)
+                .trim_end()
+                .to_string(),
+        })
+    }
+
+    fn schema(&self) -> anyhow::Result<Outcome> {
+        let catalog = self.snapshot()?.catalog();
+        Outcome::text(match self.mode {
+            Mode::Json => query::schema_doc(&catalog).to_string(),
+            Mode::Table => query::schema_table(&catalog),
+        })
+    }
+
+    fn set_range(&mut self, arg: &str) -> anyhow::Result<Outcome> {
+        let words: Vec<&str> = arg.split_whitespace().collect();
+        let show = format!("range: {}", range::describe(&self.range));
+        match words.as_slice() {
+            [] => return Outcome::text(show),
+            ["off"] => self.range = TimeRange::ALL,
+            [from, to] => {
+                let end = |w: &str, which: &str| -> anyhow::Result<Option<range::When>> {
+                    if w == "-" {
+                        return Ok(None);
+                    }
+                    range::parse_when(w)
+                        .map(Some)
+                        .map_err(|e| usage(format!("invalid .range {which} `{w}`: {e}")))
+                };
+                let r = range::time_range(end(from, "FROM")?, end(to, "TO")?).map_err(usage)?;
+                self.range = r;
+            }
+            _ => {
+                return Err(usage(
+                    "usage: .range FROM TO (dates YYYY-MM-DD or RFC 3339 instants, `-` for an \
+                     open end), .range off, or .range",
+                ));
+            }
+        }
+        // Confirm in table mode; keep JSON output one document per line.
+        Outcome::text(match self.mode {
+            Mode::Table => format!("range: {}", range::describe(&self.range)),
+            Mode::Json => String::new(),
+        })
+    }
+
+    /// Dimension names and aliases, for completion.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .db
+            .snapshot()
+            .catalog()
+            .dimensions()
+            .iter()
+            .map(|d| d.name.clone())
+            .chain(ALIASES.iter().map(|(a, _)| a.to_string()))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Runs the REPL on the database at `path`.
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let session = Session {
+        db: query::open(path)?,
+        dialect: Dialect::Default,
+        range: TimeRange::ALL,
+        mode: Mode::Table,
+        timer: false,
+    };
+    if std::io::stdin().is_terminal() {
+        interactive(session)
+    } else {
+        script(session, std::io::stdin().lock())
+    }
+}
+
+/// Reads lines from `input` without prompting: for scripts and pipes.
+fn script(mut session: Session, input: impl BufRead) -> anyhow::Result<ExitCode> {
+    let mut status = 0u8;
+    let mut stdout = std::io::stdout().lock();
+    for (n, line) in input.lines().enumerate() {
+        let line = line?;
+        match session.execute(&line) {
+            Ok(out) => {
+                if !out.text.is_empty() {
+                    writeln!(stdout, "{}", out.text)?;
+                }
+                if out.quit {
+                    break;
+                }
+            }
+            Err(e) => {
+                stdout.flush()?;
+                print_error(&e, &format!("line {}: ", n + 1));
+                if status == 0 {
+                    status = exit_code(&e);
+                }
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(ExitCode::from(status))
+}
+
+/// `$SIGHTLINE_HISTORY`, else `~/.sightline_history`.
+fn history_path() -> Option<PathBuf> {
+    match std::env::var_os("SIGHTLINE_HISTORY") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => std::env::home_dir().map(|h| h.join(".sightline_history")),
+    }
+}
+
+fn interactive(mut session: Session) -> anyhow::Result<ExitCode> {
+    let config = Config::builder()
+        .auto_add_history(true)
+        .history_ignore_space(true)
+        .completion_type(CompletionType::List)
+        .build();
+    let mut editor: Editor<Completion, DefaultHistory> = Editor::with_config(config)?;
+    editor.set_helper(Some(Completion {
+        names: session.names(),
+    }));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h); // a missing or unreadable history is no error
+    }
+    let stats = session.db.snapshot().stats()?;
+    println!(
+        "sightline {} — {} ({} visits, {} visitors). Type .help for help, .quit to leave.",
+        env!("CARGO_PKG_VERSION"),
+        session.db.path().display(),
+        stats.visits,
+        stats.visitors
+    );
+    loop {
+        match editor.readline("sightline> ") {
+            Ok(line) => match session.execute(&line) {
+                Ok(out) => {
+                    if !out.text.is_empty() {
+                        println!("{}", out.text);
+                    }
+                    if out.quit {
+                        break;
+                    }
+                }
+                Err(e) => print_error(&e, ""),
+            },
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(h) = editor.helper_mut() {
+            h.names = session.names(); // custom dimensions may have arrived
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Tab completion: dot-commands and their arguments, and dimension names at the start
+/// of each condition.
+struct Completion {
+    names: Vec<String>,
+}
+
+impl Completer for Completion {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        Ok(complete(&self.names, line, pos))
+    }
+}
+
+impl Hinter for Completion {
+    type Hint = String;
+}
+impl Highlighter for Completion {}
+impl Validator for Completion {}
+impl Helper for Completion {}
+
+fn pairs<'a>(words: impl Iterator<Item = &'a str>, prefix: &str, lead: &str) -> Vec<Pair> {
+    let lower = prefix.to_lowercase();
+    words
+        .filter(|w| w.to_lowercase().starts_with(&lower))
+        .map(|w| Pair {
+            display: format!("{lead}{w}"),
+            replacement: format!("{lead}{w}"),
+        })
+        .collect()
+}
+
+/// Completion candidates for `line` with the cursor at `pos`: where the replaced word
+/// starts, and the candidates.
+fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
+    let head = line.get(..pos).unwrap_or(line);
+    let Some(cmd) = head.strip_prefix('.') else {
+        return complete_segment(names, head, 0);
+    };
+    let Some((name, _)) = cmd.split_once(char::is_whitespace) else {
+        return (0, pairs(COMMANDS.iter().copied(), cmd, "."));
+    };
+    let arg_start = head.len() - cmd[name.len()..].trim_start().len();
+    let arg = &head[arg_start..];
+    let options: &[&str] = match name {
+        "explain" => return complete_segment(names, arg, arg_start),
+        "mode" => &["table", "json"],
+        "timer" => &["on", "off"],
+        "dialect" => &["default", "matomo", "matomo-url"],
+        "range" => &["off"],
+        _ => &[],
+    };
+    (arg_start, pairs(options.iter().copied(), arg, ""))
+}
+
+/// Completes a dimension name at the start of the condition under the cursor (after
+/// the start, `;` or `,`; escaped delimiters do not count).
+fn complete_segment(names: &[String], text: &str, base: usize) -> (usize, Vec<Pair>) {
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ';' | ',' => start = i + 1,
+            _ => {}
+        }
+    }
+    let word_start = start + (text[start..].len() - text[start..].trim_start().len());
+    let word = &text[word_start..];
+    if word.contains(['=', '!', '<', '>', '@', '^', '$', '~']) {
+        return (base + word_start, Vec::new());
+    }
+    (
+        base + word_start,
+        pairs(names.iter().map(String::as_str), word, ""),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        [
+            "countryCode",
+            "country",
+            "city",
+            "pageUrl",
+            "pageTitle",
+            "visitCount",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn replacements(line: &str) -> (usize, Vec<String>) {
+        let (start, c) = complete(&names(), line, line.len());
+        (start, c.into_iter().map(|p| p.replacement).collect())
+    }
+
+    #[test]
+    fn completes_names_at_the_start_of_each_condition() {
+        assert_eq!(
+            replacements("cou"),
+            (0, vec!["countryCode".into(), "country".into()])
+        );
+        assert_eq!(replacements("city==x; page").0, 9);
+        assert_eq!(
+            replacements("city==x; page").1,
+            vec!["pageUrl".to_string(), "pageTitle".into()]
+        );
+        assert_eq!(replacements("city==a\\,vis").1, Vec::<String>::new());
+        assert_eq!(
+            replacements("city==x,vis").1,
+            vec!["visitCount".to_string()]
+        );
+        assert!(replacements("city==Pa").1.is_empty());
+    }
+
+    #[test]
+    fn completes_commands_and_their_arguments() {
+        assert_eq!(
+            replacements(".ex"),
+            (0, vec![".exit".into(), ".explain".into()])
+        );
+        assert_eq!(replacements(".mode j"), (6, vec!["json".into()]));
+        assert_eq!(replacements(".explain  ci"), (10, vec!["city".into()]));
+    }
+}
