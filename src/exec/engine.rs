@@ -286,7 +286,7 @@ impl<'a> PartEval<'a> {
                     .visit_column(col)
                     .ok_or_else(|| self.r.corrupt(format!("missing visit column {col}")))?;
                 let cv = self.r.cat(body, self.nv)?;
-                self.text_rows(&cv, c, self.nv, |s| s)
+                self.text_rows(&cv, c, self.nv, as_stored)
             }
             Source::EventText(col) => {
                 let body = self
@@ -294,12 +294,12 @@ impl<'a> PartEval<'a> {
                     .event_column(col)
                     .ok_or_else(|| self.r.corrupt(format!("missing event column {col}")))?;
                 let cv = self.r.cat(body, self.ne)?;
-                self.text_rows(&cv, c, self.ne, |s| s)
+                self.text_rows(&cv, c, self.ne, as_stored)
             }
             Source::CustomText(name) => match self.r.custom_column(name) {
                 Some(body) => {
                     let cv = self.r.cat(body, self.ne)?;
-                    self.text_rows(&cv, c, self.ne, |s| s)
+                    self.text_rows(&cv, c, self.ne, as_stored)
                 }
                 None => Ok(self.absent_column(c, self.ne)),
             },
@@ -314,7 +314,7 @@ impl<'a> PartEval<'a> {
                     ACTION_TYPES
                         .iter()
                         .find(|(_, t)| *t == stored)
-                        .map_or("", |(name, _)| name)
+                        .map(|(name, _)| *name)
                 })
             }
             Source::VisitNumber(col) => {
@@ -332,7 +332,21 @@ impl<'a> PartEval<'a> {
             Source::ConversionGoal => {
                 let col = internal::GOAL_ID;
                 let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
-                Ok(self.number_rows(&bsi, c, self.ne))
+                // SPEC §1.1: `ecommerceOrder` rows have goal id 0 (unless one is given).
+                let orders =
+                    self.rows_of_types(|t| t == EventType::EcommerceOrder)? - bsi.present();
+                let zero_matches = match c.operand {
+                    Operand::Number(v) => match c.op.positive() {
+                        Op::Lt => 0.0 < v,
+                        Op::Le => 0.0 <= v,
+                        Op::Gt => 0.0 > v,
+                        Op::Ge => 0.0 >= v,
+                        _ => 0.0 == v,
+                    },
+                    _ => c.op == Op::Ne,
+                };
+                let rows = self.number_rows(&bsi, c, self.ne) - &orders;
+                Ok(if zero_matches { rows | orders } else { rows })
             }
             Source::ConversionRevenue => {
                 let col = internal::REVENUE_EVENT;
@@ -382,7 +396,7 @@ impl<'a> PartEval<'a> {
         cv: &CatView<'_>,
         c: &Cond,
         rows: u32,
-        name: impl Fn(&str) -> &str,
+        name: impl Fn(&str) -> Option<&str>,
     ) -> Result<RoaringBitmap> {
         let dict_get = |i: usize| {
             cv.dict
@@ -395,7 +409,7 @@ impl<'a> PartEval<'a> {
                 let mut empty: RoaringBitmap =
                     (0..rows).filter(|&r| cv.ids.get(r as usize) == 0).collect();
                 for i in 0..cv.dict.len() {
-                    if name(dict_get(i)?).is_empty() {
+                    if name(dict_get(i)?) == Some("") {
                         empty |= self.bitmap(cv, i)?;
                     }
                 }
@@ -427,7 +441,7 @@ impl<'a> PartEval<'a> {
         &self,
         cv: &CatView<'_>,
         c: &Cond,
-        name: &impl Fn(&str) -> &str,
+        name: &impl Fn(&str) -> Option<&str>,
     ) -> Result<RoaringBitmap> {
         let test = TextTest::new(c);
         let mut buf = String::new();
@@ -438,7 +452,9 @@ impl<'a> PartEval<'a> {
                 .get(i)
                 .ok_or_else(|| self.r.corrupt("dictionary entry out of range"))?;
             let shown = name(stored);
-            if !shown.is_empty() && test.test(shown, &mut buf) {
+            if let Some(shown) = shown
+                && test.test(shown, &mut buf)
+            {
                 hits.push(self.bitmap(cv, i)?);
             }
         }
@@ -612,6 +628,12 @@ impl<'a> PartEval<'a> {
         let projected = self.project(&same_row.unwrap_or_default())?;
         Ok((projected | base) & candidates)
     }
+}
+
+/// Stored values compare as they are (action types are the exception: see
+/// `Source::ActionType`).
+fn as_stored(s: &str) -> Option<&str> {
+    Some(s)
 }
 
 /// The positive text test of a condition on a stored value that is present.
