@@ -18,11 +18,16 @@ pub struct SegmentError {
 }
 
 impl SegmentError {
-    /// An error at `offset` of `input`.
+    /// An error at `offset` of `input` (clamped to the input and moved back to a
+    /// character boundary, so the offset can always slice the input).
     pub fn new(input: &str, offset: usize, reason: impl Into<String>) -> SegmentError {
+        let mut offset = offset.min(input.len());
+        while !input.is_char_boundary(offset) {
+            offset -= 1;
+        }
         SegmentError {
             input: input.to_string(),
-            offset: offset.min(input.len()),
+            offset,
             reason: reason.into(),
         }
     }

@@ -277,7 +277,7 @@ fn parse_condition(input: &str, piece: &Text) -> Result<Condition, SegmentError>
     }
     let shown = String::from_utf8_lossy(b);
     let Some((name_end, op_len, op)) = found else {
-        return Err(error(
+        return Err(SegmentError::new(
             input,
             at,
             format!("The segment condition '{shown}' is not valid."),
@@ -291,7 +291,7 @@ fn parse_condition(input: &str, piece: &Text) -> Result<Condition, SegmentError>
     let value_text = operand.slice(value_start..value_end);
     let value = value_text.url_decode();
     if value.bytes.is_empty() && !matches!(op, Op::Eq | Op::Ne) {
-        return Err(error(
+        return Err(SegmentError::new(
             input,
             at,
             format!(
@@ -302,7 +302,7 @@ fn parse_condition(input: &str, piece: &Text) -> Result<Condition, SegmentError>
     }
     let name_text = operand.slice(0..name_end);
     let not_utf8 = |offset: usize, what: &str| {
-        error(
+        SegmentError::new(
             input,
             offset,
             format!(
@@ -320,15 +320,6 @@ fn parse_condition(input: &str, piece: &Text) -> Result<Condition, SegmentError>
         name_span: name_text.start..name_text.end,
         value_span: value_text.start..value_text.end,
     })
-}
-
-/// An error at `offset`, moved back to a character boundary of `input`.
-fn error(input: &str, offset: usize, reason: String) -> SegmentError {
-    let mut offset = offset.min(input.len());
-    while !input.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    SegmentError::new(input, offset, reason)
 }
 
 #[cfg(test)]
