@@ -3,8 +3,7 @@
 //! conditions, the empty segment, `--from`/`--to` with dates and instants, the Matomo
 //! dialect, and the exit status and caret of bad segments and dates.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -34,30 +33,8 @@ type Expected = (u64, u64, u64, u64, f64, u64, u64);
 
 const ALL: Expected = (5, 4, 6, 2, 45.0, 2, 150);
 
-fn sightline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sightline"))
-        .args(args)
-        .env_remove("SIGHTLINE_DB")
-        .output()
-        .expect("run the sightline binary")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 temp path")
-}
+mod common;
+use common::{describe, s, sightline, text};
 
 /// A temporary directory holding the database `db` built from [`EVENTS`].
 fn database() -> tempfile::TempDir {

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
@@ -14,28 +14,8 @@ const EVENTS: &str = r#"{"ts":"2026-01-01T10:00:00Z","visitorId":"a","countryCod
 {"ts":"2026-01-05T12:00:00Z","visitorId":"b","countryCode":"de","pageUrl":"https://x.org/cart","pageTitle":"Cart"}
 "#;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sightline"));
-    c.env_remove("SIGHTLINE_DB");
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 temp path")
-}
+mod common;
+use common::{bin, describe, s, text};
 
 fn import(db: &Path, name: &str, events: &str) {
     let input = db.with_file_name(name);
