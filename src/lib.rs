@@ -45,7 +45,11 @@ pub mod visits;
 pub use db::{CommitSummary, Db, DbOptions, LivePart, Snapshot, Stats, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
 pub use event::{Event, EventType, Value};
-pub use exec::{CompiledSegment, Selection, Summary, TimeRange};
+pub use exec::{
+    CohortOptions, Cohorts, CompiledSegment, Funnel, FunnelOptions, FunnelScope, Period, Report,
+    ReportOptions, Selection, Summary, TimeRange,
+};
+pub use visits::VisitorProfile;
 pub use ingest::import::{FileReport, Format, ImportOptions};
 pub use lang::{Dialect, Segment, SegmentError};
 

@@ -55,7 +55,8 @@ pub const DERIVED_STRINGS: [&str; 6] = [
 ];
 
 /// Where a dimension lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     /// One value per visit.
     Visit,
@@ -63,6 +64,17 @@ pub enum Level {
     Action,
     /// One value per conversion row.
     Conversion,
+}
+
+impl Level {
+    /// `visit`, `action` or `conversion`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Visit => "visit",
+            Level::Action => "action",
+            Level::Conversion => "conversion",
+        }
+    }
 }
 
 /// Type of a custom dimension, fixed by its first non-null value.

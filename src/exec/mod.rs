@@ -14,9 +14,12 @@
 pub mod bsi;
 pub(crate) mod cache;
 pub mod catalog;
+pub mod cohort;
 pub mod compile;
 mod engine;
+pub mod funnel;
 mod pool;
+pub mod report;
 pub mod scan;
 
 use std::sync::Arc;
@@ -25,7 +28,10 @@ use roaring::RoaringBitmap;
 use serde::Serialize;
 
 pub use catalog::{Catalog, DimType, Dimension};
+pub use cohort::{Cohort, CohortOptions, Cohorts, Period};
 pub use compile::{CompiledSegment, Cond, Operand};
+pub use funnel::{Funnel, FunnelOptions, FunnelScope, FunnelStep, MAX_FUNNEL_STEPS};
+pub use report::{Report, ReportOptions, ReportRow, ReportValue};
 
 use crate::db::{LivePart, Snapshot};
 use crate::error::{Error, Result};
@@ -133,14 +139,6 @@ pub struct CondPlan {
     /// Matched rows / visits.
     #[serde(flatten)]
     pub stats: CondStats,
-}
-
-fn level_name(l: crate::schema::Level) -> &'static str {
-    match l {
-        crate::schema::Level::Visit => "visit",
-        crate::schema::Level::Action => "action",
-        crate::schema::Level::Conversion => "conversion",
-    }
 }
 
 fn method(c: &Cond) -> String {
@@ -302,7 +300,7 @@ impl Snapshot {
                     .map(|(c, stats)| CondPlan {
                         condition: c.text.clone(),
                         dimension: c.dim.name.clone(),
-                        level: level_name(c.dim.level),
+                        level: c.dim.level.name(),
                         method: method(c),
                         stats,
                     })
