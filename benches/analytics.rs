@@ -74,7 +74,10 @@ fn bench_analytics(c: &mut Criterion) {
         .sample_size(30)
         .measurement_time(Duration::from_secs(5));
 
-    for (name, dim) in [("report_country", "countryCode"), ("report_page_url", "pageUrl")] {
+    for (name, dim) in [
+        ("report_country", "countryCode"),
+        ("report_page_url", "pageUrl"),
+    ] {
         let opts = ReportOptions { limit: Some(20) };
         let warm = snap.report(dim, &select(), &opts).expect("report");
         eprintln!("{name}: {} rows shown", warm.rows.len());

@@ -574,6 +574,74 @@ impl<'a> PartEval<'a> {
         }
     }
 
+    /// The event rows of the visits `visits` that match a funnel step (SPEC §3,
+    /// `docs/analytics.md`): every condition is decided on single rows, visit-level ones
+    /// through the row's visit, action-level ones on action rows only and
+    /// conversion-level ones on conversion rows only, negations included.
+    pub(super) fn step_rows(
+        &self,
+        groups: &[Vec<Cond>],
+        visits: &RoaringBitmap,
+    ) -> Result<RoaringBitmap> {
+        // Visit-level groups narrow the visits; the others give rows.
+        let mut keep = visits.clone();
+        let mut rows: Option<RoaringBitmap> = None;
+        let mut stats = CondStats::default();
+        for g in groups {
+            if keep.is_empty() {
+                return Ok(RoaringBitmap::new());
+            }
+            let mut group_visits = RoaringBitmap::new();
+            let mut group_rows = RoaringBitmap::new();
+            let mut has_rows = false;
+            for c in g {
+                if c.level() == Level::Visit {
+                    group_visits |= match self.condition(c, &mut stats)? {
+                        Value::Visits(v) => v,
+                        Value::Rows(_) => RoaringBitmap::new(),
+                    };
+                    continue;
+                }
+                has_rows = true;
+                let kind = match c.level() {
+                    Level::Conversion => self.conversion_rows()?,
+                    _ => self.action_rows()?,
+                };
+                let pos = self.positive(c)?;
+                group_rows |= if c.is_negative() {
+                    &*kind - pos
+                } else {
+                    pos & &*kind
+                };
+            }
+            if !has_rows {
+                keep &= group_visits;
+                continue;
+            }
+            // Rows of the group's visit-level conditions, for the visits still in play.
+            let within = match &rows {
+                Some(r) => self.project(r)? & &keep,
+                None => keep.clone(),
+            };
+            group_rows |= self.broadcast(&(group_visits & within))?;
+            rows = Some(match rows {
+                Some(r) => r & group_rows,
+                None => group_rows,
+            });
+        }
+        match rows {
+            None => self.broadcast(&keep),
+            Some(r) => {
+                let visits = self.project(&r)?;
+                if visits.is_subset(&keep) {
+                    Ok(r)
+                } else {
+                    Ok(r & self.broadcast(&(visits & keep))?)
+                }
+            }
+        }
+    }
+
     /// The visits of this part selected by `groups` within `range`.
     pub(super) fn select(
         &self,

@@ -213,7 +213,10 @@ fn finish_rows(
     };
     let keep = limit.unwrap_or(usize::MAX).min(groups.len());
     let folded = groups.split_off(keep);
-    let mut rows: Vec<ReportRow> = groups.iter().map(|(v, c)| row(v.clone(), c, None)).collect();
+    let mut rows: Vec<ReportRow> = groups
+        .iter()
+        .map(|(v, c)| row(v.clone(), c, None))
+        .collect();
     if !folded.is_empty() {
         let mut sum = RowCounts::default();
         for (_, c) in &folded {
@@ -407,7 +410,9 @@ impl Ids<'_> {
         match self {
             Ids::Zero => 0,
             Ids::Dict(p) => p.get(r) as usize,
-            Ids::Folded(p, map) => map.get(p.get(r) as usize).map_or(usize::MAX, |&g| g as usize),
+            Ids::Folded(p, map) => map
+                .get(p.get(r) as usize)
+                .map_or(usize::MAX, |&g| g as usize),
             Ids::Dense(d) => d.ids.get(r).map_or(usize::MAX, |&g| g as usize),
             Ids::Visitor(ix) => ix.visitor.get(r).map_or(usize::MAX, |&u| u as usize + 1),
         }
@@ -513,7 +518,11 @@ fn report_part(
                     return Err(r.corrupt("selected visit beyond the visit table"));
                 };
                 for e in a..b {
-                    if !wanted.get(types.ids.get(e as usize) as usize).copied().unwrap_or(false) {
+                    if !wanted
+                        .get(types.ids.get(e as usize) as usize)
+                        .copied()
+                        .unwrap_or(false)
+                    {
                         continue;
                     }
                     let g = acc.get_mut(grouping.ids.get(e)).ok_or_else(bad_group)?;
@@ -547,7 +556,10 @@ fn grouping<'a>(
         let mut values = vec![ReportValue::Null];
         if !fold {
             for i in 0..cv.dict.len() {
-                let s = cv.dict.get(i).ok_or_else(|| r.corrupt("dictionary entry"))?;
+                let s = cv
+                    .dict
+                    .get(i)
+                    .ok_or_else(|| r.corrupt("dictionary entry"))?;
                 values.push(name(s).map_or(ReportValue::Null, ReportValue::Text));
             }
             return Ok(Grouping {
@@ -559,7 +571,10 @@ fn grouping<'a>(
         let mut seen: HashMap<String, u32> = HashMap::new();
         let mut map = vec![0u32];
         for i in 0..cv.dict.len() {
-            let s = cv.dict.get(i).ok_or_else(|| r.corrupt("dictionary entry"))?;
+            let s = cv
+                .dict
+                .get(i)
+                .ok_or_else(|| r.corrupt("dictionary entry"))?;
             let folded = s.to_lowercase();
             let g = *seen.entry(folded.clone()).or_insert_with(|| {
                 values.push(ReportValue::Text(folded));
@@ -580,7 +595,11 @@ fn grouping<'a>(
     let numbers = |key: String, body: Option<&ColumnBody>, rows: u32| -> Result<Grouping<'a>> {
         let d = eval.cache.groups(&key, || match body {
             Some(b) => Ok(DenseGroups::numbers(&r.num(b, rows)?, rows)),
-            None => Ok(DenseGroups::build::<i64>(rows, Vec::new(), ReportValue::Int)),
+            None => Ok(DenseGroups::build::<i64>(
+                rows,
+                Vec::new(),
+                ReportValue::Int,
+            )),
         })?;
         Ok(dense(d))
     };
@@ -588,8 +607,16 @@ fn grouping<'a>(
         b.ok_or_else(|| r.corrupt(format!("missing column {name}")))
     };
     match &dim.source {
-        Source::VisitText(col) => text(r.cat(need(r.visit_column(col), col)?, eval.nv)?, dim.code, &stored),
-        Source::EventText(col) => text(r.cat(need(r.event_column(col), col)?, eval.ne)?, dim.code, &stored),
+        Source::VisitText(col) => text(
+            r.cat(need(r.visit_column(col), col)?, eval.nv)?,
+            dim.code,
+            &stored,
+        ),
+        Source::EventText(col) => text(
+            r.cat(need(r.event_column(col), col)?, eval.ne)?,
+            dim.code,
+            &stored,
+        ),
         Source::CustomText(name) => match r.custom_column(name) {
             Some(body) => text(r.cat(body, eval.ne)?, dim.code, &stored),
             None => Ok(Grouping {
@@ -618,13 +645,17 @@ fn grouping<'a>(
                 // SPEC §1.1: an `ecommerceOrder` row without a goal id has goal id 0.
                 let goal = r.num(need(r.event_column(internal::GOAL_ID), "goalId")?, eval.ne)?;
                 let types = r.cat(need(r.event_column(internal::TYPE), "type")?, eval.ne)?;
-                let order = types.dict.find(EventType::EcommerceOrder.name()).map(|i| i as i64 + 1);
+                let order = types
+                    .dict
+                    .find(EventType::EcommerceOrder.name())
+                    .map(|i| i as i64 + 1);
                 let mut pairs: Vec<(u32, i64)> = goal.iter_int().collect();
                 let mut with_goal = pairs.iter().map(|p| p.0).peekable();
                 let mut orders = Vec::new();
                 for row in 0..eval.ne {
                     while with_goal.next_if(|&g| g < row).is_some() {}
-                    if with_goal.peek() != Some(&row) && Some(types.ids.get(row as usize)) == order {
+                    if with_goal.peek() != Some(&row) && Some(types.ids.get(row as usize)) == order
+                    {
                         orders.push((row, 0));
                     }
                 }
@@ -639,8 +670,14 @@ fn grouping<'a>(
         }),
         Source::VisitId => {
             let d = eval.cache.groups("visitId", || {
-                let given = r.cat(need(r.visit_column(internal::VISIT_ID), "visitId")?, eval.nv)?;
-                let start = r.num(need(r.visit_column(internal::VISIT_START), "@start")?, eval.nv)?;
+                let given = r.cat(
+                    need(r.visit_column(internal::VISIT_ID), "visitId")?,
+                    eval.nv,
+                )?;
+                let start = r.num(
+                    need(r.visit_column(internal::VISIT_START), "@start")?,
+                    eval.nv,
+                )?;
                 let mut names: Vec<String> = Vec::with_capacity(eval.nv as usize);
                 for v in 0..eval.nv as usize {
                     names.push(match r.text(&given, v)? {
@@ -648,8 +685,14 @@ fn grouping<'a>(
                         None => start.int(v).unwrap_or(0).to_string(),
                     });
                 }
-                let pairs = names.iter().enumerate().map(|(v, n)| (v as u32, n.as_str())).collect();
-                Ok(DenseGroups::build(eval.nv, pairs, |s: &str| ReportValue::Text(s.to_string())))
+                let pairs = names
+                    .iter()
+                    .enumerate()
+                    .map(|(v, n)| (v as u32, n.as_str()))
+                    .collect();
+                Ok(DenseGroups::build(eval.nv, pairs, |s: &str| {
+                    ReportValue::Text(s.to_string())
+                }))
             })?;
             Ok(dense(d))
         }
