@@ -142,11 +142,14 @@ impl Snapshot {
                 }
             }
         }
-        let (Some(&first), Some(&newest)) = (merged.keys().next(), merged.keys().next_back())
+        // Visitors acquired after the end period are not shown (their cohorts have no
+        // reached period), and must not stretch the table either.
+        let (Some(&first), Some(&newest)) =
+            (merged.keys().next(), merged.range(..=end).next_back())
         else {
             return Ok(empty);
         };
-        for c in first..=newest.min(end) {
+        for c in first..=newest {
             let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; periods]);
             let len = (end - c + 1).clamp(0, periods as i64) as usize;
             retained.truncate(len);
