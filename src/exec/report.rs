@@ -202,7 +202,10 @@ fn finish_rows(
     };
     let keep = limit.unwrap_or(usize::MAX).min(groups.len());
     let folded = groups.split_off(keep);
-    let mut rows: Vec<ReportRow> = groups.iter().map(|(v, c)| row(v.clone(), c, None)).collect();
+    let mut rows: Vec<ReportRow> = groups
+        .iter()
+        .map(|(v, c)| row(v.clone(), c, None))
+        .collect();
     if !folded.is_empty() {
         let mut sum = RowCounts::default();
         for (_, c) in &folded {
@@ -219,7 +222,12 @@ fn finish_rows(
 
 impl Snapshot {
     /// The report of `selection` by the dimension `by` (SPEC §3; `docs/analytics.md`).
-    pub fn report(&self, by: &str, selection: &Selection, options: &ReportOptions) -> Result<Report> {
+    pub fn report(
+        &self,
+        by: &str,
+        selection: &Selection,
+        options: &ReportOptions,
+    ) -> Result<Report> {
         let _ = (by, selection, options);
         Err(Error::InvalidInput("report: not yet".into()))
     }
