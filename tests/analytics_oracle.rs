@@ -279,12 +279,13 @@ type StepSpec = (u8, Vec<Vec<StepCond>>);
 
 fn step_spec() -> impl Strategy<Value = StepSpec> {
     let cond = (
-        proptest::bool::weighted(0.6),
+        proptest::bool::weighted(0.7),
         (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()),
     );
     let groups = prop_oneof![
         1 => Just(Vec::new()),
-        6 => proptest::collection::vec(proptest::collection::vec(cond, 1..=2), 1..=2),
+        5 => proptest::collection::vec(proptest::collection::vec(cond, 1..=2), 1..=1),
+        2 => proptest::collection::vec(proptest::collection::vec(cond, 1..=2), 2..=2),
     ];
     (any::<u8>(), groups)
 }
