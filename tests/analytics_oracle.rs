@@ -33,7 +33,6 @@ use sightline::schema::Level;
 use sightline::{CompiledSegment, Db, Dialect, ErrorKind, Snapshot, Summary, TimeRange};
 
 const DEFAULT_SEED: u64 = 0xa7a1_7105;
-const DEFAULT_CASES: u32 = 48;
 
 fn seed() -> u64 {
     std::env::var("ANALYTICS_ORACLE_SEED")
@@ -42,13 +41,15 @@ fn seed() -> u64 {
         .unwrap_or(DEFAULT_SEED)
 }
 
-fn config() -> ProptestConfig {
+/// The suites' configuration: `default_cases` cases unless `ANALYTICS_ORACLE_CASES`
+/// says otherwise (the defaults keep the whole file to seconds in the dev profile).
+fn config(default_cases: u32) -> ProptestConfig {
     let seed = seed();
     eprintln!("analytics_oracle: proptest seed {seed} (set ANALYTICS_ORACLE_SEED to change)");
     let cases = std::env::var("ANALYTICS_ORACLE_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
+        .unwrap_or(default_cases);
     ProptestConfig {
         cases,
         rng_seed: RngSeed::Fixed(seed),
@@ -201,7 +202,7 @@ fn engine_report(
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config(128))]
 
     /// Every dimension of the catalog (every level, derived ones, ids, custom ones),
     /// aliases and an unknown name, each with a random segment, range and limit.
@@ -355,7 +356,7 @@ fn engine_funnel(
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config(192))]
 
     /// 1 to 5 steps (some repeated, some empty), both scopes, windows from none to
     /// 60 days, random segments and ranges.
@@ -396,6 +397,102 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Units whose rows mostly share timestamps and match several steps at once: the
+    /// engine's matching of tied rows to steps against the oracle's enumeration.
+    #[test]
+    fn funnels_with_many_ties_agree(
+        visitors in proptest::collection::vec(
+            proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 1..=10),
+            1..=5,
+        ),
+        funnels in proptest::collection::vec(
+            (
+                proptest::collection::vec(0..TIE_STEPS.len(), 1..=5),
+                any::<bool>(),
+                proptest::option::of(prop_oneof![Just(0i64), Just(1), Just(1000), Just(3_600_000)]),
+            ),
+            6,
+        ),
+    ) {
+        let lines = tie_lines(&visitors);
+        let dir = tempfile::tempdir().unwrap();
+        let db = import(dir.path(), std::slice::from_ref(&lines));
+        let snap = db.snapshot();
+        let all = compile(&snap, "");
+        for (steps, visitor_scope, window_ms) in &funnels {
+            let texts: Vec<&str> = steps.iter().map(|&i| TIE_STEPS[i]).collect();
+            let compiled: Vec<CompiledSegment> = texts.iter().map(|t| compile(&snap, t)).collect();
+            let options = FunnelOptions {
+                scope: if *visitor_scope { FunnelScope::Visitor } else { FunnelScope::Visit },
+                window_ms: *window_ms,
+            };
+            let engine = engine_funnel(&snap, &compiled, &all, &TimeRange::ALL, &options);
+            let oracle = scan::funnel(&snap, &compiled, &all, &TimeRange::ALL, &options);
+            let ctx = || format!(
+                "seed {}\nfunnel --step {texts:?} {options:?}\nJSON lines:\n{}",
+                seed(), lines.join("\n")
+            );
+            match (engine, oracle) {
+                (Ok(e), Ok(o)) => prop_assert_eq!(e, o, "funnel (engine, oracle)\n{}", ctx()),
+                (e, o) => prop_assert!(false, "engine {e:?}\noracle {o:?}\n{}", ctx()),
+            }
+        }
+    }
+}
+
+/// A dense funnel row as drawn: time step (0: same ms), title, kind.
+type TieRow = (u8, u8, u8);
+
+/// Steps for [`funnels_with_many_ties_agree`]: few distinct values, so that many rows
+/// match several steps and many share a timestamp.
+const TIE_STEPS: &[&str] = &[
+    "pageTitle==a",
+    "pageTitle==a",
+    "pageTitle==b",
+    "pageTitle==b",
+    "pageTitle==c",
+    "pageTitle!=a",
+    "pageTitle==a,pageTitle==b",
+    "actionType==pageviews",
+    "visitConvertedGoalId==1",
+    "visitConvertedGoalId>=1",
+    "",
+];
+
+/// JSON lines of visitors whose rows mostly share timestamps: within a visitor each row
+/// comes 0 ms (half the time), 1 ms, 1 s or 40 minutes (a new visit) after the previous.
+fn tie_lines(visitors: &[Vec<TieRow>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (vi, rows) in visitors.iter().enumerate() {
+        let mut ts = BASE_MS + vi as i64 * 1000;
+        for (dt, title, kind) in rows {
+            ts += match dt % 8 {
+                0..=3 => 0,
+                4 => 1,
+                5 | 6 => 1000,
+                _ => 2_400_000,
+            };
+            let title = ["a", "b", "c"].get(*title as usize % 4);
+            let mut line = format!(r#"{{"ts":{ts},"visitorId":"t{vi}""#);
+            match kind % 6 {
+                0 => line.push_str(r#","type":"goal","goalId":1"#),
+                1 => line.push_str(r#","type":"goal","goalId":2"#),
+                2 => line.push_str(r#","type":"event""#),
+                _ => {}
+            }
+            if let Some(t) = title {
+                line.push_str(&format!(r#","pageTitle":"{t}""#));
+            }
+            line.push('}');
+            out.push(line);
+        }
+    }
+    out
+}
+
 // ───────────────────────────── cohorts ─────────────────────────────
 
 const PERIODS: [Period; 3] = [Period::Day, Period::Week, Period::Month];
@@ -424,7 +521,7 @@ fn engine_cohorts(
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config(192))]
 
     /// All three periods, 1 to 15 periods, ends inside and after the data, random
     /// segments and ranges.
@@ -1154,6 +1251,28 @@ fn weeks_start_on_monday_and_cohorts_are_dense() {
     assert_eq!(
         cohorts(&db, "", TimeRange::ALL, months),
         [cohort("2026-01-01", 3, &[3])]
+    );
+}
+
+/// The rows stop at the last period with a new visitor not after the end period
+/// (`docs/analytics.md`: "to the last one not after the end period"; `Cohorts::cohorts`:
+/// "from the first to the last with a new visitor"). A visitor acquired after the end
+/// is outside the data considered and adds no row: the table up to `end_ms` must not
+/// depend on what came later.
+#[test]
+fn visitors_acquired_after_the_end_add_no_rows() {
+    let (_d, db) = db_of(&[
+        on("x", "2026-01-05T10:00:00Z", ""),
+        on("y", "2026-01-08T10:00:00Z", ""),
+    ]);
+    let options = CohortOptions {
+        period: Period::Day,
+        periods: 3,
+        end_ms: Some(ms("2026-01-06T12:00:00Z")),
+    };
+    assert_eq!(
+        cohorts(&db, "", TimeRange::ALL, options),
+        [cohort("2026-01-05", 1, &[1, 0])]
     );
 }
 
