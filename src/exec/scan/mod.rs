@@ -21,6 +21,16 @@
 //!   is evaluated once, with every positive action-level condition false.
 //!
 //! Speed is not a goal: every query reads the whole database.
+//!
+//! The analyses of `docs/analytics.md` have their own naive versions here, in the same
+//! spirit and on top of the same per-visit definition: [`report`], [`funnel`],
+//! [`cohorts`] and [`visitor`]. They share nothing with the engine's `report`, `funnel`
+//! and `cohort` modules but the result types.
+
+mod cohort;
+mod funnel;
+mod profile;
+mod report;
 
 use std::collections::HashSet;
 
@@ -33,6 +43,11 @@ use crate::event::EventType;
 use crate::lang::Op;
 use crate::schema::Level;
 use crate::visits::{DimValue, EventRecord, VisitRecord};
+
+pub use cohort::cohorts;
+pub use funnel::funnel;
+pub use profile::visitor;
+pub use report::report;
 
 /// The summary of the visits `segment` selects within `range`, computed row by row.
 ///
@@ -63,34 +78,19 @@ pub fn summary(
         if !range.contains(v.start) || !visit_selected(segment, &v) {
             continue;
         }
+        let m = VisitMetrics::of(&v);
         s.visits += 1;
         visitors.insert(v.visitor_id.clone());
-        let actions = v.events.iter().filter(|e| !e.kind.is_conversion()).count() as u64;
-        s.actions += actions;
-        if actions == 1 {
+        s.actions += m.actions;
+        if m.actions == 1 {
             s.bounces += 1;
         }
-        // Revenue is accounted in millionths, rounded per row and summed per visit
-        // (saturating), like ingest does, so sums are exact and order independent.
-        let mut visit_micros: i64 = 0;
-        for e in v.events.iter().filter(|e| counts_as_conversion(e.kind)) {
-            s.conversions += 1;
-            if let Some(r) = number_field(&e.fields, "revenue") {
-                visit_micros = visit_micros.saturating_add((r * 1e6).round() as i64);
-            }
-        }
-        micros += i128::from(visit_micros);
-        let duration = v.dims.iter().find(|(n, _)| n == "visitDuration");
-        if let Some((_, d)) = duration {
-            s.sum_visit_duration += match d {
-                DimValue::Int(x) => u64::try_from(*x).unwrap_or(0),
-                DimValue::Num(x) if *x > 0.0 => *x as u64,
-                _ => 0,
-            };
-        }
+        s.conversions += m.conversions;
+        micros += i128::from(m.revenue_micros);
+        s.sum_visit_duration += m.duration;
     }
     s.visitors = visitors.len() as u64;
-    s.revenue = micros as f64 / 1e6;
+    s.revenue = from_micros(micros);
     Ok(s)
 }
 
@@ -109,6 +109,60 @@ pub fn selected(
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// What one visit contributes to the metrics of SPEC §3, counted from its events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct VisitMetrics {
+    /// Action rows.
+    pub actions: u64,
+    /// `goal` and `ecommerceOrder` rows.
+    pub conversions: u64,
+    /// Their revenue in millionths: each row rounded to a millionth, summed
+    /// (saturating) over the visit, like ingest does, so sums are exact and order
+    /// independent.
+    pub revenue_micros: i64,
+    /// The `visitDuration` dimension, in seconds (0 without one).
+    pub duration: u64,
+}
+
+impl VisitMetrics {
+    pub(super) fn of(v: &VisitRecord) -> VisitMetrics {
+        let mut m = VisitMetrics {
+            actions: v.events.iter().filter(|e| is_action(e)).count() as u64,
+            ..VisitMetrics::default()
+        };
+        for e in v.events.iter().filter(|e| counts_as_conversion(e.kind)) {
+            m.conversions += 1;
+            if let Some(r) = number_field(&e.fields, "revenue") {
+                m.revenue_micros = m.revenue_micros.saturating_add((r * 1e6).round() as i64);
+            }
+        }
+        m.duration = match v.dims.iter().find(|(n, _)| n == "visitDuration") {
+            Some((_, DimValue::Int(x))) => u64::try_from(*x).unwrap_or(0),
+            Some((_, DimValue::Num(x))) if *x > 0.0 => *x as u64,
+            _ => 0,
+        };
+        m
+    }
+}
+
+/// The live visits `segment` selects within `range`, in [`Snapshot::visits`] order.
+pub(super) fn selected_visits(
+    snapshot: &Snapshot,
+    segment: &CompiledSegment,
+    range: &TimeRange,
+) -> Result<Vec<VisitRecord>> {
+    Ok(snapshot
+        .visits()?
+        .into_iter()
+        .filter(|v| range.contains(v.start) && visit_selected(segment, v))
+        .collect())
+}
+
+/// Millionths back to a decimal amount.
+pub(super) fn from_micros(micros: i128) -> f64 {
+    micros as f64 / 1e6
 }
 
 /// The `(visitorId, visit start)` pairs of the visit rows of a [`Selection`] made on
@@ -160,12 +214,12 @@ pub fn selection_keys(snapshot: &Snapshot, sel: &Selection) -> Result<Vec<(Strin
 
 /// A stored value as the oracle sees it.
 #[derive(Debug, Clone, Copy)]
-enum Val<'a> {
+pub(super) enum Val<'a> {
     Text(&'a str),
     Num(f64),
 }
 
-fn val(d: &DimValue) -> Val<'_> {
+pub(super) fn val(d: &DimValue) -> Val<'_> {
     match d {
         DimValue::Str(s) => Val::Text(s),
         DimValue::Int(i) => Val::Num(*i as f64),
@@ -173,11 +227,11 @@ fn val(d: &DimValue) -> Val<'_> {
     }
 }
 
-fn lookup<'a>(pairs: &'a [(String, DimValue)], name: &str) -> Option<Val<'a>> {
+pub(super) fn lookup<'a>(pairs: &'a [(String, DimValue)], name: &str) -> Option<Val<'a>> {
     pairs.iter().find(|(n, _)| n == name).map(|(_, d)| val(d))
 }
 
-fn number_field(fields: &[(String, DimValue)], name: &str) -> Option<f64> {
+pub(super) fn number_field(fields: &[(String, DimValue)], name: &str) -> Option<f64> {
     match lookup(fields, name) {
         Some(Val::Num(x)) => Some(x),
         _ => None,
@@ -185,13 +239,17 @@ fn number_field(fields: &[(String, DimValue)], name: &str) -> Option<f64> {
 }
 
 /// `goal` and `ecommerceOrder` rows: counted as conversions, their revenue summed.
-fn counts_as_conversion(k: EventType) -> bool {
+pub(super) fn counts_as_conversion(k: EventType) -> bool {
     matches!(k, EventType::Goal | EventType::EcommerceOrder)
 }
 
 /// The value `c` tests on visit `v` (visit-level sources) or on event `row` (event-level
 /// sources; `None` when there is no row).
-fn value_of<'a>(c: &Cond, v: &'a VisitRecord, row: Option<&'a EventRecord>) -> Option<Val<'a>> {
+pub(super) fn value_of<'a>(
+    c: &Cond,
+    v: &'a VisitRecord,
+    row: Option<&'a EventRecord>,
+) -> Option<Val<'a>> {
     match &c.dim.source {
         Source::VisitText(name) | Source::VisitNumber(name) => lookup(&v.dims, name),
         Source::VisitorId => Some(Val::Text(&v.visitor_id)),
@@ -236,7 +294,7 @@ fn url_stripped(s: &str) -> &str {
 }
 
 /// The positive test of `c` (for a negated condition, what it negates) on one value.
-fn positive_test(c: &Cond, x: Option<Val<'_>>) -> bool {
+pub(super) fn positive_test(c: &Cond, x: Option<Val<'_>>) -> bool {
     match &c.operand {
         Operand::Empty => {
             let empty = match x {
@@ -303,12 +361,12 @@ fn holds(c: &Cond, v: &VisitRecord, row: Option<&EventRecord>) -> bool {
     }
 }
 
-fn is_action(e: &EventRecord) -> bool {
+pub(super) fn is_action(e: &EventRecord) -> bool {
     !e.kind.is_conversion()
 }
 
 /// SPEC §2.1 for one visit (the time range aside).
-fn visit_selected(segment: &CompiledSegment, v: &VisitRecord) -> bool {
+pub(super) fn visit_selected(segment: &CompiledSegment, v: &VisitRecord) -> bool {
     let whole = |row: Option<&EventRecord>| {
         segment
             .groups
