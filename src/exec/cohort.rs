@@ -144,9 +144,10 @@ impl Snapshot {
         }
         // Visitors acquired after the end period are not shown (their cohorts have no
         // reached period), and must not stretch the table either.
-        let (Some(&first), Some(&newest)) =
-            (merged.keys().next(), merged.range(..=end).next_back())
-        else {
+        let (Some(&first), Some(newest)) = (
+            merged.keys().next(),
+            merged.range(..=end).next_back().map(|(c, _)| *c),
+        ) else {
             return Ok(empty);
         };
         for c in first..=newest {
