@@ -49,9 +49,9 @@ pub use exec::{
     CohortOptions, Cohorts, CompiledSegment, Funnel, FunnelOptions, FunnelScope, Period, Report,
     ReportOptions, Selection, Summary, TimeRange,
 };
-pub use visits::VisitorProfile;
 pub use ingest::import::{FileReport, Format, ImportOptions};
 pub use lang::{Dialect, Segment, SegmentError};
+pub use visits::VisitorProfile;
 
 /// The README's library example, compiled and run as a doctest so it cannot rot.
 #[cfg(doctest)]

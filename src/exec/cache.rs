@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 
 use super::bsi::Bsi;
+use super::report::DenseGroups;
 use crate::error::Result;
 
 /// Lazily built indexes of one part.
@@ -23,6 +24,8 @@ pub struct PartCache {
     pub(super) conversion_rows: OnceLock<Arc<RoaringBitmap>>,
     pub(super) bsi: Mutex<HashMap<String, Arc<Bsi>>>,
     pub(super) summary: OnceLock<Arc<SummaryIndex>>,
+    /// Numeric (and other computed) report keys per column: see `report::DenseGroups`.
+    pub(super) groups: Mutex<HashMap<String, Arc<DenseGroups>>>,
 }
 
 /// The visit columns a summary adds up, as bit slices: the sum of a column over a
@@ -42,6 +45,20 @@ pub(super) struct SummaryIndex {
     pub revenue_micros: Slices,
     /// Visits with exactly one action.
     pub bounces: RoaringBitmap,
+    /// The same metrics as plain per-visit arrays, for the analyses that visit rows one
+    /// by one (reports): actions, conversions, revenue in millionths.
+    pub per_visit: Vec<VisitMetrics>,
+}
+
+/// The summary metrics of one visit.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct VisitMetrics {
+    /// Action rows.
+    pub actions: u32,
+    /// `goal` and `ecommerceOrder` rows.
+    pub conversions: u32,
+    /// Their revenue, in millionths.
+    pub revenue_micros: i64,
 }
 
 /// An integer column as `min` plus one bitmap per bit of `value - min`.
@@ -98,14 +115,33 @@ pub(super) fn cached<T>(
     Ok(cell.get_or_init(|| v).clone())
 }
 
+/// The value stored under `key` in `map`, built by `build` on first use (outside the
+/// lock: two threads may both build it; one result is kept, and both are equal).
+fn keyed<T>(
+    map: &Mutex<HashMap<String, Arc<T>>>,
+    key: &str,
+    build: impl FnOnce() -> Result<T>,
+) -> Result<Arc<T>> {
+    if let Some(b) = map.lock().get(key) {
+        return Ok(b.clone());
+    }
+    let b = Arc::new(build()?);
+    Ok(map.lock().entry(key.to_string()).or_insert(b).clone())
+}
+
 impl PartCache {
     /// The bit-sliced index stored under `key`, built by `build` on first use.
     pub(super) fn bsi(&self, key: &str, build: impl FnOnce() -> Result<Bsi>) -> Result<Arc<Bsi>> {
-        if let Some(b) = self.bsi.lock().get(key) {
-            return Ok(b.clone());
-        }
-        let b = Arc::new(build()?);
-        Ok(self.bsi.lock().entry(key.to_string()).or_insert(b).clone())
+        keyed(&self.bsi, key, build)
+    }
+
+    /// The report grouping stored under `key`, built by `build` on first use.
+    pub(super) fn groups(
+        &self,
+        key: &str,
+        build: impl FnOnce() -> Result<DenseGroups>,
+    ) -> Result<Arc<DenseGroups>> {
+        keyed(&self.groups, key, build)
     }
 }
 

@@ -27,7 +27,7 @@ use std::ops::Bound;
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::bsi::Bsi;
-use super::cache::{PartCache, Slices, SummaryIndex, cached};
+use super::cache::{PartCache, Slices, SummaryIndex, VisitMetrics, cached};
 use super::catalog::{ACTION_TYPES, Source};
 use super::compile::{Cond, Operand, strip_url};
 use super::{CondStats, TimeRange};
@@ -40,11 +40,11 @@ use crate::storage::part::{CatView, PartReader};
 
 /// Evaluation context of one part.
 pub(super) struct PartEval<'a> {
-    lp: &'a LivePart,
-    r: &'a PartReader,
-    cache: &'a PartCache,
-    nv: u32,
-    ne: u32,
+    pub(super) lp: &'a LivePart,
+    pub(super) r: &'a PartReader,
+    pub(super) cache: &'a PartCache,
+    pub(super) nv: u32,
+    pub(super) ne: u32,
 }
 
 /// What one condition evaluates to on a part.
@@ -69,7 +69,7 @@ impl<'a> PartEval<'a> {
     }
 
     /// Offsets of the visits' event rows (`visits + 1` entries).
-    fn visit_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
+    pub(super) fn visit_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
         cached(&self.cache.visit_starts, || {
             let ve = self.r.packed(&self.r.meta().visit_events)?;
             let v: Vec<u32> = ve
@@ -84,7 +84,7 @@ impl<'a> PartEval<'a> {
     }
 
     /// Offsets of the visitors' visits (`visitors + 1` entries).
-    fn visitor_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
+    pub(super) fn visitor_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
         cached(&self.cache.visitor_starts, || {
             let vv = self.r.packed(&self.r.meta().visitor_visits)?;
             let v: Vec<u32> = vv
@@ -127,13 +127,23 @@ impl<'a> PartEval<'a> {
                 .filter(|(_, a)| **a == 1)
                 .map(|(r, _)| r as u32)
                 .collect();
+            let conversions = col(internal::CONVERSIONS)?;
+            let revenue = col(internal::REVENUE)?;
+            let per_visit = (0..n)
+                .map(|v| VisitMetrics {
+                    actions: actions[v].clamp(0, u32::MAX as i64) as u32,
+                    conversions: conversions[v].clamp(0, u32::MAX as i64) as u32,
+                    revenue_micros: revenue[v],
+                })
+                .collect();
             Ok(SummaryIndex {
                 visitor: self.visit_visitor()?,
                 actions: Slices::build(&actions),
                 duration: Slices::build(&col("visitDuration")?),
-                conversions: Slices::build(&col(internal::CONVERSIONS)?),
-                revenue_micros: Slices::build(&col(internal::REVENUE)?),
+                conversions: Slices::build(&conversions),
+                revenue_micros: Slices::build(&revenue),
                 bounces,
+                per_visit,
             })
         })
     }
@@ -175,13 +185,13 @@ impl<'a> PartEval<'a> {
         Ok(out.union())
     }
 
-    fn action_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
+    pub(super) fn action_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
         cached(&self.cache.action_rows, || {
             self.rows_of_types(|t| !t.is_conversion())
         })
     }
 
-    fn conversion_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
+    pub(super) fn conversion_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
         cached(&self.cache.conversion_rows, || {
             self.rows_of_types(EventType::is_conversion)
         })
@@ -245,7 +255,7 @@ impl<'a> PartEval<'a> {
     }
 
     /// The event rows of `visits`.
-    fn broadcast(&self, visits: &RoaringBitmap) -> Result<RoaringBitmap> {
+    pub(super) fn broadcast(&self, visits: &RoaringBitmap) -> Result<RoaringBitmap> {
         let starts = self.visit_starts()?;
         let mut out = RoaringBitmap::new();
         for v in visits {
@@ -268,7 +278,7 @@ impl<'a> PartEval<'a> {
         })
     }
 
-    fn bsi_visit(&self, name: &str) -> Result<std::sync::Arc<Bsi>> {
+    pub(super) fn bsi_visit(&self, name: &str) -> Result<std::sync::Arc<Bsi>> {
         let body = self
             .r
             .visit_column(name)
@@ -278,7 +288,7 @@ impl<'a> PartEval<'a> {
 
     /// Evaluates the positive counterpart of `c` (for a negative condition, what it
     /// negates) on its own table: visit rows, event rows or conversion rows.
-    fn positive(&self, c: &Cond) -> Result<RoaringBitmap> {
+    pub(super) fn positive(&self, c: &Cond) -> Result<RoaringBitmap> {
         match &c.dim.source {
             Source::VisitText(col) => {
                 let body = self
@@ -560,6 +570,74 @@ impl<'a> PartEval<'a> {
                 };
                 stats.visits += v.len();
                 Ok(Value::Visits(v))
+            }
+        }
+    }
+
+    /// The event rows of the visits `visits` that match a funnel step (SPEC §3,
+    /// `docs/analytics.md`): every condition is decided on single rows, visit-level ones
+    /// through the row's visit, action-level ones on action rows only and
+    /// conversion-level ones on conversion rows only, negations included.
+    pub(super) fn step_rows(
+        &self,
+        groups: &[Vec<Cond>],
+        visits: &RoaringBitmap,
+    ) -> Result<RoaringBitmap> {
+        // Visit-level groups narrow the visits; the others give rows.
+        let mut keep = visits.clone();
+        let mut rows: Option<RoaringBitmap> = None;
+        let mut stats = CondStats::default();
+        for g in groups {
+            if keep.is_empty() {
+                return Ok(RoaringBitmap::new());
+            }
+            let mut group_visits = RoaringBitmap::new();
+            let mut group_rows = RoaringBitmap::new();
+            let mut has_rows = false;
+            for c in g {
+                if c.level() == Level::Visit {
+                    group_visits |= match self.condition(c, &mut stats)? {
+                        Value::Visits(v) => v,
+                        Value::Rows(_) => RoaringBitmap::new(),
+                    };
+                    continue;
+                }
+                has_rows = true;
+                let kind = match c.level() {
+                    Level::Conversion => self.conversion_rows()?,
+                    _ => self.action_rows()?,
+                };
+                let pos = self.positive(c)?;
+                group_rows |= if c.is_negative() {
+                    &*kind - pos
+                } else {
+                    pos & &*kind
+                };
+            }
+            if !has_rows {
+                keep &= group_visits;
+                continue;
+            }
+            // Rows of the group's visit-level conditions, for the visits still in play.
+            let within = match &rows {
+                Some(r) => self.project(r)? & &keep,
+                None => keep.clone(),
+            };
+            group_rows |= self.broadcast(&(group_visits & within))?;
+            rows = Some(match rows {
+                Some(r) => r & group_rows,
+                None => group_rows,
+            });
+        }
+        match rows {
+            None => self.broadcast(&keep),
+            Some(r) => {
+                let visits = self.project(&r)?;
+                if visits.is_subset(&keep) {
+                    Ok(r)
+                } else {
+                    Ok(r & self.broadcast(&(visits & keep))?)
+                }
             }
         }
     }

@@ -12,14 +12,25 @@
 //! value with plain sums.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
+use roaring::RoaringBitmap;
 use serde::{Serialize, Serializer};
 
-use super::{Selection, Summary};
-use crate::db::Snapshot;
+use super::cache::SummaryIndex;
+use super::catalog::{ACTION_TYPES, Catalog, Dimension, Source};
+use super::engine::PartEval;
+use super::{Selection, Summary, pool};
+use crate::db::{LivePart, Snapshot};
 use crate::error::{Error, Result};
-use crate::schema::Level;
+use crate::event::EventType;
+use crate::schema::{Level, internal};
+use crate::storage::dict::DictView;
+use crate::storage::format::ColumnBody;
+use crate::storage::packed::PackedView;
+use crate::storage::part::{CatView, NumView};
 
 /// A value of the dimension a report is grouped by.
 #[derive(Debug, Clone)]
@@ -202,7 +213,10 @@ fn finish_rows(
     };
     let keep = limit.unwrap_or(usize::MAX).min(groups.len());
     let folded = groups.split_off(keep);
-    let mut rows: Vec<ReportRow> = groups.iter().map(|(v, c)| row(v.clone(), c, None)).collect();
+    let mut rows: Vec<ReportRow> = groups
+        .iter()
+        .map(|(v, c)| row(v.clone(), c, None))
+        .collect();
     if !folded.is_empty() {
         let mut sum = RowCounts::default();
         for (_, c) in &folded {
@@ -218,9 +232,469 @@ fn finish_rows(
 }
 
 impl Snapshot {
-    /// The report of `selection` by the dimension `by` (SPEC §3; `docs/analytics.md`).
-    pub fn report(&self, by: &str, selection: &Selection, options: &ReportOptions) -> Result<Report> {
-        let _ = (by, selection, options);
-        Err(Error::InvalidInput("report: not yet".into()))
+    /// The report of `selection` by the dimension `by` (SPEC §3; `docs/analytics.md`):
+    /// one row per value, with the metrics of the selected visits having it.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::{ReportOptions, TimeRange, exec::ReportValue};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"a","countryCode":"FR","pageUrl":"/cart"}"#)?;
+    /// tx.append_json(r#"{"ts":1,"visitorId":"a","pageUrl":"/cart"}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"b","countryCode":"fr","pageUrl":"/"}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"c","pageUrl":"/cart"}"#)?;
+    /// tx.commit()?;
+    /// let snap = db.snapshot();
+    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
+    ///
+    /// // Visit level: code dimensions group case-insensitively; no value is the null row.
+    /// let r = snap.report("country", &all, &ReportOptions::default())?;
+    /// assert_eq!(r.rows[0].value, ReportValue::Text("fr".into()));
+    /// assert_eq!((r.rows[0].visits, r.rows[1].value.clone()), (2, ReportValue::Null));
+    ///
+    /// // Action level: visits having the value, and `hits`, the matching rows.
+    /// let r = snap.report("pageUrl", &all, &ReportOptions { limit: Some(1) })?;
+    /// assert_eq!(r.rows[0].value, ReportValue::Text("/cart".into()));
+    /// assert_eq!((r.rows[0].visits, r.rows[0].hits), (2, Some(3)));
+    /// assert_eq!(r.rows[1].others, Some(1)); // "/" folded into the others row
+    /// # Ok(()) }
+    /// ```
+    pub fn report(
+        &self,
+        by: &str,
+        selection: &Selection,
+        options: &ReportOptions,
+    ) -> Result<Report> {
+        let catalog = self.catalog();
+        let dim = catalog
+            .get(by)
+            .cloned()
+            .ok_or_else(|| unknown_dimension(by, &catalog))?;
+        check_selection(self, selection)?;
+        let jobs = self
+            .parts()
+            .iter()
+            .zip(&selection.parts)
+            .map(|(lp, sel)| {
+                let (lp, sel, dim) = (lp.clone(), sel.clone(), dim.clone());
+                Box::new(move || report_part(&lp, &sel, &dim)) as pool::Job<_>
+            })
+            .collect();
+        let mut merged: HashMap<ReportValue, RowCounts> = HashMap::new();
+        for part in pool::run_all(jobs)? {
+            for (value, counts) in part {
+                merged.entry(value).or_default().add(&counts);
+            }
+        }
+        Ok(Report {
+            by: dim.name.clone(),
+            level: dim.level,
+            rows: finish_rows(merged.into_iter().collect(), dim.level, options.limit),
+            total: self.summarize(selection)?,
+        })
+    }
+}
+
+/// "unknown dimension `x`; did you mean …?" (a usage error: exit status 2).
+pub(super) fn unknown_dimension(name: &str, catalog: &Catalog) -> Error {
+    let close = catalog.suggest(name);
+    let hint = if close.is_empty() {
+        "; `.schema` in the REPL lists every dimension".to_string()
+    } else {
+        let list: Vec<String> = close.iter().map(|n| format!("`{n}`")).collect();
+        format!("; did you mean {}?", list.join(", "))
+    };
+    Error::InvalidInput(format!("unknown dimension `{name}`{hint}"))
+}
+
+/// Fails unless `selection` was made on `snapshot` (one bitmap per part, rows in range).
+pub(super) fn check_selection(snapshot: &Snapshot, selection: &Selection) -> Result<()> {
+    let parts = snapshot.parts();
+    let fits = parts.len() == selection.parts.len()
+        && parts
+            .iter()
+            .zip(&selection.parts)
+            .all(|(lp, sel)| sel.max().is_none_or(|m| m < lp.reader.meta().visits));
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(
+            "the selection was not made on this snapshot".into(),
+        ))
+    }
+}
+
+/// Report group ids of every row of a column, for columns whose groups are not
+/// dictionary ids: numbers (one group per distinct value), goal ids, visit ids.
+#[derive(Debug, Default)]
+pub(crate) struct DenseGroups {
+    /// Group of each row: 0 = no value, `g` = `values[g]`.
+    ids: Vec<u32>,
+    /// `values[0]` is `Null`.
+    values: Vec<ReportValue>,
+}
+
+impl DenseGroups {
+    /// Groups from `(row, key)` pairs (keys need not be distinct or sorted).
+    fn build<K: Ord + Copy>(
+        rows: u32,
+        pairs: Vec<(u32, K)>,
+        value: impl Fn(K) -> ReportValue,
+    ) -> DenseGroups {
+        let mut keys: Vec<K> = pairs.iter().map(|p| p.1).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut ids = vec![0u32; rows as usize];
+        for (row, k) in pairs {
+            if let (Some(slot), Ok(i)) = (ids.get_mut(row as usize), keys.binary_search(&k)) {
+                *slot = i as u32 + 1;
+            }
+        }
+        let mut values = Vec::with_capacity(keys.len() + 1);
+        values.push(ReportValue::Null);
+        values.extend(keys.into_iter().map(value));
+        DenseGroups { ids, values }
+    }
+
+    /// One group per distinct value of a numeric column.
+    fn numbers(view: &NumView<'_>, rows: u32) -> DenseGroups {
+        if view.is_integer() {
+            DenseGroups::build(rows, view.iter_int().collect(), ReportValue::Int)
+        } else {
+            // Ordered bits of the value (-0.0 folded into 0.0, NaN never stored).
+            let pairs: Vec<(u32, OrdF64)> = view
+                .iter_num()
+                .filter(|(_, x)| !x.is_nan())
+                .map(|(r, x)| (r, OrdF64(x + 0.0)))
+                .collect();
+            DenseGroups::build(rows, pairs, |k| ReportValue::Num(k.0))
+        }
+    }
+}
+
+/// An `f64` ordered by `total_cmp` (NaN excluded by the caller).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF64(f64);
+impl Eq for OrdF64 {}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// How the rows (visits or events) of one part map to report groups.
+enum Ids<'a> {
+    /// Every row has no value (a custom column this part lacks).
+    Zero,
+    /// The dictionary id is the group.
+    Dict(PackedView<'a>),
+    /// Dictionary ids mapped to groups (code dimensions: `FR` and `fr` are one group).
+    Folded(PackedView<'a>, Vec<u32>),
+    /// Precomputed groups.
+    Dense(Arc<DenseGroups>),
+    /// Visit → its visitor's ordinal + 1.
+    Visitor(Arc<SummaryIndex>),
+}
+
+impl Ids<'_> {
+    #[inline]
+    fn get(&self, row: u32) -> usize {
+        let r = row as usize;
+        match self {
+            Ids::Zero => 0,
+            Ids::Dict(p) => p.get(r) as usize,
+            Ids::Folded(p, map) => map
+                .get(p.get(r) as usize)
+                .map_or(usize::MAX, |&g| g as usize),
+            Ids::Dense(d) => d.ids.get(r).map_or(usize::MAX, |&g| g as usize),
+            Ids::Visitor(ix) => ix.visitor.get(r).map_or(usize::MAX, |&u| u as usize + 1),
+        }
+    }
+}
+
+/// The groups of one part: how rows map to them, and each group's value.
+struct Grouping<'a> {
+    ids: Ids<'a>,
+    values: GroupValues<'a>,
+}
+
+enum GroupValues<'a> {
+    List(Vec<ReportValue>),
+    Dense(Arc<DenseGroups>),
+    Visitors(DictView<'a>),
+}
+
+impl Grouping<'_> {
+    fn len(&self) -> usize {
+        match &self.values {
+            GroupValues::List(v) => v.len(),
+            GroupValues::Dense(d) => d.values.len(),
+            GroupValues::Visitors(d) => d.len() + 1,
+        }
+    }
+
+    fn value(&self, g: usize) -> Option<ReportValue> {
+        match &self.values {
+            GroupValues::List(v) => v.get(g).cloned(),
+            GroupValues::Dense(d) => d.values.get(g).cloned(),
+            GroupValues::Visitors(_) if g == 0 => Some(ReportValue::Null),
+            GroupValues::Visitors(d) => d.get(g - 1).map(|s| ReportValue::Text(s.into())),
+        }
+    }
+}
+
+/// Counters of a group while a part is scanned: the counts plus the last visit and
+/// visitor added (1-based stamps, 0 = none), for distinct counting.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    counts: RowCounts,
+    last_visit: u32,
+    last_visitor: u32,
+}
+
+impl Acc {
+    #[inline]
+    fn add_visit(&mut self, v: u32, ix: &SummaryIndex) {
+        let m = ix.per_visit.get(v as usize).copied().unwrap_or_default();
+        let c = &mut self.counts;
+        c.visits += 1;
+        c.actions += u64::from(m.actions);
+        c.conversions += u64::from(m.conversions);
+        c.revenue_micros += i128::from(m.revenue_micros);
+        let who = ix.visitor.get(v as usize).map_or(0, |&u| u + 1);
+        if self.last_visitor != who {
+            self.last_visitor = who;
+            c.visitors += 1;
+        }
+    }
+}
+
+/// The groups of `sel` in one part.
+fn report_part(
+    lp: &LivePart,
+    sel: &RoaringBitmap,
+    dim: &Dimension,
+) -> Result<Vec<(ReportValue, RowCounts)>> {
+    if sel.is_empty() {
+        return Ok(Vec::new());
+    }
+    let eval = PartEval::new(lp);
+    let r = eval.r;
+    let ix = eval.summary_index()?;
+    let grouping = grouping(&eval, dim, &ix)?;
+    let mut acc = vec![Acc::default(); grouping.len()];
+    let bad_group = || r.corrupt("report group id out of range");
+    match dim.level {
+        Level::Visit => {
+            for v in sel {
+                let a = acc.get_mut(grouping.ids.get(v)).ok_or_else(bad_group)?;
+                a.add_visit(v, &ix);
+            }
+        }
+        Level::Action | Level::Conversion => {
+            let want_conversions = dim.level == Level::Conversion;
+            let starts = eval.visit_starts()?;
+            let types = r.cat(
+                r.event_column(internal::TYPE)
+                    .ok_or_else(|| r.corrupt("missing event column type"))?,
+                eval.ne,
+            )?;
+            // Whether each type id is a row kind this level counts (id 0: no type).
+            let mut wanted = vec![false];
+            for i in 0..types.dict.len() {
+                let kind = types.dict.get(i).and_then(EventType::from_name);
+                wanted.push(kind.is_some_and(|k| k.is_conversion() == want_conversions));
+            }
+            for v in sel {
+                let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
+                else {
+                    return Err(r.corrupt("selected visit beyond the visit table"));
+                };
+                for e in a..b {
+                    if !wanted
+                        .get(types.ids.get(e as usize) as usize)
+                        .copied()
+                        .unwrap_or(false)
+                    {
+                        continue;
+                    }
+                    let g = acc.get_mut(grouping.ids.get(e)).ok_or_else(bad_group)?;
+                    g.counts.hits += 1;
+                    if g.last_visit != v + 1 {
+                        g.last_visit = v + 1;
+                        g.add_visit(v, &ix);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (g, a) in acc.iter().enumerate() {
+        if a.counts.visits > 0 {
+            let value = grouping.value(g).ok_or_else(bad_group)?;
+            out.push((value, a.counts));
+        }
+    }
+    Ok(out)
+}
+
+/// How `dim` groups the rows of one part.
+fn grouping<'a>(
+    eval: &PartEval<'a>,
+    dim: &Dimension,
+    ix: &Arc<SummaryIndex>,
+) -> Result<Grouping<'a>> {
+    let r = eval.r;
+    let text = |cv: CatView<'a>, fold: bool, name: &dyn Fn(&str) -> Option<String>| {
+        let mut values = vec![ReportValue::Null];
+        if !fold {
+            for i in 0..cv.dict.len() {
+                let s = cv
+                    .dict
+                    .get(i)
+                    .ok_or_else(|| r.corrupt("dictionary entry"))?;
+                values.push(name(s).map_or(ReportValue::Null, ReportValue::Text));
+            }
+            return Ok(Grouping {
+                ids: Ids::Dict(cv.ids),
+                values: GroupValues::List(values),
+            });
+        }
+        // Code dimensions: dictionary entries equal but for case share a group.
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut map = vec![0u32];
+        for i in 0..cv.dict.len() {
+            let s = cv
+                .dict
+                .get(i)
+                .ok_or_else(|| r.corrupt("dictionary entry"))?;
+            let folded = s.to_lowercase();
+            let g = *seen.entry(folded.clone()).or_insert_with(|| {
+                values.push(ReportValue::Text(folded));
+                values.len() as u32 - 1
+            });
+            map.push(g);
+        }
+        Ok(Grouping {
+            ids: Ids::Folded(cv.ids, map),
+            values: GroupValues::List(values),
+        })
+    };
+    let stored = |s: &str| Some(s.to_string());
+    let dense = |d: Arc<DenseGroups>| Grouping {
+        ids: Ids::Dense(d.clone()),
+        values: GroupValues::Dense(d),
+    };
+    let numbers = |key: String, body: Option<&ColumnBody>, rows: u32| -> Result<Grouping<'a>> {
+        let d = eval.cache.groups(&key, || match body {
+            Some(b) => Ok(DenseGroups::numbers(&r.num(b, rows)?, rows)),
+            None => Ok(DenseGroups::build::<i64>(
+                rows,
+                Vec::new(),
+                ReportValue::Int,
+            )),
+        })?;
+        Ok(dense(d))
+    };
+    let need = |b: Option<&'a ColumnBody>, name: &str| {
+        b.ok_or_else(|| r.corrupt(format!("missing column {name}")))
+    };
+    match &dim.source {
+        Source::VisitText(col) => text(
+            r.cat(need(r.visit_column(col), col)?, eval.nv)?,
+            dim.code,
+            &stored,
+        ),
+        Source::EventText(col) => text(
+            r.cat(need(r.event_column(col), col)?, eval.ne)?,
+            dim.code,
+            &stored,
+        ),
+        Source::CustomText(name) => match r.custom_column(name) {
+            Some(body) => text(r.cat(body, eval.ne)?, dim.code, &stored),
+            None => Ok(Grouping {
+                ids: Ids::Zero,
+                values: GroupValues::List(vec![ReportValue::Null]),
+            }),
+        },
+        Source::ActionType => {
+            let cv = r.cat(need(r.event_column(internal::TYPE), "type")?, eval.ne)?;
+            text(cv, false, &|stored: &str| {
+                ACTION_TYPES
+                    .iter()
+                    .find(|(_, t)| *t == stored)
+                    .map(|(name, _)| name.to_string())
+            })
+        }
+        Source::VisitNumber(col) => numbers(format!("v:{col}"), r.visit_column(col), eval.nv),
+        Source::EventNumber(col) => numbers(format!("e:{col}"), r.event_column(col), eval.ne),
+        Source::CustomNumber(name) => numbers(format!("c:{name}"), r.custom_column(name), eval.ne),
+        Source::ConversionRevenue => {
+            let col = internal::REVENUE_EVENT;
+            numbers(format!("e:{col}"), r.event_column(col), eval.ne)
+        }
+        Source::ConversionGoal => {
+            let d = eval.cache.groups("goal", || {
+                // SPEC §1.1: an `ecommerceOrder` row without a goal id has goal id 0.
+                let goal = r.num(need(r.event_column(internal::GOAL_ID), "goalId")?, eval.ne)?;
+                let types = r.cat(need(r.event_column(internal::TYPE), "type")?, eval.ne)?;
+                let order = types
+                    .dict
+                    .find(EventType::EcommerceOrder.name())
+                    .map(|i| i as i64 + 1);
+                let mut pairs: Vec<(u32, i64)> = goal.iter_int().collect();
+                let mut with_goal = pairs.iter().map(|p| p.0).peekable();
+                let mut orders = Vec::new();
+                for row in 0..eval.ne {
+                    while with_goal.next_if(|&g| g < row).is_some() {}
+                    if with_goal.peek() != Some(&row) && Some(types.ids.get(row as usize)) == order
+                    {
+                        orders.push((row, 0));
+                    }
+                }
+                pairs.extend(orders);
+                Ok(DenseGroups::build(eval.ne, pairs, ReportValue::Int))
+            })?;
+            Ok(dense(d))
+        }
+        Source::VisitorId => Ok(Grouping {
+            ids: Ids::Visitor(ix.clone()),
+            values: GroupValues::Visitors(r.visitor_ids()?),
+        }),
+        Source::VisitId => {
+            let d = eval.cache.groups("visitId", || {
+                let given = r.cat(
+                    need(r.visit_column(internal::VISIT_ID), "visitId")?,
+                    eval.nv,
+                )?;
+                let start = r.num(
+                    need(r.visit_column(internal::VISIT_START), "@start")?,
+                    eval.nv,
+                )?;
+                let mut names: Vec<String> = Vec::with_capacity(eval.nv as usize);
+                for v in 0..eval.nv as usize {
+                    names.push(match r.text(&given, v)? {
+                        Some(s) => s.to_string(),
+                        None => start.int(v).unwrap_or(0).to_string(),
+                    });
+                }
+                let pairs = names
+                    .iter()
+                    .enumerate()
+                    .map(|(v, n)| (v as u32, n.as_str()))
+                    .collect();
+                Ok(DenseGroups::build(eval.nv, pairs, |s: &str| {
+                    ReportValue::Text(s.to_string())
+                }))
+            })?;
+            Ok(dense(d))
+        }
     }
 }

@@ -495,6 +495,21 @@ impl NumView<'_> {
         }
     }
 
+    /// True for an integer column (its values are exact `i64`s: read them with
+    /// [`int`](NumView::int) / [`iter_int`](NumView::iter_int)).
+    pub fn is_integer(&self) -> bool {
+        self.scale.is_none()
+    }
+
+    /// `(row, value)` of every row that has a value, in row order, for an integer
+    /// column (for a decimal column: the stored scaled integers).
+    pub fn iter_int(&self) -> Box<dyn Iterator<Item = (u32, i64)> + '_> {
+        match &self.present {
+            None => Box::new(self.values.iter().enumerate().map(|(r, v)| (r as u32, v))),
+            Some(bm) => Box::new(bm.iter().zip(self.values.iter())),
+        }
+    }
+
     /// `(row, value)` of every row that has a value, in row order (one pass, no
     /// per-row presence lookups).
     pub fn iter_num(&self) -> Box<dyn Iterator<Item = (u32, f64)> + '_> {
