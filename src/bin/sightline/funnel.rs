@@ -207,21 +207,33 @@ impl FunnelAnswer {
             .max()
             .unwrap_or(1);
         let num_width = f.steps.len().to_string().len();
-        for (s, def) in f.steps.iter().zip(&definitions) {
-            let rate = format!("{:5.1} %", 100.0 * s.rate);
+        let drops: Vec<String> = f
+            .steps
+            .iter()
+            .map(|s| {
+                if s.step == 1 {
+                    String::new()
+                } else {
+                    format!("−{} ({:.1} %)", s.drop_off, 100.0 * s.drop_off_rate)
+                }
+            })
+            .collect();
+        let drop_width = drops.iter().map(|d| d.chars().count()).max().unwrap_or(0);
+        for ((s, def), drop) in f.steps.iter().zip(&definitions).zip(&drops) {
             let mut line = format!(
-                "{:>num_width$}  {}  {}  {:>count_width$}  {rate:>7}",
+                "{:>num_width$}  {}  {}  {:>count_width$}  {:>5.1} %",
                 s.step,
                 pad_right(def, def_width),
                 bar(s.rate),
                 s.count,
+                100.0 * s.rate,
             );
             if s.step > 1 {
-                line += &format!("  −{} ({:.1} %)", s.drop_off, 100.0 * s.drop_off_rate);
-                match s.median_time_ms {
-                    Some(ms) => line += &format!("  median {}", query::duration(ms / 1000.0)),
-                    None => line += "  median –",
-                }
+                let median = match s.median_time_ms {
+                    Some(ms) => format!("median {}", query::duration(ms / 1000.0)),
+                    None => "median –".into(),
+                };
+                line += &format!("  {}  {median}", pad_right(drop, drop_width));
             }
             out += line.trim_end();
             out.push('\n');

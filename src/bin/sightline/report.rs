@@ -100,28 +100,23 @@ impl ReportAnswer {
         }
         let values: u64 = r.rows.iter().map(|row| row.others.unwrap_or(1)).sum();
         let shown = r.rows.iter().filter(|row| row.others.is_none()).count() as u64;
-        let counted = match r.level {
-            Level::Visit => "each visit in one row",
-            Level::Action => "a visit counts in the row of each value of its action rows",
-            Level::Conversion => "a visit counts in the row of each value of its conversion rows",
-        };
         let caption = if shown < values {
             format!(
-                "report by {} ({} level; {counted}): top {shown} of {}",
+                "report by {} ({} level): top {shown} of {}",
                 r.by,
                 r.level.name(),
                 query::plural(values, "value")
             )
         } else {
             format!(
-                "report by {} ({} level; {counted}): {}",
+                "report by {} ({} level): {}",
                 r.by,
                 r.level.name(),
                 query::plural(values, "value")
             )
         };
         let s = &r.total;
-        let total = format!(
+        let mut total = format!(
             "selection: {}, {}, {}, {}, revenue {:.2}",
             query::plural(s.visits, "visit"),
             query::plural(s.visitors, "visitor"),
@@ -129,6 +124,15 @@ impl ReportAnswer {
             query::plural(s.conversions, "conversion"),
             s.revenue
         );
+        match r.level {
+            Level::Visit => {}
+            Level::Action => {
+                total += "\n(a visit counts in the row of each value its action rows have; hits: those rows)"
+            }
+            Level::Conversion => {
+                total += "\n(a visit counts in the row of each value its conversion rows have; hits: those rows)"
+            }
+        }
         if r.rows.is_empty() {
             return format!("{caption}\n(no rows: the selection has no value to report)\n{total}");
         }
