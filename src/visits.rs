@@ -62,13 +62,15 @@ impl Snapshot {
     pub fn visits(&self) -> Result<Vec<VisitRecord>> {
         let mut out = Vec::new();
         for p in self.parts() {
-            read_part(p, &mut out)?;
+            read_part(p, None, &mut out)?;
         }
         Ok(out)
     }
 }
 
-fn read_part(p: &LivePart, out: &mut Vec<VisitRecord>) -> Result<()> {
+/// Appends the live visits of part `p` to `out`: every visitor's, or only those of
+/// visitor ordinal `only`.
+fn read_part(p: &LivePart, only: Option<u32>, out: &mut Vec<VisitRecord>) -> Result<()> {
     let r: &PartReader = &p.reader;
     let m = r.meta();
     let (nv, ne) = (m.visits, m.events);
@@ -136,7 +138,11 @@ fn read_part(p: &LivePart, out: &mut Vec<VisitRecord>) -> Result<()> {
         ecol_num.push((n.as_str(), r.num(b, ne)?, *is_int));
     }
     ecol_num.sort_by(|a, b| a.0.cmp(b.0));
-    for v in 0..m.visitors {
+    let visitors = match only {
+        Some(v) => v..v.saturating_add(1).min(m.visitors),
+        None => 0..m.visitors,
+    };
+    for v in visitors {
         if p.deleted.contains(v) {
             continue;
         }
@@ -238,9 +244,76 @@ pub struct VisitorProfile {
 }
 
 impl Snapshot {
-    /// The profile of the visitor `id`, or `None` if no live visitor has that id.
+    /// The profile of the visitor `id`, or `None` if no live visitor has that id: its
+    /// visits with every dimension and event, and totals (`sightline visitor ID`).
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"ann","pageUrl":"/"}"#)?;
+    /// tx.append_json(r#"{"ts":60000,"visitorId":"ann","type":"goal","goalId":1,"revenue":5}"#)?;
+    /// tx.append_json(r#"{"ts":86400000,"visitorId":"ann","pageUrl":"/blog"}"#)?;
+    /// tx.commit()?;
+    /// let p = db.snapshot().visitor("ann")?.expect("ann exists");
+    /// assert_eq!((p.totals.visits, p.totals.events, p.totals.conversions), (2, 3, 1));
+    /// assert_eq!((p.first_visit, p.last_event, p.totals.revenue), (0, 86_400_000, 5.0));
+    /// assert!(db.snapshot().visitor("bob")?.is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {
-        let _ = id;
+        for p in self.parts() {
+            let Some(v) = p.reader.visitor_ids()?.find(id) else {
+                continue;
+            };
+            let v = v as u32;
+            if p.deleted.contains(v) {
+                continue; // rewritten into a newer part
+            }
+            let mut visits = Vec::new();
+            read_part(p, Some(v), &mut visits)?;
+            return Ok(Some(profile(id, visits)));
+        }
         Ok(None)
+    }
+}
+
+fn profile(id: &str, visits: Vec<VisitRecord>) -> VisitorProfile {
+    let mut t = VisitorTotals {
+        visits: visits.len() as u64,
+        ..VisitorTotals::default()
+    };
+    let mut micros: i128 = 0;
+    let mut last_event = i64::MIN;
+    for v in &visits {
+        t.events += v.events.len() as u64;
+        // Revenue in millionths, rounded per row and summed per visit (saturating), as
+        // ingest stores it, so the total equals `query`'s.
+        let mut visit_micros: i64 = 0;
+        for e in &v.events {
+            last_event = last_event.max(e.ts);
+            if !e.kind.is_conversion() {
+                t.actions += 1;
+            } else if matches!(e.kind, EventType::Goal | EventType::EcommerceOrder) {
+                t.conversions += 1;
+                let revenue = e.fields.iter().find(|(n, _)| n == internal::REVENUE_EVENT);
+                if let Some((_, DimValue::Num(r))) = revenue {
+                    visit_micros = visit_micros.saturating_add((r * 1e6).round() as i64);
+                }
+            }
+        }
+        micros += i128::from(visit_micros);
+        if let Some((_, DimValue::Int(d))) = v.dims.iter().find(|(n, _)| n == "visitDuration") {
+            t.visit_duration += u64::try_from(*d).unwrap_or(0);
+        }
+    }
+    t.revenue = micros as f64 / 1e6;
+    VisitorProfile {
+        visitor_id: id.to_string(),
+        first_visit: visits.first().map_or(0, |v| v.start),
+        last_event: if visits.is_empty() { 0 } else { last_event },
+        totals: t,
+        visits,
     }
 }

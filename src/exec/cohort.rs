@@ -1,11 +1,17 @@
 //! Cohorts (SPEC §3, `sightline cohorts`; exact rules in `docs/analytics.md`).
 
+use std::collections::{BTreeMap, HashMap};
+
 use jiff::civil::Date;
+use roaring::RoaringBitmap;
 use serde::Serialize;
 
-use super::Selection;
-use crate::db::Snapshot;
+use super::engine::PartEval;
+use super::report::check_selection;
+use super::{Selection, pool};
+use crate::db::{LivePart, Snapshot};
 use crate::error::{Error, Result};
+use crate::schema::internal;
 
 /// The length of a cohort period (UTC).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -80,9 +86,261 @@ pub struct Cohorts {
 
 impl Snapshot {
     /// The cohorts of the visitors whose first visit is in `selection` (SPEC §3;
-    /// `docs/analytics.md`).
+    /// `docs/analytics.md`): grouped by the period of that first visit, with how many
+    /// of them have a selected visit in each later period.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::{CohortOptions, Period, TimeRange};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// // Monday 2026-01-05: a and b are new; a comes back a week later.
+    /// tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"a"}"#)?;
+    /// tx.append_json(r#"{"ts":"2026-01-07T10:00:00Z","visitorId":"b"}"#)?;
+    /// tx.append_json(r#"{"ts":"2026-01-13T10:00:00Z","visitorId":"a"}"#)?;
+    /// tx.commit()?;
+    /// let snap = db.snapshot();
+    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
+    /// let c = snap.cohorts(&all, &CohortOptions::default())?;
+    /// assert_eq!(c.cohorts[0].start.to_string(), "2026-01-05");
+    /// assert_eq!((c.cohorts[0].size, c.cohorts[0].retained.clone()), (2, vec![2, 1]));
+    /// # Ok(()) }
+    /// ```
     pub fn cohorts(&self, selection: &Selection, options: &CohortOptions) -> Result<Cohorts> {
-        let _ = (selection, options);
-        Err(Error::InvalidInput("cohorts: not yet".into()))
+        if options.periods == 0 {
+            return Err(Error::InvalidInput(
+                "cohorts need at least one period".into(),
+            ));
+        }
+        check_selection(self, selection)?;
+        let period = options.period;
+        let mut empty = Cohorts {
+            period,
+            cohorts: Vec::new(),
+        };
+        let Some(last) = self.stats()?.last_event else {
+            return Ok(empty);
+        };
+        let end = period.index(options.end_ms.map_or(last, |e| e.min(last)));
+        let periods = options.periods;
+        let jobs = self
+            .parts()
+            .iter()
+            .zip(&selection.parts)
+            .map(|(lp, sel)| {
+                let (lp, sel) = (lp.clone(), sel.clone());
+                Box::new(move || cohorts_part(&lp, &sel, period, periods)) as pool::Job<_>
+            })
+            .collect();
+        let mut merged: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+        for part in pool::run_all(jobs)? {
+            for (cohort, counts) in part {
+                let row = merged.entry(cohort).or_insert_with(|| vec![0; periods]);
+                for (a, b) in row.iter_mut().zip(counts) {
+                    *a += b;
+                }
+            }
+        }
+        let (Some(&first), Some(&newest)) = (merged.keys().next(), merged.keys().next_back())
+        else {
+            return Ok(empty);
+        };
+        for c in first..=newest.min(end) {
+            let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; periods]);
+            let len = (end - c + 1).clamp(0, periods as i64) as usize;
+            retained.truncate(len);
+            empty.cohorts.push(Cohort {
+                start: period.start(c)?,
+                size: retained.first().copied().unwrap_or(0),
+                retained,
+            });
+        }
+        Ok(empty)
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Period {
+    /// The index of the period holding `ts` (Unix ms): days since 1970-01-01, weeks
+    /// since the Monday 1969-12-29, or months since January of year 0.
+    fn index(self, ts: i64) -> i64 {
+        let day = ts.div_euclid(DAY_MS);
+        match self {
+            Period::Day => day,
+            // 1970-01-01 was a Thursday: day -3 is a Monday.
+            Period::Week => (day + 3).div_euclid(7),
+            Period::Month => {
+                let (y, m, _) = civil_from_days(day);
+                y * 12 + (m - 1)
+            }
+        }
+    }
+
+    /// The first day of period `index`.
+    fn start(self, index: i64) -> Result<Date> {
+        let (y, m, d) = match self {
+            Period::Day => civil_from_days(index),
+            Period::Week => civil_from_days(index * 7 - 3),
+            Period::Month => (index.div_euclid(12), index.rem_euclid(12) + 1, 1),
+        };
+        let date = i16::try_from(y)
+            .ok()
+            .and_then(|y| Date::new(y, m as i8, d as i8).ok());
+        date.ok_or_else(|| Error::InvalidInput(format!("period {index} is out of the calendar")))
+    }
+}
+
+/// `(year, month 1–12, day 1–31)` of a day count since 1970-01-01 (proleptic
+/// Gregorian; Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// One part's cohorts: cohort period → visitors retained at offsets `0..periods`.
+fn cohorts_part(
+    lp: &LivePart,
+    sel: &RoaringBitmap,
+    period: Period,
+    periods: usize,
+) -> Result<Vec<(i64, Vec<u64>)>> {
+    let mut out: HashMap<i64, Vec<u64>> = HashMap::new();
+    if sel.is_empty() {
+        return Ok(Vec::new());
+    }
+    let eval = PartEval::new(lp);
+    let r = eval.r;
+    let visitors = eval.visitor_starts()?;
+    let ix = eval.summary_index()?;
+    let start = r.num(
+        r.visit_column(internal::VISIT_START)
+            .ok_or_else(|| r.corrupt("missing visit column @start"))?,
+        eval.nv,
+    )?;
+    let mut it = sel.iter().peekable();
+    while let Some(&v) = it.peek() {
+        let u = ix
+            .visitor
+            .get(v as usize)
+            .copied()
+            .ok_or_else(|| r.corrupt("selected visit beyond the visit table"))?;
+        let (Some(&first), Some(&end)) = (visitors.get(u as usize), visitors.get(u as usize + 1))
+        else {
+            return Err(r.corrupt("visitor beyond the visitor table"));
+        };
+        // Only visitors whose first visit is selected form a cohort; the visits of a
+        // visitor are consecutive rows, in order of start, so offsets only grow.
+        let member = v == first;
+        let cohort = period.index(start.int(first as usize).unwrap_or(0));
+        let mut last_offset = -1;
+        while let Some(v) = it.next_if(|&v| v < end) {
+            if !member {
+                continue;
+            }
+            let offset = period.index(start.int(v as usize).unwrap_or(0)) - cohort;
+            if offset > last_offset && offset < periods as i64 {
+                last_offset = offset;
+                let row = out.entry(cohort).or_insert_with(|| vec![0; periods]);
+                if let Some(n) = row.get_mut(offset as usize) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_match_the_calendar() {
+        let ms = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        for (period, a, b, same) in [
+            (
+                Period::Week,
+                "2026-01-05T00:00:00Z",
+                "2026-01-11T23:59:59.999Z",
+                true,
+            ),
+            (
+                Period::Week,
+                "2026-01-04T23:59:59.999Z",
+                "2026-01-05T00:00:00Z",
+                false,
+            ),
+            (
+                Period::Month,
+                "2024-02-01T00:00:00Z",
+                "2024-02-29T23:00:00Z",
+                true,
+            ),
+            (
+                Period::Month,
+                "2024-02-29T23:00:00Z",
+                "2024-03-01T00:00:00Z",
+                false,
+            ),
+            (
+                Period::Day,
+                "1969-12-31T23:59:59.999Z",
+                "1970-01-01T00:00:00Z",
+                false,
+            ),
+        ] {
+            assert_eq!(period.index(ms(a)) == period.index(ms(b)), same, "{a} {b}");
+        }
+        assert_eq!(
+            Period::Week
+                .start(Period::Week.index(ms("2026-01-07T12:00:00Z")))
+                .unwrap()
+                .to_string(),
+            "2026-01-05"
+        );
+        assert_eq!(
+            Period::Week
+                .start(Period::Week.index(ms("1969-12-30T00:00:00Z")))
+                .unwrap()
+                .to_string(),
+            "1969-12-29"
+        );
+        assert_eq!(
+            Period::Month
+                .start(Period::Month.index(ms("2026-03-31T23:00:00Z")))
+                .unwrap()
+                .to_string(),
+            "2026-03-01"
+        );
+        assert_eq!(
+            Period::Day
+                .start(Period::Day.index(ms("0001-01-01T05:00:00Z")))
+                .unwrap()
+                .to_string(),
+            "0001-01-01"
+        );
+    }
+
+    #[test]
+    fn civil_from_days_agrees_with_jiff() {
+        let epoch = Date::new(1970, 1, 1).unwrap();
+        for z in (-800_000i64..2_900_000).step_by(997) {
+            let d = epoch.checked_add(jiff::Span::new().days(z)).unwrap();
+            let want = (
+                i64::from(d.year()),
+                i64::from(d.month()),
+                i64::from(d.day()),
+            );
+            assert_eq!(civil_from_days(z), want, "day {z}");
+        }
     }
 }

@@ -561,10 +561,8 @@ mod tests {
                 if used[r] || rows[r].1 & (1 << j) == 0 {
                     continue;
                 }
-                if let Some(&last) = chain.last() {
-                    if rows[r].0 < rows[last].0 {
-                        continue;
-                    }
+                if chain.last().is_some_and(|&last| rows[r].0 < rows[last].0) {
+                    continue;
                 }
                 let d = chain.first().map_or(0, |&f| rows[r].0 - rows[f].0);
                 if window.is_some_and(|w| d > w) {
