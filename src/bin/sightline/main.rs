@@ -923,7 +923,7 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
             .iter()
             .find(|r| r.others.is_none() && ok(r))
     };
-    let row = pick(&|r| (2..=4).contains(&r.visits) && r.conversions > 0 && r.actions <= 12)
+    let row = pick(&|r| (2..=3).contains(&r.visits) && r.conversions > 0 && r.actions <= 8)
         .or_else(|| pick(&|r| r.visits >= 2))
         .or_else(|| pick(&|_| true));
     if let Some(sightline::exec::ReportValue::Text(id)) = row.map(|r| &r.value) {

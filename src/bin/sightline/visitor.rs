@@ -86,6 +86,15 @@ fn dim_text(v: &DimValue) -> String {
     }
 }
 
+/// Whole seconds for humans: `45 s`, `2m 05s`, …
+fn seconds(s: u64) -> String {
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        query::duration(s as f64)
+    }
+}
+
 /// The visit's last event, or its start when it has none.
 fn visit_end(v: &VisitRecord) -> i64 {
     v.events.last().map_or(v.start, |e| e.ts)
@@ -193,15 +202,41 @@ fn event_text(e: &EventRecord) -> String {
     parts.join(" · ")
 }
 
-/// `name value · name value …` of the visit's key dimensions, wrapped at [`LINE_WIDTH`].
-fn dimension_lines(v: &VisitRecord) -> Vec<String> {
+/// The value of the key dimension `name` in `v`, as shown (`None`: no value, or the
+/// uninformative `visitEcommerceStatus none`).
+fn key_value(v: &VisitRecord, name: &str) -> Option<String> {
+    let (_, value) = v.dims.iter().find(|(n, _)| n == name)?;
+    match value {
+        DimValue::Str(s) if name == "visitEcommerceStatus" && s == "none" => None,
+        value => Some(dim_text(value)),
+    }
+}
+
+/// The key dimensions that have one value in every visit (shown once for the visitor)
+/// when there are several visits.
+fn shared_dimensions(visits: &[VisitRecord]) -> Vec<&'static str> {
+    if visits.len() < 2 {
+        return Vec::new();
+    }
+    KEY_DIMENSIONS
+        .iter()
+        .copied()
+        .filter(|name| {
+            let first = key_value(&visits[0], name);
+            first.is_some() && visits.iter().all(|v| key_value(v, name) == first)
+        })
+        .collect()
+}
+
+/// `name value · name value …` of `v`'s values of `names`, wrapped at [`LINE_WIDTH`].
+fn dimension_lines(v: &VisitRecord, names: &[&str]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
-    for name in KEY_DIMENSIONS {
-        let Some((_, value)) = v.dims.iter().find(|(n, _)| n == name) else {
+    for name in names {
+        let Some(value) = key_value(v, name) else {
             continue;
         };
-        let item = format!("{name} {}", dim_text(value));
+        let item = format!("{name} {value}");
         if !line.is_empty() && line.chars().count() + 3 + item.chars().count() > LINE_WIDTH {
             lines.push(std::mem::take(&mut line));
         }
@@ -251,13 +286,30 @@ impl VisitorAnswer {
             query::plural(t.actions, "action"),
             query::plural(t.conversions, "conversion"),
             t.revenue,
-            query::duration(t.visit_duration as f64)
+            seconds(t.visit_duration)
         );
         out += &format!(
             "first visit {}, last event {}\n",
             instant(p.first_visit),
             instant(p.last_event)
         );
+        // What every visit shares is said once; each visit then shows the rest.
+        let shared = shared_dimensions(&p.visits);
+        if let Some(first) = p.visits.first() {
+            for (i, line) in dimension_lines(first, &shared).into_iter().enumerate() {
+                let lead = if i == 0 {
+                    "every visit: "
+                } else {
+                    "             "
+                };
+                out += &format!("{lead}{line}\n");
+            }
+        }
+        let own: Vec<&str> = KEY_DIMENSIONS
+            .iter()
+            .copied()
+            .filter(|d| !shared.contains(d))
+            .collect();
         let n = p.visits.len();
         for (i, v) in p.visits.iter().enumerate() {
             let day = day_of(v.start);
@@ -266,10 +318,10 @@ impl VisitorAnswer {
                 i + 1,
                 instant(v.start),
                 clock(visit_end(v), day),
-                query::duration(visit_duration(v) as f64),
+                seconds(visit_duration(v).max(0) as u64),
                 v.visit_id
             );
-            for line in dimension_lines(v) {
+            for line in dimension_lines(v, &own) {
                 out += &format!("  {line}\n");
             }
             let type_width = v
@@ -290,10 +342,9 @@ impl VisitorAnswer {
                 out.push('\n');
             }
             if shown < v.events.len() {
-                out += &format!(
-                    "    … {} more\n",
-                    query::plural((v.events.len() - shown) as u64, "event")
-                );
+                let more = v.events.len() - shown;
+                let s = if more == 1 { "" } else { "s" };
+                out += &format!("    … and {more} more event{s}\n");
             }
         }
         out.trim_end().to_string()
