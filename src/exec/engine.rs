@@ -38,6 +38,10 @@ use crate::lang::Op;
 use crate::schema::{Level, internal};
 use crate::storage::part::{CatView, PartReader};
 
+/// Above this many matching dictionary values, a string condition is decided by one
+/// pass over the column's ids instead of OR-ing the values' bitmaps.
+const MAX_INDEX_FAN_IN: usize = 64;
+
 /// Evaluation context of one part.
 pub(super) struct PartEval<'a> {
     pub(super) lp: &'a LivePart,
@@ -241,14 +245,16 @@ impl<'a> PartEval<'a> {
         let starts = self.visit_starts()?;
         let mut out = Vec::new();
         let mut it = rows.iter();
+        let mut from = 0;
         while let Some(row) = it.next() {
-            let v = starts.partition_point(|&s| s <= row).saturating_sub(1);
+            let v = owner_visit(&starts, from, row);
             // Skip the visit's other rows: empty visits share a start, so step past
             // them to the visit that really owns `row`.
             let Some(&end) = starts.get(v + 1) else {
                 return Err(self.r.corrupt("event row beyond the last visit"));
             };
             out.push(v as u32);
+            from = v + 1;
             it.advance_to(end);
         }
         Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default())
@@ -465,10 +471,31 @@ impl<'a> PartEval<'a> {
             if let Some(shown) = shown
                 && test.test(shown, &mut buf)
             {
-                hits.push(self.bitmap(cv, i)?);
+                hits.push(i);
             }
         }
-        Ok(hits.union())
+        if hits.len() <= MAX_INDEX_FAN_IN {
+            let bitmaps = hits
+                .into_iter()
+                .map(|i| self.bitmap(cv, i))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(bitmaps.union());
+        }
+        // Many values match (`pageUrl=@/product/`): decoding and merging hundreds of
+        // small bitmaps costs more than one pass over the column's ids.
+        let mut wanted = vec![false; cv.dict.len() + 1];
+        for i in hits {
+            wanted[i + 1] = true;
+        }
+        let rows = cv.ids.len();
+        let mut words = vec![0u64; rows.div_ceil(64)];
+        for (r, id) in cv.ids.iter().enumerate() {
+            if wanted.get(id as usize).copied().unwrap_or(false) {
+                words[r / 64] |= 1 << (r % 64);
+            }
+        }
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
     }
 
     fn visitor_id_visits(&self, c: &Cond) -> Result<RoaringBitmap> {
@@ -578,18 +605,20 @@ impl<'a> PartEval<'a> {
     /// `docs/analytics.md`): every condition is decided on single rows, visit-level ones
     /// through the row's visit, action-level ones on action rows only and
     /// conversion-level ones on conversion rows only, negations included.
+    ///
+    /// Returns the rows and the visits having at least one of them.
     pub(super) fn step_rows(
         &self,
         groups: &[Vec<Cond>],
         visits: &RoaringBitmap,
-    ) -> Result<RoaringBitmap> {
+    ) -> Result<(RoaringBitmap, RoaringBitmap)> {
         // Visit-level groups narrow the visits; the others give rows.
         let mut keep = visits.clone();
         let mut rows: Option<RoaringBitmap> = None;
         let mut stats = CondStats::default();
         for g in groups {
             if keep.is_empty() {
-                return Ok(RoaringBitmap::new());
+                return Ok((RoaringBitmap::new(), RoaringBitmap::new()));
             }
             let mut group_visits = RoaringBitmap::new();
             let mut group_rows = RoaringBitmap::new();
@@ -630,13 +659,15 @@ impl<'a> PartEval<'a> {
             });
         }
         match rows {
-            None => self.broadcast(&keep),
+            // Every visit has rows.
+            None => Ok((self.broadcast(&keep)?, keep)),
             Some(r) => {
                 let visits = self.project(&r)?;
                 if visits.is_subset(&keep) {
-                    Ok(r)
+                    Ok((r, visits))
                 } else {
-                    Ok(r & self.broadcast(&(visits & keep))?)
+                    let visits = visits & keep;
+                    Ok((r & self.broadcast(&visits)?, visits))
                 }
             }
         }
@@ -708,6 +739,25 @@ impl<'a> PartEval<'a> {
     }
 }
 
+/// The visit owning event row `row`: the last `v` with `starts[v] <= row`, searched from
+/// `from` on by galloping (rows are projected in ascending order, so the answer is
+/// usually close to the previous one; a binary search from scratch costs ~18 probes).
+fn owner_visit(starts: &[u32], from: usize, row: u32) -> usize {
+    if starts.get(from).is_none_or(|&s| s > row) {
+        // Not past `from` (only on damaged offsets): search everything.
+        return starts.partition_point(|&s| s <= row).saturating_sub(1);
+    }
+    let (mut lo, mut step) = (from, 1);
+    let mut hi = lo + 1;
+    while starts.get(hi).is_some_and(|&s| s <= row) {
+        lo = hi;
+        step *= 2;
+        hi = lo + step;
+    }
+    let hi = hi.min(starts.len());
+    lo + starts[lo..hi].partition_point(|&s| s <= row) - 1
+}
+
 /// Stored values compare as they are (action types are the exception: see
 /// `Source::ActionType`).
 fn as_stored(s: &str) -> Option<&str> {
@@ -765,6 +815,36 @@ impl<'c> TextTest<'c> {
             Op::StartsWith => s.starts_with(v),
             Op::EndsWith => s.ends_with(v),
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_visit;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn galloping_finds_the_owner(
+            lens in prop::collection::vec(0u32..5, 1..60),
+            probes in prop::collection::vec(any::<u32>(), 1..40),
+        ) {
+            let mut starts = vec![0u32];
+            for l in &lens {
+                starts.push(starts.last().unwrap() + l);
+            }
+            let total = *starts.last().unwrap();
+            prop_assume!(total > 0);
+            let mut rows: Vec<u32> = probes.iter().map(|p| p % total).collect();
+            rows.sort_unstable();
+            let mut from = 0;
+            for row in rows {
+                let want = starts.partition_point(|&s| s <= row) - 1;
+                let got = owner_visit(&starts, from, row);
+                prop_assert_eq!(got, want);
+                from = got;
+            }
         }
     }
 }

@@ -252,30 +252,31 @@ fn funnel_part(
     } else {
         sel.len()
     };
-    let rows: Vec<RoaringBitmap> = steps
+    let (rows, visits): (Vec<RoaringBitmap>, Vec<RoaringBitmap>) = steps
         .iter()
         .map(|g| eval.step_rows(g, sel))
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     // Units that can reach step 1, and the ones that can reach step 2: only those are
     // walked row by row (a unit reaches step k only if it has rows for steps 1…k).
-    let units_of = |rows: &RoaringBitmap| -> Result<RoaringBitmap> {
-        let visits = eval.project(rows)?;
+    let units_of = |visits: &RoaringBitmap| -> RoaringBitmap {
         if !visitor_scope {
-            return Ok(visits);
+            return visits.clone();
         }
         let mut owners: Vec<u32> = visits
             .iter()
             .filter_map(|v| ix.visitor.get(v as usize).copied())
             .collect();
         owners.dedup();
-        Ok(RoaringBitmap::from_sorted_iter(owners).unwrap_or_default())
+        RoaringBitmap::from_sorted_iter(owners).unwrap_or_default()
     };
-    let first = units_of(&rows[0])?;
+    let first = units_of(&visits[0]);
     out.counts[0] = first.len();
     if k == 1 || first.is_empty() {
         return Ok(out);
     }
-    let walk = first & units_of(&rows[1])?;
+    let walk = first & units_of(&visits[1]);
     if walk.is_empty() {
         return Ok(out);
     }
