@@ -222,3 +222,177 @@ fn a_concurrent_import_becomes_visible() {
     let out = child.wait_with_output().expect("repl exit");
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 }
+
+#[test]
+fn analyses_use_the_session_segment_in_both_modes() {
+    let (_dir, db) = database();
+    let script = "\
+.segment countryCode==fr
+.report pageTitle
+.funnel pageTitle==Home -> pageTitle==Cart
+.cohorts day 3
+.visitor a
+.segment
+.mode json
+.report pageTitle 1
+.funnel visitor 2d pageTitle==Home -> pageTitle==Cart
+.segment off
+.cohorts week
+.visitor b
+.report contry
+.funnel pageTitle==Home ->  -> x
+.funnel visitor 7x pageTitle==Home
+.visitor nobody
+.cohorts fortnight
+.segment countryCode=fr
+.report pageTitle
+.funnel visit 1h pageTitle==Home -> pageTitle==Cart
+";
+    let out = repl(&db, script);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let line = |needle: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in {stdout}"))
+            .to_string()
+    };
+
+    // Table mode, France only (V1 Home+Cart, V2 Home).
+    assert!(stdout.starts_with("segment: countryCode==fr\n"), "{stdout}");
+    assert!(
+        stdout.contains("(segment: countryCode==fr · range: all time)"),
+        "{stdout}"
+    );
+    let home = line("│ Home");
+    assert!(home.contains(" 2 ") && home.contains("100.0 %"), "{home}");
+    assert!(line("│ Cart").contains("50.0 %"), "{stdout}");
+    let step2 = line("2  pageTitle==Cart");
+    assert!(
+        step2.contains("50.0 %") && step2.contains("median 1m 00s"),
+        "{step2}"
+    );
+    // a is new on Jan 1 and back on Jan 3; the data ends on Jan 5.
+    let cohort = line("2026-01-01");
+    let cells: Vec<&str> = cohort
+        .split('┆')
+        .map(|c| c.trim_matches(|ch: char| ch.is_whitespace() || ch == '│'))
+        .collect();
+    assert_eq!(
+        cells,
+        ["2026-01-01", "1", "100.0", "0.0", "100.0"],
+        "{stdout}"
+    );
+    assert!(line("visitor a:").contains("2 visits"), "{stdout}");
+    assert_eq!(
+        stdout.matches("\nsegment: countryCode==fr\n").count(),
+        1,
+        ".segment shows it: {stdout}"
+    );
+
+    // JSON mode: one document per answer.
+    let docs = json_lines(&stdout);
+    assert_eq!(docs.len(), 6, "{stdout}");
+    let report = &docs[0];
+    assert_eq!(report["segment"], "countryCode==fr");
+    assert_eq!(report["rows"][0]["value"], "Home");
+    assert_eq!(
+        (&report["rows"][0]["visits"], &report["rows"][0]["hits"]),
+        (&2.into(), &2.into())
+    );
+    assert_eq!(report["rows"][1]["others"], 1, "{report}");
+    assert_eq!(report["rows"][1]["visits"], 1, "{report}");
+    let funnel = &docs[1];
+    assert_eq!(funnel["scope"], "visitor");
+    assert_eq!(funnel["windowMs"], 2 * 86_400_000);
+    assert_eq!(funnel["units"], 1);
+    assert_eq!(funnel["steps"][1]["count"], 1, "{funnel}");
+    // Segment off: a is new in the week of Mon Dec 29, b in the week of Jan 5.
+    let cohorts = &docs[2];
+    assert_eq!(cohorts["period"], "week");
+    assert_eq!(
+        cohorts["cohorts"],
+        serde_json::json!([
+            {"start": "2025-12-29", "size": 1, "retained": [1, 0]},
+            {"start": "2026-01-05", "size": 1, "retained": [1]}
+        ]),
+        "{cohorts}"
+    );
+    assert_eq!(docs[3]["visitorId"], "b");
+    assert_eq!(docs[3]["totals"]["visits"], 1);
+    assert_eq!(docs[3]["visits"][0]["events"][0]["pageTitle"], "Cart");
+    // The bad .segment left it off: every visit again.
+    let report = &docs[4];
+    assert_eq!(report["segment"], "");
+    let titles: Vec<&Value> = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| &r["value"])
+        .collect();
+    assert_eq!(titles, ["Cart", "Home"], "{report}");
+    let funnel = &docs[5];
+    assert_eq!(
+        (&funnel["scope"], &funnel["windowMs"], &funnel["units"]),
+        (&"visit".into(), &3_600_000.into(), &3.into())
+    );
+    assert_eq!(funnel["steps"][0]["count"], 2);
+    assert_eq!(funnel["steps"][1]["count"], 1);
+
+    // Errors, with their line numbers.
+    for (n, what) in [
+        (13, "unknown dimension `contry`"),
+        (14, "step 2 of .funnel is empty"),
+        (15, "invalid .funnel WINDOW `7x`"),
+        (16, "no visitor `nobody`"),
+        (17, "invalid .cohorts argument `fortnight`"),
+        (18, "invalid segment at byte 11"),
+    ] {
+        let want = format!("error: line {n}: {what}");
+        assert!(stderr.contains(&want), "{want}: {stderr}");
+    }
+    assert!(
+        stderr.contains("\ncountryCode=fr\n           ^\n"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("error: ").count(), 6, "{stderr}");
+}
+
+#[test]
+fn help_lists_the_analyses() {
+    let (_dir, db) = database();
+    let out = repl(
+        &db,
+        ".help\n.report\n.visitor\n.funnel visitor\n.repotr country\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    for cmd in [
+        ".segment SEGMENT",
+        ".report DIM [LIMIT]",
+        ".funnel [visit|visitor [WINDOW]]",
+        ".cohorts [day|week|month] [N]",
+        ".visitor ID",
+    ] {
+        assert!(stdout.contains(cmd), "{cmd}: {stdout}");
+    }
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 2: .report needs a dimension"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3: .visitor needs a visitor id"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 4: .funnel needs at least one step"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 5: unknown command .repotr; did you mean .report?"),
+        "{stderr}"
+    );
+}

@@ -1,8 +1,12 @@
 //! The `sightline` command line: a thin layer over the library's public API.
 
+mod cohorts;
+mod funnel;
 mod query;
 mod range;
 mod repl;
+mod report;
+mod visitor;
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +20,7 @@ use range::When;
 use serde_json::json;
 use sightline::generate::{GenOptions, write_jsonl};
 use sightline::lang::Dialect;
-use sightline::{Db, DbOptions, ErrorKind, Format, ImportOptions, Stats};
+use sightline::{Db, DbOptions, ErrorKind, Format, FunnelScope, ImportOptions, Period, Stats};
 
 /// Embedded web and product analytics: import events, ask audience questions.
 #[derive(Parser)]
@@ -34,6 +38,10 @@ Examples:
   sightline import --db shop.db events.jsonl
   sightline query --db shop.db --from 2026-01-01 --to 2026-01-31 'countryCode==fr;visitCount>1'
   sightline explain 'pageUrl=@/checkout,referrerType==search'
+  sightline report --db shop.db --by country --limit 10
+  sightline funnel --db shop.db --step pageUrl==shop.example/cart --step pageUrl==shop.example/checkout
+  sightline cohorts --db shop.db --period week --periods 8
+  sightline visitor --db shop.db v57a87b1282c1
   sightline repl --db shop.db
 
 Segments: `;` is AND, `,` is OR (binds tighter), a condition is NAME OPERATOR VALUE with
@@ -94,6 +102,59 @@ impl SegmentArgs {
     fn range(&self) -> anyhow::Result<sightline::TimeRange> {
         range::time_range(self.from, self.to).map_err(|e| sightline::Error::Usage(e).into())
     }
+}
+
+/// What the analyses (report, funnel, cohorts) share: database, selection and output.
+#[derive(clap::Args)]
+struct AnalysisArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only the visits this segment selects, e.g. 'countryCode==fr;visitCount>1'
+    /// (default: every visit).
+    #[arg(long, short, value_name = "SEGMENT")]
+    segment: Option<String>,
+    #[command(flatten)]
+    seg: SegmentArgs,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+impl AnalysisArgs {
+    /// Opens the database, and runs `f` on its snapshot with the selection's scope.
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&sightline::Snapshot, query::Scope<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let range = self.seg.range()?;
+        let db = query::open(&self.db.db)?;
+        let scope = query::Scope {
+            segment: self.segment.as_deref().unwrap_or(""),
+            dialect: self.seg.dialect.into(),
+            range: &range,
+        };
+        f(&db.snapshot(), scope)
+    }
+}
+
+/// `--scope` of `funnel`.
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    /// Each visit on its own (default window: none).
+    Visit,
+    /// All the visits of a visitor together (default window: 7 days).
+    Visitor,
+}
+
+/// `--period` of `cohorts`.
+#[derive(Clone, Copy, ValueEnum)]
+enum PeriodArg {
+    /// UTC calendar days.
+    Day,
+    /// Weeks starting on Monday (UTC).
+    Week,
+    /// UTC calendar months.
+    Month,
 }
 
 #[derive(clap::Args)]
@@ -173,11 +234,124 @@ Example:
         /// The segment.
         segment: String,
     },
+    /// One row per value of a dimension among the selected visits.
+    #[command(after_help = "\
+DIM is any dimension a segment can name (aliases such as country accepted; see .schema in
+the REPL). Visit-level dimensions put each visit in the row of its value (visits without
+one in the null row); action-level ones (pageUrl, pageTitle, eventCategory, …, custom
+dimensions) count in a row every visit having an action row with that value, and add
+\"hits\", the number of such rows; conversion-level ones (visitConvertedGoalId, revenue) do
+the same on conversion rows. Code dimensions (countryCode, …) are grouped lower-cased.
+Rows are sorted by visits, then value; --limit N keeps N rows and sums the rest into one
+\"others\" row (docs/analytics.md).
+
+Examples:
+  sightline report --db shop.db --by country
+  sightline report --db shop.db --by pageUrl --limit 10 --segment 'referrerType==search'
+  sightline report --db shop.db --by deviceType --from 2026-01-01 --to 2026-01-31 --json
+
+--json prints {\"by\", \"level\", \"rows\": [{\"value\", \"visits\", \"visitors\", \"actions\",
+\"conversions\", \"revenue\", \"hits\"?, \"others\"?}], \"total\", \"segment\", \"range\",
+\"elapsedMs\"}; \"total\" is the query summary of the whole selection. An unknown dimension
+is a usage error (exit status 2) that suggests the closest names.")]
+    Report {
+        /// The dimension to group by, e.g. countryCode, pageUrl, visitCount.
+        #[arg(long, value_name = "DIM")]
+        by: String,
+        /// Keep the first N rows and sum the rest into an "others" row.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
+        #[command(flatten)]
+        args: AnalysisArgs,
+    },
+    /// How many visits (or visitors) go through a sequence of steps.
+    #[command(after_help = "\
+Each step is a segment tested on one event row at a time (a visit-level condition tests the
+row's visit, an action- or conversion-level one the row itself). A visit reaches step k if
+it has distinct rows matching steps 1 to k in that order (equal timestamps in either order;
+other rows may come in between). With --scope visitor the rows of all of a visitor's
+selected visits count, and the last step must come at most --window after the first
+(default 7 days); in visit scope there is no window unless --window is given. --segment
+and --from/--to choose the visits first. 1 to 32 steps (docs/analytics.md).
+
+Examples:
+  sightline funnel --db shop.db --step pageUrl==shop.example/cart \\
+      --step pageUrl==shop.example/checkout --step pageUrl==shop.example/thank-you
+  sightline funnel --db shop.db --scope visitor --window 36h \\
+      --step 'eventCategory==video;eventAction==play' --step visitConvertedGoalId==1
+  sightline funnel --db shop.db --segment deviceType==smartphone --json \\
+      --step pageUrl=@/product/ --step pageUrl=@/cart
+
+--window takes 7d, 36h, 90m, 30s, 2w, 1d12h (a day is 24 hours, a week 7 days).
+--json prints {\"scope\", \"windowMs\", \"units\", \"steps\": [{\"step\", \"definition\",
+\"count\", \"rate\", \"dropOff\", \"dropOffRate\", \"medianTimeMs\"}], \"segment\", \"range\",
+\"elapsedMs\"}: \"rate\" is count / count of step 1, \"medianTimeMs\" the median over the units
+reaching the step of their shortest time from step 1 (null when none does).")]
+    Funnel {
+        /// A step's segment; repeat once per step, in order (1 to 32).
+        #[arg(long = "step", value_name = "SEGMENT", required = true)]
+        steps: Vec<String>,
+        /// Count visits, or visitors across their visits.
+        #[arg(long, value_enum, default_value = "visit")]
+        scope: ScopeArg,
+        /// Longest time from the first step to the last, e.g. 7d, 36h, 1d12h (inclusive).
+        #[arg(long, value_name = "DURATION", value_parser = funnel::parse_window,
+              allow_hyphen_values = true)]
+        window: Option<i64>,
+        #[command(flatten)]
+        args: AnalysisArgs,
+    },
+    /// Visitors grouped by the period of their first visit, and who came back when.
+    #[command(after_help = "\
+A visitor belongs to the cohort of the period (UTC; weeks start on Monday) in which its
+first visit started, and counts only if that first visit is selected (--segment, --from,
+--to): cohorts are about acquisition. retained[i] is how many of the cohort have a selected
+visit in the i-th period after it (retained[0] is the size). Periods after the end of the
+data (the latest event, or --to) are not shown (docs/analytics.md).
+
+Examples:
+  sightline cohorts --db shop.db
+  sightline cohorts --db shop.db --period month --periods 3 --segment referrerType==search
+  sightline cohorts --db shop.db --period day --from 2026-01-01 --to 2026-01-14 --json
+
+--json prints {\"period\", \"cohorts\": [{\"start\", \"size\", \"retained\": [n0, n1, …]}],
+\"segment\", \"range\", \"elapsedMs\"}, \"start\" being the period's first day (YYYY-MM-DD).")]
+    Cohorts {
+        /// Period length.
+        #[arg(long, value_enum, default_value = "week")]
+        period: PeriodArg,
+        /// Most periods shown per cohort (the first is the cohort's own).
+        #[arg(long, value_name = "N", default_value_t = 12,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        periods: u32,
+        #[command(flatten)]
+        args: AnalysisArgs,
+    },
+    /// A visitor's profile: totals, and every visit with its events.
+    #[command(after_help = "\
+Example:
+  sightline visitor --db shop.db v57a87b1282c1
+
+--json prints {\"visitorId\", \"firstVisit\", \"lastEvent\", \"totals\": {\"visits\", \"events\",
+\"actions\", \"conversions\", \"revenue\", \"visitDuration\"}, \"visits\": [{\"visitId\", \"start\",
+\"end\", \"duration\", \"dimensions\": {NAME: VALUE}, \"events\": [{\"ts\", \"type\", FIELD: VALUE}]}]},
+instants as RFC 3339 strings and durations in seconds. An unknown visitor is an error
+(exit status 1).")]
+    Visitor {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// The visitor id.
+        id: String,
+    },
     /// Interactive segment shell (reads a script from standard input when it is not a
     /// terminal).
     #[command(after_help = "\
 Type a segment to see its summary, or .help for the dot-commands (.explain, .schema,
-.range FROM TO, .dialect, .mode table|json, .timer on|off, .quit). History is kept in
+.segment, .report, .funnel, .cohorts, .visitor, .range FROM TO, .dialect, .mode table|json,
+.timer on|off, .quit). History is kept in
 $SIGHTLINE_HISTORY, else ~/.sightline_history; Tab completes dimension names.
 
 When standard input is not a terminal, lines are read without a prompt, e.g.
@@ -323,6 +497,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .into());
             }
             query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { args, by, limit } => {
+            let answer = args
+                .run(|snap, scope| report::report(snap, scope, &by, limit.map(|n| n as usize)))?;
+            if args.json {
+                println!("{}", answer.doc());
+            } else {
+                println!("{}", query::header(&answer.segment, &answer.range));
+                println!("{}", answer.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Funnel {
+            args,
+            steps,
+            scope,
+            window,
+        } => {
+            let unit = match scope {
+                ScopeArg::Visit => FunnelScope::Visit,
+                ScopeArg::Visitor => FunnelScope::Visitor,
+            };
+            let answer =
+                args.run(|snap, scope| funnel::funnel(snap, scope, &steps, unit, window))?;
+            if args.json {
+                println!("{}", answer.doc());
+            } else {
+                println!("{}", query::header(&answer.segment, &answer.range));
+                println!("{}", answer.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cohorts {
+            args,
+            period,
+            periods,
+        } => {
+            let period = match period {
+                PeriodArg::Day => Period::Day,
+                PeriodArg::Week => Period::Week,
+                PeriodArg::Month => Period::Month,
+            };
+            let answer =
+                args.run(|snap, scope| cohorts::cohorts(snap, scope, period, periods as usize))?;
+            if args.json {
+                println!("{}", answer.doc());
+            } else {
+                println!("{}", query::header(&answer.segment, &answer.range));
+                println!("{}", answer.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Visitor { db, json, id } => {
+            let handle = query::open(&db.db)?;
+            let answer = visitor::visitor(&handle.snapshot(), &db.db, &id)?;
+            if json {
+                println!("{}", answer.doc());
+            } else {
+                println!("{}", answer.table(None));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Repl { db } => repl::run(&db.db),
@@ -641,9 +876,60 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             .collect();
         println!("custom dimensions: {}", list.join(", "));
     }
+    demo_analyses(&snap, path)?;
     println!(
-        "\ndatabase: {}   try: sightline stats --db {0}   sightline check --db {0}",
+        "\ndatabase: {}   try: sightline repl --db {0}   sightline report --db {0} --by pageUrl",
         path.display()
     );
+    Ok(())
+}
+
+/// The funnel the generator's shop has: cart → checkout → payment → thank-you (URL
+/// dimensions compare without scheme and `www.`).
+const DEMO_FUNNEL: [&str; 4] = [
+    "pageUrl==shop.example/cart",
+    "pageUrl==shop.example/checkout",
+    "pageUrl==shop.example/payment",
+    "pageUrl==shop.example/thank-you",
+];
+
+/// The demo's second half: one report, one funnel, one cohort table and one visitor.
+fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> {
+    let all = query::Scope {
+        segment: "",
+        dialect: Dialect::Default,
+        range: &sightline::TimeRange::ALL,
+    };
+    println!("\n$ sightline report --by country --limit 5");
+    println!("{}", report::report(snap, all, "country", Some(5))?.table());
+
+    println!(
+        "\n$ sightline funnel --step {}",
+        DEMO_FUNNEL.join(" --step ")
+    );
+    let steps = DEMO_FUNNEL.map(String::from);
+    let f = funnel::funnel(snap, all, &steps, FunnelScope::Visit, None)?;
+    println!("{}", f.table());
+
+    println!("\n$ sightline cohorts --period week --periods 6");
+    println!("{}", cohorts::cohorts(snap, all, Period::Week, 6)?.table());
+
+    // A visitor worth a look: a few visits, an order, not too many events.
+    let by_visitor = report::report(snap, all, "visitorId", None)?;
+    let pick = |ok: &dyn Fn(&sightline::exec::ReportRow) -> bool| {
+        by_visitor
+            .report
+            .rows
+            .iter()
+            .find(|r| r.others.is_none() && ok(r))
+    };
+    let row = pick(&|r| (2..=3).contains(&r.visits) && r.conversions > 0 && r.actions <= 8)
+        .or_else(|| pick(&|r| r.visits >= 2))
+        .or_else(|| pick(&|_| true));
+    if let Some(sightline::exec::ReportValue::Text(id)) = row.map(|r| &r.value) {
+        println!("\n$ sightline visitor {id}   (3 events per visit shown here)");
+        let v = visitor::visitor(snap, path, id)?;
+        println!("{}", v.table(Some(3)));
+    }
     Ok(())
 }

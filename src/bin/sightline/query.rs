@@ -1,5 +1,7 @@
 //! `sightline query` and `sightline explain`, and the renderings they share with the
-//! REPL: summary tables and documents, parsed segments, plans, the schema.
+//! REPL: summary tables and documents, parsed segments, plans, the schema; and what
+//! every analysis shares: the [`Scope`] of visits it looks at, the `segment`/`range`/
+//! `elapsedMs` keys of its document, table styling and human durations.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use serde_json::{Value, json};
 use sightline::exec::{Catalog, DimType, Explain, catalog::ALIASES};
 use sightline::lang::{self, Dialect, Segment};
 use sightline::schema::Level;
-use sightline::{Db, Summary, TimeRange};
+use sightline::{Db, Selection, Snapshot, Summary, TimeRange};
 
 use crate::range;
 
@@ -91,10 +93,32 @@ pub fn canonical(segment: &Segment) -> String {
     }
 }
 
-/// The SPEC §3 `query` document, plus `segment` (canonical text), `range` and
-/// `elapsedMs`.
-pub fn summary_doc(segment: &Segment, s: &Summary, range: &TimeRange, elapsed: Duration) -> Value {
-    let mut doc = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+/// The visits an analysis looks at: the visits `segment` (in `dialect`) selects among
+/// those starting in `range`. Reports, funnels and cohorts start from it, as `query`
+/// does.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    /// Segment text (empty: every visit).
+    pub segment: &'a str,
+    /// Its dialect.
+    pub dialect: Dialect,
+    /// The time range.
+    pub range: &'a TimeRange,
+}
+
+impl Scope<'_> {
+    /// Compiles the segment and selects its visits: the parsed segment (for the
+    /// document's `segment` key) and the selection.
+    pub fn select(&self, snap: &Snapshot) -> anyhow::Result<(Segment, Selection)> {
+        let compiled = snap.compile(self.segment, self.dialect)?;
+        let selection = snap.select(&compiled, self.range)?;
+        Ok((compiled.segment, selection))
+    }
+}
+
+/// Adds `segment` (canonical text), `range` and `elapsedMs` to a JSON object: the keys
+/// every analysis document carries besides its own.
+pub fn annotate(mut doc: Value, segment: &Segment, range: &TimeRange, elapsed: Duration) -> Value {
     if let Value::Object(map) = &mut doc {
         map.insert("segment".into(), json!(segment.to_string()));
         map.insert("range".into(), range::json(range));
@@ -103,24 +127,73 @@ pub fn summary_doc(segment: &Segment, s: &Summary, range: &TimeRange, elapsed: D
     doc
 }
 
+/// A serialisable library result as a JSON value (an empty object if it cannot be, which
+/// the library's plain structs never cause).
+pub fn to_doc(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|_| json!({}))
+}
+
+/// The SPEC §3 `query` document, plus `segment` (canonical text), `range` and
+/// `elapsedMs`.
+pub fn summary_doc(segment: &Segment, s: &Summary, range: &TimeRange, elapsed: Duration) -> Value {
+    annotate(to_doc(s), segment, range, elapsed)
+}
+
+/// The two lines the command-line tables start with: segment and range.
+pub fn header(segment: &Segment, range: &TimeRange) -> String {
+    format!(
+        "segment: {}\nrange:   {}",
+        canonical(segment),
+        range::describe(range)
+    )
+}
+
 /// Milliseconds with three decimals.
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn table() -> Table {
+/// An empty table in the style of every sightline table.
+pub fn table() -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .apply_modifier(modifiers::UTF8_ROUND_CORNERS);
     t
 }
 
-fn duration(secs: f64) -> String {
+/// A duration in seconds for humans: `4.5 s`, `2m 05s`, `1h 02m 03s`, `3d 04h 05m`.
+pub fn duration(secs: f64) -> String {
     let s = secs.round() as u64;
     match s {
         0..60 => format!("{secs:.1} s"),
         60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60),
+        3600..86_400 => format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60),
+        _ => format!("{}d {:02}h {:02}m", s / 86_400, s / 3600 % 24, s / 60 % 60),
+    }
+}
+
+/// `count` followed by `what`, with an `s` unless it is 1: `1 visit`, `3 visits`.
+pub fn plural(count: u64, what: &str) -> String {
+    format!("{count} {what}{}", if count == 1 { "" } else { "s" })
+}
+
+/// `part` as a percentage of `whole` with one decimal (`-` when `whole` is 0).
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1} %", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+/// `text` cut to `max` characters, the last one an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
     }
 }
 

@@ -1,6 +1,9 @@
 //! `sightline repl`: segments typed (or piped) one per line, answered from a read-only
 //! handle that is refreshed before every query, so a concurrent import shows up.
 //!
+//! Besides segments, dot-commands run the analyses (`.report`, `.funnel`, `.cohorts`,
+//! `.visitor`) over the visits of the session's `.segment` and `.range`.
+//!
 //! On a terminal it uses rustyline (history, completion of dimension names and
 //! dot-commands). Otherwise it reads standard input line by line with no prompt, reports
 //! errors on stderr with the line number and goes on; the exit status is then 0 when
@@ -10,7 +13,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::config::{CompletionType, Config};
@@ -22,9 +25,12 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use sightline::exec::catalog::{ALIASES, suggest};
 use sightline::lang::Dialect;
-use sightline::{Db, TimeRange};
+use sightline::{Db, FunnelScope, Period, TimeRange};
 
-use crate::{exit_code, print_error, query, range};
+use crate::{cohorts, exit_code, funnel, print_error, query, range, report, visitor};
+
+/// Rows of `.report` without a LIMIT.
+const DEFAULT_REPORT_LIMIT: usize = 20;
 
 const HELP: &str = "\
 Type a segment to see the summary of the visits it selects, e.g.
@@ -38,8 +44,22 @@ Type a segment to see the summary of the visits it selects, e.g.
                         inclusive, or RFC 3339 instants; `-` leaves an end open)
   .range                show the range        .range off   every visit again
   .dialect NAME         default | matomo | matomo-url (no NAME: show it)
-  .mode table|json      one table, or one JSON line, per answer to a segment, .explain
-                        or .schema (no argument: show the mode)
+
+Analyses, over the visits of .segment within .range (docs/analytics.md):
+  .segment SEGMENT      the visits .report, .funnel and .cohorts look at
+  .segment              show it               .segment off   every visit again
+  .report DIM [LIMIT]   one row per value of DIM (default limit 20; `all`: no limit),
+                        e.g. .report country 5
+  .funnel [visit|visitor [WINDOW]] STEP1 -> STEP2 -> …
+                        visits (or visitors, within WINDOW, default 7d) reaching each
+                        step, e.g. .funnel pageUrl=@/cart -> pageUrl=@/checkout
+                                   .funnel visitor 36h eventAction==play -> visitConverted==1
+  .cohorts [day|week|month] [N]
+                        retention of visitors by the period of their first visit,
+                        N periods (default: week, 12)
+  .visitor ID           a visitor's profile: totals, visits and their events
+
+  .mode table|json      one table, or one JSON line, per answer (no argument: show it)
   .timer on|off         print the time each query took (JSON answers always carry
                         \"elapsedMs\")
   .help                 this text
@@ -48,7 +68,8 @@ Lines starting with # or -- are comments. Tab completes dimension names and comm
 
 /// The dot-commands, for completion and suggestions.
 const COMMANDS: &[&str] = &[
-    "all", "dialect", "exit", "explain", "help", "mode", "quit", "range", "schema", "timer",
+    "all", "cohorts", "dialect", "exit", "explain", "funnel", "help", "mode", "quit", "range",
+    "report", "schema", "segment", "timer", "visitor",
 ];
 
 /// How answers are printed.
@@ -63,6 +84,8 @@ struct Session {
     db: Db,
     dialect: Dialect,
     range: TimeRange,
+    /// The segment of the analyses (`.segment`; empty: every visit).
+    segment: String,
     mode: Mode,
     timer: bool,
 }
@@ -116,6 +139,15 @@ impl Session {
             ("explain", seg) => self.explain(seg),
             ("schema", "") => self.schema(),
             ("range", arg) => self.set_range(arg),
+            ("segment", arg) => self.set_segment(arg),
+            ("report", "") => Err(usage(
+                ".report needs a dimension: .report DIM [LIMIT], e.g. .report country 10",
+            )),
+            ("report", arg) => self.report(arg),
+            ("funnel", arg) => self.funnel(arg),
+            ("cohorts", arg) => self.cohorts(arg),
+            ("visitor", "") => Err(usage(".visitor needs a visitor id: .visitor ID")),
+            ("visitor", id) => self.visitor(id),
             ("dialect", "") => Outcome::text(format!("dialect: {}", self.dialect.name())),
             ("dialect", d) => {
                 self.dialect = Dialect::from_name(d).ok_or_else(|| {
@@ -212,6 +244,165 @@ impl Session {
         })
     }
 
+    /// The scope of the analyses: `.segment` within `.range`.
+    fn scope(&self) -> query::Scope<'_> {
+        query::Scope {
+            segment: &self.segment,
+            dialect: self.dialect,
+            range: &self.range,
+        }
+    }
+
+    /// An analysis's answer: its JSON line, or its table after a line naming the
+    /// segment and range when they are not "everything", and the time when timed.
+    fn answer(&self, doc: serde_json::Value, table: String, elapsed: Duration) -> Outcome {
+        let text = match self.mode {
+            Mode::Json => doc.to_string(),
+            Mode::Table => {
+                let mut t = String::new();
+                if !self.segment.is_empty() || self.range != TimeRange::ALL {
+                    t += &format!(
+                        "(segment: {} · range: {})\n",
+                        if self.segment.is_empty() {
+                            "(all visits)"
+                        } else {
+                            self.segment.as_str()
+                        },
+                        range::describe(&self.range)
+                    );
+                }
+                t += &table;
+                if self.timer {
+                    t += &format!("\ntime: {:.3} ms", query::millis(elapsed));
+                }
+                t
+            }
+        };
+        Outcome { text, quit: false }
+    }
+
+    fn set_segment(&mut self, arg: &str) -> anyhow::Result<Outcome> {
+        match arg {
+            "" => {
+                return Outcome::text(if self.segment.is_empty() {
+                    "segment: (all visits)".to_string()
+                } else {
+                    format!("segment: {}", self.segment)
+                });
+            }
+            "off" => self.segment.clear(),
+            text => {
+                // Checked now, so a typo is reported here and not by every later command.
+                let compiled = self.snapshot()?.compile(text, self.dialect)?;
+                self.segment = if compiled.segment.is_empty() {
+                    String::new()
+                } else {
+                    text.to_string()
+                };
+            }
+        }
+        Outcome::text(match self.mode {
+            Mode::Table if self.segment.is_empty() => "segment: (all visits)".to_string(),
+            Mode::Table => format!("segment: {}", self.segment),
+            Mode::Json => String::new(),
+        })
+    }
+
+    /// `.report DIM [LIMIT]`.
+    fn report(&self, arg: &str) -> anyhow::Result<Outcome> {
+        let words: Vec<&str> = arg.split_whitespace().collect();
+        let (by, limit) = match words.as_slice() {
+            [by] => (*by, Some(DEFAULT_REPORT_LIMIT)),
+            [by, "all"] => (*by, None),
+            [by, n] => match n.parse::<usize>() {
+                Ok(n) if n > 0 => (*by, Some(n)),
+                _ => {
+                    return Err(usage(format!(
+                        "invalid .report LIMIT `{n}`: a positive number of rows, or `all`"
+                    )));
+                }
+            },
+            _ => return Err(usage("usage: .report DIM [LIMIT], e.g. .report country 10")),
+        };
+        let a = report::report(&self.snapshot()?, self.scope(), by, limit)?;
+        Ok(self.answer(a.doc(), a.table(), a.elapsed))
+    }
+
+    /// `.funnel [visit|visitor [WINDOW]] STEP1 -> STEP2 -> …`.
+    fn funnel(&self, arg: &str) -> anyhow::Result<Outcome> {
+        const USAGE: &str = "usage: .funnel [visit|visitor [WINDOW]] STEP1 -> STEP2 -> …, \
+                             e.g. .funnel visitor 7d pageUrl=@/cart -> pageUrl=@/thank-you";
+        let (unit, rest) = match first_word(arg) {
+            ("visit", rest) => (Some(FunnelScope::Visit), rest),
+            ("visitor", rest) => (Some(FunnelScope::Visitor), rest),
+            _ => (None, arg),
+        };
+        // After the scope, a word starting like a number is the window (no dimension
+        // name does).
+        let (window, steps) = match first_word(rest) {
+            (w, steps)
+                if unit.is_some() && w.starts_with(|c: char| c.is_ascii_digit() || c == '-') =>
+            {
+                let ms = funnel::parse_window(w)
+                    .map_err(|e| usage(format!("invalid .funnel WINDOW `{w}`: {e}")))?;
+                (Some(ms), steps)
+            }
+            _ => (None, rest),
+        };
+        if steps.is_empty() {
+            return Err(usage(format!(".funnel needs at least one step; {USAGE}")));
+        }
+        let steps: Vec<String> = steps.split(" -> ").map(|s| s.trim().to_string()).collect();
+        if let Some(i) = steps.iter().position(String::is_empty) {
+            return Err(usage(format!(
+                "step {} of .funnel is empty: put a segment between the arrows; {USAGE}",
+                i + 1
+            )));
+        }
+        let unit = unit.unwrap_or(FunnelScope::Visit);
+        let a = funnel::funnel(&self.snapshot()?, self.scope(), &steps, unit, window)?;
+        Ok(self.answer(a.doc(), a.table(), a.elapsed))
+    }
+
+    /// `.cohorts [day|week|month] [N]`.
+    fn cohorts(&self, arg: &str) -> anyhow::Result<Outcome> {
+        let mut period = Period::Week;
+        let mut periods = cohorts::DEFAULT_PERIODS;
+        for word in arg.split_whitespace() {
+            if let Some(p) = cohorts::parse_period(word) {
+                period = p;
+            } else {
+                periods = match word.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        return Err(usage(format!(
+                            "invalid .cohorts argument `{word}`: a period (day, week or month) \
+                             or a number of periods (at least 1)"
+                        )));
+                    }
+                };
+            }
+        }
+        let a = cohorts::cohorts(&self.snapshot()?, self.scope(), period, periods)?;
+        Ok(self.answer(a.doc(), a.table(), a.elapsed))
+    }
+
+    /// `.visitor ID`.
+    fn visitor(&self, id: &str) -> anyhow::Result<Outcome> {
+        let a = visitor::visitor(&self.snapshot()?, self.db.path(), id)?;
+        let text = match self.mode {
+            Mode::Json => a.doc().to_string(),
+            Mode::Table => {
+                let mut t = a.table(None);
+                if self.timer {
+                    t += &format!("\ntime: {:.3} ms", query::millis(a.elapsed));
+                }
+                t
+            }
+        };
+        Outcome::text(text)
+    }
+
     fn set_range(&mut self, arg: &str) -> anyhow::Result<Outcome> {
         let words: Vec<&str> = arg.split_whitespace().collect();
         let show = format!("range: {}", range::describe(&self.range));
@@ -260,12 +451,22 @@ impl Session {
     }
 }
 
+/// The first whitespace-separated word of `text` and the rest, both trimmed.
+fn first_word(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.split_once(char::is_whitespace) {
+        Some((w, rest)) => (w, rest.trim()),
+        None => (text, ""),
+    }
+}
+
 /// Runs the REPL on the database at `path`.
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let session = Session {
         db: query::open(path)?,
         dialect: Dialect::Default,
         range: TimeRange::ALL,
+        segment: String::new(),
         mode: Mode::Table,
         timer: false,
     };
@@ -411,7 +612,17 @@ fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
     let arg_start = head.len() - cmd[name.len()..].trim_start().len();
     let arg = &head[arg_start..];
     let options: &[&str] = match name {
-        "explain" => return complete_segment(names, arg, arg_start),
+        "explain" | "segment" => return complete_segment(names, arg, arg_start),
+        "report" if !arg.contains(char::is_whitespace) => {
+            return (arg_start, pairs(names.iter().map(String::as_str), arg, ""));
+        }
+        "funnel" => return complete_funnel(names, arg, arg_start),
+        "cohorts" => {
+            let word_start = arg.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            let word = &arg[word_start..];
+            let periods = ["day", "week", "month"];
+            return (arg_start + word_start, pairs(periods.into_iter(), word, ""));
+        }
         "mode" => &["table", "json"],
         "timer" => &["on", "off"],
         "dialect" => &["default", "matomo", "matomo-url"],
@@ -419,6 +630,30 @@ fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
         _ => &[],
     };
     (arg_start, pairs(options.iter().copied(), arg, ""))
+}
+
+/// Completes `.funnel`'s arguments: the scope as first word, else a dimension name in
+/// the step under the cursor (after the last ` -> `).
+fn complete_funnel(names: &[String], arg: &str, base: usize) -> (usize, Vec<Pair>) {
+    if let Some(i) = arg.rfind("->") {
+        return complete_segment(names, &arg[i + 2..], base + i + 2);
+    }
+    if !arg.contains(char::is_whitespace) {
+        let words = ["visit", "visitor"]
+            .into_iter()
+            .chain(names.iter().map(String::as_str));
+        return (base, pairs(words, arg, ""));
+    }
+    let (first, _) = first_word(arg);
+    match first {
+        // After the scope (and a window): the first step.
+        "visit" | "visitor" => {
+            let step_start = arg.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            let word = &arg[step_start..];
+            complete_segment(names, word, base + step_start)
+        }
+        _ => complete_segment(names, arg, base),
+    }
 }
 
 /// Completes a dimension name at the start of the condition under the cursor (after
@@ -495,5 +730,37 @@ mod tests {
         );
         assert_eq!(replacements(".mode j"), (6, vec!["json".into()]));
         assert_eq!(replacements(".explain  ci"), (10, vec!["city".into()]));
+    }
+
+    #[test]
+    fn completes_the_arguments_of_the_analyses() {
+        assert_eq!(
+            replacements(".report cou"),
+            (8, vec!["countryCode".into(), "country".into()])
+        );
+        assert!(replacements(".report city 1").1.is_empty());
+        assert_eq!(replacements(".cohorts w"), (9, vec!["week".into()]));
+        assert_eq!(replacements(".cohorts day m").1, vec!["month".to_string()]);
+        assert_eq!(replacements(".segment vis"), (9, vec!["visitCount".into()]));
+        assert_eq!(
+            replacements(".funnel visit"),
+            (
+                8,
+                vec!["visit".into(), "visitor".into(), "visitCount".into()]
+            )
+        );
+        assert_eq!(
+            replacements(".funnel visitor 7d pa").1,
+            vec!["pageUrl".to_string(), "pageTitle".into()]
+        );
+        let (start, c) = replacements(".funnel pageUrl=@/a -> ci");
+        assert_eq!((start, c), (23, vec!["city".into()]));
+    }
+
+    #[test]
+    fn first_word_splits_and_trims() {
+        assert_eq!(first_word("  visit  7d a==b "), ("visit", "7d a==b"));
+        assert_eq!(first_word("x"), ("x", ""));
+        assert_eq!(first_word(""), ("", ""));
     }
 }
