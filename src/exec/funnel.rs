@@ -432,6 +432,31 @@ impl Walker {
     }
 
     fn group(&mut self, t: i64, rows: &[(i64, u32)]) {
+        // A matching of at most `steps` steps only ever needs, for each step, the first
+        // `steps` rows matching it (a step matched elsewhere can move to one of those
+        // that is free). Keeping just those bounds the work on huge tie groups.
+        let reduced: Vec<(i64, u32)>;
+        let rows = if rows.len() > self.steps * self.steps {
+            let mut seen = [0usize; MAX_FUNNEL_STEPS];
+            let steps = self.steps;
+            reduced = rows
+                .iter()
+                .filter(|r| {
+                    let mut keep = false;
+                    for (j, n) in seen.iter_mut().enumerate().take(steps) {
+                        if r.1 & (1 << j) != 0 {
+                            keep |= *n < steps;
+                            *n += 1;
+                        }
+                    }
+                    keep
+                })
+                .copied()
+                .collect();
+            &reduced[..]
+        } else {
+            rows
+        };
         let before = self.latest;
         let any = rows.iter().fold(0, |a, r| a | r.1) & step_mask(self.steps);
         for j0 in 0..self.steps {
@@ -601,6 +626,28 @@ mod tests {
                 rows.iter().map(|&(t, m)| (t, m & step_mask(steps))).filter(|r| r.1 != 0).collect();
             proptest::prop_assert_eq!(walk(steps, window, &masked), brute(steps, window, &masked));
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn huge_tie_groups_are_reduced_without_changing_the_answer(
+            steps in 1usize..4,
+            masks in proptest::collection::vec(1u32..8, 10..40),
+            before in proptest::collection::vec(1u32..8, 0..3),
+        ) {
+            // More tied rows than steps² at t = 5, after a few earlier rows.
+            let mut rows: Vec<(i64, u32)> = before.iter().enumerate().map(|(i, &m)| (i as i64, m)).collect();
+            rows.extend(masks.iter().map(|&m| (5, m)));
+            let masked: Vec<(i64, u32)> =
+                rows.iter().map(|&(t, m)| (t, m & step_mask(steps))).filter(|r| r.1 != 0).collect();
+            proptest::prop_assert_eq!(walk(steps, None, &masked), brute(steps, None, &masked));
+        }
+    }
+
+    #[test]
+    fn a_tie_group_of_100_000_rows_reaches_all_32_steps() {
+        let rows: Vec<(i64, u32)> = (0..100_000).map(|i| (7, 1u32 << (i % 32))).collect();
+        assert_eq!(walk(32, None, &rows)[31], Some(0));
     }
 
     #[test]
