@@ -235,6 +235,8 @@ pub struct VisitorProfile {
     pub visitor_id: String,
     /// Start of the first visit (Unix ms).
     pub first_visit: i64,
+    /// Start of the last visit (Unix ms).
+    pub last_visit: i64,
     /// The latest event (Unix ms).
     pub last_event: i64,
     /// Totals over every visit.
@@ -312,6 +314,7 @@ fn profile(id: &str, visits: Vec<VisitRecord>) -> VisitorProfile {
     VisitorProfile {
         visitor_id: id.to_string(),
         first_visit: visits.first().map_or(0, |v| v.start),
+        last_visit: visits.last().map_or(0, |v| v.start),
         last_event: if visits.is_empty() { 0 } else { last_event },
         totals: t,
         visits,

@@ -1316,9 +1316,15 @@ fn visitor_profiles_total_every_visit() {
         (
             oracle.visitor_id.as_str(),
             oracle.first_visit,
+            oracle.last_visit,
             oracle.last_event
         ),
-        ("a", BASE_MS, BASE_MS + TWO_HOURS + 40_000)
+        (
+            "a",
+            BASE_MS,
+            BASE_MS + TWO_HOURS,
+            BASE_MS + TWO_HOURS + 40_000
+        )
     );
     assert_eq!(
         oracle.totals,

@@ -843,6 +843,7 @@ fn visitor_profile_json() {
     let doc = json("visitor", &db, &["a"]);
     assert_eq!(doc["visitorId"], "a");
     assert_eq!(doc["firstVisit"], "2026-01-05T10:00:00Z");
+    assert_eq!(doc["lastVisit"], "2026-01-06T09:00:00Z");
     assert_eq!(doc["lastEvent"], "2026-01-06T09:05:00Z");
     assert_eq!(
         doc["totals"],

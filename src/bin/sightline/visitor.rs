@@ -252,13 +252,15 @@ fn dimension_lines(v: &VisitRecord, names: &[&str]) -> Vec<String> {
 }
 
 impl VisitorAnswer {
-    /// `{"visitorId", "firstVisit", "lastEvent", "totals", "visits", "elapsedMs"}`.
+    /// `{"visitorId", "firstVisit", "lastVisit", "lastEvent", "totals", "visits",
+    /// "elapsedMs"}`.
     pub fn doc(&self) -> Value {
         let p = &self.profile;
         let t = &p.totals;
         json!({
             "visitorId": p.visitor_id,
             "firstVisit": instant(p.first_visit),
+            "lastVisit": instant(p.last_visit),
             "lastEvent": instant(p.last_event),
             "totals": {
                 "visits": t.visits,
@@ -289,8 +291,9 @@ impl VisitorAnswer {
             seconds(t.visit_duration)
         );
         out += &format!(
-            "first visit {}, last event {}\n",
+            "first visit {}, last visit {}, last event {}\n",
             instant(p.first_visit),
+            instant(p.last_visit),
             instant(p.last_event)
         );
         // What every visit shares is said once; each visit then shows the rest.

@@ -57,6 +57,7 @@ pub fn visitor(snapshot: &Snapshot, id: &str) -> Result<Option<VisitorProfile>> 
     }
     totals.revenue = from_micros(micros);
     let first_visit = visits.iter().map(|v| v.start).min().unwrap_or(0);
+    let last_visit = visits.iter().map(|v| v.start).max().unwrap_or(0);
     let last_event = visits
         .iter()
         .flat_map(|v| &v.events)
@@ -66,6 +67,7 @@ pub fn visitor(snapshot: &Snapshot, id: &str) -> Result<Option<VisitorProfile>> 
     Ok(Some(VisitorProfile {
         visitor_id: id.to_string(),
         first_visit,
+        last_visit,
         last_event,
         totals,
         visits,
