@@ -9,57 +9,23 @@
 //! e.jsonl`). Timings are warm: each analysis runs once before measuring, so per-part
 //! in-memory indexes are built.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sightline::exec::funnel::DEFAULT_WINDOW_MS;
-use sightline::generate::{GenOptions, write_jsonl};
 use sightline::{
-    CohortOptions, CompiledSegment, Db, DbOptions, Dialect, FunnelOptions, ImportOptions, Period,
-    ReportOptions, Snapshot, TimeRange,
+    CohortOptions, CompiledSegment, Dialect, FunnelOptions, Period, ReportOptions, Snapshot,
+    TimeRange,
 };
-
-fn visitors() -> u64 {
-    std::env::var("SIGHTLINE_BENCH_VISITORS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000)
-}
-
-/// The benchmark database: `$SIGHTLINE_BENCH_DB`, or a fresh one from `gen` (kept alive
-/// by the returned temp dir).
-fn database() -> (Db, Option<tempfile::TempDir>) {
-    if let Some(dir) = std::env::var_os("SIGHTLINE_BENCH_DB") {
-        let db = Db::open_read_only(&PathBuf::from(dir)).expect("open SIGHTLINE_BENCH_DB");
-        return (db, None);
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("input.jsonl");
-    write_jsonl(
-        &GenOptions {
-            visitors: visitors(),
-            seed: 1,
-            ..GenOptions::default()
-        },
-        std::fs::File::create(&input).expect("create input"),
-    )
-    .expect("generate");
-    let db = Db::create(&dir.path().join("db"), DbOptions::default()).expect("create");
-    let mut tx = db.begin_write().expect("begin");
-    tx.import_file(&input, &ImportOptions::default(), &|_| {})
-        .expect("import");
-    tx.commit().expect("commit");
-    let _ = std::fs::remove_file(&input);
-    (db, Some(dir))
-}
 
 fn compile(snap: &Snapshot, text: &str) -> CompiledSegment {
     snap.compile(text, Dialect::Default).expect("compile")
 }
 
 fn bench_analytics(c: &mut Criterion) {
-    let (db, _keep) = database();
+    let (db, _keep) = common::database();
     let snap = db.snapshot();
     let stats = snap.stats().expect("stats");
     eprintln!(

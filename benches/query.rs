@@ -2,23 +2,18 @@
 //! database built from `gen`.
 //!
 //! `cargo bench --bench query`. The dataset size follows `SIGHTLINE_BENCH_VISITORS`
-//! (default 200,000 visitors ≈ 2M events, the reference size). Timings are
+//! (default 200,000 visitors ≈ 2M events, the reference size), or
+//! `SIGHTLINE_BENCH_DB=DIR` reuses a database already imported there. Timings are
 //! warm: each segment runs once before measuring, so the per-part in-memory indexes
 //! (bit-sliced numeric indexes, row offsets) are built.
 
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use sightline::exec::TimeRange;
-use sightline::generate::{GenOptions, write_jsonl};
-use sightline::{Db, DbOptions, Dialect, ImportOptions};
+mod common;
 
-fn visitors() -> u64 {
-    std::env::var("SIGHTLINE_BENCH_VISITORS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000)
-}
+use criterion::{Criterion, criterion_group, criterion_main};
+use sightline::Dialect;
+use sightline::exec::TimeRange;
 
 /// (benchmark name, segment).
 const SEGMENTS: &[(&str, &str)] = &[
@@ -33,27 +28,11 @@ const SEGMENTS: &[(&str, &str)] = &[
 ];
 
 fn bench_query(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("input.jsonl");
-    let generated = write_jsonl(
-        &GenOptions {
-            visitors: visitors(),
-            seed: 1,
-            ..GenOptions::default()
-        },
-        std::fs::File::create(&input).expect("create input"),
-    )
-    .expect("generate");
-    let db = Db::create(&dir.path().join("db"), DbOptions::default()).expect("create");
-    let mut tx = db.begin_write().expect("begin");
-    tx.import_file(&input, &ImportOptions::default(), &|_| {})
-        .expect("import");
-    tx.commit().expect("commit");
-    let _ = std::fs::remove_file(&input);
+    let (db, _keep) = common::database();
     let snap = db.snapshot();
     eprintln!(
         "query bench: {} events, {} parts",
-        generated.events,
+        snap.stats().expect("stats").events,
         snap.parts().len()
     );
 
