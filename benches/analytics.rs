@@ -96,6 +96,16 @@ fn bench_analytics(c: &mut Criterion) {
     group.bench_function("cohorts_weekly", |b| {
         b.iter(|| snap.cohorts(&select(), &weekly).expect("cohorts"))
     });
+
+    // A visitor from the middle of the last part (looked up through every part).
+    let last = snap.parts().last().expect("a part");
+    let ids = last.reader.visitor_ids().expect("visitor ids");
+    let id = ids.get(ids.len() / 2).expect("a visitor").to_string();
+    let warm = snap.visitor(&id).expect("profile").expect("visitor exists");
+    eprintln!("visitor_profile: {id}, {} visits", warm.totals.visits);
+    group.bench_function("visitor_profile", |b| {
+        b.iter(|| snap.visitor(&id).expect("profile"))
+    });
     group.finish();
 }
 
