@@ -804,26 +804,22 @@ fn cohort_table_is_a_retention_grid() {
             .unwrap_or_else(|| panic!("no {start} row in {out}"))
             .to_string()
     };
-    let first: Vec<String> = row("2026-01-05")
-        .split('┆')
-        .map(|c| {
-            c.trim_matches(|ch: char| ch.is_whitespace() || ch == '│')
-                .to_string()
-        })
-        .collect();
+    let cells = |line: String| -> Vec<String> {
+        line.split('┆')
+            .map(|c| {
+                c.trim_matches(|ch: char| ch.is_whitespace() || ch == '│')
+                    .to_string()
+            })
+            .collect()
+    };
+    let first = cells(row("2026-01-05"));
     assert_eq!(
         first,
         ["2026-01-05", "2", "100.0", "100.0", "0.0", "0.0", "50.0"],
         "{out}"
     );
     // Periods not reached yet are blank.
-    let last: Vec<String> = row("2026-01-26")
-        .split('┆')
-        .map(|c| {
-            c.trim_matches(|ch: char| ch.is_whitespace() || ch == '│')
-                .to_string()
-        })
-        .collect();
+    let last = cells(row("2026-01-26"));
     assert_eq!(
         last,
         ["2026-01-26", "1", "100.0", "0.0", "", "", ""],

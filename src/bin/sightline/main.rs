@@ -502,12 +502,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { args, by, limit } => {
             let answer = args
                 .run(|snap, scope| report::report(snap, scope, &by, limit.map(|n| n as usize)))?;
-            if args.json {
-                println!("{}", answer.doc());
-            } else {
-                println!("{}", query::header(&answer.segment, &answer.range));
-                println!("{}", answer.table());
-            }
+            print_analysis(
+                args.json,
+                || answer.doc(),
+                || query::header(&answer.segment, &answer.range),
+                || answer.table(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Funnel {
@@ -522,12 +522,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let answer =
                 args.run(|snap, scope| funnel::funnel(snap, scope, &steps, unit, window))?;
-            if args.json {
-                println!("{}", answer.doc());
-            } else {
-                println!("{}", query::header(&answer.segment, &answer.range));
-                println!("{}", answer.table());
-            }
+            print_analysis(
+                args.json,
+                || answer.doc(),
+                || query::header(&answer.segment, &answer.range),
+                || answer.table(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Cohorts {
@@ -542,12 +542,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let answer =
                 args.run(|snap, scope| cohorts::cohorts(snap, scope, period, periods as usize))?;
-            if args.json {
-                println!("{}", answer.doc());
-            } else {
-                println!("{}", query::header(&answer.segment, &answer.range));
-                println!("{}", answer.table());
-            }
+            print_analysis(
+                args.json,
+                || answer.doc(),
+                || query::header(&answer.segment, &answer.range),
+                || answer.table(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Visitor { db, json, id } => {
@@ -600,6 +600,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo(&db, visitors, seed)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Prints an analysis (report, funnel, cohorts): its JSON document, or the selection's
+/// header and the table.
+fn print_analysis(
+    json: bool,
+    doc: impl FnOnce() -> serde_json::Value,
+    header: impl FnOnce() -> String,
+    table: impl FnOnce() -> String,
+) {
+    if json {
+        println!("{}", doc());
+    } else {
+        println!("{}", header());
+        println!("{}", table());
     }
 }
 
