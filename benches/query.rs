@@ -1,5 +1,6 @@
-//! Query benchmarks: parse + compile, and segment evaluation (select + summary) on a
-//! database built from `gen`.
+//! Query benchmarks on a database built from `gen`: parsing alone (each dialect),
+//! parse + compile, bitmap evaluation alone (`select`: the selected visits as bitmaps),
+//! and whole queries (select + summary).
 //!
 //! `cargo bench --bench query`. The dataset size follows `SIGHTLINE_BENCH_VISITORS`
 //! (default 200,000 visitors ≈ 2M events, the reference size), or
@@ -13,6 +14,7 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sightline::Dialect;
+use sightline::lang::parse;
 use sightline::exec::TimeRange;
 
 /// (benchmark name, segment).
@@ -40,6 +42,28 @@ fn bench_query(c: &mut Criterion) {
     group
         .sample_size(50)
         .measurement_time(Duration::from_secs(5));
+    // Parsing alone: a mixed segment in the default dialect, the same as Matomo stores
+    // it (URL-encoded values), and as an API parameter (encoded once more).
+    for (name, text, dialect) in [
+        (
+            "parse_default",
+            "countryCode==de;deviceType==smartphone,deviceType==tablet;visitCount>1;pageUrl=@/checkout",
+            Dialect::Default,
+        ),
+        (
+            "parse_matomo",
+            "countryCode==de;deviceType==smartphone,deviceType==tablet;visitCount>1;pageUrl=@%252Fcheckout",
+            Dialect::Matomo,
+        ),
+        (
+            "parse_matomo_url",
+            "countryCode%3D%3Dde%3BdeviceType%3D%3Dsmartphone%2CdeviceType%3D%3Dtablet%3BvisitCount%3E1",
+            Dialect::MatomoUrl,
+        ),
+    ] {
+        parse(text, dialect).expect("parse");
+        group.bench_function(name, |b| b.iter(|| parse(text, dialect).expect("parse")));
+    }
     group.bench_function("parse_compile", |b| {
         b.iter(|| {
             snap.compile(
@@ -60,6 +84,10 @@ fn bench_query(c: &mut Criterion) {
                 let sel = snap.select(&compiled, &TimeRange::ALL).expect("select");
                 snap.summarize(&sel).expect("summarize")
             })
+        });
+        // Bitmap evaluation alone: the selection, without the summary.
+        group.bench_function(format!("{name}_select"), |b| {
+            b.iter(|| snap.select(&compiled, &TimeRange::ALL).expect("select"))
         });
     }
     group.finish();

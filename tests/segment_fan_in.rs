@@ -2,6 +2,9 @@
 //! column's ids instead of OR-ing one bitmap per value (`engine::MAX_INDEX_FAN_IN`).
 //! Both paths must select exactly what the scan oracle selects: here, on columns with
 //! hundreds of distinct values, conditions matching a few, ~64, and hundreds of them.
+//! Combined with selective conditions, a wide condition is only evaluated on the rows
+//! of the candidate visits, or of the rows matching the earlier same-row conditions
+//! (`engine::RESTRICT_RATIO`): those segments are here too.
 
 use sightline::exec::scan;
 use sightline::{Db, DbOptions, Dialect, TimeRange};
@@ -39,6 +42,15 @@ fn wide_fan_in_conditions_equal_the_oracle() {
         "city=@City", // a visit-level column, 90 values
         "city!@City 1;pageUrl=~7$",
         "pageTitle>Title 2", // a byte-order range over the dictionary
+        // Restricted evaluation: few candidate visits, then a wide condition.
+        "city==City 3;pageUrl=@/product/",
+        "city==City 4;pageTitle==Title 9;pageUrl=~p[0-9]?[0-9]$",
+        "city==City 1,city==City 2;pageUrl!@/product/p1;pageUrl=@/product/",
+        // Same row: an exact condition first, a wide one on its rows only.
+        "pageTitle==Title 5;pageUrl=@/product/p1",
+        "pageUrl=@/product/;pageTitle==Title 7",
+        "pageTitle==Title 5,city==City 2;pageUrl=@/product/",
+        "pageTitle==Title 5,city==City 2;pageUrl=@/product/;city!=City 2",
     ] {
         let compiled = snap.compile(segment, Dialect::Default).unwrap();
         let sel = snap.select(&compiled, &TimeRange::ALL).unwrap();

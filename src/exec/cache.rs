@@ -61,10 +61,13 @@ pub(super) struct VisitMetrics {
     pub revenue_micros: i64,
 }
 
-/// An integer column as `min` plus one bitmap per bit of `value - min`.
+/// An integer column as `min` plus `unit` times one bitmap per bit of
+/// `(value - min) / unit`, where `unit` is the largest power of ten (up to 10⁶) dividing
+/// every `value - min` (revenue in millionths of whole cents needs 13 bits fewer).
 #[derive(Debug, Default)]
 pub(super) struct Slices {
     min: i64,
+    unit: i64,
     slices: Vec<RoaringBitmap>,
 }
 
@@ -73,11 +76,19 @@ impl Slices {
     pub fn build(values: &[i64]) -> Slices {
         let min = values.iter().copied().min().unwrap_or(0);
         let max = values.iter().copied().max().unwrap_or(0);
-        let span = max.wrapping_sub(min) as u64;
+        let mut unit: i64 = 1;
+        while unit < 1_000_000
+            && values
+                .iter()
+                .all(|&v| (v.wrapping_sub(min) as u64).is_multiple_of((unit * 10) as u64))
+        {
+            unit *= 10;
+        }
+        let span = max.wrapping_sub(min) as u64 / unit as u64;
         let bits = (u64::BITS - span.leading_zeros()) as usize;
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); bits];
         for (r, &v) in values.iter().enumerate() {
-            let d = v.wrapping_sub(min) as u64;
+            let d = v.wrapping_sub(min) as u64 / unit as u64;
             for (i, list) in rows.iter_mut().enumerate() {
                 if d >> i & 1 == 1 {
                     list.push(r as u32);
@@ -86,6 +97,7 @@ impl Slices {
         }
         Slices {
             min,
+            unit,
             slices: rows
                 .into_iter()
                 .map(|l| RoaringBitmap::from_sorted_iter(l).unwrap_or_default())
@@ -93,12 +105,14 @@ impl Slices {
         }
     }
 
-    /// Sum of the values of the rows in `sel`.
+    /// Sum of the values of the rows in `sel` (best without run containers: counting
+    /// runs against bitmaps is several times slower than arrays or bitmaps).
     pub fn sum(&self, sel: &RoaringBitmap) -> i128 {
         let base = sel.len() as i128 * self.min as i128;
-        self.slices.iter().enumerate().fold(base, |acc, (i, s)| {
+        let bits = self.slices.iter().enumerate().fold(0i128, |acc, (i, s)| {
             acc + ((s.intersection_len(sel) as i128) << i)
-        })
+        });
+        base + bits * self.unit as i128
     }
 }
 
@@ -161,6 +175,17 @@ mod tests {
             let want: i128 = sel.iter().map(|r| values[r as usize] as i128).sum();
             prop_assert_eq!(s.sum(&sel), want);
         }
+    }
+
+    #[test]
+    fn common_powers_of_ten_are_factored_out() {
+        let v = [5_000_000i64, 1_250_000, 250_000, 1_230_000];
+        let s = Slices::build(&v);
+        assert_eq!(s.unit, 10_000);
+        let all: RoaringBitmap = (0..4).collect();
+        assert_eq!(s.sum(&all), v.iter().map(|&x| x as i128).sum::<i128>());
+        let some: RoaringBitmap = [1, 3].into_iter().collect();
+        assert_eq!(s.sum(&some), 2_480_000);
     }
 
     #[test]

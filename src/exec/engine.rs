@@ -42,6 +42,10 @@ use crate::storage::part::{CatView, PartReader};
 /// pass over the column's ids instead of OR-ing the values' bitmaps.
 const MAX_INDEX_FAN_IN: usize = 64;
 
+/// A condition restricted to candidate rows looks their ids up one by one when there
+/// are fewer than 1/`RESTRICT_RATIO` of the column's rows, instead of a full pass.
+const RESTRICT_RATIO: u64 = 8;
+
 /// Evaluation context of one part.
 pub(super) struct PartEval<'a> {
     pub(super) lp: &'a LivePart,
@@ -133,6 +137,8 @@ impl<'a> PartEval<'a> {
                 .collect();
             let conversions = col(internal::CONVERSIONS)?;
             let revenue = col(internal::REVENUE)?;
+            let duration = col("visitDuration")?;
+            let visitor = self.visit_visitor()?;
             let per_visit = (0..n)
                 .map(|v| VisitMetrics {
                     actions: actions[v].clamp(0, u32::MAX as i64) as u32,
@@ -141,9 +147,9 @@ impl<'a> PartEval<'a> {
                 })
                 .collect();
             Ok(SummaryIndex {
-                visitor: self.visit_visitor()?,
+                visitor,
                 actions: Slices::build(&actions),
-                duration: Slices::build(&col("visitDuration")?),
+                duration: Slices::build(&duration),
                 conversions: Slices::build(&conversions),
                 revenue_micros: Slices::build(&revenue),
                 bounces,
@@ -152,19 +158,26 @@ impl<'a> PartEval<'a> {
         })
     }
 
-    /// Distinct visitors among `sel`: one step per visitor (a visitor's visits are
-    /// consecutive rows, so the iterator jumps past the rest of them).
+    /// Distinct visitors among `sel`, `owner` giving each visit's visitor ordinal. A
+    /// visitor's visits are consecutive rows and every visitor has one, so a run of
+    /// consecutive selected visits `a..=b` holds exactly the visitors
+    /// `owner[a]..=owner[b]`; only a visitor shared with the previous run is not new.
     pub(super) fn distinct_visitors(&self, sel: &RoaringBitmap, owner: &[u32]) -> Result<u64> {
-        let starts = self.visitor_starts()?;
-        let mut n = 0;
+        let mut n = 0u64;
+        let mut last: Option<u32> = None;
         let mut it = sel.iter();
-        while let Some(v) = it.next() {
-            let who = owner.get(v as usize).copied().unwrap_or(u32::MAX) as usize;
-            let Some(&end) = starts.get(who + 1) else {
+        while let Some(run) = it.next_range() {
+            let (Some(&first), Some(&end)) = (
+                owner.get(*run.start() as usize),
+                owner.get(*run.end() as usize),
+            ) else {
                 return Err(self.r.corrupt("selected visit beyond the visit table"));
             };
-            n += 1;
-            it.advance_to(end);
+            n += u64::from(end.saturating_sub(first)) + 1;
+            if last == Some(first) {
+                n -= 1;
+            }
+            last = Some(end);
         }
         Ok(n)
     }
@@ -260,16 +273,41 @@ impl<'a> PartEval<'a> {
         Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default())
     }
 
-    /// The event rows of `visits`.
+    /// The event rows of `visits`: one bit range per run of consecutive visits, set in
+    /// a plain bitset (inserting ranges into a roaring bitmap one by one is far slower).
     pub(super) fn broadcast(&self, visits: &RoaringBitmap) -> Result<RoaringBitmap> {
         let starts = self.visit_starts()?;
-        let mut out = RoaringBitmap::new();
-        for v in visits {
-            if let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1)) {
-                out.insert_range(a..b);
-            }
+        let mut words = vec![0u64; (self.ne as usize).div_ceil(64)];
+        let mut it = visits.iter();
+        while let Some(run) = it.next_range() {
+            let (Some(&a), Some(&b)) = (
+                starts.get(*run.start() as usize),
+                starts.get(*run.end() as usize + 1),
+            ) else {
+                return Err(self.r.corrupt("visit beyond the visit table"));
+            };
+            set_bits(&mut words, a as usize, b as usize);
         }
-        Ok(out)
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+    }
+
+    /// The visits of the visitor ordinals in `visitors`.
+    pub(super) fn visits_of_visitors(&self, visitors: &RoaringBitmap) -> Result<RoaringBitmap> {
+        let starts = self.visitor_starts()?;
+        let mut words = vec![0u64; (self.nv as usize).div_ceil(64)];
+        let mut it = visitors.iter();
+        while let Some(run) = it.next_range() {
+            let (Some(&a), Some(&b)) = (
+                starts.get(*run.start() as usize),
+                starts.get(*run.end() as usize + 1),
+            ) else {
+                return Err(self.r.corrupt("visitor beyond the visitor table"));
+            };
+            set_bits(&mut words, a as usize, b as usize);
+        }
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
     }
 
     fn bsi_of(
@@ -295,6 +333,12 @@ impl<'a> PartEval<'a> {
     /// Evaluates the positive counterpart of `c` (for a negative condition, what it
     /// negates) on its own table: visit rows, event rows or conversion rows.
     pub(super) fn positive(&self, c: &Cond) -> Result<RoaringBitmap> {
+        self.positive_within(c, None)
+    }
+
+    /// [`positive`](Self::positive), where only the rows of `within` (rows of the
+    /// condition's own table) matter: rows outside it may or may not be in the answer.
+    fn positive_within(&self, c: &Cond, within: Option<&RoaringBitmap>) -> Result<RoaringBitmap> {
         match &c.dim.source {
             Source::VisitText(col) => {
                 let body = self
@@ -302,7 +346,7 @@ impl<'a> PartEval<'a> {
                     .visit_column(col)
                     .ok_or_else(|| self.r.corrupt(format!("missing visit column {col}")))?;
                 let cv = self.r.cat(body, self.nv)?;
-                self.text_rows(&cv, c, self.nv, as_stored)
+                self.text_rows(&cv, c, self.nv, as_stored, within)
             }
             Source::EventText(col) => {
                 let body = self
@@ -310,12 +354,12 @@ impl<'a> PartEval<'a> {
                     .event_column(col)
                     .ok_or_else(|| self.r.corrupt(format!("missing event column {col}")))?;
                 let cv = self.r.cat(body, self.ne)?;
-                self.text_rows(&cv, c, self.ne, as_stored)
+                self.text_rows(&cv, c, self.ne, as_stored, within)
             }
             Source::CustomText(name) => match self.r.custom_column(name) {
                 Some(body) => {
                     let cv = self.r.cat(body, self.ne)?;
-                    self.text_rows(&cv, c, self.ne, as_stored)
+                    self.text_rows(&cv, c, self.ne, as_stored, within)
                 }
                 None => Ok(self.absent_column(c, self.ne)),
             },
@@ -326,12 +370,18 @@ impl<'a> PartEval<'a> {
                     .ok_or_else(|| self.r.corrupt("missing event column type"))?;
                 let cv = self.r.cat(body, self.ne)?;
                 // Conversion types have no action-type name: they never match.
-                self.text_rows(&cv, c, self.ne, |stored| {
-                    ACTION_TYPES
-                        .iter()
-                        .find(|(_, t)| *t == stored)
-                        .map(|(name, _)| *name)
-                })
+                self.text_rows(
+                    &cv,
+                    c,
+                    self.ne,
+                    |stored| {
+                        ACTION_TYPES
+                            .iter()
+                            .find(|(_, t)| *t == stored)
+                            .map(|(name, _)| *name)
+                    },
+                    within,
+                )
             }
             Source::VisitNumber(col) => {
                 let bsi = self.bsi_visit(col)?;
@@ -413,6 +463,7 @@ impl<'a> PartEval<'a> {
         c: &Cond,
         rows: u32,
         name: impl Fn(&str) -> Option<&str>,
+        within: Option<&RoaringBitmap>,
     ) -> Result<RoaringBitmap> {
         let dict_get = |i: usize| {
             cv.dict
@@ -441,23 +492,26 @@ impl<'a> PartEval<'a> {
                 // Exact lookup in the sorted dictionary (action types map names, so
                 // they take the general path).
                 if matches!(c.dim.source, Source::ActionType) {
-                    return self.scan_dict(cv, c, &name);
+                    return self.scan_dict(cv, c, &name, within);
                 }
                 match cv.dict.find(v) {
                     Some(i) => self.bitmap(cv, i),
                     None => Ok(RoaringBitmap::new()),
                 }
             }
-            _ => self.scan_dict(cv, c, &name),
+            _ => self.scan_dict(cv, c, &name, within),
         }
     }
 
-    /// Decides `c` once per distinct dictionary value and ORs the matching bitmaps.
+    /// Decides `c` once per distinct dictionary value and ORs the matching bitmaps (or
+    /// marks the rows whose id matches, when many values do). Only rows of `within`
+    /// matter when it is given.
     fn scan_dict(
         &self,
         cv: &CatView<'_>,
         c: &Cond,
         name: &impl Fn(&str) -> Option<&str>,
+        within: Option<&RoaringBitmap>,
     ) -> Result<RoaringBitmap> {
         let test = TextTest::new(c);
         let mut buf = String::new();
@@ -482,18 +536,39 @@ impl<'a> PartEval<'a> {
             return Ok(bitmaps.union());
         }
         // Many values match (`pageUrl=@/product/`): decoding and merging hundreds of
-        // small bitmaps costs more than one pass over the column's ids.
+        // small bitmaps costs more than one pass over the column's ids. `wanted` is
+        // indexed by the raw packed value (id − the column's minimum id).
+        let min = cv.ids.min();
         let mut wanted = vec![false; cv.dict.len() + 1];
         for i in hits {
-            wanted[i + 1] = true;
-        }
-        let rows = cv.ids.len();
-        let mut words = vec![0u64; rows.div_ceil(64)];
-        for (r, id) in cv.ids.iter().enumerate() {
-            if wanted.get(id as usize).copied().unwrap_or(false) {
-                words[r / 64] |= 1 << (r % 64);
+            if let Some(slot) = usize::try_from(i as i64 + 1 - min)
+                .ok()
+                .and_then(|k| wanted.get_mut(k))
+            {
+                *slot = true;
             }
         }
+        let wants = |raw: u64| wanted.get(raw as usize).copied().unwrap_or(false);
+        if let Some(rows) = within
+            && rows.len() * RESTRICT_RATIO < cv.ids.len() as u64
+        {
+            // Few candidate rows: look their ids up one by one.
+            let hit: Vec<u32> = rows
+                .iter()
+                .filter(|&r| wants(cv.ids.get_raw(r as usize)))
+                .collect();
+            return Ok(RoaringBitmap::from_sorted_iter(hit).unwrap_or_default());
+        }
+        let mut words = vec![0u64; cv.ids.len().div_ceil(64)];
+        cv.ids.for_each_chunk(|first, raw| {
+            let mut m = 0u64;
+            for (j, &v) in raw.iter().enumerate() {
+                m |= u64::from(wants(v)) << j;
+            }
+            if let Some(w) = words.get_mut(first / 64) {
+                *w = m;
+            }
+        });
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
     }
@@ -564,7 +639,21 @@ impl<'a> PartEval<'a> {
 
     /// One condition as a bitmap of visits or of action rows.
     fn condition(&self, c: &Cond, stats: &mut CondStats) -> Result<Value> {
-        let pos = self.positive(c)?;
+        self.condition_within(c, stats, None)
+    }
+
+    /// [`condition`](Self::condition) where only the action rows of `within` matter for
+    /// a positive action-level condition (see [`positive_within`](Self::positive_within)).
+    fn condition_within(
+        &self,
+        c: &Cond,
+        stats: &mut CondStats,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<Value> {
+        let restrict = (c.level() == Level::Action && !c.is_negative())
+            .then_some(within)
+            .flatten();
+        let pos = self.positive_within(c, restrict)?;
         match c.level() {
             Level::Visit => {
                 let v = if c.is_negative() {
@@ -674,33 +763,80 @@ impl<'a> PartEval<'a> {
     }
 
     /// The visits of this part selected by `groups` within `range`.
+    ///
+    /// Groups that decide visits on their own (visit-level, negated or conversion
+    /// conditions only) go first, since they narrow the candidate visits. With
+    /// `restrict`, the action-row conditions are then evaluated only where they can
+    /// matter: on the rows of the candidate visits, and for the second and later
+    /// same-row groups on the rows still matching the earlier ones (cheap groups first).
+    /// `restrict = false` evaluates every condition whole, for exact `explain` counts.
     pub(super) fn select(
         &self,
         groups: &[Vec<Cond>],
         range: &TimeRange,
         stats: &mut [Vec<CondStats>],
+        restrict: bool,
     ) -> Result<RoaringBitmap> {
         let mut candidates = self.live_visits(range)?;
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        let scanning = |g: &[Cond]| {
+            g.iter()
+                .any(|c| c.level() == Level::Action && !c.is_negative() && scans_dictionary(c))
+        };
+        order.sort_by_key(|&i| {
+            let g = groups.get(i).map_or(&[][..], |g| &g[..]);
+            (yields_rows(g), scanning(g))
+        });
+        // Whether a row group at or after position k of `order` scans a dictionary (and
+        // so can use the restriction).
+        let mut scans_from = vec![false; order.len() + 1];
+        for k in (0..order.len()).rev() {
+            let g = groups.get(order[k]).map_or(&[][..], |g| &g[..]);
+            scans_from[k] = scans_from[k + 1] || (yields_rows(g) && scanning(g));
+        }
         // (visit part, row part) of each group holding positive action conditions.
         let mut row_groups: Vec<(Option<RoaringBitmap>, RoaringBitmap)> = Vec::new();
-        for (g, gstats) in groups.iter().zip(stats.iter_mut()) {
+        let mut within: Option<RoaringBitmap> = None;
+        for (k, &i) in order.iter().enumerate() {
+            let (Some(g), Some(gstats)) = (groups.get(i), stats.get_mut(i)) else {
+                continue;
+            };
             if candidates.is_empty() {
                 break; // AND short-circuits on empty
+            }
+            let row_group = yields_rows(g);
+            let restrict = restrict && scans_from[k];
+            if restrict && row_group && row_groups.is_empty() {
+                within = (candidates.len() * RESTRICT_RATIO < u64::from(self.nv))
+                    .then(|| self.broadcast(&candidates))
+                    .transpose()?;
             }
             let mut visits: Vec<RoaringBitmap> = Vec::new();
             let mut rows: Vec<RoaringBitmap> = Vec::new();
             for (c, st) in g.iter().zip(gstats.iter_mut()) {
-                match self.condition(c, st)? {
+                match self.condition_within(c, st, within.as_ref())? {
                     Value::Visits(v) => visits.push(v),
                     Value::Rows(r) => rows.push(r),
                 }
             }
             let visits = (!visits.is_empty()).then(|| visits.union());
-            if rows.is_empty() {
+            if !row_group {
                 candidates &= visits.unwrap_or_default();
-            } else {
-                row_groups.push((visits, rows.union()));
+                continue;
             }
+            let rows = rows.union();
+            if restrict && scans_from[k + 1] {
+                // The rows later same-row groups need to look at.
+                let mut reach = rows.clone();
+                if let Some(v) = &visits {
+                    reach |= self.broadcast(&(v & &candidates))?;
+                }
+                within = Some(match within.take() {
+                    Some(w) => w & reach,
+                    None => reach,
+                });
+            }
+            row_groups.push((visits, rows));
         }
         if row_groups.is_empty() || candidates.is_empty() {
             return Ok(candidates);
@@ -737,6 +873,39 @@ impl<'a> PartEval<'a> {
         let projected = self.project(&same_row.unwrap_or_default())?;
         Ok((projected | base) & candidates)
     }
+}
+
+/// Sets bits `a..b` of a bitset (bits beyond its end are ignored).
+fn set_bits(words: &mut [u64], a: usize, b: usize) {
+    let b = b.min(words.len() * 64);
+    let mut i = a;
+    while i < b {
+        let (w, bit) = (i / 64, i % 64);
+        let n = (64 - bit).min(b - i);
+        let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << bit };
+        if let Some(word) = words.get_mut(w) {
+            *word |= mask;
+        }
+        i += n;
+    }
+}
+
+/// A group holding a positive action-level condition: it is decided on action rows.
+fn yields_rows(g: &[Cond]) -> bool {
+    g.iter()
+        .any(|c| c.level() == Level::Action && !c.is_negative())
+}
+
+/// A string condition decided by testing dictionary values (not one exact lookup).
+fn scans_dictionary(c: &Cond) -> bool {
+    let text = matches!(
+        c.dim.source,
+        Source::VisitText(_)
+            | Source::EventText(_)
+            | Source::CustomText(_)
+            | Source::ActionType
+    );
+    text && !(c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url)
 }
 
 /// The visit owning event row `row`: the last `v` with `starts[v] <= row`, searched from

@@ -280,6 +280,14 @@ fn funnel_part(
     if walk.is_empty() {
         return Ok(out);
     }
+    // Only the rows of the units walked matter from here on.
+    let walk_visits = if visitor_scope {
+        eval.visits_of_visitors(&walk)? & sel
+    } else {
+        walk.clone()
+    };
+    let walk_rows = eval.broadcast(&walk_visits)?;
+    let rows: Vec<RoaringBitmap> = rows.into_iter().map(|r| r & &walk_rows).collect();
     // Which steps each row matches.
     let mut mask = vec![0u32; eval.ne as usize];
     for (i, bm) in rows.iter().enumerate() {
@@ -300,35 +308,44 @@ fn funnel_part(
     let offset = r.num(need(internal::TS_OFFSET)?, eval.ne)?;
     let mut walker = Walker::new(k, options.window_ms);
     let mut chain: Vec<(i64, u32)> = Vec::new();
-    let add_visit = |v: usize, chain: &mut Vec<(i64, u32)>| -> Result<()> {
-        let (Some(&a), Some(&b)) = (starts.get(v), starts.get(v + 1)) else {
-            return Err(r.corrupt("visit beyond the visit table"));
-        };
-        let base = start.int(v).unwrap_or(0);
-        for e in a..b {
-            let m = mask.get(e as usize).copied().unwrap_or(0);
-            if m != 0 {
-                let ts = base.saturating_add(offset.int(e as usize).unwrap_or(0));
-                chain.push((ts, m));
-            }
-        }
-        Ok(())
-    };
+    // The rows matching some step in a selected visit of a walked unit, in order
+    // alongside the units (rows are ordered by visitor, then visit).
+    let matching = roaring::MultiOps::union(rows.iter());
+    let mut it = matching.iter();
+    let mut cur = it.next();
     for unit in &walk {
         chain.clear();
-        if visitor_scope {
-            let (Some(&a), Some(&b)) =
-                (visitors.get(unit as usize), visitors.get(unit as usize + 1))
-            else {
-                return Err(r.corrupt("visitor beyond the visitor table"));
-            };
-            for v in a..b {
-                if sel.contains(v) {
-                    add_visit(v as usize, &mut chain)?;
-                }
+        let (first_visit, end_visit) = if visitor_scope {
+            match (visitors.get(unit as usize), visitors.get(unit as usize + 1)) {
+                (Some(&a), Some(&b)) => (a, b),
+                _ => return Err(r.corrupt("visitor beyond the visitor table")),
             }
         } else {
-            add_visit(unit as usize, &mut chain)?;
+            (unit, unit + 1)
+        };
+        let (Some(&lo), Some(&hi)) = (
+            starts.get(first_visit as usize),
+            starts.get(end_visit as usize),
+        ) else {
+            return Err(r.corrupt("visit beyond the visit table"));
+        };
+        if cur.is_some_and(|row| row < lo) {
+            it.advance_to(lo);
+            cur = it.next();
+        }
+        let mut v = first_visit as usize;
+        while let Some(row) = cur.filter(|&row| row < hi) {
+            // The visit owning `row` (a unit's visits are few: step forward).
+            while starts.get(v + 1).is_some_and(|&s| s <= row) {
+                v += 1;
+            }
+            let m = mask.get(row as usize).copied().unwrap_or(0);
+            let ts = start
+                .int(v)
+                .unwrap_or(0)
+                .saturating_add(offset.int(row as usize).unwrap_or(0));
+            chain.push((ts, m));
+            cur = it.next();
         }
         // Rows are stored in time order within a visit; visits given by `visitId` may
         // overlap in time, so a visitor's rows can need sorting.

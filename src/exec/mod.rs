@@ -198,14 +198,18 @@ impl Snapshot {
 
     /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
     pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
-        let (sel, _) = self.select_with_stats(segment, range)?;
+        let (sel, _) = self.select_with_stats(segment, range, true)?;
         Ok(sel)
     }
 
+    /// The selection, and each condition's cardinalities. `restrict`: evaluate action
+    /// conditions only where they can matter (faster; the counts then cover only those
+    /// rows), or whole (exact counts, for `explain`).
     fn select_with_stats(
         &self,
         segment: &CompiledSegment,
         range: &TimeRange,
+        restrict: bool,
     ) -> Result<(Selection, Vec<Vec<CondStats>>)> {
         let blank: Vec<Vec<CondStats>> = segment
             .groups
@@ -216,7 +220,7 @@ impl Snapshot {
         let (range, part_blank) = (*range, blank.clone());
         let results = for_each_part(self.parts(), move |lp| {
             let mut stats = part_blank.clone();
-            let sel = PartEval::new(lp).select(&groups, &range, &mut stats)?;
+            let sel = PartEval::new(lp).select(&groups, &range, &mut stats, restrict)?;
             Ok((sel, stats))
         })?;
         let mut total = blank;
@@ -282,7 +286,7 @@ impl Snapshot {
 
     /// The plan of `segment` on this database, with the cardinality of every step.
     pub fn explain(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
-        let (sel, stats) = self.select_with_stats(segment, range)?;
+        let (sel, stats) = self.select_with_stats(segment, range, false)?;
         let r = *range;
         let candidates = for_each_part(self.parts(), move |lp| {
             Ok(PartEval::new(lp).live_visits(&r)?.len())
@@ -340,6 +344,9 @@ fn for_each_part<R: Send + 'static>(
 fn summarize_part(lp: &LivePart, sel: &RoaringBitmap) -> Result<(Summary, i128)> {
     let eval = PartEval::new(lp);
     let ix = eval.summary_index()?;
+    let mut flat = sel.clone();
+    flat.remove_run_compression();
+    let sel = &flat;
     let count = |s: &cache::Slices| s.sum(sel).clamp(0, u64::MAX as i128) as u64;
     let s = Summary {
         visits: sel.len(),

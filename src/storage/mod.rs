@@ -20,14 +20,18 @@ pub mod mmap;
 pub mod packed;
 pub mod part;
 
-/// Threads for parallel work (parsing, building parts): the available cores, 1 to 8.
-/// Counted once: `available_parallelism` reads cgroup files on Linux, too slow to ask
-/// on every query.
+/// Threads for parallel work (parsing, building parts, queries over several parts):
+/// `SIGHTLINE_THREADS` if it is set to a positive integer, else the available cores;
+/// 1 to 8 either way. Counted once: `available_parallelism` reads cgroup files on
+/// Linux, too slow to ask on every query.
 pub fn worker_threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
+        std::env::var("SIGHTLINE_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .clamp(1, 8)
     })
 }

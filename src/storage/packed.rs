@@ -130,6 +130,48 @@ impl<'a> PackedView<'a> {
         (self.min as i128 + self.get_raw(i) as i128) as i64
     }
 
+    /// Calls `f(first_row, raw_values)` for consecutive chunks of up to 64 rows (row
+    /// `first_row + j` has raw value `raw_values[j]`; add `min` for the value). Chunks
+    /// start at multiples of 64 and are decoded from whole words, several times faster
+    /// than [`get`](PackedView::get) row by row.
+    pub fn for_each_chunk(&self, mut f: impl FnMut(usize, &[u64])) {
+        let len = self.len as usize;
+        let mut out = [0u64; 64];
+        let w = self.width as usize;
+        let mask = if w < 64 { (1u64 << w) - 1 } else { u64::MAX };
+        let mut words = [0u64; 65];
+        let mut base = 0;
+        while base < len {
+            let n = (len - base).min(64);
+            if w > 0 {
+                // The chunk's values start at bit `base·w`, a word boundary.
+                let first = base / 64 * w;
+                let nwords = (n * w).div_ceil(64);
+                for (k, slot) in words.iter_mut().take(nwords).enumerate() {
+                    *slot = self.word(first + k);
+                }
+                for (j, o) in out.iter_mut().take(n).enumerate() {
+                    let bit = j * w;
+                    let (wi, sh) = (bit >> 6, bit & 63);
+                    let lo = words.get(wi).copied().unwrap_or(0) >> sh;
+                    let hi = if sh + w > 64 {
+                        words.get(wi + 1).copied().unwrap_or(0) << (64 - sh)
+                    } else {
+                        0
+                    };
+                    *o = (lo | hi) & mask;
+                }
+            }
+            f(base, &out[..n]);
+            base += n;
+        }
+    }
+
+    /// The minimum every raw value is offset from.
+    pub fn min(&self) -> i64 {
+        self.min
+    }
+
     /// Iterates over all values.
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.len as usize).map(move |i| self.get(i))
@@ -155,6 +197,26 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn chunks_decode_every_value(values in proptest::collection::vec(any::<i64>(), 0..300),
+                                     narrow in any::<bool>()) {
+            // Narrow values exercise small widths, any::<i64> the 64-bit one.
+            let values: Vec<i64> = if narrow {
+                values.iter().map(|v| v.rem_euclid(1000) - 3).collect()
+            } else {
+                values
+            };
+            let (bytes, desc) = view_of(&values);
+            let view = PackedView::new(&bytes, &desc).unwrap();
+            let mut seen = Vec::new();
+            view.for_each_chunk(|first, raw| {
+                assert_eq!(first, seen.len());
+                assert!(raw.len() <= 64 && first % 64 == 0);
+                seen.extend(raw.iter().map(|&r| (view.min() as i128 + r as i128) as i64));
+            });
+            prop_assert_eq!(seen, values);
+        }
+
         #[test]
         fn roundtrip(values in proptest::collection::vec(any::<i64>(), 0..200)) {
             let (bytes, desc) = view_of(&values);

@@ -22,6 +22,12 @@ use sightline::generate::{GenOptions, write_jsonl};
 use sightline::lang::Dialect;
 use sightline::{Db, DbOptions, ErrorKind, Format, FunnelScope, ImportOptions, Period, Stats};
 
+/// The system allocator, counting the peak of bytes allocated (the REPL's `.memory`
+/// reports it; the benchmark comparison reads it as the query-time heap).
+#[global_allocator]
+static ALLOC: peakmem_alloc::PeakMemAlloc<std::alloc::System> =
+    peakmem_alloc::PeakMemAlloc::new(std::alloc::System);
+
 /// Embedded web and product analytics: import events, ask audience questions.
 #[derive(Parser)]
 #[command(

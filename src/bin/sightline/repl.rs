@@ -62,14 +62,15 @@ Analyses, over the visits of .segment within .range (docs/analytics.md):
   .mode table|json      one table, or one JSON line, per answer (no argument: show it)
   .timer on|off         print the time each query took (JSON answers always carry
                         \"elapsedMs\")
+  .memory               peak heap allocated by this process, and its resident memory
   .help                 this text
   .quit, .exit          leave (Ctrl-D too)
 Lines starting with # or -- are comments. Tab completes dimension names and commands.";
 
 /// The dot-commands, for completion and suggestions.
 const COMMANDS: &[&str] = &[
-    "all", "cohorts", "dialect", "exit", "explain", "funnel", "help", "mode", "quit", "range",
-    "report", "schema", "segment", "timer", "visitor",
+    "all", "cohorts", "dialect", "exit", "explain", "funnel", "help", "memory", "mode", "quit",
+    "range", "report", "schema", "segment", "timer", "visitor",
 ];
 
 /// How answers are printed.
@@ -157,6 +158,7 @@ impl Session {
                 })?;
                 Outcome::text("")
             }
+            ("memory", "") => self.memory(),
             ("mode", "") => Outcome::text(match self.mode {
                 Mode::Table => "mode: table",
                 Mode::Json => "mode: json",
@@ -221,6 +223,31 @@ impl Session {
             }
         };
         Outcome::text(text)
+    }
+
+    /// `.memory`: the peak of heap bytes allocated since the process started (mapped
+    /// part files are not heap), and the resident set now and at its peak as the kernel
+    /// counts it (mapped pages included).
+    fn memory(&self) -> anyhow::Result<Outcome> {
+        let heap_peak = peakmem_alloc::PeakMemAllocTrait::get_peak_memory(&crate::ALLOC);
+        let (rss, rss_peak) = resident_memory();
+        let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
+        match self.mode {
+            Mode::Json => Outcome::text(
+                serde_json::json!({
+                    "heapPeakBytes": heap_peak,
+                    "rssBytes": rss,
+                    "rssPeakBytes": rss_peak,
+                })
+                .to_string(),
+            ),
+            Mode::Table => Outcome::text(format!(
+                "heap peak: {}\nresident: {} (peak {})",
+                mib(heap_peak as u64),
+                rss.map_or("unknown".into(), mib),
+                rss_peak.map_or("unknown".into(), mib),
+            )),
+        }
     }
 
     fn explain(&self, text: &str) -> anyhow::Result<Outcome> {
@@ -511,6 +538,20 @@ fn history_path() -> Option<PathBuf> {
         Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => std::env::home_dir().map(|h| h.join(".sightline_history")),
     }
+}
+
+/// `VmRSS` and `VmHWM` of /proc/self/status in bytes (None where there is no procfs).
+fn resident_memory() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status.lines().find_map(|l| {
+            let kib = l.strip_prefix(name)?.trim().strip_suffix("kB")?.trim();
+            kib.parse::<u64>().ok().map(|k| k * 1024)
+        })
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn interactive(mut session: Session) -> anyhow::Result<ExitCode> {
