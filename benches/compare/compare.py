@@ -371,6 +371,21 @@ def build_report(size, visitors, runs, loads, queries, times, memory, versions, 
     return "\n".join(lines), med
 
 
+START, END = "<!-- results: written by benches/compare/run -->", "<!-- end of results -->"
+
+
+def write_docs(path, text):
+    """Replaces the results between the markers, keeping the hand-written rest."""
+    block = f"{START}\n{text}\n{END}"
+    old = path.read_text() if path.exists() else ""
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(head + block + tail)
+    else:
+        path.write_text(block + "\n" + old)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("size", choices=list(SIZES), nargs="?", default="small")
@@ -417,7 +432,7 @@ def main():
         "loads": loads, "memory": memory, "times": times, "medians": med,
     }, indent=1))
     if not args.no_docs:
-        (ROOT / "docs" / "BENCHMARKS.md").write_text(text)
+        write_docs(ROOT / "docs" / "BENCHMARKS.md", text)
         log("wrote docs/BENCHMARKS.md")
 
 

@@ -28,7 +28,10 @@ TIMEOUT_MS = 30 * 60 * 1000
 # Visit-level input fields kept in `visits`; the code dimensions are lower-cased at load
 # so that queries compare them as sightline does (case-insensitively) with plain `=`.
 CODE_FIELDS = ["countryCode", "regionCode", "languageCode", "browserCode", "operatingSystemCode"]
-VISIT_FIELDS = CODE_FIELDS + ["city", "deviceType", "referrerType", "referrerName", "campaignName"]
+# Every visit-level input field the generator writes is kept, as sightline keeps them.
+VISIT_FIELDS = CODE_FIELDS + [
+    "city", "deviceType", "referrerType", "referrerName", "referrerKeyword", "campaignName", "userId",
+]
 
 JSON_COLUMNS = {
     "ts": "VARCHAR",
@@ -120,7 +123,7 @@ CREATE TABLE visits AS
 SELECT row_number() OVER (ORDER BY visitorId, vstart) AS visit_id,
   visitorId, vseq, vstart, vend,
   countryCode, regionCode, languageCode, browserCode, operatingSystemCode, city, deviceType,
-  referrerType, referrerName, campaignName,
+  referrerType, referrerName, referrerKeyword, campaignName, userId,
   actions, conversions, revenue_micros,
   (vend - vstart) // 1000 AS visitDuration,
   row_number() OVER w AS visitCount,
@@ -255,7 +258,7 @@ SELECT toUInt64(row_number() OVER (ORDER BY visitorId, vstart ROWS BETWEEN UNBOU
     AS visit_id,
   visitorId, vseq, vstart, vend,
   countryCode, regionCode, languageCode, browserCode, operatingSystemCode, city, deviceType,
-  referrerType, referrerName, campaignName,
+  referrerType, referrerName, referrerKeyword, campaignName, userId,
   actions, conversions, revenue_micros,
   intDiv(vend - vstart, 1000) AS visitDuration,
   row_number() OVER w AS visitCount,

@@ -26,7 +26,16 @@ pub struct PartCache {
     pub(super) summary: OnceLock<Arc<SummaryIndex>>,
     /// Numeric (and other computed) report keys per column: see `report::DenseGroups`.
     pub(super) groups: Mutex<HashMap<String, Arc<DenseGroups>>>,
+    /// Decoded bitmap-index entries, by (index section, entry): see [`decoded`].
+    decoded: Mutex<HashMap<(u32, u32), Arc<RoaringBitmap>>>,
 }
+
+/// Bytes of decoded index entries kept, over every part of the process. Entries are
+/// kept first come, first kept, until the budget is spent (never evicted: a part's
+/// entries live as long as the part), so memory stays bounded whatever is queried.
+pub const DECODED_BUDGET: usize = 48 << 20;
+
+static DECODED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The visit columns a summary adds up, as bit slices: the sum of a column over a
 /// selection is `|S|·min + Σ 2^i·|S ∩ slice_i|`, a few dozen intersection counts however
@@ -144,6 +153,36 @@ fn keyed<T>(
 }
 
 impl PartCache {
+    /// Bitmap-index entry `entry` of the index in section `section`, decoded by
+    /// `decode` unless a decoded copy is kept (decoding validates every container, and
+    /// costs more than copying the result). Kept while [`DECODED_BUDGET`] allows.
+    pub(super) fn decoded(
+        &self,
+        section: u32,
+        entry: u32,
+        decode: impl FnOnce() -> Result<RoaringBitmap>,
+    ) -> Result<RoaringBitmap> {
+        use std::sync::atomic::Ordering;
+        if let Some(b) = self.decoded.lock().get(&(section, entry)) {
+            return Ok((**b).clone());
+        }
+        let b = decode()?;
+        let size = b.serialized_size();
+        let reserved = DECODED_BYTES
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + size <= DECODED_BUDGET).then_some(used + size)
+            })
+            .is_ok();
+        if reserved {
+            let mut map = self.decoded.lock();
+            if map.insert((section, entry), Arc::new(b.clone())).is_some() {
+                // Another thread kept it first: give the bytes back.
+                DECODED_BYTES.fetch_sub(size, Ordering::Relaxed);
+            }
+        }
+        Ok(b)
+    }
+
     /// The bit-sliced index stored under `key`, built by `build` on first use.
     pub(super) fn bsi(&self, key: &str, build: impl FnOnce() -> Result<Bsi>) -> Result<Arc<Bsi>> {
         keyed(&self.bsi, key, build)

@@ -159,20 +159,38 @@ impl<'a> PartEval<'a> {
     }
 
     /// Distinct visitors among `sel`, `owner` giving each visit's visitor ordinal. A
-    /// visitor's visits are consecutive rows and every visitor has one, so a run of
-    /// consecutive selected visits `a..=b` holds exactly the visitors
-    /// `owner[a]..=owner[b]`; only a visitor shared with the previous run is not new.
+    /// visitor's visits are consecutive rows, so the count is the number of changes of
+    /// owner along the selection. Dense selections are walked run by run: a run of
+    /// consecutive visits `a..=b` holds exactly the visitors `owner[a]..=owner[b]`
+    /// (every visitor has a visit), and only one shared with the previous run is not new.
     pub(super) fn distinct_visitors(&self, sel: &RoaringBitmap, owner: &[u32]) -> Result<u64> {
+        let out_of_range = || self.r.corrupt("selected visit beyond the visit table");
+        if sel.max().is_some_and(|m| m as usize >= owner.len()) {
+            return Err(out_of_range());
+        }
+        let owner_of = |v: u32| owner.get(v as usize).copied().unwrap_or(u32::MAX);
+        if sel.len() * 4 < owner.len() as u64 {
+            // Sparse: runs are short, a plain pass (in batches) is cheaper.
+            let (mut n, mut last) = (0u64, u32::MAX);
+            let mut buf = [0u32; 256];
+            let mut it = sel.iter();
+            loop {
+                let batch = it.next_many(&mut buf);
+                if batch.is_empty() {
+                    return Ok(n);
+                }
+                for &v in batch.iter() {
+                    let who = owner_of(v);
+                    n += u64::from(who != last);
+                    last = who;
+                }
+            }
+        }
         let mut n = 0u64;
         let mut last: Option<u32> = None;
         let mut it = sel.iter();
         while let Some(run) = it.next_range() {
-            let (Some(&first), Some(&end)) = (
-                owner.get(*run.start() as usize),
-                owner.get(*run.end() as usize),
-            ) else {
-                return Err(self.r.corrupt("selected visit beyond the visit table"));
-            };
+            let (first, end) = (owner_of(*run.start()), owner_of(*run.end()));
             n += u64::from(end.saturating_sub(first)) + 1;
             if last == Some(first) {
                 n -= 1;
@@ -215,9 +233,15 @@ impl<'a> PartEval<'a> {
     }
 
     fn bitmap(&self, cv: &CatView<'_>, i: usize) -> Result<RoaringBitmap> {
-        cv.index
-            .bitmap(i)
-            .map_err(|e| self.r.corrupt(format!("bitmap index: {e}")))
+        let decode = || {
+            cv.index
+                .bitmap(i)
+                .map_err(|e| self.r.corrupt(format!("bitmap index: {e}")))
+        };
+        match u32::try_from(i) {
+            Ok(entry) => self.cache.decoded(cv.index_section, entry, decode),
+            Err(_) => decode(),
+        }
     }
 
     /// Every visit row of the part.

@@ -451,6 +451,8 @@ pub struct CatView<'a> {
     pub dict: DictView<'a>,
     /// Rows of each dictionary entry.
     pub index: IndexView<'a>,
+    /// The section holding `index` (identifies it within the part).
+    pub index_section: u32,
     /// Visit-level input fields: offset of the supplying event in the visit.
     pub src: Option<PackedView<'a>>,
 }
@@ -714,13 +716,15 @@ impl PartReader {
         }
         let dict =
             DictView::new(self.section(*dict)?).ok_or_else(|| self.corrupt("dictionary header"))?;
-        let index =
-            IndexView::new(self.section(*index)?).ok_or_else(|| self.corrupt("index header"))?;
+        let index_section = *index;
+        let index = IndexView::new(self.section(index_section)?)
+            .ok_or_else(|| self.corrupt("index header"))?;
         let src = src.as_ref().map(|s| self.packed(s)).transpose()?;
         Ok(CatView {
             ids: ids_v,
             dict,
             index,
+            index_section,
             src,
         })
     }
