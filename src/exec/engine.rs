@@ -282,17 +282,29 @@ impl<'a> PartEval<'a> {
         let starts = self.visit_starts()?;
         let mut out = Vec::new();
         let mut it = rows.iter();
+        let mut buf = [0u32; 256];
         let mut from = 0;
-        while let Some(row) = it.next() {
-            let v = owner_visit(&starts, from, row);
-            // Skip the visit's other rows: empty visits share a start, so step past
-            // them to the visit that really owns `row`.
-            let Some(&end) = starts.get(v + 1) else {
-                return Err(self.r.corrupt("event row beyond the last visit"));
-            };
-            out.push(v as u32);
-            from = v + 1;
-            it.advance_to(end);
+        // Rows below `end` belong to the visit pushed last.
+        let mut end = 0u32;
+        loop {
+            let batch = it.next_many(&mut buf);
+            if batch.is_empty() {
+                break;
+            }
+            for &row in batch.iter() {
+                if row < end {
+                    continue;
+                }
+                // Empty visits share a start: the owner is the last visit starting at
+                // or before `row`.
+                let v = owner_visit(&starts, from, row);
+                let Some(&next) = starts.get(v + 1) else {
+                    return Err(self.r.corrupt("event row beyond the last visit"));
+                };
+                out.push(v as u32);
+                from = v + 1;
+                end = next;
+            }
         }
         Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default())
     }

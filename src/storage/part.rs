@@ -285,9 +285,17 @@ pub fn write_part(
             .collect();
         vcols.push(col(name, cats.column(&mut out, &syms, None)));
     }
-    let conv: Vec<Option<i64>> = visits.iter().map(|v| Some(v.conversions as i64)).collect();
+    // Most visits convert nothing: both totals are stored only where non-zero (readers
+    // take a missing value as 0), which keeps ~28 bits per visit off the disk.
+    let conv: Vec<Option<i64>> = visits
+        .iter()
+        .map(|v| (v.conversions != 0).then_some(v.conversions as i64))
+        .collect();
     vcols.push(col(internal::CONVERSIONS, out.int_column(&conv, None)));
-    let rev: Vec<Option<i64>> = visits.iter().map(|v| Some(v.revenue_micros)).collect();
+    let rev: Vec<Option<i64>> = visits
+        .iter()
+        .map(|v| (v.revenue_micros != 0).then_some(v.revenue_micros))
+        .collect();
     vcols.push(col(internal::REVENUE, out.int_column(&rev, None)));
 
     // Event columns.
