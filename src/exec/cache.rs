@@ -20,6 +20,8 @@ use crate::error::Result;
 pub struct PartCache {
     pub(super) visit_starts: OnceLock<Arc<Vec<u32>>>,
     pub(super) visitor_starts: OnceLock<Arc<Vec<u32>>>,
+    /// First event row of each visitor (`visitors + 1` entries).
+    pub(super) visitor_rows: OnceLock<Arc<Vec<u32>>>,
     pub(super) action_rows: OnceLock<Arc<RoaringBitmap>>,
     pub(super) conversion_rows: OnceLock<Arc<RoaringBitmap>>,
     pub(super) bsi: Mutex<HashMap<String, Arc<Bsi>>>,

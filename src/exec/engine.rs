@@ -126,7 +126,15 @@ impl<'a> PartEval<'a> {
                     .visit_column(name)
                     .ok_or_else(|| self.r.corrupt(format!("missing visit column {name}")))
                     .and_then(|b| self.r.num(b, self.nv))?;
-                Ok((0..n).map(|i| c.int(i).unwrap_or(0)).collect())
+                // One pass (sparse columns have no per-row presence lookups); a missing
+                // value is 0.
+                let mut out = vec![0i64; n];
+                for (r, v) in c.iter_int() {
+                    if let Some(slot) = out.get_mut(r as usize) {
+                        *slot = v;
+                    }
+                }
+                Ok(out)
             };
             let actions = col("actions")?;
             let bounces = actions
@@ -279,7 +287,25 @@ impl<'a> PartEval<'a> {
 
     /// Projects event rows to the visits that own them.
     pub(super) fn project(&self, rows: &RoaringBitmap) -> Result<RoaringBitmap> {
-        let starts = self.visit_starts()?;
+        self.project_over(rows, &self.visit_starts()?)
+    }
+
+    /// Projects event rows to the visitors that own them.
+    pub(super) fn project_to_visitors(&self, rows: &RoaringBitmap) -> Result<RoaringBitmap> {
+        let rows_of = cached(&self.cache.visitor_rows, || {
+            let visits = self.visit_starts()?;
+            Ok(self
+                .visitor_starts()?
+                .iter()
+                .map(|&v| visits.get(v as usize).copied().unwrap_or(self.ne))
+                .collect())
+        })?;
+        self.project_over(rows, &rows_of)
+    }
+
+    /// Projects rows to the owners whose first rows are `starts` (`n + 1` entries,
+    /// non-decreasing).
+    fn project_over(&self, rows: &RoaringBitmap, starts: &[u32]) -> Result<RoaringBitmap> {
         let mut out = Vec::new();
         let mut it = rows.iter();
         let mut buf = [0u32; 256];
@@ -297,7 +323,7 @@ impl<'a> PartEval<'a> {
                 }
                 // Empty visits share a start: the owner is the last visit starting at
                 // or before `row`.
-                let v = owner_visit(&starts, from, row);
+                let v = owner_visit(starts, from, row);
                 let Some(&next) = starts.get(v + 1) else {
                     return Err(self.r.corrupt("event row beyond the last visit"));
                 };
@@ -731,19 +757,19 @@ impl<'a> PartEval<'a> {
     /// through the row's visit, action-level ones on action rows only and
     /// conversion-level ones on conversion rows only, negations included.
     ///
-    /// Returns the rows and the visits having at least one of them.
+    /// Returns the rows (all within `visits`).
     pub(super) fn step_rows(
         &self,
         groups: &[Vec<Cond>],
         visits: &RoaringBitmap,
-    ) -> Result<(RoaringBitmap, RoaringBitmap)> {
+    ) -> Result<RoaringBitmap> {
         // Visit-level groups narrow the visits; the others give rows.
         let mut keep = visits.clone();
         let mut rows: Option<RoaringBitmap> = None;
         let mut stats = CondStats::default();
         for g in groups {
             if keep.is_empty() {
-                return Ok((RoaringBitmap::new(), RoaringBitmap::new()));
+                return Ok(RoaringBitmap::new());
             }
             let mut group_visits = RoaringBitmap::new();
             let mut group_rows = RoaringBitmap::new();
@@ -785,16 +811,10 @@ impl<'a> PartEval<'a> {
         }
         match rows {
             // Every visit has rows.
-            None => Ok((self.broadcast(&keep)?, keep)),
-            Some(r) => {
-                let visits = self.project(&r)?;
-                if visits.is_subset(&keep) {
-                    Ok((r, visits))
-                } else {
-                    let visits = visits & keep;
-                    Ok((r & self.broadcast(&visits)?, visits))
-                }
-            }
+            None => self.broadcast(&keep),
+            // Keep the rows of the visits still in play.
+            Some(r) if keep.len() == u64::from(self.nv) => Ok(r),
+            Some(r) => Ok(r & self.broadcast(&keep)?),
         }
     }
 

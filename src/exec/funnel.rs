@@ -252,31 +252,25 @@ fn funnel_part(
     } else {
         sel.len()
     };
-    let (rows, visits): (Vec<RoaringBitmap>, Vec<RoaringBitmap>) = steps
+    let rows: Vec<RoaringBitmap> = steps
         .iter()
         .map(|g| eval.step_rows(g, sel))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
+        .collect::<Result<Vec<_>>>()?;
     // Units that can reach step 1, and the ones that can reach step 2: only those are
     // walked row by row (a unit reaches step k only if it has rows for steps 1…k).
-    let units_of = |visits: &RoaringBitmap| -> RoaringBitmap {
-        if !visitor_scope {
-            return visits.clone();
+    let units_of = |rows: &RoaringBitmap| -> Result<RoaringBitmap> {
+        if visitor_scope {
+            eval.project_to_visitors(rows)
+        } else {
+            eval.project(rows)
         }
-        let mut owners: Vec<u32> = visits
-            .iter()
-            .filter_map(|v| ix.visitor.get(v as usize).copied())
-            .collect();
-        owners.dedup();
-        RoaringBitmap::from_sorted_iter(owners).unwrap_or_default()
     };
-    let first = units_of(&visits[0]);
+    let first = units_of(&rows[0])?;
     out.counts[0] = first.len();
     if k == 1 || first.is_empty() {
         return Ok(out);
     }
-    let walk = first & units_of(&visits[1]);
+    let walk = first & units_of(&rows[1])?;
     if walk.is_empty() {
         return Ok(out);
     }
@@ -334,16 +328,17 @@ fn funnel_part(
             cur = it.next();
         }
         let mut v = first_visit as usize;
+        let mut base = start.int(v).unwrap_or(0);
         while let Some(row) = cur.filter(|&row| row < hi) {
             // The visit owning `row` (a unit's visits are few: step forward).
-            while starts.get(v + 1).is_some_and(|&s| s <= row) {
-                v += 1;
+            if starts.get(v + 1).is_some_and(|&s| s <= row) {
+                while starts.get(v + 1).is_some_and(|&s| s <= row) {
+                    v += 1;
+                }
+                base = start.int(v).unwrap_or(0);
             }
             let m = mask.get(row as usize).copied().unwrap_or(0);
-            let ts = start
-                .int(v)
-                .unwrap_or(0)
-                .saturating_add(offset.int(row as usize).unwrap_or(0));
+            let ts = base.saturating_add(offset.int(row as usize).unwrap_or(0));
             chain.push((ts, m));
             cur = it.next();
         }
