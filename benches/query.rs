@@ -14,8 +14,8 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sightline::Dialect;
-use sightline::lang::parse;
 use sightline::exec::TimeRange;
+use sightline::lang::parse;
 
 /// (benchmark name, segment).
 const SEGMENTS: &[(&str, &str)] = &[

@@ -353,7 +353,7 @@ def build_report(size, visitors, runs, loads, queries, times, memory, versions, 
         ld = loads[e]
         read = f"{ld['readSeconds']:.1f}" if ld.get("readSeconds") is not None else "—"
         lines.append(
-            f"| {e} | {ld['seconds']:.1f} | {read} | {mib(ld['peakRss'])} | {ld['bytes'] / 1e6:.0f} MB | "
+            f"| {e} | {ld['seconds']:.1f} | {read} | {mib(ld['peakRss'])} | {ld['bytes'] / 1e6:.1f} MB | "
             f"{mib(memory[e]['rssPeakBytes'])} |"
         )
     lines += [

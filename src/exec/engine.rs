@@ -938,7 +938,11 @@ fn set_bits(words: &mut [u64], a: usize, b: usize) {
     while i < b {
         let (w, bit) = (i / 64, i % 64);
         let n = (64 - bit).min(b - i);
-        let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << bit };
+        let mask = if n == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << n) - 1) << bit
+        };
         if let Some(word) = words.get_mut(w) {
             *word |= mask;
         }
@@ -956,10 +960,7 @@ fn yields_rows(g: &[Cond]) -> bool {
 fn scans_dictionary(c: &Cond) -> bool {
     let text = matches!(
         c.dim.source,
-        Source::VisitText(_)
-            | Source::EventText(_)
-            | Source::CustomText(_)
-            | Source::ActionType
+        Source::VisitText(_) | Source::EventText(_) | Source::CustomText(_) | Source::ActionType
     );
     text && !(c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url)
 }
