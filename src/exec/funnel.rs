@@ -300,6 +300,7 @@ fn funnel_part(
     };
     let start = r.num(need(internal::VISIT_START)?, eval.nv)?;
     let offset = r.num(need(internal::TS_OFFSET)?, eval.ne)?;
+    let dense_offsets = offset.dense_ints();
     let mut walker = Walker::new(k, options.window_ms);
     let mut chain: Vec<(i64, u32)> = Vec::new();
     // The rows matching some step in a selected visit of a walked unit, in order
@@ -338,7 +339,11 @@ fn funnel_part(
                 base = start.int(v).unwrap_or(0);
             }
             let m = mask.get(row as usize).copied().unwrap_or(0);
-            let ts = base.saturating_add(offset.int(row as usize).unwrap_or(0));
+            let off = match &dense_offsets {
+                Some(p) => p.get(row as usize),
+                None => offset.int(row as usize).unwrap_or(0),
+            };
+            let ts = base.saturating_add(off);
             chain.push((ts, m));
             cur = it.next();
         }

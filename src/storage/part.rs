@@ -487,6 +487,12 @@ impl NumView<'_> {
         }
     }
 
+    /// The packed values of a dense integer column (one value per row, no presence
+    /// bitmap), for callers reading many rows: `get(row)` without per-row dispatch.
+    pub fn dense_ints(&self) -> Option<PackedView<'_>> {
+        (self.present.is_none() && self.scale.is_none()).then_some(self.values)
+    }
+
     /// Integer value of `row`.
     pub fn int(&self, row: usize) -> Option<i64> {
         self.slot(row).map(|i| self.values.get(i))
