@@ -396,3 +396,31 @@ fn help_lists_the_analyses() {
         "{stderr}"
     );
 }
+
+#[test]
+fn memory_reports_the_heap_peak_and_resident_set() {
+    let (_dir, db) = database();
+    let out = repl(
+        &db,
+        ".mode json\n.memory\n.report pageUrl all\n.memory\n.mode table\n.memory\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let before: Value = serde_json::from_str(lines[0]).expect("first .memory is JSON");
+    let after: Value = serde_json::from_str(lines[2]).expect("second .memory is JSON");
+    let peak = |v: &Value| v["heapPeakBytes"].as_u64().expect("heapPeakBytes");
+    // The process has allocated something by then (the database handle at least), and
+    // the peak never goes down.
+    assert!(peak(&before) > 0, "{stdout}");
+    assert!(peak(&after) >= peak(&before), "{stdout}");
+    if cfg!(target_os = "linux") {
+        let rss = after["rssBytes"].as_u64().expect("rssBytes on Linux");
+        let rss_peak = after["rssPeakBytes"]
+            .as_u64()
+            .expect("rssPeakBytes on Linux");
+        assert!(rss > 0 && rss_peak >= rss, "{stdout}");
+    }
+    assert!(stdout.contains("heap peak: "), "{stdout}");
+    assert!(stdout.contains("resident: "), "{stdout}");
+}
