@@ -19,9 +19,10 @@
 mod random_events;
 #[path = "common/random_segments.rs"]
 mod random_segments;
+#[path = "common/seeded.rs"]
+mod seeded;
 
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use random_events::{BASE_MS, Visitor, import, json_batches, spread_visitors};
 use random_segments::{BoundSpec, CondSpec, Expect, condition, range_of};
 use sightline::exec::{
@@ -35,28 +36,18 @@ use sightline::{CompiledSegment, Db, Dialect, ErrorKind, Snapshot, Summary, Time
 const DEFAULT_SEED: u64 = 0xa7a1_7105;
 
 fn seed() -> u64 {
-    std::env::var("ANALYTICS_ORACLE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED)
+    seeded::env_or("ANALYTICS_ORACLE_SEED", DEFAULT_SEED)
 }
 
 /// The suites' configuration: `default_cases` cases unless `ANALYTICS_ORACLE_CASES`
 /// says otherwise (the defaults keep the whole file to seconds in the dev profile).
 fn config(default_cases: u32) -> ProptestConfig {
-    let seed = seed();
-    eprintln!("analytics_oracle: proptest seed {seed} (set ANALYTICS_ORACLE_SEED to change)");
-    let cases = std::env::var("ANALYTICS_ORACLE_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_cases);
-    ProptestConfig {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        // The seed is fixed, so a failure comes back on every run without a file.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    seeded::config(
+        "analytics_oracle",
+        "ANALYTICS_ORACLE_SEED",
+        seed(),
+        seeded::env_or("ANALYTICS_ORACLE_CASES", default_cases),
+    )
 }
 
 // ───────────────────────────── random data ─────────────────────────────

@@ -13,9 +13,10 @@
 mod random_events;
 #[path = "common/random_segments.rs"]
 mod random_segments;
+#[path = "common/seeded.rs"]
+mod seeded;
 
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use random_events::{BASE_MS, import, json_batches, visitors};
 use random_segments::{Expect, condition, range_of, segments};
 use sightline::exec::{Explain, scan};
@@ -24,26 +25,16 @@ use sightline::{Db, Dialect, Snapshot, Summary, TimeRange};
 const DEFAULT_SEED: u64 = 0x5e9_0ac1e;
 
 fn seed() -> u64 {
-    std::env::var("SEGMENT_ORACLE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED)
+    seeded::env_or("SEGMENT_ORACLE_SEED", DEFAULT_SEED)
 }
 
 fn config() -> ProptestConfig {
-    let seed = seed();
-    eprintln!("segment_oracle: proptest seed {seed} (set SEGMENT_ORACLE_SEED to change)");
-    let cases = std::env::var("SEGMENT_ORACLE_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(96);
-    ProptestConfig {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        // The seed is fixed, so a failure comes back on every run without a file.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    seeded::config(
+        "segment_oracle",
+        "SEGMENT_ORACLE_SEED",
+        seed(),
+        seeded::env_or("SEGMENT_ORACLE_CASES", 96),
+    )
 }
 
 /// Engine and oracle answers for one segment text; `Err` when compiling fails.

@@ -33,6 +33,12 @@ VISIT_FIELDS = CODE_FIELDS + [
     "city", "deviceType", "referrerType", "referrerName", "referrerKeyword", "campaignName", "userId",
 ]
 
+
+def code(f):
+    """The SQL of visit field `f` as stored: code dimensions lower-cased."""
+    return f"lower({f})" if f in CODE_FIELDS else f
+
+
 JSON_COLUMNS = {
     "ts": "VARCHAR",
     "visitorId": "VARCHAR",
@@ -85,7 +91,7 @@ def duckdb_load(jsonl, path):
     stages["read_json"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     visit_cols = ",\n".join(
-        f"  arg_min({'lower(' + f + ')' if f in CODE_FIELDS else f}, t) FILTER (WHERE {f} IS NOT NULL) AS {f}"
+        f"  arg_min({code(f)}, t) FILTER (WHERE {f} IS NOT NULL) AS {f}"
         for f in VISIT_FIELDS
     )
     con.execute(
@@ -214,7 +220,7 @@ def chdb_load(jsonl, path):
     stages["read_json"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     visit_cols = ",\n".join(
-        f"  toLowCardinality(argMinIf({'lower(' + f + ')' if f in CODE_FIELDS else f}, t, {f} IS NOT NULL)) AS {f}"
+        f"  toLowCardinality(argMinIf({code(f)}, t, {f} IS NOT NULL)) AS {f}"
         for f in VISIT_FIELDS
     )
     con.query(

@@ -335,41 +335,45 @@ impl<'a> PartEval<'a> {
         Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default())
     }
 
-    /// The event rows of `visits`: one bit range per run of consecutive visits, set in
-    /// a plain bitset (inserting ranges into a roaring bitmap one by one is far slower).
+    /// The event rows of `visits`.
     pub(super) fn broadcast(&self, visits: &RoaringBitmap) -> Result<RoaringBitmap> {
         let starts = self.visit_starts()?;
-        let mut words = vec![0u64; (self.ne as usize).div_ceil(64)];
-        let mut it = visits.iter();
-        while let Some(run) = it.next_range() {
-            let (Some(&a), Some(&b)) = (
-                starts.get(*run.start() as usize),
-                starts.get(*run.end() as usize + 1),
-            ) else {
-                return Err(self.r.corrupt("visit beyond the visit table"));
-            };
-            set_bits(&mut words, a as usize, b as usize);
-        }
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+        self.expand(visits, &starts, self.ne, "visit beyond the visit table")
     }
 
     /// The visits of the visitor ordinals in `visitors`.
     pub(super) fn visits_of_visitors(&self, visitors: &RoaringBitmap) -> Result<RoaringBitmap> {
         let starts = self.visitor_starts()?;
-        let mut words = vec![0u64; (self.nv as usize).div_ceil(64)];
-        let mut it = visitors.iter();
+        self.expand(
+            visitors,
+            &starts,
+            self.nv,
+            "visitor beyond the visitor table",
+        )
+    }
+
+    /// The members (of `len`) owned by `owners`, owner `o` owning
+    /// `starts[o]..starts[o + 1]`: one bit range per run of consecutive owners, set in a
+    /// plain bitset (inserting ranges into a roaring bitmap one by one is far slower).
+    fn expand(
+        &self,
+        owners: &RoaringBitmap,
+        starts: &[u32],
+        len: u32,
+        beyond: &str,
+    ) -> Result<RoaringBitmap> {
+        let mut words = vec![0u64; (len as usize).div_ceil(64)];
+        let mut it = owners.iter();
         while let Some(run) = it.next_range() {
             let (Some(&a), Some(&b)) = (
                 starts.get(*run.start() as usize),
                 starts.get(*run.end() as usize + 1),
             ) else {
-                return Err(self.r.corrupt("visitor beyond the visitor table"));
+                return Err(self.r.corrupt(beyond));
             };
             set_bits(&mut words, a as usize, b as usize);
         }
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+        Ok(from_words(&words))
     }
 
     fn bsi_of(
@@ -631,8 +635,7 @@ impl<'a> PartEval<'a> {
                 *w = m;
             }
         });
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+        Ok(from_words(&words))
     }
 
     fn visitor_id_visits(&self, c: &Cond) -> Result<RoaringBitmap> {
@@ -929,6 +932,12 @@ impl<'a> PartEval<'a> {
         let projected = self.project(&same_row.unwrap_or_default())?;
         Ok((projected | base) & candidates)
     }
+}
+
+/// The bitmap of a plain bitset (bit `i` of word `i / 64` is member `i`).
+fn from_words(words: &[u64]) -> RoaringBitmap {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    RoaringBitmap::from_lsb0_bytes(0, &bytes)
 }
 
 /// Sets bits `a..b` of a bitset (bits beyond its end are ignored).
