@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::storage::checksum::crc32c;
-use crate::storage::fs;
+use crate::storage::fs::{self, Vfs};
 use crate::storage::manifest::{self, Manifest};
 use crate::storage::part::PartReader;
 
@@ -48,14 +48,19 @@ impl CheckReport {
 /// # Ok(()) }
 /// ```
 pub fn check(dir: &Path) -> Result<CheckReport> {
+    check_in(&*fs::os(), dir)
+}
+
+/// [`check`] through another file system (tests use [`SimFs`](crate::storage::sim::SimFs)).
+pub fn check_in(vfs: &dyn Vfs, dir: &Path) -> Result<CheckReport> {
     let mut report = CheckReport::default();
-    let gens = manifest::generations(dir)?;
+    let gens = manifest::generations(vfs, dir)?;
     let Some(&newest) = gens.last() else {
         return Err(Error::Usage(format!("no database at {}", dir.display())));
     };
     report.generation = newest;
     let path = dir.join(Manifest::file_name(newest));
-    let bytes = fs::read(&path)?;
+    let bytes = fs::read(vfs, &path)?;
     report.files += 1;
     report.bytes += bytes.len() as u64;
     let m = match Manifest::decode(&path, &bytes) {
@@ -73,7 +78,7 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
     }
     for p in &m.parts {
         let ppath = dir.join(&p.file);
-        let res = fs::read(&ppath).and_then(|b| {
+        let res = fs::read(vfs, &ppath).and_then(|b| {
             report.files += 1;
             report.bytes += b.len() as u64;
             if b.len() as u64 != p.bytes {
@@ -97,7 +102,7 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
         }
         if let Some(d) = &p.deletions {
             let dpath = dir.join(&d.file);
-            let res = fs::read(&dpath).and_then(|b| {
+            let res = fs::read(vfs, &dpath).and_then(|b| {
                 report.files += 1;
                 report.bytes += b.len() as u64;
                 let bm = manifest::decode_deletions(&dpath, &b)?;
@@ -115,7 +120,7 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
         }
     }
     // Orphans are not problems: the next writer removes them.
-    report.orphans = manifest::orphans(dir)?
+    report.orphans = manifest::orphans(vfs, dir)?
         .into_iter()
         .map(|n| dir.join(n))
         .collect();

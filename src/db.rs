@@ -11,7 +11,6 @@
 //! N+1, once its rename is durable) naming only complete, synced files.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,8 +25,7 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::sessions::{self, FixedSyms};
 use crate::schema::{CustomDim, internal};
-use crate::storage::fs;
-use crate::storage::lock;
+use crate::storage::fs::{self, LockGuard, Vfs};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
 use crate::storage::part::{PartReader, write_part};
 
@@ -243,11 +241,29 @@ fn live_totals(p: &LivePart) -> Result<LiveTotals> {
 
 struct Inner {
     path: PathBuf,
+    /// Every file operation goes through this.
+    vfs: Arc<dyn Vfs>,
     /// Held for the life of a writable handle.
-    lock: Option<File>,
+    lock: Option<LockGuard>,
     current: RwLock<Snapshot>,
-    readers: Mutex<HashMap<u64, Arc<PartReader>>>,
-    writing: Mutex<()>,
+    /// Opened parts by id, with the checksum and length the manifest gave them (a
+    /// reader is reused only for the same file).
+    readers: Mutex<HashMap<u64, (u32, u64, Arc<PartReader>)>>,
+    /// Held by the write transaction; guards the writer state.
+    writing: Mutex<WriterState>,
+}
+
+/// What a writer remembers across commits.
+#[derive(Debug, Default)]
+struct WriterState {
+    /// Highest generation and next file id any commit attempt of this handle used. A
+    /// failed commit may have made its manifest or files visible for a moment (readers
+    /// can load them), so neither a generation nor a file id is ever used twice.
+    next_generation: u64,
+    next_file_id: u64,
+    /// Set when a failed commit could not be undone: what is on disk is then unknown
+    /// to this handle, and it refuses to write until the database is reopened.
+    poisoned: Option<String>,
 }
 
 /// A database handle. Cheap to clone; all clones share one snapshot and one writer
@@ -301,14 +317,21 @@ impl Db {
     /// Creates a new database in `path` (created if missing; must not hold one) and opens
     /// it for writing.
     pub fn create(path: &Path, options: DbOptions) -> Result<Db> {
+        Db::create_in(fs::os(), path, options)
+    }
+
+    /// [`create`](Db::create) through another file system (tests use
+    /// [`SimFs`](crate::storage::sim::SimFs)).
+    pub fn create_in(vfs: Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
         if options.visit_timeout_ms <= 0 {
             return Err(Error::InvalidInput(
                 "the visit timeout must be positive".into(),
             ));
         }
-        std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))?;
-        let lock = lock::acquire(path)?;
-        if !manifest::generations(path)?.is_empty() {
+        vfs.create_dir_all(path)
+            .map_err(|e| Error::io("create directory", path, e))?;
+        let lock = vfs.lock(path)?;
+        if !manifest::generations(&*vfs, path)?.is_empty() {
             return Err(Error::Usage(format!(
                 "a database already exists at {}",
                 path.display()
@@ -321,17 +344,28 @@ impl Db {
             parts: vec![],
             custom: vec![],
         };
-        fs::write_durable(path, &Manifest::file_name(0), &m.encode())?;
-        Db::open_with(path, Some(lock))
+        let name = Manifest::file_name(0);
+        if let Err(e) = fs::write_durable(&*vfs, path, &name, &m.encode()) {
+            // Undo, so that retrying is not refused with "already exists".
+            let _ = fs::remove(&*vfs, &path.join(&name));
+            let _ = fs::remove(&*vfs, &path.join(format!("{}{name}", fs::TMP_PREFIX)));
+            return Err(e);
+        }
+        Db::open_with(vfs, path, Some(lock))
     }
 
     /// Opens an existing database for writing (takes the writer lock).
     pub fn open(path: &Path) -> Result<Db> {
-        if !path.is_dir() {
+        Db::open_in(fs::os(), path)
+    }
+
+    /// [`open`](Db::open) through another file system.
+    pub fn open_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
+        if !vfs.is_dir(path) {
             return Err(Error::Usage(format!("no database at {}", path.display())));
         }
-        let lock = lock::acquire(path)?;
-        let db = Db::open_with(path, Some(lock))?;
+        let lock = vfs.lock(path)?;
+        let db = Db::open_with(vfs, path, Some(lock))?;
         db.remove_orphans()?;
         Ok(db)
     }
@@ -339,22 +373,33 @@ impl Db {
     /// Opens the database in `path` for writing, creating it with `options` if it does not
     /// exist. An existing database keeps its own options.
     pub fn open_or_create(path: &Path, options: DbOptions) -> Result<Db> {
-        if path.is_dir() && !manifest::generations(path)?.is_empty() {
-            Db::open(path)
+        Db::open_or_create_in(fs::os(), path, options)
+    }
+
+    /// [`open_or_create`](Db::open_or_create) through another file system.
+    pub fn open_or_create_in(vfs: Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
+        if vfs.is_dir(path) && !manifest::generations(&*vfs, path)?.is_empty() {
+            Db::open_in(vfs, path)
         } else {
-            Db::create(path, options)
+            Db::create_in(vfs, path, options)
         }
     }
 
     /// Opens a database for reading only: no lock is taken, and writers may commit
     /// meanwhile ([`refresh`](Db::refresh) picks up their commits).
     pub fn open_read_only(path: &Path) -> Result<Db> {
-        Db::open_with(path, None)
+        Db::open_read_only_in(fs::os(), path)
     }
 
-    fn open_with(path: &Path, lock: Option<File>) -> Result<Db> {
+    /// [`open_read_only`](Db::open_read_only) through another file system.
+    pub fn open_read_only_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
+        Db::open_with(vfs, path, None)
+    }
+
+    fn open_with(vfs: Arc<dyn Vfs>, path: &Path, lock: Option<LockGuard>) -> Result<Db> {
         let inner = Inner {
             path: path.to_path_buf(),
+            vfs,
             lock,
             current: RwLock::new(Snapshot {
                 data: Arc::new(SnapshotData {
@@ -363,7 +408,7 @@ impl Db {
                 }),
             }),
             readers: Mutex::new(HashMap::new()),
-            writing: Mutex::new(()),
+            writing: Mutex::new(WriterState::default()),
         };
         let db = Db {
             inner: Arc::new(inner),
@@ -393,13 +438,14 @@ impl Db {
         // opening the file; the newer manifest then no longer names it. Retry a few times.
         let mut last_err = None;
         for _ in 0..5 {
-            let attempt = manifest::read_newest(&self.inner.path).and_then(|m| match m {
-                Some((_, m)) => self.load(m),
-                None => Err(Error::Usage(format!(
-                    "no database at {}",
-                    self.inner.path.display()
-                ))),
-            });
+            let attempt =
+                manifest::read_newest(&*self.inner.vfs, &self.inner.path).and_then(|m| match m {
+                    Some((_, m)) => self.load(m),
+                    None => Err(Error::Usage(format!(
+                        "no database at {}",
+                        self.inner.path.display()
+                    ))),
+                });
             match attempt {
                 Ok(s) => {
                     *self.inner.current.write() = s;
@@ -418,17 +464,19 @@ impl Db {
         let mut parts = Vec::with_capacity(manifest.parts.len());
         for e in &manifest.parts {
             let reader = match cache.get(&e.id) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = Arc::new(PartReader::open(&self.inner.path.join(&e.file), e.bytes)?);
-                    cache.insert(e.id, r.clone());
+                Some((crc, bytes, r)) if (*crc, *bytes) == (e.crc, e.bytes) => r.clone(),
+                _ => {
+                    let path = self.inner.path.join(&e.file);
+                    let r = Arc::new(PartReader::open(&*self.inner.vfs, &path, e.bytes)?);
+                    cache.insert(e.id, (e.crc, e.bytes, r.clone()));
                     r
                 }
             };
             let deleted = match &e.deletions {
                 Some(d) => {
                     let path = self.inner.path.join(&d.file);
-                    let bm = manifest::decode_deletions(&path, &fs::read(&path)?)?;
+                    let bytes = fs::read(&*self.inner.vfs, &path)?;
+                    let bm = manifest::decode_deletions(&path, &bytes)?;
                     if bm.len() != d.visitors as u64 || bm.max().is_some_and(|m| m >= e.visitors) {
                         return Err(Error::corrupt(
                             &path,
@@ -462,12 +510,13 @@ impl Db {
     /// of interrupted commits, and files superseded before the previous commit.
     fn remove_orphans(&self) -> Result<()> {
         let dir = &self.inner.path;
-        let orphans = manifest::orphans(dir)?;
+        let vfs = &*self.inner.vfs;
+        let orphans = manifest::orphans(vfs, dir)?;
         for name in &orphans {
-            fs::remove(&dir.join(name))?;
+            fs::remove(vfs, &dir.join(name))?;
         }
         if !orphans.is_empty() {
-            fs::sync_dir(dir)?;
+            fs::sync_dir(vfs, dir)?;
         }
         Ok(())
     }
@@ -479,6 +528,11 @@ impl Db {
             return Err(Error::Usage("the database was opened read-only".into()));
         }
         let guard = self.inner.writing.lock();
+        if let Some(why) = &guard.poisoned {
+            return Err(Error::Usage(format!(
+                "{why}; reopen the database before writing again"
+            )));
+        }
         let snap = self.snapshot();
         let rows = Rows::with_schema(&snap.data.manifest.custom);
         Ok(WriteTxn {
@@ -508,7 +562,7 @@ fn empty_manifest() -> Manifest {
 /// [`commit`](WriteTxn::commit). Dropping it without committing discards them.
 pub struct WriteTxn<'db> {
     db: &'db Db,
-    _guard: parking_lot::MutexGuard<'db, ()>,
+    _guard: parking_lot::MutexGuard<'db, WriterState>,
     rows: Rows,
     api_rows: u64,
 }
@@ -564,15 +618,16 @@ impl WriteTxn<'_> {
     /// survives a crash or power loss.
     pub fn commit(self) -> Result<CommitSummary> {
         let WriteTxn {
-            db, _guard, rows, ..
+            db,
+            _guard: mut state,
+            rows,
+            ..
         } = self;
-        let summary = commit(db, rows)?;
-        drop(_guard);
-        Ok(summary)
+        commit(db, &mut state, rows)
     }
 }
 
-fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
+fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSummary> {
     let snap = db.snapshot();
     let old = &snap.data.manifest;
     let new_rows = rows.rows.len();
@@ -582,7 +637,6 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
             ..Default::default()
         });
     }
-    let dir = db.path().to_path_buf();
 
     // 1. Visitors of this batch already stored somewhere: read them back, mark them
     //    deleted where they were.
@@ -646,16 +700,107 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
         }
     }
 
-    // 3. Build parts in parallel, write and sync them under temporary names.
-    let ids: Vec<u64> = (old.next_file_id..).take(ranges.len()).collect();
-    let mut next_id = old.next_file_id + ranges.len() as u64;
+    // 3. Write the files. Generation and file ids are reserved first and never reused,
+    //    even if this attempt fails (see `WriterState`).
+    let generation = old.generation.max(state.next_generation) + 1;
+    let first_id = old.next_file_id.max(state.next_file_id);
+    let files = ranges.len() as u64 + moved.len() as u64;
+    state.next_generation = generation;
+    state.next_file_id = first_id + files;
+    let plan = Plan {
+        generation,
+        first_id,
+        ranges: &ranges,
+        moved: &moved,
+    };
+    let written = match write_files(db, &snap, &rows, &sess, &fixed, &plan) {
+        Ok(w) => w,
+        Err(e) => return Err(undo(db, state, &plan, e)),
+    };
+
+    // 4. Committed. Publish in memory, then drop files older than the previous
+    //    generation; that clean-up is best effort (the next writer retries it).
+    *db.inner.current.write() = written.snapshot;
+    let _ = db.remove_orphans();
+    Ok(CommitSummary {
+        generation,
+        events: new_rows as u64,
+        visits: visits_touched,
+        visitors: visitor_count,
+        parts_written: written.parts_written,
+        visitors_rewritten: rewritten,
+    })
+}
+
+/// What a commit writes: its generation, and the file ids `first_id..` in order — one
+/// per range of visitors (new parts), then one per part visitors moved out of
+/// (deletion files).
+struct Plan<'a> {
+    generation: u64,
+    first_id: u64,
+    ranges: &'a [Range<usize>],
+    moved: &'a [(usize, Vec<u32>)],
+}
+
+impl Plan<'_> {
+    fn part_name(id: u64) -> String {
+        format!("part-{id:08}.slp")
+    }
+    fn del_name(id: u64) -> String {
+        format!("del-{id:08}.slr")
+    }
+    /// Every name this commit may create (final and temporary): what [`undo`] removes.
+    /// None of them is referenced by a committed manifest, since ids and generations
+    /// are never reused.
+    fn all_names(&self) -> Vec<String> {
+        let parts = self.ranges.len() as u64;
+        let ids = self.first_id..self.first_id + parts + self.moved.len() as u64;
+        let mut names: Vec<String> = ids
+            .map(|id| {
+                if id < self.first_id + parts {
+                    Plan::part_name(id)
+                } else {
+                    Plan::del_name(id)
+                }
+            })
+            .collect();
+        names.push(Manifest::file_name(self.generation));
+        let temps: Vec<String> = names
+            .iter()
+            .map(|n| format!("{}{n}", fs::TMP_PREFIX))
+            .collect();
+        names.extend(temps);
+        names
+    }
+}
+
+struct Written {
+    snapshot: Snapshot,
+    parts_written: u64,
+}
+
+/// Builds and writes the parts and deletion files, publishes them, then publishes the
+/// manifest (the commit point). On error the caller undoes whatever was created.
+fn write_files(
+    db: &Db,
+    snap: &Snapshot,
+    rows: &Rows,
+    sess: &sessions::Sessionized,
+    fixed: &FixedSyms,
+    plan: &Plan<'_>,
+) -> Result<Written> {
+    let old = &snap.data.manifest;
+    let dir = db.path().to_path_buf();
+    let vfs = &*db.inner.vfs;
+
+    // Parts, built in parallel, written and synced under temporary names.
     let threads = crate::storage::worker_threads();
     let built: Vec<Result<(PathBuf, PartEntry)>> = {
         let work: Vec<(u64, Range<usize>)> =
-            ids.iter().copied().zip(ranges.iter().cloned()).collect();
+            (plan.first_id..).zip(plan.ranges.iter().cloned()).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
-        let (rows, sess, fixed, dir) = (&rows, &sess, &fixed, &dir);
+        let dir = &dir;
         let _ = crossbeam::thread::scope(|s| {
             for _ in 0..threads.min(work.len()) {
                 s.spawn(|_| {
@@ -665,8 +810,8 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
                             break;
                         };
                         let (bytes, sum) = write_part(rows, sess, fixed, range);
-                        let name = format!("part-{id:08}.slp");
-                        let res = fs::write_temp(dir, &name, &bytes).map(|tmp| {
+                        let name = Plan::part_name(id);
+                        let res = fs::write_temp(vfs, dir, &name, &bytes).map(|tmp| {
                             (
                                 tmp,
                                 PartEntry {
@@ -692,26 +837,16 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
     };
     let mut temps = Vec::new();
     let mut new_parts = Vec::new();
-    let mut failure = None;
     for b in built {
-        match b {
-            Ok((tmp, entry)) => {
-                temps.push((tmp, entry.file.clone()));
-                new_parts.push(entry);
-            }
-            Err(e) => failure = failure.or(Some(e)),
-        }
-    }
-    if let Some(e) = failure {
-        for (tmp, _) in &temps {
-            let _ = fs::remove(tmp);
-        }
-        return Err(e);
+        let (tmp, entry) = b?;
+        temps.push((tmp, entry.file.clone()));
+        new_parts.push(entry);
     }
 
-    // 4. Deletion files for the parts visitors moved out of.
+    // Deletion files for the parts visitors moved out of.
     let mut parts: Vec<PartEntry> = Vec::with_capacity(old.parts.len() + new_parts.len());
-    let moved_map: HashMap<usize, &Vec<u32>> = moved.iter().map(|(p, o)| (*p, o)).collect();
+    let moved_map: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
+    let mut next_id = plan.first_id + plan.ranges.len() as u64;
     for (pi, p) in snap.data.parts.iter().enumerate() {
         let Some(ords) = moved_map.get(&pi) else {
             parts.push(p.entry.clone());
@@ -719,14 +854,14 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
         };
         let mut deleted = (*p.deleted).clone();
         deleted.extend(ords.iter().copied());
+        let id = next_id;
+        next_id += 1;
         if deleted.len() == p.entry.visitors as u64 {
             continue; // nothing live remains: the part leaves the manifest
         }
-        let id = next_id;
-        next_id += 1;
-        let name = format!("del-{id:08}.slr");
+        let name = Plan::del_name(id);
         let bytes = manifest::encode_deletions(&deleted);
-        let tmp = fs::write_temp(&dir, &name, &bytes)?;
+        let tmp = fs::write_temp(vfs, &dir, &name, &bytes)?;
         temps.push((tmp, name.clone()));
         let mut e = p.entry.clone();
         e.deletions = Some(DelEntry {
@@ -738,11 +873,11 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
     }
     parts.extend(new_parts.iter().cloned());
     for (tmp, name) in &temps {
-        fs::publish(tmp, &dir, name)?;
+        fs::publish(vfs, tmp, &dir, name)?;
     }
-    fs::sync_dir(&dir)?;
+    fs::sync_dir(vfs, &dir)?;
 
-    // 5. Publish the new manifest: the commit point.
+    // The new manifest: the commit point.
     let mut custom = old.custom.clone();
     for d in &rows.custom_names {
         if !custom.iter().any(|c| c.name == d.name) {
@@ -750,29 +885,42 @@ fn commit(db: &Db, mut rows: Rows) -> Result<CommitSummary> {
         }
     }
     let m = Manifest {
-        generation: old.generation + 1,
+        generation: plan.generation,
         visit_timeout_ms: old.visit_timeout_ms,
         next_file_id: next_id,
         parts,
         custom,
     };
-    let generation = m.generation;
     let encoded = m.encode();
     // Open the new snapshot before the commit point: if a new file cannot be read back,
     // the commit fails with nothing committed.
     let snapshot = db.load(m)?;
-    fs::write_durable(&dir, &Manifest::file_name(generation), &encoded)?;
-
-    // 6. Committed. Publish in memory, then drop files older than the previous
-    //    generation; that clean-up is best effort (the next writer retries it).
-    *db.inner.current.write() = snapshot;
-    let _ = db.remove_orphans();
-    Ok(CommitSummary {
-        generation,
-        events: new_rows as u64,
-        visits: visits_touched,
-        visitors: visitor_count,
+    fs::write_durable(vfs, &dir, &Manifest::file_name(plan.generation), &encoded)?;
+    Ok(Written {
+        snapshot,
         parts_written: new_parts.len() as u64,
-        visitors_rewritten: rewritten,
     })
+}
+
+/// A commit failed with `err`: removes every file it may have created (the manifest
+/// first, so that no reader can load it afterwards) and makes that durable, so the
+/// database is exactly at its previous commit. If that fails too, nothing is known of
+/// the disk any more: the handle refuses further writes until the database is reopened
+/// (opening decides, from the manifests present, which commit is the last).
+fn undo(db: &Db, state: &mut WriterState, plan: &Plan<'_>, err: Error) -> Error {
+    let vfs = &*db.inner.vfs;
+    let dir = db.path();
+    let mut names = plan.all_names();
+    // Manifest names last in `all_names`' halves; remove them first.
+    names.sort_by_key(|n| !n.contains(manifest::MANIFEST_PREFIX));
+    let undone = names
+        .iter()
+        .try_for_each(|n| fs::remove(vfs, &dir.join(n)))
+        .and_then(|()| fs::sync_dir(vfs, dir));
+    if let Err(e2) = undone {
+        state.poisoned = Some(format!(
+            "a failed commit ({err}) could not be undone ({e2})"
+        ));
+    }
+    err
 }

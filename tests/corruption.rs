@@ -45,11 +45,12 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let reference = answer(dir.path()).unwrap();
-    let newest = sightline::storage::manifest::generations(dir.path())
-        .unwrap()
-        .last()
-        .copied()
-        .unwrap();
+    let newest =
+        sightline::storage::manifest::generations(&sightline::storage::fs::OsFs, dir.path())
+            .unwrap()
+            .last()
+            .copied()
+            .unwrap();
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

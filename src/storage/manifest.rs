@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 use super::checksum::crc32c;
 use super::codec;
 use super::format::{DEL_MAGIC, FORMAT_VERSION, MANIFEST_MAGIC};
-use super::fs;
+use super::fs::{self, Vfs};
 use crate::error::{Error, Result};
 use crate::schema::CustomDim;
 
@@ -140,8 +140,8 @@ fn unframe<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&'a [u8]>
 }
 
 /// Generations of the manifests present in `dir`, ascending.
-pub fn generations(dir: &Path) -> Result<Vec<u64>> {
-    let mut gens: Vec<u64> = fs::list(dir)?
+pub fn generations(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<u64>> {
+    let mut gens: Vec<u64> = fs::list(vfs, dir)?
         .iter()
         .filter_map(|n| n.strip_prefix(MANIFEST_PREFIX).and_then(|g| g.parse().ok()))
         .collect();
@@ -150,12 +150,12 @@ pub fn generations(dir: &Path) -> Result<Vec<u64>> {
 }
 
 /// Reads the newest manifest of `dir`; `None` when there is none (no database).
-pub fn read_newest(dir: &Path) -> Result<Option<(PathBuf, Manifest)>> {
-    let Some(&generation) = generations(dir)?.last() else {
+pub fn read_newest(vfs: &dyn Vfs, dir: &Path) -> Result<Option<(PathBuf, Manifest)>> {
+    let Some(&generation) = generations(vfs, dir)?.last() else {
         return Ok(None);
     };
     let path = dir.join(Manifest::file_name(generation));
-    let m = Manifest::decode(&path, &fs::read(&path)?)?;
+    let m = Manifest::decode(&path, &fs::read(vfs, &path)?)?;
     if m.generation != generation {
         return Err(Error::corrupt(
             &path,
@@ -179,17 +179,17 @@ pub fn is_database_file(name: &str) -> bool {
 /// Database files of `dir` that neither of the two newest manifests references (nor
 /// is one of them): leftovers of interrupted commits and files superseded before the
 /// previous commit. An unreadable manifest protects no files.
-pub fn orphans(dir: &Path) -> Result<Vec<String>> {
+pub fn orphans(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<String>> {
     let mut keep = std::collections::HashSet::new();
-    for &g in generations(dir)?.iter().rev().take(2) {
+    for &g in generations(vfs, dir)?.iter().rev().take(2) {
         let name = Manifest::file_name(g);
         let path = dir.join(&name);
-        if let Ok(m) = fs::read(&path).and_then(|b| Manifest::decode(&path, &b)) {
+        if let Ok(m) = fs::read(vfs, &path).and_then(|b| Manifest::decode(&path, &b)) {
             keep.extend(m.files().map(str::to_string));
         }
         keep.insert(name);
     }
-    Ok(fs::list(dir)?
+    Ok(fs::list(vfs, dir)?
         .into_iter()
         .filter(|n| is_database_file(n) && !keep.contains(n))
         .collect())

@@ -11,12 +11,11 @@
 #![allow(unsafe_code)]
 
 use std::fs::File;
+use std::io;
 use std::ops::Deref;
 use std::path::Path;
 
 use memmap2::Mmap;
-
-use crate::error::{Error, Result};
 
 /// Bytes of a part: mapped from disk, or owned (read by `check`, or tiny files).
 pub enum Backing {
@@ -27,30 +26,19 @@ pub enum Backing {
 }
 
 impl Backing {
-    /// Maps `path`, which must be exactly `expected_len` bytes long.
-    pub fn map(path: &Path, expected_len: u64) -> Result<Backing> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("stat", path, e))?
-            .len();
-        if len != expected_len {
-            return Err(Error::corrupt(
-                path,
-                format!("file is {len} bytes, the manifest says {expected_len}"),
-            ));
-        }
-        if len == 0 {
+    /// Maps the whole of `path` read-only (an empty file is not mapped).
+    pub fn map(path: &Path) -> io::Result<Backing> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
             return Ok(Backing::Owned(Vec::new()));
         }
         // SAFETY: the map is read-only and covers exactly the file's current length.
         // sightline never modifies a published file (see the module docs); the bytes are
         // only ever read through bounds-checked slices and every section is checksummed
         // before use, so even foreign modification cannot cause out-of-bounds access,
-        // only a corruption error (truncation by another program is the documented
-        // exception and would fault, as with every mmap-based engine).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
-        Ok(Backing::Map(map))
+        // only a corruption error or a wrong answer. Truncation by another program is
+        // the exception: see the module docs for the defence.
+        unsafe { Mmap::map(&file) }.map(Backing::Map)
     }
 }
 

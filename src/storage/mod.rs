@@ -4,9 +4,12 @@
 //! - [`part`]: writing and reading a part (one file, checksummed sections, directory).
 //! - [`packed`], [`dict`], [`index`]: the column encodings inside a part.
 //! - [`manifest`]: the list of live parts; replacing it atomically is a commit.
-//! - [`fs`]: every file operation (durable write, rename, directory fsync, unlink).
+//! - [`fs`]: the one interface every file operation goes through ([`fs::Vfs`]: durable
+//!   write, rename, directory fsync, unlink, maps, the single-writer lock), and the real
+//!   file system behind it.
+//! - [`sim`]: an in-memory [`fs::Vfs`] for tests: records writes and fsyncs, injects
+//!   I/O errors, and builds the states a crash or power loss can leave.
 //! - [`mmap`]: the memory maps, the only `unsafe` code.
-//! - [`lock`]: the single-writer lock.
 
 pub mod checksum;
 pub mod codec;
@@ -14,11 +17,11 @@ pub mod dict;
 pub mod format;
 pub mod fs;
 pub mod index;
-pub mod lock;
 pub mod manifest;
 pub mod mmap;
 pub mod packed;
 pub mod part;
+pub mod sim;
 
 /// Threads for parallel work (parsing, building parts, queries over several parts):
 /// `SIGHTLINE_THREADS` if it is set to a positive integer, else the available cores;

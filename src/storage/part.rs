@@ -23,6 +23,7 @@ use super::checksum::crc32c;
 use super::codec;
 use super::dict::{self, DictView};
 use super::format::*;
+use super::fs::Vfs;
 use super::index::{self, IndexView};
 use super::mmap::Backing;
 use super::packed::{PackedView, pack};
@@ -549,8 +550,8 @@ impl PartReader {
     /// Opens and maps the part at `path`, which must be exactly `expected_len` bytes (the
     /// manifest records it; a different length means damage, and mapping a file that
     /// is shorter than expected could fault later).
-    pub fn open(path: &Path, expected_len: u64) -> Result<PartReader> {
-        let data = Backing::map(path, expected_len)?;
+    pub fn open(vfs: &dyn Vfs, path: &Path, expected_len: u64) -> Result<PartReader> {
+        let data = super::fs::map(vfs, path, expected_len)?;
         PartReader::parse(path, data)
     }
 

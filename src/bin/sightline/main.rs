@@ -795,7 +795,7 @@ fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 
 fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
     if path.exists() {
-        let ours = sightline::storage::manifest::generations(path)
+        let ours = sightline::storage::manifest::generations(&sightline::storage::fs::OsFs, path)
             .map(|g| !g.is_empty())
             .unwrap_or(false);
         anyhow::ensure!(

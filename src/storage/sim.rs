@@ -1,0 +1,598 @@
+//! An in-memory file system for reliability tests: a [`Vfs`] that records every write,
+//! fsync, rename and unlink, injects I/O errors, and builds every state a crash or a
+//! power loss can leave behind.
+//!
+//! # The model
+//!
+//! Each file (inode) has its current bytes and its *synced* bytes, the content as of its
+//! last successful fsync. Each directory has its current entries and its *durable*
+//! entries; creations, renames and unlinks are kept in order as *pending* until an fsync
+//! of the directory makes them durable. A process crash (`kill -9`) keeps everything
+//! current; a power loss keeps what was synced and, of the rest, any of the following,
+//! which [`SimFs::crash_states`] enumerates:
+//!
+//! - the directory: the durable entries plus any *subset* of the pending operations,
+//!   applied in their order (POSIX promises nothing about entries before the directory
+//!   is fsynced, and file systems differ; with more than
+//!   [`MAX_EXHAUSTIVE`] pending operations, every prefix and 256 seeded subsets);
+//! - each file written since its last fsync: its synced bytes (the writes were lost),
+//!   its current bytes (they all reached the disk), a torn prefix of them, or its current
+//!   length with a zeroed tail (the size reached the disk, the data blocks did not).
+//!
+//! Directories themselves are durable once created (a database directory is created
+//! once, before anything is written into it).
+//!
+//! # Faults
+//!
+//! [`SimFs::inject`] makes the N-th mutating operation (create, write, fsync, rename,
+//! unlink, directory fsync; counted from 0 by [`SimFs::ops`]) fail with ENOSPC or EIO —
+//! once, from then on, or as a power loss that freezes the disk. A failing write
+//! writes half of its bytes first, as a short write on a full disk does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::fs::{LockGuard, Vfs, VfsFile};
+use super::mmap::Backing;
+use crate::error::{Error, Result};
+
+/// Most pending directory operations whose every subset [`SimFs::crash_states`] tries.
+pub const MAX_EXHAUSTIVE: usize = 8;
+
+/// The error an injected fault returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultError {
+    /// ENOSPC: no space left on device.
+    NoSpace,
+    /// EIO: an input/output error.
+    Eio,
+}
+
+impl FaultError {
+    fn io(self) -> io::Error {
+        // Linux error numbers, so the messages are the ones users see.
+        match self {
+            FaultError::NoSpace => io::Error::from_raw_os_error(28),
+            FaultError::Eio => io::Error::from_raw_os_error(5),
+        }
+    }
+}
+
+/// What happens after the faulty operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// Only that operation fails; later ones succeed (a transient error).
+    Once,
+    /// That operation and every later mutating one fail (a full or dead disk).
+    Always,
+    /// Power is lost before that operation: it and everything after it change nothing
+    /// (they fail with EIO); [`SimFs::crash_states`] then gives what the disk may hold.
+    PowerLoss,
+}
+
+/// A fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// Index of the mutating operation that fails (see [`SimFs::ops`]).
+    pub at: u64,
+    /// The error returned.
+    pub error: FaultError,
+    /// What happens afterwards.
+    pub mode: FaultMode,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Inode {
+    data: Vec<u8>,
+    synced: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+enum NsOp {
+    Link(PathBuf, usize),
+    Rename(PathBuf, PathBuf),
+    Unlink(PathBuf),
+}
+
+impl NsOp {
+    fn dir(&self) -> Option<&Path> {
+        match self {
+            NsOp::Link(p, _) | NsOp::Unlink(p) | NsOp::Rename(_, p) => p.parent(),
+        }
+    }
+
+    fn apply(&self, names: &mut BTreeMap<PathBuf, usize>) {
+        match self {
+            NsOp::Link(p, ino) => {
+                names.insert(p.clone(), *ino);
+            }
+            NsOp::Rename(from, to) => {
+                if let Some(ino) = names.remove(from) {
+                    names.insert(to.clone(), ino);
+                }
+            }
+            NsOp::Unlink(p) => {
+                names.remove(p);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    inodes: Vec<Inode>,
+    names: BTreeMap<PathBuf, usize>,
+    durable: BTreeMap<PathBuf, usize>,
+    pending: Vec<NsOp>,
+    dirs: BTreeSet<PathBuf>,
+    locked: BTreeSet<PathBuf>,
+    ops: u64,
+    fault: Option<Fault>,
+    failing: Option<Fault>,
+    log: Vec<String>,
+}
+
+impl State {
+    /// Counts a mutating operation and decides whether it fails.
+    fn begin(&mut self, what: String) -> io::Result<()> {
+        let n = self.ops;
+        self.ops += 1;
+        if let Some(f) = self.failing {
+            self.log.push(format!("{n}: {what} (refused after fault)"));
+            return Err(match f.mode {
+                FaultMode::PowerLoss => FaultError::Eio.io(),
+                _ => f.error.io(),
+            });
+        }
+        if let Some(f) = self.fault.filter(|f| f.at == n) {
+            self.fault = None;
+            if f.mode != FaultMode::Once {
+                self.failing = Some(f);
+            }
+            self.log
+                .push(format!("{n}: {what} FAILS ({:?}, {:?})", f.error, f.mode));
+            return Err(match f.mode {
+                FaultMode::PowerLoss => FaultError::Eio.io(),
+                _ => f.error.io(),
+            });
+        }
+        self.log.push(format!("{n}: {what}"));
+        Ok(())
+    }
+
+    fn inode_of(&self, path: &Path) -> io::Result<usize> {
+        self.names
+            .get(path)
+            .copied()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn powered_off(&self) -> bool {
+        self.failing.is_some_and(|f| f.mode == FaultMode::PowerLoss)
+    }
+}
+
+/// The in-memory file system. Clones share one disk.
+#[derive(Debug, Clone, Default)]
+pub struct SimFs {
+    state: Arc<Mutex<State>>,
+}
+
+/// One state a crash can leave: a description (for failure messages) and the disk.
+#[derive(Debug)]
+pub struct CrashState {
+    /// Which directory prefix and which content variant.
+    pub label: String,
+    /// The disk after the crash, every byte synced.
+    pub fs: SimFs,
+}
+
+impl SimFs {
+    /// An empty disk.
+    pub fn new() -> SimFs {
+        SimFs::default()
+    }
+
+    /// This disk as a shared [`Vfs`] (same disk, not a copy).
+    pub fn vfs(&self) -> Arc<dyn Vfs> {
+        Arc::new(self.clone())
+    }
+
+    /// Mutating operations so far (the next one has this index).
+    pub fn ops(&self) -> u64 {
+        self.state.lock().ops
+    }
+
+    /// Arms a fault (replacing any armed one); a fault already hit stays in effect
+    /// until [`clear_faults`](SimFs::clear_faults).
+    pub fn inject(&self, fault: Fault) {
+        self.state.lock().fault = Some(fault);
+    }
+
+    /// Disarms faults and ends a fault's after-effects (the disk works again).
+    pub fn clear_faults(&self) {
+        let mut s = self.state.lock();
+        s.fault = None;
+        s.failing = None;
+    }
+
+    /// True once an injected fault has fired.
+    pub fn fault_hit(&self) -> bool {
+        let s = self.state.lock();
+        s.failing.is_some() || s.log.iter().any(|l| l.contains(" FAILS "))
+    }
+
+    /// Every mutating operation so far, one line each (`index: operation path`).
+    pub fn log(&self) -> Vec<String> {
+        self.state.lock().log.clone()
+    }
+
+    /// The files as a reader sees them now: path → bytes.
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let s = self.state.lock();
+        s.names
+            .iter()
+            .filter_map(|(p, &i)| s.inodes.get(i).map(|n| (p.clone(), n.data.clone())))
+            .collect()
+    }
+
+    /// Every distinct state a power loss now could leave (see the module docs), the
+    /// process-crash state (everything current) among them. Torn and zeroed variants
+    /// cut at positions drawn from `seed`.
+    pub fn crash_states(&self, seed: u64) -> Vec<CrashState> {
+        let s = self.state.lock();
+        let mut rng = seed ^ 0x9E37_79B9_7F4A_7C15;
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        let n = s.pending.len();
+        let subsets: Vec<u64> = if n <= MAX_EXHAUSTIVE {
+            (0..1u64 << n).collect()
+        } else {
+            let prefixes = (0..=n).map(|k| (1u64 << k) - 1);
+            let random = (0..256).map(|_| splitmix(&mut rng));
+            prefixes.chain(random).collect()
+        };
+        for mask in subsets {
+            let mut names = s.durable.clone();
+            for (i, op) in s.pending.iter().enumerate() {
+                if i < 64 && mask & (1 << i) != 0 {
+                    op.apply(&mut names);
+                }
+            }
+            let unsynced: Vec<usize> = names
+                .values()
+                .copied()
+                .filter(|&i| s.inodes.get(i).is_some_and(|n| n.data != n.synced))
+                .collect();
+            let variants: &[&str] = if unsynced.is_empty() {
+                &["synced"]
+            } else {
+                &["lost", "kept", "torn", "torn", "zeroed", "zeroed"]
+            };
+            for &v in variants {
+                let mut files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+                for (p, &i) in &names {
+                    let Some(n) = s.inodes.get(i) else { continue };
+                    let bytes = if n.data == n.synced {
+                        n.data.clone()
+                    } else {
+                        let cut = if n.data.is_empty() {
+                            0
+                        } else {
+                            (splitmix(&mut rng) % n.data.len() as u64) as usize
+                        };
+                        match v {
+                            "lost" => n.synced.clone(),
+                            "kept" => n.data.clone(),
+                            "torn" => n.data.get(..cut).unwrap_or_default().to_vec(),
+                            _ => {
+                                let mut b = n.data.clone();
+                                b.iter_mut().skip(cut).for_each(|x| *x = 0);
+                                b
+                            }
+                        }
+                    };
+                    files.insert(p.clone(), bytes);
+                }
+                if !seen.insert(files.clone()) {
+                    continue;
+                }
+                let mut st = State {
+                    dirs: s.dirs.clone(),
+                    ..State::default()
+                };
+                for (p, bytes) in files {
+                    st.inodes.push(Inode {
+                        data: bytes.clone(),
+                        synced: bytes,
+                    });
+                    st.names.insert(p.clone(), st.inodes.len() - 1);
+                    st.durable.insert(p, st.inodes.len() - 1);
+                }
+                out.push(CrashState {
+                    label: format!(
+                        "pending directory operations kept {mask:#b} of {n}, unsynced data {v}"
+                    ),
+                    fs: SimFs {
+                        state: Arc::new(Mutex::new(st)),
+                    },
+                });
+            }
+        }
+        out
+    }
+}
+
+fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct SimFile {
+    state: Arc<Mutex<State>>,
+    inode: usize,
+    path: PathBuf,
+}
+
+impl VfsFile for SimFile {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut s = self.state.lock();
+        let res = s.begin(format!(
+            "write {} bytes {}",
+            bytes.len(),
+            self.path.display()
+        ));
+        let powered_off = s.powered_off();
+        let Some(n) = s.inodes.get_mut(self.inode) else {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        };
+        match res {
+            Ok(()) => {
+                n.data.extend_from_slice(bytes);
+                Ok(())
+            }
+            Err(e) => {
+                if !powered_off {
+                    // A short write: half of it made it before the error.
+                    n.data
+                        .extend_from_slice(bytes.get(..bytes.len() / 2).unwrap_or_default());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let mut s = self.state.lock();
+        s.begin(format!("fsync {}", self.path.display()))?;
+        let n = s
+            .inodes
+            .get_mut(self.inode)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        n.synced = n.data.clone();
+        Ok(())
+    }
+}
+
+struct SimLock {
+    state: Arc<Mutex<State>>,
+    dir: PathBuf,
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.state.lock().locked.remove(&self.dir);
+    }
+}
+
+impl Vfs for SimFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut s = self.state.lock();
+        for a in dir.ancestors() {
+            if !a.as_os_str().is_empty() {
+                s.dirs.insert(a.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.state.lock().dirs.contains(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let s = self.state.lock();
+        if !s.dirs.contains(dir) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        Ok(s.names
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+            .collect())
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let s = self.state.lock();
+        let i = s.inode_of(path)?;
+        Ok(s.inodes.get(i).map(|n| n.data.clone()).unwrap_or_default())
+    }
+
+    fn map(&self, path: &Path) -> io::Result<Backing> {
+        self.read(path).map(Backing::Owned)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let mut s = self.state.lock();
+        s.begin(format!("create {}", path.display()))?;
+        if !path.parent().is_some_and(|d| s.dirs.contains(d)) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        let inode = match s.names.get(path) {
+            Some(&i) => {
+                if let Some(n) = s.inodes.get_mut(i) {
+                    n.data.clear();
+                }
+                i
+            }
+            None => {
+                s.inodes.push(Inode::default());
+                let i = s.inodes.len() - 1;
+                s.names.insert(path.to_path_buf(), i);
+                s.pending.push(NsOp::Link(path.to_path_buf(), i));
+                i
+            }
+        };
+        Ok(Box::new(SimFile {
+            state: self.state.clone(),
+            inode,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut s = self.state.lock();
+        s.begin(format!("rename {} -> {}", from.display(), to.display()))?;
+        s.inode_of(from)?;
+        let op = NsOp::Rename(from.to_path_buf(), to.to_path_buf());
+        op.apply(&mut s.names);
+        s.pending.push(op);
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.state.lock();
+        s.begin(format!("unlink {}", path.display()))?;
+        s.inode_of(path)?;
+        let op = NsOp::Unlink(path.to_path_buf());
+        op.apply(&mut s.names);
+        s.pending.push(op);
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut s = self.state.lock();
+        s.begin(format!("fsync directory {}", dir.display()))?;
+        let pending = std::mem::take(&mut s.pending);
+        let mut rest = Vec::new();
+        for op in pending {
+            if op.dir() == Some(dir) {
+                op.apply(&mut s.durable);
+            } else {
+                rest.push(op);
+            }
+        }
+        s.pending = rest;
+        Ok(())
+    }
+
+    fn lock(&self, dir: &Path) -> Result<LockGuard> {
+        let mut s = self.state.lock();
+        if !s.locked.insert(dir.to_path_buf()) {
+            return Err(Error::Locked {
+                path: dir.join(super::fs::LOCK_FILE),
+            });
+        }
+        Ok(Box::new(SimLock {
+            state: self.state.clone(),
+            dir: dir.to_path_buf(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(fs: &SimFs, p: &str, b: &[u8], sync: bool) {
+        let mut f = fs.create(Path::new(p)).unwrap();
+        f.write_all(b).unwrap();
+        if sync {
+            f.sync().unwrap();
+        }
+    }
+
+    #[test]
+    fn unsynced_directory_entries_and_data_may_be_lost() {
+        let fs = SimFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        write(&fs, "/d/a", b"old", true);
+        fs.sync_dir(Path::new("/d")).unwrap();
+        write(&fs, "/d/b", b"new", false);
+        let states = fs.crash_states(1);
+        let contents: Vec<_> = states.iter().map(|c| c.fs.files()).collect();
+        // `a` survives everything; `b` may be missing, empty, torn, zeroed or whole.
+        assert!(contents.iter().all(|f| f[Path::new("/d/a")] == b"old"));
+        assert!(contents.iter().any(|f| !f.contains_key(Path::new("/d/b"))));
+        assert!(
+            contents
+                .iter()
+                .any(|f| f.get(Path::new("/d/b")) == Some(&vec![]))
+        );
+        assert!(
+            contents
+                .iter()
+                .any(|f| f.get(Path::new("/d/b")).map(Vec::as_slice) == Some(b"new"))
+        );
+        assert!(contents.iter().any(|f| {
+            f.get(Path::new("/d/b"))
+                .is_some_and(|b| b.len() == 3 && b.as_slice() != b"new")
+        }));
+    }
+
+    #[test]
+    fn directory_prefixes_keep_order() {
+        let fs = SimFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        write(&fs, "/d/t", b"x", true);
+        fs.rename(Path::new("/d/t"), Path::new("/d/f")).unwrap();
+        let names: BTreeSet<Vec<PathBuf>> = fs
+            .crash_states(0)
+            .iter()
+            .map(|c| c.fs.files().into_keys().collect())
+            .collect();
+        // Nothing, the temporary name, or the final name: never both.
+        let expect: BTreeSet<Vec<PathBuf>> = [
+            vec![],
+            vec![PathBuf::from("/d/t")],
+            vec![PathBuf::from("/d/f")],
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(names, expect);
+        fs.sync_dir(Path::new("/d")).unwrap();
+        assert_eq!(fs.crash_states(0).len(), 1);
+    }
+
+    #[test]
+    fn faults_fire_at_their_operation() {
+        let fs = SimFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        fs.inject(Fault {
+            at: 1,
+            error: FaultError::NoSpace,
+            mode: FaultMode::Once,
+        });
+        let mut f = fs.create(Path::new("/d/a")).unwrap();
+        let e = f.write_all(b"abcd").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28));
+        assert_eq!(fs.files()[Path::new("/d/a")], b"ab"); // short write
+        f.write_all(b"ef").unwrap(); // once: the disk works again
+        fs.inject(Fault {
+            at: 3,
+            error: FaultError::Eio,
+            mode: FaultMode::PowerLoss,
+        });
+        assert_eq!(f.sync().unwrap_err().raw_os_error(), Some(5));
+        assert!(fs.rename(Path::new("/d/a"), Path::new("/d/b")).is_err());
+        assert!(fs.files().contains_key(Path::new("/d/a")));
+        assert_eq!(fs.ops(), 5);
+    }
+}

@@ -1,0 +1,343 @@
+//! Simulated power loss and I/O errors at every file operation of a commit (SPEC §4).
+//!
+//! Everything runs on `storage::sim::SimFs`, the in-memory file system behind the same
+//! `Vfs` interface the real one implements. For each commit of a scenario (the first
+//! commit into a new database, one that moves visitors out of an older part and so writes
+//! a deletion file, one that empties a part and replaces a deletion file) and for the
+//! creation of the database itself:
+//!
+//! - **power loss** before each of its mutating operations (create, write, fsync,
+//!   rename, unlink, directory fsync): every state the disk may then hold (every prefix
+//!   of the unsynced directory operations × unsynced data lost / kept / torn / zeroed)
+//!   must open, pass `check`, show exactly the old or the new commit — the new one if
+//!   the commit had been acknowledged — and accept a further commit;
+//! - **ENOSPC and EIO** at each of those operations, transient or permanent: the commit
+//!   fails with an I/O error naming the operation and the file (or, for the best-effort
+//!   clean-up after the commit point, succeeds), the handle still shows the old commit,
+//!   the files a reader sees are byte for byte the old ones, and reopening shows the
+//!   old commit — or the handle refuses to write until reopened, saying why.
+
+use std::path::{Path, PathBuf};
+
+use sightline::check::check_in;
+use sightline::storage::sim::{Fault, FaultError, FaultMode, SimFs};
+use sightline::{Db, DbOptions, ErrorKind, TimeRange};
+
+const DB: &str = "/sim/db";
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const MIN: i64 = 60_000;
+
+fn db_path() -> PathBuf {
+    PathBuf::from(DB)
+}
+
+/// JSON rows of one commit: page views and a goal with revenue for `visitors`, at
+/// minute `minute`.
+fn rows(visitors: std::ops::Range<usize>, minute: i64, tag: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in visitors {
+        let ts = T0 + minute * MIN + v as i64;
+        let cc = ["fr", "de", "us"][v % 3];
+        out.push(format!(
+            r#"{{"ts":{ts},"visitorId":"v{v}","type":"pageview","pageUrl":"https://shop.example/{tag}/{v}","countryCode":"{cc}"}}"#
+        ));
+        out.push(format!(
+            r#"{{"ts":{},"visitorId":"v{v}","type":"goal","goalId":1,"revenue":{}.25}}"#,
+            ts + 1000,
+            v
+        ));
+    }
+    out
+}
+
+/// The scenario: commits in order. The second moves v0..v4 out of the first part (a
+/// deletion file); the third moves every visitor of the second part (it leaves the
+/// manifest) and more of the first (its deletion file is replaced); the fourth makes the
+/// files only the second commit referenced obsolete, so it also unlinks them after its
+/// commit point.
+fn scenario() -> Vec<Vec<String>> {
+    vec![
+        rows(0..20, 0, "a"),
+        [rows(0..5, 10, "b"), rows(20..30, 10, "b")].concat(),
+        [
+            rows(0..8, 20, "c"),
+            rows(20..30, 20, "c"),
+            rows(30..33, 20, "c"),
+        ]
+        .concat(),
+        rows(10..12, 30, "d"),
+    ]
+}
+
+fn commit(db: &Db, rows: &[String]) -> sightline::Result<()> {
+    let mut tx = db.begin_write()?;
+    for r in rows {
+        tx.append_json(r)?;
+    }
+    tx.commit().map(|_| ())
+}
+
+/// What a reader can observe of a database: totals, a query, and every visitor's
+/// visits with their events. The generation is left out: a commit retried after a
+/// failure takes a new one (generations are never reused).
+fn fingerprint(db: &Db) -> String {
+    let snap = db.snapshot();
+    let mut stats = snap.stats().expect("stats");
+    stats.generation = 0;
+    let mut out = format!("{stats:?}\n");
+    let q = snap
+        .query("countryCode==fr", &TimeRange::ALL)
+        .expect("query");
+    out.push_str(&format!("{q:?}\n"));
+    for v in 0..34 {
+        let p = snap.visitor(&format!("v{v}")).expect("visitor");
+        out.push_str(&format!("{:?}\n", p.map(|p| p.visits)));
+    }
+    out
+}
+
+/// A disk holding the database after the first `k` commits of the scenario.
+fn base(k: usize) -> SimFs {
+    let fs = SimFs::new();
+    let db = Db::create_in(fs.vfs(), &db_path(), DbOptions::default()).expect("create");
+    for c in scenario().iter().take(k) {
+        commit(&db, c).expect("setup commit");
+    }
+    fs
+}
+
+/// Fingerprints before and after commit `k`, and the mutating operations it performs.
+fn expected(k: usize) -> (String, String, u64) {
+    let fs = base(k);
+    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+    let old = fingerprint(&db);
+    let before = fs.ops();
+    commit(&db, &scenario()[k]).expect("clean commit");
+    let ops = fs.ops() - before;
+    (old, fingerprint(&db), ops)
+}
+
+/// Recovery of one crash state: opens, passes `check`, shows `old` or `new` (`new` if
+/// acknowledged), leaves no orphan, and takes a further commit.
+fn recover(state: &SimFs, old: &str, new: &str, acked: bool, what: &str) -> bool {
+    let db = Db::open_in(state.vfs(), &db_path())
+        .unwrap_or_else(|e| panic!("{what}: the database does not open: {e}"));
+    let got = fingerprint(&db);
+    assert!(
+        got == old || got == new,
+        "{what}: recovered neither the old nor the new commit:\n{got}"
+    );
+    if acked {
+        assert_eq!(got, new, "{what}: an acknowledged commit was lost");
+    }
+    let report = check_in(&*state.vfs(), &db_path()).expect("check");
+    assert!(report.is_ok(), "{what}: check: {:?}", report.problems);
+    assert!(
+        report.orphans.is_empty(),
+        "{what}: orphans after open: {:?}",
+        report.orphans
+    );
+    let before = db.snapshot().stats().expect("stats").events;
+    commit(&db, &rows(40..42, 90, "after"))
+        .unwrap_or_else(|e| panic!("{what}: commit after recovery: {e}"));
+    assert_eq!(db.snapshot().stats().expect("stats").events, before + 4);
+    assert!(check_in(&*state.vfs(), &db_path()).expect("check").is_ok());
+    got == new
+}
+
+#[test]
+fn power_loss_at_every_operation_of_every_commit_recovers_old_or_new() {
+    let mut total_states = 0;
+    let mut summary = Vec::new();
+    for k in 0..scenario().len() {
+        let (old, new, ops) = expected(k);
+        assert!(ops >= 8, "commit {k} performs only {ops} operations");
+        let (mut states, mut newer) = (0, 0);
+        for i in 0..=ops {
+            let fs = base(k);
+            let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+            fs.inject(Fault {
+                at: fs.ops() + i,
+                error: FaultError::Eio,
+                mode: FaultMode::PowerLoss,
+            });
+            let acked = commit(&db, &scenario()[k]).is_ok();
+            assert!(acked || i < ops, "commit {k} failed without a fault");
+            let log = fs.log();
+            drop(db);
+            for (n, state) in fs.crash_states(k as u64 * 1000 + i).iter().enumerate() {
+                let what = format!(
+                    "commit {k}, power lost before operation {i} of {ops} ({}), state {n}: {}",
+                    log.last().map_or("", String::as_str),
+                    state.label
+                );
+                newer += usize::from(recover(&state.fs, &old, &new, acked, &what));
+                states += 1;
+            }
+        }
+        assert!(
+            newer > 0 && newer < states,
+            "commit {k}: {newer} of {states}"
+        );
+        summary.push(format!(
+            "commit {k}: {ops} operations, {states} crash states, {newer} at the new commit"
+        ));
+        total_states += states;
+    }
+    println!("{}\ntotal crash states: {total_states}", summary.join("\n"));
+}
+
+#[test]
+fn power_loss_while_creating_leaves_no_database_or_an_empty_one() {
+    let probe = SimFs::new();
+    Db::create_in(probe.vfs(), &db_path(), DbOptions::default()).expect("create");
+    let ops = probe.ops();
+    for i in 0..=ops {
+        let fs = SimFs::new();
+        fs.inject(Fault {
+            at: i,
+            error: FaultError::Eio,
+            mode: FaultMode::PowerLoss,
+        });
+        let acked = Db::create_in(fs.vfs(), &db_path(), DbOptions::default()).is_ok();
+        for state in fs.crash_states(i) {
+            let what = format!("create, power lost before operation {i}: {}", state.label);
+            let db = match Db::open_in(state.fs.vfs(), &db_path()) {
+                Ok(db) => db,
+                Err(e) => {
+                    assert!(!acked, "{what}: acknowledged creation lost: {e}");
+                    assert_eq!(e.kind(), ErrorKind::Usage, "{what}: {e}");
+                    // No database: creating it again works.
+                    Db::create_in(state.fs.vfs(), &db_path(), DbOptions::default())
+                        .unwrap_or_else(|e| panic!("{what}: create again: {e}"))
+                }
+            };
+            assert_eq!(db.snapshot().generation(), 0, "{what}");
+            commit(&db, &rows(0..2, 0, "x")).unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn disk_full_and_io_errors_leave_the_previous_commit_intact() {
+    let mut cases = 0;
+    let mut poisoned = 0;
+    let mut cleanup_failed = 0;
+    for k in 0..scenario().len() {
+        let (old, new, ops) = expected(k);
+        for error in [FaultError::NoSpace, FaultError::Eio] {
+            for mode in [FaultMode::Once, FaultMode::Always] {
+                for i in 0..ops {
+                    cases += 1;
+                    let fs = base(k);
+                    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+                    let files_before = fs.files();
+                    let start = fs.ops() as usize;
+                    fs.inject(Fault {
+                        at: fs.ops() + i,
+                        error,
+                        mode,
+                    });
+                    let res = commit(&db, &scenario()[k]);
+                    let log = fs.log();
+                    let log = log.get(start..).unwrap_or_default();
+                    let failed = log.iter().position(|l| l.contains(" FAILS "));
+                    let what = format!(
+                        "commit {k}, {error:?} {mode:?} at operation {i} of {ops}: {}",
+                        failed.and_then(|f| log.get(f)).map_or("", String::as_str)
+                    );
+                    // The commit point: the directory fsync after the manifest's rename.
+                    let point = log
+                        .iter()
+                        .position(|l| l.contains("rename") && l.contains("tmp-MANIFEST"))
+                        .map(|r| r + 1);
+                    let after_point = matches!((failed, point), (Some(f), Some(p)) if f > p);
+                    // What a reopened database must show.
+                    let expect_reopened = match res {
+                        Ok(()) => {
+                            // Only the best-effort clean-up after the commit point may
+                            // fail without failing the commit.
+                            assert!(after_point, "{what}: the fault did not fail the commit");
+                            assert_eq!(fingerprint(&db), new, "{what}");
+                            cleanup_failed += 1;
+                            Some(&new)
+                        }
+                        Err(e) => {
+                            assert!(!after_point, "{what}: failed after the commit point: {e}");
+                            assert_eq!(e.kind(), ErrorKind::Io, "{what}: {e}");
+                            let msg = e.to_string();
+                            let reason = match error {
+                                FaultError::NoSpace => "No space left on device",
+                                FaultError::Eio => "Input/output error",
+                            };
+                            assert!(msg.contains(reason), "{what}: message {msg:?}");
+                            assert!(msg.contains(DB), "{what}: message names no file: {msg:?}");
+                            assert_eq!(fingerprint(&db), old, "{what}: the handle moved");
+                            if mode == FaultMode::Once {
+                                // The failed commit was undone: a reader sees exactly the
+                                // old files, and the same handle commits again.
+                                let now = fs.files();
+                                assert!(
+                                    now == files_before,
+                                    "{what}: files differ: {:?} instead of {:?}",
+                                    now.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>(),
+                                    files_before
+                                        .iter()
+                                        .map(|(p, b)| (p, b.len()))
+                                        .collect::<Vec<_>>()
+                                );
+                                commit(&db, &scenario()[k])
+                                    .unwrap_or_else(|e| panic!("{what}: retry: {e}"));
+                                assert_eq!(fingerprint(&db), new, "{what}: retry");
+                                Some(&new)
+                            } else {
+                                // The disk stays broken: the undo failed too, so the
+                                // handle refuses to write and says why.
+                                let again = commit(&db, &scenario()[k])
+                                    .expect_err("a commit on a failing disk succeeded");
+                                assert_eq!(again.kind(), ErrorKind::Usage, "{what}: {again}");
+                                assert!(
+                                    again.to_string().contains("reopen the database"),
+                                    "{what}: {again}"
+                                );
+                                poisoned += 1;
+                                // Reopening decides: the manifest may have been renamed
+                                // into place before its directory fsync failed.
+                                None
+                            }
+                        }
+                    };
+                    drop(db);
+                    fs.clear_faults();
+                    let reopened = Db::open_in(fs.vfs(), &db_path())
+                        .unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+                    let got = fingerprint(&reopened);
+                    match expect_reopened {
+                        Some(want) => assert_eq!(&got, want, "{what}: reopened"),
+                        None => assert!(got == old || got == new, "{what}: reopened"),
+                    }
+                    let report = check_in(&*fs.vfs(), &db_path()).expect("check");
+                    assert!(
+                        report.is_ok() && report.orphans.is_empty(),
+                        "{what}: {report:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(poisoned > 0 && cleanup_failed > 0);
+    println!(
+        "I/O error cases: {cases} ({poisoned} left the handle refusing writes, \
+         {cleanup_failed} failed only the clean-up after the commit point)"
+    );
+}
+
+#[test]
+fn a_second_writer_on_the_simulated_disk_is_locked_out() {
+    let fs = base(1);
+    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+    let e = Db::open_in(fs.vfs(), Path::new(DB)).expect_err("second writer");
+    assert_eq!(e.kind(), ErrorKind::Locked);
+    drop(db);
+    Db::open_in(fs.vfs(), Path::new(DB)).expect("the lock is released on drop");
+}
