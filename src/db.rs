@@ -239,6 +239,9 @@ fn live_totals(p: &LivePart) -> Result<LiveTotals> {
     Ok(t)
 }
 
+/// An opened part: the checksum and length its manifest entry gave, and the reader.
+type CachedReader = (u32, u64, Arc<PartReader>);
+
 struct Inner {
     path: PathBuf,
     /// Every file operation goes through this.
@@ -248,7 +251,7 @@ struct Inner {
     current: RwLock<Snapshot>,
     /// Opened parts by id, with the checksum and length the manifest gave them (a
     /// reader is reused only for the same file).
-    readers: Mutex<HashMap<u64, (u32, u64, Arc<PartReader>)>>,
+    readers: Mutex<HashMap<u64, CachedReader>>,
     /// Held by the write transaction; guards the writer state.
     writing: Mutex<WriterState>,
 }
