@@ -4,7 +4,9 @@
 //! killed one). In the end it equals a database that imported everything in one commit.
 //!
 //! The kill schedule is seeded: `SIGHTLINE_SEED=<n> cargo test --test crash_kill` replays a
-//! run (the seed is printed, and named in every failure).
+//! run (the seed is printed, and named in every failure). The input is split into
+//! `SIGHTLINE_KILL_FILES` files (default 50), each imported until one import finishes, so
+//! a run has at least that many rounds; the soak in `docs/testing.md` raises it.
 
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
@@ -18,8 +20,7 @@ use sightline::generate::{GenOptions, write_jsonl};
 use sightline::visits::VisitRecord;
 use sightline::{Db, DbOptions, ImportOptions, Stats};
 
-const FILES: usize = 25;
-const MIN_ROUNDS: usize = 25;
+const DEFAULT_FILES: usize = 50;
 /// After this many interrupted attempts a file's next import is left to finish, so every
 /// file is committed eventually even if imports grow slower than the calibration run.
 const MAX_INTERRUPTED: u32 = 3;
@@ -41,6 +42,18 @@ fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+fn files_count() -> usize {
+    match std::env::var("SIGHTLINE_KILL_FILES") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or_else(|| panic!("SIGHTLINE_KILL_FILES={v:?} is not a positive integer")),
+        Err(_) => DEFAULT_FILES,
+    }
 }
 
 fn seed() -> u64 {
@@ -87,6 +100,7 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
     let seed = seed();
     eprintln!("crash_kill seed {seed} (replay with SIGHTLINE_SEED={seed})");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n_files = files_count();
     let tmp = tempfile::tempdir().unwrap();
 
     // One input, split so that every file holds rows of most visitors: each import after
@@ -103,10 +117,10 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
     .expect("generate");
     let all_path = tmp.path().join("all.jsonl");
     std::fs::write(&all_path, &all).unwrap();
-    let mut contents = vec![Vec::new(); FILES];
-    let mut rows = [0u64; FILES];
+    let mut contents = vec![Vec::new(); n_files];
+    let mut rows = vec![0u64; n_files];
     for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let f = (fnv1a(line) % FILES as u64) as usize;
+        let f = (fnv1a(line) % n_files as u64) as usize;
         contents[f].extend_from_slice(line);
         contents[f].push(b'\n');
         rows[f] += 1;
@@ -142,15 +156,15 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
     let db = tmp.path().join("db");
     drop(Db::create(&db, DbOptions::default()).unwrap());
 
-    let mut pending: VecDeque<usize> = (0..FILES).collect();
-    let mut interrupted = [0u32; FILES];
+    let mut pending: VecDeque<usize> = (0..n_files).collect();
+    let mut interrupted = vec![0u32; n_files];
     let (mut acknowledged, mut commits) = (0u64, 0u64);
     let (mut rounds, mut kills_before_commit, mut kills_after_commit, mut natural) = (0, 0, 0, 0);
     let mut kills_mid_commit = 0;
     while let Some(f) = pending.pop_front() {
         rounds += 1;
         let ctx = format!("seed {seed}, round {rounds}, file {f}");
-        assert!(rounds <= 20 * FILES, "{ctx}: no progress");
+        assert!(rounds <= 20 * n_files, "{ctx}: no progress");
         let started = Instant::now();
         let mut child = bin()
             .args(["import", "--db", s(&db), "--json", s(&files[f])])
@@ -240,8 +254,8 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
         }
         assert_eq!(st.generation, commits, "{ctx}: one generation per commit");
     }
-    assert!(rounds >= MIN_ROUNDS);
-    assert_eq!(commits, FILES as u64);
+    assert!(rounds >= n_files);
+    assert_eq!(commits, n_files as u64);
     assert_eq!(acknowledged, generated.events);
 
     // The same input in one commit.
