@@ -115,6 +115,20 @@ impl Snapshot {
         &self.data.parts
     }
 
+    /// Fails with a corruption error if a file of this snapshot was truncated underneath
+    /// its memory map (see `storage::mmap`). Every query calls it before returning, so a
+    /// result computed from such a file is never returned.
+    pub fn intact(&self) -> Result<()> {
+        self.data.parts.iter().try_for_each(|p| p.reader.intact())
+    }
+
+    /// `result`, unless a file of this snapshot was damaged while it was computed.
+    pub(crate) fn checked<T>(&self, result: Result<T>) -> Result<T> {
+        // The damage explains any error the zeroed pages caused, so it comes first.
+        self.intact()?;
+        result
+    }
+
     /// Custom dimensions and their types.
     pub fn custom_dimensions(&self) -> &[CustomDim] {
         &self.data.manifest.custom
@@ -142,6 +156,10 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn stats(&self) -> Result<Stats> {
+        self.checked(self.stats_raw())
+    }
+
+    fn stats_raw(&self) -> Result<Stats> {
         let mut s = Stats {
             generation: self.generation(),
             ..Stats::default()
@@ -678,6 +696,8 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
             rewritten += 1;
         }
     }
+    // Rows read back from a part truncated underneath its map must not be committed.
+    snap.intact()?;
 
     // 2. Sessionise and split into parts of whole visitors.
     let fixed = FixedSyms::intern(&mut rows);

@@ -60,6 +60,10 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn visits(&self) -> Result<Vec<VisitRecord>> {
+        self.checked(self.visits_raw())
+    }
+
+    fn visits_raw(&self) -> Result<Vec<VisitRecord>> {
         let mut out = Vec::new();
         for p in self.parts() {
             read_part(p, None, &mut out)?;
@@ -265,6 +269,10 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {
+        self.checked(self.visitor_raw(id))
+    }
+
+    fn visitor_raw(&self, id: &str) -> Result<Option<VisitorProfile>> {
         for p in self.parts() {
             let Some(v) = p.reader.visitor_ids()?.find(id) else {
                 continue;

@@ -108,6 +108,10 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn cohorts(&self, selection: &Selection, options: &CohortOptions) -> Result<Cohorts> {
+        self.checked(self.cohorts_raw(selection, options))
+    }
+
+    fn cohorts_raw(&self, selection: &Selection, options: &CohortOptions) -> Result<Cohorts> {
         if options.periods == 0 {
             return Err(Error::InvalidInput(
                 "cohorts need at least one period".into(),

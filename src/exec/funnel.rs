@@ -131,6 +131,15 @@ impl Snapshot {
         selection: &Selection,
         options: &FunnelOptions,
     ) -> Result<Funnel> {
+        self.checked(self.funnel_raw(steps, selection, options))
+    }
+
+    fn funnel_raw(
+        &self,
+        steps: &[CompiledSegment],
+        selection: &Selection,
+        options: &FunnelOptions,
+    ) -> Result<Funnel> {
         if steps.is_empty() {
             return Err(Error::InvalidInput(
                 "a funnel needs at least one step".into(),

@@ -198,6 +198,10 @@ impl Snapshot {
 
     /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
     pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
+        self.checked(self.select_raw(segment, range))
+    }
+
+    fn select_raw(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
         let (sel, _) = self.select_with_stats(segment, range, true)?;
         Ok(sel)
     }
@@ -239,6 +243,10 @@ impl Snapshot {
 
     /// The summary of the selected visits (parts in parallel).
     pub fn summarize(&self, selection: &Selection) -> Result<Summary> {
+        self.checked(self.summarize_raw(selection))
+    }
+
+    fn summarize_raw(&self, selection: &Selection) -> Result<Summary> {
         let jobs = self
             .parts()
             .iter()
@@ -286,6 +294,10 @@ impl Snapshot {
 
     /// The plan of `segment` on this database, with the cardinality of every step.
     pub fn explain(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
+        self.checked(self.explain_raw(segment, range))
+    }
+
+    fn explain_raw(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
         let (sel, stats) = self.select_with_stats(segment, range, false)?;
         let r = *range;
         let candidates = for_each_part(self.parts(), move |lp| {

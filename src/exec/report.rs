@@ -267,6 +267,15 @@ impl Snapshot {
         selection: &Selection,
         options: &ReportOptions,
     ) -> Result<Report> {
+        self.checked(self.report_raw(by, selection, options))
+    }
+
+    fn report_raw(
+        &self,
+        by: &str,
+        selection: &Selection,
+        options: &ReportOptions,
+    ) -> Result<Report> {
         let catalog = self.catalog();
         let dim = catalog
             .get(by)

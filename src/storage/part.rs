@@ -664,6 +664,18 @@ impl PartReader {
         Error::corrupt(&self.path, reason)
     }
 
+    /// Fails if the file was truncated underneath this reader's map (see
+    /// [`mmap`](super::mmap)): whatever was read from it since is not to be trusted.
+    pub fn intact(&self) -> Result<()> {
+        if self.data.damaged() {
+            return Err(self.corrupt(
+                "the file was truncated by another program while mapped; \
+                 results read from it were discarded",
+            ));
+        }
+        Ok(())
+    }
+
     /// The bytes of section `i`, checksum-verified on first access.
     pub fn section(&self, i: u32) -> Result<&[u8]> {
         let s = self
