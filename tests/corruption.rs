@@ -1,18 +1,34 @@
 //! Every single-byte change of a part, a deletion file or a manifest is reported as
-//! corruption by `check`, and reading the damaged database either fails with a typed
-//! error or returns exactly the original answer: never a panic, never a wrong answer.
+//! corruption by `check`, and reading the damaged database (totals, every visit, a
+//! segment query and a report) either fails with a typed error or returns exactly the
+//! original answer: never a panic, never a wrong answer. Every truncation fails. A seeded
+//! sample of the same damage through the CLI exits with status 3 (corruption, distinct
+//! from 2 for usage errors) and a message naming the file, never a panic or a signal.
 
 use std::path::Path;
 
 use sightline::generate::{GenOptions, write_jsonl};
 use sightline::{Db, DbOptions, ErrorKind};
 
-fn answer(
-    dir: &Path,
-) -> sightline::Result<(sightline::Stats, Vec<sightline::visits::VisitRecord>)> {
+type Answer = (
+    sightline::Stats,
+    Vec<sightline::visits::VisitRecord>,
+    sightline::Summary,
+    sightline::Report,
+);
+
+fn answer(dir: &Path) -> sightline::Result<Answer> {
     let db = Db::open_read_only(dir)?;
     let snap = db.snapshot();
-    Ok((snap.stats()?, snap.visits()?))
+    let all = sightline::TimeRange::ALL;
+    let summary = snap.query("pageUrl=@/product/,countryCode==de", &all)?;
+    let everyone = snap.compile("", Default::default())?;
+    let report = snap.report(
+        "countryCode",
+        &snap.select(&everyone, &all)?,
+        &Default::default(),
+    )?;
+    Ok((snap.stats()?, snap.visits()?, summary, report))
 }
 
 fn build(dir: &Path) {
@@ -130,4 +146,100 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
     println!(
         "{flips} flips: {errors} corruption errors, {same} reads unaffected (padding or unread bytes)"
     );
+}
+
+fn sightline(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(args)
+        .output()
+        .expect("run sightline")
+}
+
+#[test]
+fn damaged_files_exit_with_status_3_naming_the_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let db = dir.path().to_str().unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("part-") || n.starts_with("del-") || n.starts_with("MANIFEST-"))
+        .collect();
+    files.sort();
+    // A usage error, for contrast: status 2.
+    let usage = sightline(&["query", "--db", db, "countryCode"]);
+    assert_eq!(usage.status.code(), Some(2));
+    // Seeded positions (splitmix64), a flip or a truncation each; the first manifest is
+    // superseded (never read), so it is skipped.
+    let newest = files
+        .iter()
+        .filter(|f| f.starts_with("MANIFEST-"))
+        .max()
+        .cloned()
+        .unwrap();
+    files.retain(|f| !f.starts_with("MANIFEST-") || *f == newest);
+    let mut x: u64 = 0x5EED_0003;
+    let mut next = || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (mut cases, mut query_errors) = (0, 0);
+    for _ in 0..60 {
+        let name = &files[(next() % files.len() as u64) as usize];
+        let path = dir.path().join(name);
+        let original = std::fs::read(&path).unwrap();
+        let pos = (next() % original.len() as u64) as usize;
+        let truncate = next() % 4 == 0;
+        let mut bytes = original.clone();
+        if truncate {
+            bytes.truncate(pos);
+        } else {
+            bytes[pos] ^= 1 << (next() % 8);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let what = format!("{name} {} at {pos}", if truncate { "cut" } else { "flip" });
+        for args in [
+            vec!["check", "--db", db],
+            vec!["query", "--db", db, "--json", "pageUrl=@/product/"],
+            vec!["report", "--db", db, "--json", "--by", "countryCode"],
+        ] {
+            let out = sightline(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.signal(), None, "{what}: {args:?} died: {stderr}");
+            assert!(!stderr.contains("panicked"), "{what}: {args:?}: {stderr}");
+            match out.status.code() {
+                Some(3) => {
+                    // `check` lists the problems on standard output, errors go to stderr.
+                    let said = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+                    assert!(said.contains(name.as_str()), "{what}: {args:?}: {said}");
+                    query_errors += usize::from(args[0] != "check");
+                }
+                Some(0) if args[0] != "check" => {
+                    // Unread bytes: the answer must be the undamaged one.
+                    std::fs::write(&path, &original).unwrap();
+                    let clean = sightline(&args);
+                    let strip = |b: &[u8]| {
+                        let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                        v.as_object_mut().map(|o| o.remove("elapsedMs"));
+                        v
+                    };
+                    assert_eq!(
+                        strip(&out.stdout),
+                        strip(&clean.stdout),
+                        "{what}: {args:?}: wrong answer"
+                    );
+                    std::fs::write(&path, &bytes).unwrap();
+                }
+                other => panic!("{what}: {args:?} exited {other:?}: {stderr}"),
+            }
+            cases += 1;
+        }
+        std::fs::write(&path, &original).unwrap();
+    }
+    assert!(query_errors > 20, "only {query_errors} query errors");
+    println!("{cases} CLI runs on damaged files, {query_errors} query/report corruption exits");
 }

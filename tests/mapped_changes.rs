@@ -38,7 +38,13 @@ fn build(dir: &Path) -> PathBuf {
     let part = std::fs::read_dir(dir.join("db"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("part-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("part-")
+        })
         .unwrap();
     assert!(
         std::fs::metadata(&part).unwrap().len() > 64 * 1024,
@@ -52,7 +58,8 @@ fn answers(snap: &Snapshot) -> Vec<sightline::Result<String>> {
     let all = TimeRange::ALL;
     vec![
         snap.stats().map(|s| format!("{s:?}")),
-        snap.query("countryCode==de", &all).map(|s| format!("{s:?}")),
+        snap.query("countryCode==de", &all)
+            .map(|s| format!("{s:?}")),
         snap.query("pageUrl=@/product/;visitCount>1", &all)
             .map(|s| format!("{s:?}")),
         snap.compile("visitConverted==1", Default::default())
@@ -127,7 +134,11 @@ fn a_part_rewritten_in_place_underneath_a_reader_never_crashes() {
         let got = got.unwrap_or_else(|_| panic!("round {round}: a query panicked"));
         // Whatever came back, it came back; later snapshots see the damage.
         assert_eq!(got.len(), 5);
-        assert!(!sightline::check::check(&tmp.path().join("db")).unwrap().is_ok());
+        assert!(
+            !sightline::check::check(&tmp.path().join("db"))
+                .unwrap()
+                .is_ok()
+        );
         std::fs::write(&part, &original).unwrap();
     }
 }
