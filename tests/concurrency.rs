@@ -1,5 +1,8 @@
 //! One writer at a time (in-process and across processes), and readers that see whole
 //! commits only while a writer works (SPEC §4).
+//!
+//! The tests of this file take `SERIAL`, so that the timed refusal of a second writer is
+//! not measured while other tests load the two cores.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +10,16 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sightline::{Db, DbOptions, ErrorKind, Event, Stats};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sightline::{Db, DbOptions, ErrorKind, Event, Stats, TimeRange};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn sightline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sightline"))
@@ -72,6 +84,7 @@ fn write_jsonl(path: &Path, events: &[Event]) -> PathBuf {
 
 #[test]
 fn a_second_writer_is_refused_at_once() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let db = Db::create(&dir, DbOptions::default()).unwrap();
@@ -129,6 +142,7 @@ fn a_second_writer_is_refused_at_once() {
 
 #[test]
 fn an_old_snapshot_never_changes_and_refresh_shows_new_commits() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let writer = Db::create(&dir, DbOptions::default()).unwrap();
@@ -186,6 +200,7 @@ fn an_old_snapshot_never_changes_and_refresh_shows_new_commits() {
 fn readers_only_ever_see_whole_commits() {
     const BATCHES: usize = 20;
     const READERS: usize = 4;
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
     let writer = Db::create(&dir, DbOptions::default()).unwrap();
@@ -280,4 +295,142 @@ fn readers_only_ever_see_whole_commits() {
             gens.len()
         );
     }
+}
+
+/// SPEC §4 and the reliability issue: a second writer process is told "database is
+/// locked" within 100 ms (the lock is tried, never waited for). Wall time of the whole
+/// refused `sightline import` process, start-up included; the median of 7 must be under
+/// 100 ms and no single one may reach a second (that would mean waiting).
+#[test]
+fn a_second_writer_process_is_refused_within_100_ms() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let db = Db::create(&dir, DbOptions::default()).unwrap();
+    commit(&db, &batch(30, 5, 0, "a"));
+    let input = write_jsonl(&tmp.path().join("b.jsonl"), &batch(12, 4, 100, "b"));
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t0 = Instant::now();
+        let out = sightline(&["import", "--db", s(&dir), "--json", s(&input)]);
+        let took = t0.elapsed();
+        assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("database is locked"),
+            "{}",
+            describe(&out)
+        );
+        assert!(took < Duration::from_secs(1), "refusal took {took:?}");
+        times.push(took);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    eprintln!("second writer refused in {median:?} (median of 7; all: {times:?})");
+    assert!(
+        median < Duration::from_millis(100),
+        "median refusal {median:?}"
+    );
+    drop(db);
+}
+
+/// Real `sightline import` processes commit one file after another while reader threads
+/// refresh and query in a loop: every view is one committed state (its totals are a
+/// prefix sum of the files, a segment over everything agrees with the totals, and all
+/// readers that saw a generation saw the same answers for it).
+#[test]
+fn readers_querying_during_cli_imports_see_whole_commits() {
+    const FILES: usize = 12;
+    const READERS: usize = 2;
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    drop(Db::create(&dir, DbOptions::default()).unwrap());
+    let mut totals = vec![0u64];
+    let files: Vec<PathBuf> = (0..FILES)
+        .map(|f| {
+            // Most files revisit stored visitors, so commits move rows between parts.
+            let n = 300 + 50 * f;
+            totals.push(totals.last().unwrap() + n as u64);
+            write_jsonl(
+                &tmp.path().join(format!("in-{f}.jsonl")),
+                &batch(n, 40 + 5 * f, 30 * f as i64, &format!("f{f}")),
+            )
+        })
+        .collect();
+
+    let done = Arc::new(AtomicBool::new(false));
+    type View = (u64, u64, String, String);
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (dir, done) = (dir.clone(), done.clone());
+            std::thread::spawn(move || {
+                let db = Db::open_read_only(&dir).expect("open read-only");
+                let mut seen: Vec<(u64, View)> = Vec::new();
+                loop {
+                    let last = done.load(Ordering::SeqCst);
+                    db.refresh().expect("refresh during an import");
+                    let snap = db.snapshot();
+                    let st = snap.stats().expect("stats");
+                    let all = snap.query("", &TimeRange::ALL).expect("query everything");
+                    assert_eq!(
+                        (all.visits, all.visitors, all.actions),
+                        (st.visits, st.visitors, st.actions),
+                        "generation {}: the segment and the totals disagree",
+                        st.generation
+                    );
+                    let some = snap
+                        .query("pageUrl=@/f3/,visitCount>1", &TimeRange::ALL)
+                        .expect("query");
+                    let everyone = snap.compile("", Default::default()).expect("compile");
+                    let sel = snap.select(&everyone, &TimeRange::ALL).expect("select");
+                    let report = snap
+                        .report("visitorId", &sel, &Default::default())
+                        .expect("report");
+                    seen.push((
+                        st.generation,
+                        (
+                            st.events,
+                            st.visits,
+                            format!("{some:?}"),
+                            format!("{report:?}"),
+                        ),
+                    ));
+                    if last {
+                        return seen;
+                    }
+                }
+            })
+        })
+        .collect();
+    for (f, file) in files.iter().enumerate() {
+        let out = sightline(&["import", "--db", s(&dir), "--json", s(file)]);
+        assert_eq!(out.status.code(), Some(0), "file {f}: {}", describe(&out));
+    }
+    done.store(true, Ordering::SeqCst);
+
+    let mut by_generation: HashMap<u64, View> = HashMap::new();
+    let mut views = 0;
+    for r in readers {
+        let seen = r.join().expect("reader thread panicked");
+        let mut prev = 0;
+        for (generation, view) in seen {
+            views += 1;
+            assert!(generation >= prev, "a reader went back in time");
+            prev = generation;
+            assert_eq!(
+                view.0, totals[generation as usize],
+                "generation {generation}: not a committed total"
+            );
+            let first = by_generation
+                .entry(generation)
+                .or_insert_with(|| view.clone());
+            assert_eq!(*first, view, "readers disagree on generation {generation}");
+        }
+        assert_eq!(prev, FILES as u64, "a reader missed the last commit");
+    }
+    eprintln!(
+        "{views} reader views over {} generations during {FILES} imports",
+        by_generation.len()
+    );
+    assert!(by_generation.len() > 2, "the readers saw too few commits");
 }
