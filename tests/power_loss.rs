@@ -192,6 +192,78 @@ fn power_loss_at_every_operation_of_every_commit_recovers_old_or_new() {
     println!("{}\ntotal crash states: {total_states}", summary.join("\n"));
 }
 
+/// Recovery itself (the open that removes a crashed commit's files) loses power at each
+/// of its operations: the states it can leave recover to the same commit.
+#[test]
+fn power_loss_during_recovery_is_harmless() {
+    let (mut recoveries, mut nested) = (0, 0);
+    for k in 0..scenario().len() {
+        let (old, new, ops) = expected(k);
+        for i in 0..ops {
+            let fs = base(k);
+            let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+            fs.inject(Fault {
+                at: fs.ops() + i,
+                error: FaultError::Eio,
+                mode: FaultMode::PowerLoss,
+            });
+            let _ = commit(&db, &scenario()[k]);
+            drop(db);
+            for state in fs.crash_states(i) {
+                // How many operations the recovering open performs here.
+                let probe = SimFs::new();
+                let Ok(files) = copy_disk(&state.fs, &probe) else {
+                    continue;
+                };
+                let before = probe.ops();
+                let want = fingerprint(&Db::open_in(probe.vfs(), &db_path()).expect("open"));
+                assert!(want == old || want == new);
+                let recovery_ops = probe.ops() - before;
+                if recovery_ops == 0 {
+                    continue;
+                }
+                recoveries += 1;
+                for j in 0..recovery_ops {
+                    let disk = SimFs::new();
+                    copy_disk(&state.fs, &disk).expect("copy");
+                    disk.inject(Fault {
+                        at: disk.ops() + j,
+                        error: FaultError::Eio,
+                        mode: FaultMode::PowerLoss,
+                    });
+                    let _ = Db::open_in(disk.vfs(), &db_path());
+                    for again in disk.crash_states(j) {
+                        let what = format!(
+                            "commit {k}, power lost at {i}, {}, then at recovery operation {j}: {} ({files} files)",
+                            state.label, again.label
+                        );
+                        let db = Db::open_in(again.fs.vfs(), &db_path())
+                            .unwrap_or_else(|e| panic!("{what}: {e}"));
+                        assert_eq!(fingerprint(&db), want, "{what}");
+                        nested += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(recoveries > 0);
+    println!("{recoveries} recoveries with work to do, {nested} states after a second power loss");
+}
+
+/// Copies every file of `from` onto `to` as synced, durable files.
+fn copy_disk(from: &SimFs, to: &SimFs) -> std::io::Result<usize> {
+    use sightline::storage::fs::Vfs;
+    to.create_dir_all(Path::new(DB))?;
+    let files = from.files();
+    for (p, bytes) in &files {
+        let mut f = to.create(p)?;
+        f.write_all(bytes)?;
+        f.sync()?;
+    }
+    to.sync_dir(Path::new(DB))?;
+    Ok(files.len())
+}
+
 #[test]
 fn power_loss_while_creating_leaves_no_database_or_an_empty_one() {
     let probe = SimFs::new();
