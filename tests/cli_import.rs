@@ -2,7 +2,6 @@
 //! `--skip-invalid` reports, CSV and JSON Lines give the same database, and the JSON Lines
 //! reader accepts CRLF, blank lines and a BOM while still counting physical lines.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -12,7 +11,7 @@ use sightline::schema::CustomType;
 use sightline::visits::DimValue;
 
 mod common;
-use common::{describe, s, sightline, text};
+use common::{assert_same_content, describe, dir_content, s, sightline, text};
 
 /// `sightline import --db DB EXTRA… FILES…`.
 fn import(db: &Path, extra: &[&str], files: &[&Path]) -> Output {
@@ -54,46 +53,6 @@ fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).expect("write input file");
     p
-}
-
-/// Every file under `dir` (relative name → full content).
-fn dir_content(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).expect("list db dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).expect("inside root").to_path_buf();
-                out.insert(rel, std::fs::read(&path).expect("read db file"));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-fn assert_same_content(
-    before: &BTreeMap<PathBuf, Vec<u8>>,
-    after: &BTreeMap<PathBuf, Vec<u8>>,
-    what: &str,
-) {
-    let names_before: Vec<_> = before.keys().collect();
-    let names_after: Vec<_> = after.keys().collect();
-    assert_eq!(
-        names_before, names_after,
-        "{what}: the set of files changed"
-    );
-    for (name, bytes) in before {
-        assert!(
-            after[name] == *bytes,
-            "{what}: content of {} changed ({} → {} bytes)",
-            name.display(),
-            bytes.len(),
-            after[name].len()
-        );
-    }
 }
 
 const CSV_HEADER: &str = "ts,visitorId,pageUrl\n";

@@ -5,14 +5,37 @@
 //! Every error carries the byte offset of the name or value at fault, in the text the
 //! segment was parsed from, and where it can, the valid alternatives.
 
-use regex::{Regex, RegexBuilder};
+use std::collections::HashMap;
+
+use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
+use regex_syntax::hir::{Hir, HirKind};
 
 use super::catalog::{Catalog, DimType, Dimension};
 use crate::lang::{Condition, Op, Segment, SegmentError};
 use crate::schema::Level;
 
-/// Largest compiled regular expression accepted (bytes of the regex program).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Most characters one regular expression may span once its repetitions are
+/// multiplied out (see [`positions`]): `a{1000}` is at the limit, `a{1000}{1000}` far
+/// over it. Matching costs at most about this many steps per byte of a stored value.
+pub const MAX_REGEX_POSITIONS: u64 = 1_000;
+
+/// Most characters the distinct regular expressions of one segment may span together.
+pub const MAX_SEGMENT_REGEX_POSITIONS: u64 = 5_000;
+
+/// Largest program (Thompson NFA) one regular expression may compile to, in bytes
+/// (wide Unicode classes such as `\p{L}` take ~50 KiB per repetition).
+pub const MAX_REGEX_PROGRAM_BYTES: usize = 1 << 20;
+
+/// Heap that the compiled regular expressions of one segment may take together, in
+/// bytes (each distinct pattern counted once). Without it, 10,000 small patterns of
+/// a few hundred KiB each took gigabytes.
+pub const MAX_SEGMENT_REGEX_BYTES: usize = 16 << 20;
+
+/// Capacity of the lazy DFA's transition cache of one search (the cache lives for
+/// one condition on one part, see [`Operand::Regex`]).
+const REGEX_CACHE_BYTES: usize = 2 << 20;
 
 /// A segment ready to evaluate: AND of OR-groups of typed conditions.
 #[derive(Debug, Clone)]
@@ -49,6 +72,12 @@ pub enum Operand {
     /// A number.
     Number(f64),
     /// A regular expression (`=~`, `!~`), matched against the stored value.
+    ///
+    /// It is a `regex-automata` meta regex so that its heap size is known (the segment's
+    /// budget, [`MAX_SEGMENT_REGEX_BYTES`]) and the search caches are the caller's: the
+    /// engine makes one per condition and part and drops it afterwards, so thousands of
+    /// conditions do not each keep a lazy DFA alive. [`Regex::is_match`] (its own
+    /// pooled cache) is fine for occasional use.
     Regex(Regex),
 }
 
@@ -87,10 +116,11 @@ pub fn compile(
     input: &str,
 ) -> Result<CompiledSegment, SegmentError> {
     let mut groups = Vec::with_capacity(segment.groups.len());
+    let mut regexes = Regexes::default();
     for g in &segment.groups {
         let mut conds = Vec::with_capacity(g.conditions.len());
         for c in &g.conditions {
-            conds.push(compile_condition(c, catalog, input)?);
+            conds.push(compile_condition(c, catalog, input, &mut regexes)?);
         }
         groups.push(conds);
     }
@@ -104,7 +134,131 @@ fn list(values: &[&str]) -> String {
     values.join(", ")
 }
 
-fn compile_condition(c: &Condition, catalog: &Catalog, input: &str) -> Result<Cond, SegmentError> {
+/// The regular expressions of one segment: each distinct pattern is built once, and
+/// together they stay within [`MAX_SEGMENT_REGEX_POSITIONS`] and
+/// [`MAX_SEGMENT_REGEX_BYTES`].
+#[derive(Default)]
+struct Regexes {
+    /// Built so far, by (pattern, case-insensitive).
+    built: HashMap<(String, bool), Regex>,
+    /// Their positions ([`positions`]).
+    positions: u64,
+    /// Their heap, in bytes.
+    bytes: usize,
+}
+
+impl Regexes {
+    /// The regex for `pattern`, or why there is none (the reason of an error at the
+    /// value).
+    fn get(&mut self, pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+        let key = (pattern.to_string(), case_insensitive);
+        if let Some(re) = self.built.get(&key) {
+            return Ok(re.clone());
+        }
+        let hir = syntax::parse_with(
+            pattern,
+            &syntax::Config::new().case_insensitive(case_insensitive),
+        )
+        .map_err(|e| {
+            // regex-syntax renders the pattern with its own caret; its last line is
+            // the reason (`error: unclosed group`).
+            let msg = e.to_string();
+            let last = msg.lines().last().unwrap_or_default().trim();
+            let last = last.strip_prefix("error: ").unwrap_or(last);
+            format!("invalid regular expression: {last}")
+        })?;
+        let n = positions(&hir);
+        if n > MAX_REGEX_POSITIONS {
+            return Err(format!(
+                "invalid regular expression: it spans {n} characters once its repetitions \
+                 are multiplied out; the limit is {MAX_REGEX_POSITIONS} (matching time grows \
+                 with it)"
+            ));
+        }
+        if self.positions + n > MAX_SEGMENT_REGEX_POSITIONS {
+            return Err(format!(
+                "invalid regular expression: the regular expressions of this segment span \
+                 more than {MAX_SEGMENT_REGEX_POSITIONS} characters together once their \
+                 repetitions are multiplied out (the limit per segment; {} distinct before \
+                 this one); use fewer or shorter ones (a list of values is better written \
+                 as conditions joined by `,`)",
+                self.built.len()
+            ));
+        }
+        let left = MAX_SEGMENT_REGEX_BYTES.saturating_sub(self.bytes);
+        let program = MAX_REGEX_PROGRAM_BYTES.min(left);
+        let re = meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .nfa_size_limit(Some(program))
+                    .onepass_size_limit(Some(program))
+                    .hybrid_cache_capacity(REGEX_CACHE_BYTES)
+                    .which_captures(WhichCaptures::Implicit)
+                    .utf8_empty(true),
+            )
+            .build_from_hir(&hir)
+            .map_err(|e| {
+                if e.size_limit().is_none() {
+                    format!("invalid regular expression: {e}")
+                } else if program < MAX_REGEX_PROGRAM_BYTES {
+                    self.over_budget()
+                } else {
+                    format!(
+                        "invalid regular expression: it compiles to more than {} KiB (the \
+                         limit per regular expression); use fewer or smaller repetitions \
+                         and classes",
+                        MAX_REGEX_PROGRAM_BYTES >> 10
+                    )
+                }
+            })?;
+        self.bytes = self.bytes.saturating_add(re.memory_usage());
+        if self.bytes > MAX_SEGMENT_REGEX_BYTES {
+            return Err(self.over_budget());
+        }
+        self.positions += n;
+        self.built.insert(key, re.clone());
+        Ok(re)
+    }
+
+    fn over_budget(&self) -> String {
+        format!(
+            "invalid regular expression: the regular expressions of this segment compile \
+             to more than {} MiB together (the limit per segment; {} distinct before this \
+             one); use fewer or simpler ones",
+            MAX_SEGMENT_REGEX_BYTES >> 20,
+            self.built.len()
+        )
+    }
+}
+
+/// The characters a match of `hir` spans at most, with counted repetitions multiplied
+/// out and alternatives added up (a class counts as one character, `*` and `+` as one
+/// pass). The regex engine's lazy DFA stays fast while this is small; when it is large
+/// and a long stored value keeps many of those positions alive at once, the engine
+/// falls back to a simulation costing (positions × value length). Saturates.
+fn positions(hir: &Hir) -> u64 {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        // Characters: the bytes that do not continue a UTF-8 sequence.
+        HirKind::Literal(lit) => lit.0.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64,
+        HirKind::Class(_) => 1,
+        HirKind::Repetition(r) => {
+            let times = r.max.unwrap_or(r.min).max(1);
+            positions(&r.sub).saturating_mul(u64::from(times))
+        }
+        HirKind::Capture(c) => positions(&c.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().map(positions).fold(0, u64::saturating_add)
+        }
+    }
+}
+
+fn compile_condition(
+    c: &Condition,
+    catalog: &Catalog,
+    input: &str,
+    regexes: &mut Regexes,
+) -> Result<Cond, SegmentError> {
     let err_name = |reason: String| SegmentError::new(input, c.name_span.start, reason);
     let err_value = |reason: String| SegmentError::new(input, c.value_span.start, reason);
     let Some(dim) = catalog.get(&c.name) else {
@@ -193,15 +347,7 @@ fn compile_condition(c: &Condition, catalog: &Catalog, input: &str) -> Result<Co
     }
     let fold_case = dim.code || pattern;
     if regex {
-        let re = RegexBuilder::new(&c.value)
-            .case_insensitive(dim.code)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| {
-                let msg = e.to_string();
-                let last = msg.lines().last().unwrap_or("").trim().to_string();
-                err_value(format!("invalid regular expression: {last}"))
-            })?;
+        let re = regexes.get(&c.value, dim.code).map_err(err_value)?;
         let fold_case = dim.code;
         return Ok(Cond {
             dim,
@@ -236,6 +382,67 @@ mod tests {
     fn comp(s: &str) -> Result<CompiledSegment, SegmentError> {
         let seg = parse(s, Dialect::Default)?;
         compile(&seg, &Catalog::new(&[]), s)
+    }
+
+    #[test]
+    fn regexes_are_limited_by_the_characters_they_span() {
+        let max = MAX_REGEX_POSITIONS;
+        assert!(comp(&format!("pageTitle=~a{{{max}}}")).is_ok());
+        let e = comp(&format!("pageTitle=~a{{{}}}", max + 1)).unwrap_err();
+        assert_eq!(e.offset, 11);
+        assert!(e.reason.contains("spans 1001 characters"), "{}", e.reason);
+        // Repetitions multiply, alternatives and sequences add up, classes count one.
+        assert!(comp("pageTitle=~(ab){500}").is_ok());
+        assert!(comp("pageTitle=~(ab){500}c").is_err());
+        assert!(comp("pageTitle=~a{500}|[b-z]{500}").is_ok());
+        assert!(comp("pageTitle=~a{500}|b{501}").is_err());
+        assert!(comp("pageTitle=~(?:é{10}){10}{10}").is_ok());
+        assert!(comp("pageTitle=~(?:é{10}){10}{11}").is_err());
+        assert!(comp("pageTitle=~(a{1000}){1000}{1000}{1000}").is_err());
+        // Together: five distinct patterns of 1000 fit, a sixth does not.
+        let five: Vec<String> = ('a'..='e')
+            .map(|c| format!("pageTitle=~{c}{{1000}}"))
+            .collect();
+        assert!(comp(&five.join(";")).is_ok());
+        let text = format!("{};pageTitle=~k", five.join(";"));
+        let e = comp(&text).unwrap_err();
+        assert_eq!(&text[e.offset..], "k");
+        assert!(
+            e.reason.contains("span more than 5000 characters together"),
+            "{}",
+            e.reason
+        );
+        // The same pattern again costs nothing.
+        assert!(comp(&format!("{};pageTitle=~a{{1000}}", five.join(";"))).is_ok());
+    }
+
+    #[test]
+    fn identical_regexes_are_built_once_and_the_segment_has_a_budget() {
+        let one = comp("pageTitle=~\\p{L}{20}").unwrap();
+        let Operand::Regex(re) = &one.groups[0][0].operand else {
+            panic!("not a regex");
+        };
+        let each = re.memory_usage();
+        assert!(each > 100 << 10, "{each} bytes");
+        let n = MAX_SEGMENT_REGEX_BYTES / each + 2;
+        // The same pattern n times costs one pattern.
+        let same = vec!["pageTitle=~\\p{L}{20}"; n].join(";");
+        assert_eq!(comp(&same).unwrap().groups.len(), n);
+        // n distinct patterns of that size do not fit: the error is at the first
+        // value over the budget.
+        let distinct: Vec<String> = (0..n)
+            .map(|i| format!("pageTitle=~\\p{{L}}{{20}}{i}"))
+            .collect();
+        let text = distinct.join(";");
+        let e = comp(&text).unwrap_err();
+        assert!(e.reason.contains("16 MiB together"), "{}", e.reason);
+        let at = text[..e.offset].matches(';').count();
+        assert!(at > 0 && at < n, "failed at condition {at} of {n}");
+        assert!(
+            text[e.offset..].starts_with("\\p{L}{20}"),
+            "{}",
+            &text[e.offset..]
+        );
     }
 
     #[test]

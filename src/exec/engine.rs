@@ -254,9 +254,7 @@ impl<'a> PartEval<'a> {
 
     /// Every visit row of the part.
     pub(super) fn all_visits(&self) -> RoaringBitmap {
-        let mut b = RoaringBitmap::new();
-        b.insert_range(0..self.nv);
-        b
+        all_rows(self.nv)
     }
 
     /// Visits of live (not deleted) visitors whose start lies in `range`.
@@ -492,22 +490,18 @@ impl<'a> PartEval<'a> {
 
     /// A custom column this part does not have: every row lacks a value.
     fn absent_column(&self, c: &Cond, rows: u32) -> RoaringBitmap {
-        let mut b = RoaringBitmap::new();
         if matches!(c.operand, Operand::Empty) && c.op == Op::Eq {
-            b.insert_range(0..rows);
+            all_rows(rows)
+        } else {
+            RoaringBitmap::new()
         }
-        b
     }
 
     fn number_rows(&self, bsi: &Bsi, c: &Cond, rows: u32) -> RoaringBitmap {
         let v = match c.operand {
             Operand::Number(v) => v,
             // `==`: no value (numbers are never empty strings); `!=`: has a value.
-            _ if c.op == Op::Eq => {
-                let mut all = RoaringBitmap::new();
-                all.insert_range(0..rows);
-                return all - bsi.present();
-            }
+            _ if c.op == Op::Eq => return all_rows(rows) - bsi.present(),
             _ => return bsi.present().clone(),
         };
         use Bound::*;
@@ -549,9 +543,7 @@ impl<'a> PartEval<'a> {
                 if c.op == Op::Eq {
                     Ok(empty)
                 } else {
-                    let mut all = RoaringBitmap::new();
-                    all.insert_range(0..rows);
-                    Ok(all - empty)
+                    Ok(all_rows(rows) - empty)
                 }
             }
             Operand::Text(v) if c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url => {
@@ -579,7 +571,7 @@ impl<'a> PartEval<'a> {
         name: &impl Fn(&str) -> Option<&str>,
         within: Option<&RoaringBitmap>,
     ) -> Result<RoaringBitmap> {
-        let test = TextTest::new(c);
+        let mut test = TextTest::new(c);
         let mut buf = String::new();
         let mut hits = Vec::new();
         for i in 0..cv.dict.len() {
@@ -657,7 +649,7 @@ impl<'a> PartEval<'a> {
                 }
             }
             _ => {
-                let test = TextTest::new(c);
+                let mut test = TextTest::new(c);
                 let mut buf = String::new();
                 for i in 0..ids.len() {
                     let id = ids.get(i).ok_or_else(|| self.r.corrupt("visitor id"))?;
@@ -683,7 +675,7 @@ impl<'a> PartEval<'a> {
                 .ok_or_else(|| self.r.corrupt("missing visit column @start"))?,
             self.nv,
         )?;
-        let test = TextTest::new(c);
+        let mut test = TextTest::new(c);
         let mut buf = String::new();
         let mut out = Vec::new();
         for v in 0..self.nv as usize {
@@ -934,6 +926,17 @@ impl<'a> PartEval<'a> {
     }
 }
 
+/// Rows `0..n`, in array or bitmap containers, never run containers: complements
+/// (`all − matches`) are taken from it, and roaring removes an array from a run
+/// container one value at a time, each removal splitting a run (quadratic in the
+/// number of matches: 10,000 negated conditions took seconds on a few thousand rows).
+fn all_rows(n: u32) -> RoaringBitmap {
+    let mut b = RoaringBitmap::new();
+    b.insert_range(0..n);
+    b.remove_run_compression();
+    b
+}
+
 /// The bitmap of a plain bitset (bit `i` of word `i / 64` is member `i`).
 fn from_words(words: &[u64]) -> RoaringBitmap {
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -1003,24 +1006,35 @@ fn as_stored(s: &str) -> Option<&str> {
 struct TextTest<'c> {
     cond: &'c Cond,
     finder: Option<memchr::memmem::Finder<'c>>,
+    /// The regex's search cache, owned by this test and dropped with it, so that a
+    /// segment of thousands of regexes holds one lazy DFA at a time per thread.
+    cache: Option<regex_automata::meta::Cache>,
 }
 
 impl<'c> TextTest<'c> {
     fn new(cond: &'c Cond) -> TextTest<'c> {
-        let finder = match &cond.operand {
-            Operand::Text(v) => Some(memchr::memmem::Finder::new(v.as_bytes())),
-            _ => None,
+        let (finder, cache) = match &cond.operand {
+            Operand::Text(v) => (Some(memchr::memmem::Finder::new(v.as_bytes())), None),
+            Operand::Regex(re) => (None, Some(re.create_cache())),
+            _ => (None, None),
         };
-        TextTest { cond, finder }
+        TextTest {
+            cond,
+            finder,
+            cache,
+        }
     }
 
     /// Whether `stored` passes; `buf` is scratch space for case folding (reused, so
     /// a dictionary scan does not allocate per value).
-    fn test(&self, stored: &str, buf: &mut String) -> bool {
+    fn test(&mut self, stored: &str, buf: &mut String) -> bool {
         let c = self.cond;
-        let v = match &c.operand {
-            Operand::Regex(re) => return re.is_match(stored),
-            Operand::Text(v) => v.as_str(),
+        let v = match (&c.operand, &mut self.cache) {
+            (Operand::Regex(re), Some(cache)) => {
+                return re.is_match_with(cache, &regex_automata::Input::new(stored));
+            }
+            (Operand::Regex(re), None) => return re.is_match(stored),
+            (Operand::Text(v), _) => v.as_str(),
             // Numbers never reach a text column (the compiler types them).
             _ => return false,
         };
@@ -1056,8 +1070,21 @@ impl<'c> TextTest<'c> {
 
 #[cfg(test)]
 mod tests {
-    use super::owner_visit;
+    use super::{all_rows, owner_visit};
     use proptest::prelude::*;
+    use roaring::RoaringBitmap;
+
+    #[test]
+    fn all_rows_has_no_run_containers() {
+        for n in [0, 1, 4096, 4097, 70_000, 200_000] {
+            let all = all_rows(n);
+            assert_eq!(all.len(), u64::from(n));
+            assert_eq!(all.statistics().n_run_containers, 0, "{n} rows");
+            // What the complements rely on: removing scattered values stays exact.
+            let odd: RoaringBitmap = (1..n).step_by(2).collect();
+            assert_eq!((all - &odd).len(), u64::from(n.div_ceil(2)));
+        }
+    }
 
     proptest! {
         #[test]

@@ -215,12 +215,12 @@ impl Snapshot {
         range: &TimeRange,
         restrict: bool,
     ) -> Result<(Selection, Vec<Vec<CondStats>>)> {
-        let blank: Vec<Vec<CondStats>> = segment
-            .groups
+        let (distinct, slots) = distinct_groups(&segment.groups);
+        let blank: Vec<Vec<CondStats>> = distinct
             .iter()
             .map(|g| vec![CondStats::default(); g.len()])
             .collect();
-        let groups = Arc::new(segment.groups.clone());
+        let groups = Arc::new(distinct);
         let (range, part_blank) = (*range, blank.clone());
         let results = for_each_part(self.parts(), move |lp| {
             let mut stats = part_blank.clone();
@@ -238,7 +238,22 @@ impl Snapshot {
             }
             parts.push(sel);
         }
-        Ok((Selection { parts }, total))
+        // Repeated conditions report what their first occurrence matched.
+        let per_condition = slots
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|&(gi, ci)| {
+                        total
+                            .get(gi)
+                            .and_then(|g| g.get(ci))
+                            .copied()
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok((Selection { parts }, per_condition))
     }
 
     /// The summary of the selected visits (parts in parallel).
@@ -331,6 +346,59 @@ impl Snapshot {
     }
 }
 
+/// For each condition of each group, its (group, condition) in the distinct groups.
+type Slots = Vec<Vec<(usize, usize)>>;
+
+/// `groups` with repetitions removed, and where each original condition went:
+/// `slots[g][c]` = (group, condition) in the result.
+///
+/// A segment is one boolean expression per visit and action row (SPEC §2.1), so a
+/// condition repeated within its OR-group, or an OR-group repeated in the AND (the same
+/// conditions in any order), changes nothing; evaluating it once keeps deeply
+/// repetitive segments (thousands of copies of one condition) as cheap as the
+/// condition itself. Conditions are the same when their canonical text is.
+fn distinct_groups(groups: &[Vec<Cond>]) -> (Vec<Vec<Cond>>, Slots) {
+    use std::collections::HashMap;
+    let mut out: Vec<Vec<Cond>> = Vec::new();
+    // For each kept group, its conditions' texts → their index in it.
+    let mut index: Vec<HashMap<&str, usize>> = Vec::new();
+    // Sorted distinct condition texts of each kept group → its index in `out`.
+    let mut seen: HashMap<Vec<&str>, usize> = HashMap::new();
+    let mut slots = Vec::with_capacity(groups.len());
+    for g in groups {
+        let mut texts: Vec<&str> = g.iter().map(|c| c.text.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        let gi = match seen.get(&texts) {
+            Some(&gi) => gi,
+            None => {
+                let mut kept = Vec::with_capacity(texts.len());
+                let mut at = HashMap::with_capacity(texts.len());
+                for c in g {
+                    at.entry(c.text.as_str()).or_insert_with(|| {
+                        kept.push(c.clone());
+                        kept.len() - 1
+                    });
+                }
+                out.push(kept);
+                index.push(at);
+                seen.insert(texts, out.len() - 1);
+                out.len() - 1
+            }
+        };
+        let at = index.get(gi);
+        slots.push(
+            g.iter()
+                .map(|c| {
+                    let ci = at.and_then(|m| m.get(c.text.as_str())).copied();
+                    (gi, ci.unwrap_or(0))
+                })
+                .collect(),
+        );
+    }
+    (out, slots)
+}
+
 impl From<SegmentError> for Error {
     fn from(e: SegmentError) -> Error {
         Error::Segment(e)
@@ -370,4 +438,39 @@ fn summarize_part(lp: &LivePart, sel: &RoaringBitmap) -> Result<(Summary, i128)>
         sum_visit_duration: count(&ix.duration),
     };
     Ok((s, ix.revenue_micros.sum(sel)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_conditions_and_groups_are_kept_once() {
+        let text = "city==a,city==b,city==a;city==b,city==a;pageUrl=@x;city==a;pageUrl=@x";
+        let seg = lang::parse(text, Dialect::Default).unwrap();
+        let c = compile::compile(&seg, &Catalog::new(&[]), text).unwrap();
+        let (groups, slots) = distinct_groups(&c.groups);
+        let texts: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|g| g.iter().map(|c| c.text.as_str()).collect())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                vec!["city==a", "city==b"],
+                vec!["pageUrl=@x"],
+                vec!["city==a"]
+            ]
+        );
+        assert_eq!(
+            slots,
+            [
+                vec![(0, 0), (0, 1), (0, 0)],
+                vec![(0, 1), (0, 0)],
+                vec![(1, 0)],
+                vec![(2, 0)],
+                vec![(1, 0)],
+            ]
+        );
+    }
 }

@@ -77,6 +77,9 @@ struct Chunk {
     seq: u64,
     first_line: u64,
     bytes: Vec<u8>,
+    /// A line the reader skipped (longer than [`MAX_LINE`], with `skip_invalid`): the
+    /// chunk is that line's error, `bytes` is empty.
+    skipped: Option<RowError>,
 }
 
 struct Parsed {
@@ -188,15 +191,41 @@ fn import_jsonl(
                     match memchr::memrchr(b'\n', &buf) {
                         Some(i) => i + 1,
                         None => {
-                            if buf.len() >= MAX_LINE {
-                                return Err(Error::Row(RowError {
+                            if buf.len() > MAX_LINE {
+                                let error = RowError {
                                     file: path.display().to_string(),
                                     line,
                                     field: "row".into(),
                                     reason: format!("line longer than {} MiB", MAX_LINE >> 20),
-                                }));
+                                };
+                                if !skip {
+                                    return Err(Error::Row(error));
+                                }
+                                // Skip to the end of the line without keeping it.
+                                drop(buf);
+                                let (read, rest) = skip_line(&mut file, path)?;
+                                total += read;
+                                let at_end = rest.is_none();
+                                carry = rest.unwrap_or_default();
+                                let chunk = Chunk {
+                                    seq,
+                                    first_line: line,
+                                    bytes: Vec::new(),
+                                    skipped: Some(error),
+                                };
+                                if chunk_tx.send(chunk).is_err() {
+                                    break;
+                                }
+                                seq += 1;
+                                line += 1;
+                                want = CHUNK;
+                                if at_end {
+                                    break;
+                                }
+                                continue;
                             }
-                            want = buf.len() * 2;
+                            // Never read more than one byte past the longest line.
+                            want = (buf.len() * 2).min(MAX_LINE + 1);
                             carry = buf;
                             continue;
                         }
@@ -209,6 +238,7 @@ fn import_jsonl(
                         seq,
                         first_line: line,
                         bytes: buf,
+                        skipped: None,
                     })
                     .is_err()
                 {
@@ -280,6 +310,10 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
         lines: Vec::new(),
         errors: Vec::new(),
     };
+    if let Some(e) = &chunk.skipped {
+        out.errors.push(e.clone());
+        return out;
+    }
     let mut raw: RawRow<'_> = Vec::with_capacity(32);
     for (this, mut line) in (chunk.first_line..).zip(chunk.bytes.split(|&b| b == b'\n')) {
         if chunk.seq == 0 && this == 1 {
@@ -309,6 +343,29 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
     out
 }
 
+/// Reads `file` up to and including the next newline, keeping nothing of the line.
+/// Returns the bytes read and what followed the newline in the last read (`None` at the
+/// end of the file).
+fn skip_line(file: &mut File, path: &Path) -> Result<(u64, Option<Vec<u8>>)> {
+    let mut block = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    loop {
+        let n = match file.read(&mut block) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        if n == 0 {
+            return Ok((read, None));
+        }
+        read += n as u64;
+        let got = block.get(..n).unwrap_or_default();
+        if let Some(i) = memchr::memchr(b'\n', got) {
+            return Ok((read, Some(got.get(i + 1..).unwrap_or_default().to_vec())));
+        }
+    }
+}
+
 fn import_csv(
     path: &Path,
     opts: &ImportOptions,
@@ -317,6 +374,13 @@ fn import_csv(
 ) -> Result<FileReport> {
     let file_name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    // The size of a regular file: the record that reaches it is checked for an
+    // unclosed quote (see below); pipes are not.
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(BufReader::with_capacity(1 << 20, file));
@@ -326,6 +390,23 @@ fn import_csv(
         field: field.to_string(),
         reason,
     };
+    let mut lines = Lines::new(path, size.is_some());
+    // The csv reader skips empty lines, even before the header: a first data row
+    // would silently become the header.
+    if let Ok(h) = rdr.byte_headers()
+        && !h.is_empty()
+        && let line = lines.record_line(0, 1)
+        && line > 1
+    {
+        return Err(Error::Row(row_err(
+            1,
+            "header",
+            format!(
+                "line 1 is empty; the header (the column names) must be the first line, \
+                 not line {line}"
+            ),
+        )));
+    }
     let headers: Vec<String> = match rdr.byte_headers() {
         Ok(h) => h
             .iter()
@@ -359,10 +440,16 @@ fn import_csv(
     let mut n = 0u64;
     loop {
         let line = rdr.position().line();
-        let res = match rdr.read_byte_record(&mut record) {
+        let (start, before) = (rdr.position().byte(), rows.checkpoint());
+        // Where the csv reader says the record starts (byte, line): see `Lines`.
+        let at;
+        let mut res = match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
+                at = record
+                    .position()
+                    .map_or((start, line), |p| (p.byte(), p.line()));
+                let mut line = || lines.record_line(at.0, at.1);
                 let mut raw: RawRow<'_> = Vec::with_capacity(headers.len());
                 let mut bad = None;
                 for (h, cell) in headers.iter().zip(record.iter()) {
@@ -370,7 +457,7 @@ fn import_csv(
                         Ok("") => raw.push((h.as_str().into(), Scalar::Null)),
                         Ok(s) => raw.push((h.as_str().into(), Scalar::Str(s.into()))),
                         Err(_) => {
-                            bad = Some(row_err(line, h, "not valid UTF-8".into()));
+                            bad = Some(row_err(line(), h, "not valid UTF-8".into()));
                             break;
                         }
                     }
@@ -378,11 +465,12 @@ fn import_csv(
                 match bad {
                     Some(e) => Err(e),
                     None => parse::push_raw(&raw, Mode::Text, rows, true)
-                        .map_err(|(f, r)| row_err(line, &f, r)),
+                        .map_err(|(f, r)| row_err(line(), &f, r)),
                 }
             }
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                at = e.position().map_or((start, line), |p| (p.byte(), p.line()));
+                let line = lines.record_line(at.0, at.1);
                 let reason = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
@@ -401,6 +489,21 @@ fn import_csv(
                 Err(row_err(line, "row", reason))
             }
         };
+        // The csv reader ends a quoted field that is never closed at the end of the
+        // file, so every line after the opening quote silently becomes part of one
+        // value (and the record often has too few fields): a record that ends the file
+        // is checked for that, and the unclosed quote is its error.
+        let last = size.is_some_and(|size| rdr.position().byte() >= size);
+        if last && unclosed_quote(path, start)? {
+            if res.is_ok() {
+                rows.rollback(before);
+            }
+            res = Err(row_err(
+                lines.record_line(at.0, at.1),
+                "row",
+                UNCLOSED_QUOTE.into(),
+            ));
+        }
         match res {
             Ok(()) => report.rows += 1,
             Err(e) if opts.skip_invalid => {
@@ -416,7 +519,130 @@ fn import_csv(
             progress(rdr.position().byte());
         }
     }
+    // A header with an unclosed quote swallows the whole file (no record follows).
+    if n == 0 && size.is_some() && unclosed_quote(path, 0)? {
+        return Err(Error::Row(row_err(1, "header", UNCLOSED_QUOTE.into())));
+    }
     report.bytes = rdr.position().byte();
     progress(report.bytes);
     Ok(report)
+}
+
+/// Physical line numbers of CSV records. The csv reader's are wrong after CRLF line
+/// endings and blank lines (it counts a CRLF's line feed with the next record, and a
+/// record's position is where the blank lines before it start: rust-csv #395, #208).
+/// So errors count newlines themselves, on a second handle of the file that only moves
+/// forward: at most one more pass over the file, and only when rows are bad.
+struct Lines {
+    /// The file from `offset` on (`None` for pipes: the reader's numbers are used).
+    input: Option<BufReader<File>>,
+    offset: u64,
+    /// The line `offset` is on.
+    line: u64,
+    /// The last answer, by the byte asked about.
+    last: Option<(u64, u64)>,
+}
+
+impl Lines {
+    fn new(path: &Path, regular: bool) -> Lines {
+        let input = regular
+            .then(|| File::open(path).ok())
+            .flatten()
+            .map(|f| BufReader::with_capacity(1 << 16, f));
+        Lines {
+            input,
+            offset: 0,
+            line: 1,
+            last: None,
+        }
+    }
+
+    /// The line of the record the csv reader places at `byte` (the end of the previous
+    /// line, or blank lines before the record, may come first); `fallback` (the
+    /// reader's number) when the file cannot be read again.
+    fn record_line(&mut self, byte: u64, fallback: u64) -> u64 {
+        use std::io::BufRead;
+        if let Some((b, line)) = self.last
+            && b == byte
+        {
+            return line;
+        }
+        let Some(input) = &mut self.input else {
+            return fallback;
+        };
+        if byte < self.offset {
+            return fallback;
+        }
+        // Up to `byte`, then over the line endings that start the record.
+        let mut skipping = false;
+        loop {
+            let Ok(buf) = input.fill_buf() else {
+                return fallback;
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let n = if skipping {
+                buf.iter()
+                    .position(|&b| b != b'\n' && b != b'\r')
+                    .unwrap_or(buf.len())
+            } else {
+                buf.len()
+                    .min(usize::try_from(byte - self.offset).unwrap_or(usize::MAX))
+            };
+            let taken = buf.get(..n).unwrap_or_default();
+            self.line += memchr::memchr_iter(b'\n', taken).count() as u64;
+            self.offset += n as u64;
+            let stop = skipping && n < buf.len();
+            input.consume(n);
+            if stop {
+                break;
+            }
+            if self.offset == byte {
+                skipping = true;
+            }
+        }
+        self.last = Some((byte, self.line));
+        self.line
+    }
+}
+
+const UNCLOSED_QUOTE: &str =
+    "a quoted field opened here is never closed: the rest of the file would be its value";
+
+/// Whether the CSV text of `path` from byte `start` on (the start of its last record)
+/// ends inside a quoted field. Follows the csv reader's rules: a quote opens a field
+/// only at its start, `""` inside is a quote, and text after the closing quote is kept.
+fn unclosed_quote(path: &Path, start: u64) -> Result<bool> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Error::io("seek", path, e))?;
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    loop {
+        let buf = input.fill_buf().map_err(|e| Error::io("read", path, e))?;
+        if buf.is_empty() {
+            return Ok(state == State::Quoted);
+        }
+        for &b in buf {
+            state = match (state, b) {
+                (State::Quoted, b'"') => State::QuoteInQuoted,
+                (State::Quoted, _) => State::Quoted,
+                (State::QuoteInQuoted, b'"') => State::Quoted,
+                (State::FieldStart, b'"') => State::Quoted,
+                (_, b',' | b'\n' | b'\r') => State::FieldStart,
+                _ => State::Unquoted,
+            };
+        }
+        let n = buf.len();
+        input.consume(n);
+    }
 }

@@ -153,8 +153,40 @@ pub fn parse_json<'a>(line: &'a [u8], raw: &mut RawRow<'a>) -> Result<(), FieldE
     let mut de = serde_json::Deserializer::from_slice(line);
     RowSeed(raw)
         .deserialize(&mut de)
-        .map_err(|e| ferr("row", json_reason(e)))?;
-    de.end().map_err(|e| ferr("row", json_reason(e)))
+        .and_then(|()| de.end())
+        .map_err(|e| {
+            ferr(
+                "row",
+                bad_line_reason(line).unwrap_or_else(|| json_reason(e)),
+            )
+        })
+}
+
+/// What is wrong with a line that serde_json rejected, when serde_json's own words would
+/// mislead: bytes that are not UTF-8 ("invalid unicode code point"), a byte-order mark
+/// that is not at the start of the file ("expected value").
+fn bad_line_reason(line: &[u8]) -> Option<String> {
+    if line.starts_with(b"\xEF\xBB\xBF") {
+        return Some(
+            "a byte-order mark (U+FEFF) starts this line; only the file's first line may \
+             have one"
+                .into(),
+        );
+    }
+    let e = std::str::from_utf8(line).err()?;
+    let at = e.valid_up_to();
+    let bad: Vec<String> = line
+        .get(at..at + e.error_len().unwrap_or(line.len() - at).clamp(1, 4))
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("0x{b:02X}"))
+        .collect();
+    Some(format!(
+        "not valid UTF-8: byte{} {} at column {}",
+        if bad.len() > 1 { "s" } else { "" },
+        bad.join(" "),
+        at + 1
+    ))
 }
 
 fn json_reason(e: serde_json::Error) -> String {
@@ -188,23 +220,34 @@ pub fn push_raw(
     let mut row = Row::new(0, 0);
     let mut seen_ts = false;
     let mut seen_visitor = false;
-    let mut seen = [false; 32];
+    // Keys of this row, for the duplicate check once there are many of them (a linear
+    // scan per key would make a row of 100,000 keys quadratic).
+    let mut keys: Option<std::collections::HashSet<&str>> = None;
     let custom_start = rows.custom.len();
     let result = (|| {
-        for (k, v) in raw {
+        for (i, (k, v)) in raw.iter().enumerate() {
             let key: &str = k;
+            // A key given twice is an error, whatever its values (null included).
+            let earlier = raw.get(..i).unwrap_or_default();
+            let duplicate = match &mut keys {
+                Some(set) => !set.insert(key),
+                None if i < 16 => earlier.iter().any(|(e, _)| e.as_ref() == key),
+                None => {
+                    let mut set: std::collections::HashSet<&str> =
+                        earlier.iter().map(|(e, _)| e.as_ref()).collect();
+                    let duplicate = !set.insert(key);
+                    keys = Some(set);
+                    duplicate
+                }
+            };
+            if duplicate {
+                return Err(ferr(key, "duplicate key"));
+            }
             if matches!(v, Scalar::Null) {
                 continue;
             }
             let Some(field) = Field::lookup(key) else {
                 let (ty, val) = custom_value(key, v, mode, rows)?;
-                if rows.custom[custom_start..].iter().any(|(d, _)| {
-                    rows.custom_names
-                        .get(*d as usize)
-                        .is_some_and(|c| c.name == key)
-                }) {
-                    return Err(ferr(key, "duplicate key"));
-                }
                 let d = if settle_types {
                     rows.custom_dim(key, ty).map_err(|known| {
                         ferr(
@@ -222,10 +265,6 @@ pub fn push_raw(
                 rows.custom.push((d, val));
                 continue;
             };
-            let slot = field_slot(field);
-            if std::mem::replace(&mut seen[slot], true) {
-                return Err(ferr(key, "duplicate key"));
-            }
             match field {
                 Field::Ts => {
                     row.ts = timestamp(v, mode).map_err(|r| ferr(key, r))?;
@@ -292,21 +331,6 @@ pub fn push_raw(
     }
 }
 
-fn field_slot(f: Field) -> usize {
-    match f {
-        Field::Ts => 0,
-        Field::VisitorId => 1,
-        Field::VisitId => 2,
-        Field::SiteId => 3,
-        Field::Type => 4,
-        Field::EventValue => 5,
-        Field::GoalId => 6,
-        Field::Revenue => 7,
-        Field::EventStr(i) => 8 + i,
-        Field::VisitStr(i) => 13 + i,
-    }
-}
-
 fn string<'v>(v: &'v Scalar<'_>) -> Result<&'v str, String> {
     match v {
         Scalar::Str(s) => Ok(s),
@@ -334,12 +358,27 @@ fn number(v: &Scalar<'_>, mode: Mode) -> Result<f64, String> {
 fn integer(v: &Scalar<'_>, mode: Mode) -> Result<i64, String> {
     match v {
         Scalar::Int(i) => Ok(*i),
-        Scalar::Float(f) => Err(format!("expected an integer, found {f}")),
+        Scalar::Float(f) => Err(format!("expected an integer, found {}", float(*f))),
         Scalar::Str(s) if mode == Mode::Text => s
             .trim()
             .parse::<i64>()
             .map_err(|_| format!("expected an integer, found {s:?}")),
         other => Err(format!("expected an integer, found {}", other.describe())),
+    }
+}
+
+/// A JSON number that is not an i64, as an error message shows it: JSON writes `1e3`,
+/// `1.0` and `-0` as integers' values, but they are floating-point numbers here, and
+/// integers beyond the i64 range only fit one.
+fn float(f: f64) -> String {
+    if f.fract() == 0.0 && f.is_finite() {
+        if f.abs() >= 9.2e18 {
+            format!("{f:e}, beyond the 64-bit integer range")
+        } else {
+            format!("{f:?}, a floating-point number")
+        }
+    } else {
+        format!("{f}")
     }
 }
 
@@ -349,7 +388,8 @@ pub fn timestamp(v: &Scalar<'_>, mode: Mode) -> Result<i64, String> {
         Scalar::Int(i) => *i,
         Scalar::Float(f) => {
             return Err(format!(
-                "expected RFC 3339 text or integer milliseconds, found {f}"
+                "expected RFC 3339 text or integer milliseconds, found {}",
+                float(*f)
             ));
         }
         Scalar::Str(s) => {
@@ -387,11 +427,7 @@ fn custom_value(
         (Scalar::Str(s), Mode::Text) => {
             // CSV has no types: a known dimension parses as its type; a new one is a
             // number if its first value reads as one.
-            let known = rows
-                .custom_names
-                .iter()
-                .find(|d| d.name == name)
-                .map(|d| d.ty);
+            let known = rows.custom_type(name);
             let num = s.trim().parse::<f64>().ok().filter(|x| x.is_finite());
             match (known, num) {
                 (Some(CustomType::String), _) | (None, None) => {
@@ -465,12 +501,79 @@ mod tests {
                 "ts",
                 "outside",
             ),
+            // Duplicates whatever the values, null included.
+            (
+                r#"{"ts":1,"visitorId":"a","pageUrl":null,"pageUrl":"/x"}"#,
+                "pageUrl",
+                "duplicate key",
+            ),
+            (
+                r#"{"ts":1,"visitorId":"a","x":1,"x":null}"#,
+                "x",
+                "duplicate key",
+            ),
+            // Numbers that are not i64 say so.
+            (
+                r#"{"ts":1e3,"visitorId":"a"}"#,
+                "ts",
+                "found 1000.0, a floating-point number",
+            ),
+            (
+                r#"{"ts":1,"visitorId":"a","goalId":-0}"#,
+                "goalId",
+                "found -0.0, a floating-point number",
+            ),
+            (
+                r#"{"ts":1,"visitorId":"a","siteId":18446744073709551615}"#,
+                "siteId",
+                "beyond the 64-bit integer range",
+            ),
         ];
         for (line, field, reason) in cases {
             let (f, r) = one(line).err().unwrap_or_else(|| panic!("accepted {line}"));
             assert_eq!(f, field, "{line}");
             assert!(r.contains(reason), "{line}: {r}");
         }
+    }
+
+    #[test]
+    fn misleading_json_errors_are_reworded() {
+        let bad = |line: &[u8]| {
+            let mut raw = Vec::new();
+            parse_json(line, &mut raw).unwrap_err()
+        };
+        assert_eq!(
+            bad(b"{\"ts\":1,\"visitorId\":\"a\xff\"}"),
+            (
+                "row".into(),
+                "not valid UTF-8: byte 0xFF at column 23".into()
+            )
+        );
+        assert_eq!(
+            bad(b"{\"ts\":1,\"visitorId\":\"\xe2\x82"),
+            (
+                "row".into(),
+                "not valid UTF-8: bytes 0xE2 0x82 at column 22".into()
+            )
+        );
+        let (field, reason) = bad(b"\xEF\xBB\xBF{\"ts\":1,\"visitorId\":\"a\"}");
+        assert_eq!(field, "row");
+        assert!(reason.contains("byte-order mark"), "{reason}");
+    }
+
+    #[test]
+    fn a_row_of_many_keys_finds_its_duplicate() {
+        let keys: Vec<String> = (0..20_000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let line = format!(r#"{{"ts":1,"visitorId":"a",{}}}"#, keys.join(","));
+        assert_eq!(one(&line).unwrap().custom.len(), 20_000);
+        let line = format!(
+            r#"{{"ts":1,"visitorId":"a",{},"k17":null}}"#,
+            keys.join(",")
+        );
+        assert_eq!(
+            one(&line).err(),
+            Some(("k17".into(), "duplicate key".into()))
+        );
     }
 
     #[test]

@@ -168,6 +168,13 @@ impl Rows {
         Ok(i)
     }
 
+    /// The type of custom dimension `name` in a batch whose types are settled (names
+    /// are the keys of `custom_index`; not for a parser's batch).
+    pub fn custom_type(&self, name: &str) -> Option<CustomType> {
+        let i = *self.custom_index.get(name)?;
+        self.custom_names.get(i as usize).map(|d| d.ty)
+    }
+
     /// Index of custom dimension `name` with type `ty` in a parser's batch, where the same
     /// name may appear with both types (the database-wide rule is applied at merge).
     pub fn parser_dim(&mut self, name: &str, ty: CustomType) -> u32 {

@@ -8,6 +8,7 @@ mod repl;
 mod report;
 mod visitor;
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -118,7 +119,7 @@ struct AnalysisArgs {
     /// Only the visits this segment selects, e.g. 'countryCode==fr;visitCount>1'
     /// (default: every visit).
     #[arg(long, short, value_name = "SEGMENT")]
-    segment: Option<String>,
+    segment: Option<OsString>,
     #[command(flatten)]
     seg: SegmentArgs,
     /// Print one JSON document.
@@ -133,9 +134,10 @@ impl AnalysisArgs {
         f: impl FnOnce(&sightline::Snapshot, query::Scope<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         let range = self.seg.range()?;
+        let segment = segment_arg(self.segment.as_deref().unwrap_or_default())?;
         let db = query::open(&self.db.db)?;
         let scope = query::Scope {
-            segment: self.segment.as_deref().unwrap_or(""),
+            segment: &segment,
             dialect: self.seg.dialect.into(),
             range: &range,
         };
@@ -213,7 +215,7 @@ names an unknown dimension is reported with a caret under the offending byte (ex
         json: bool,
         /// The segment, e.g. 'countryCode==fr;visitCount>1,referrerType==search' (`;` is
         /// AND, `,` is OR and binds tighter). Empty or absent: every visit.
-        segment: Option<String>,
+        segment: Option<OsString>,
     },
     /// Show how a segment parses; with --db, also its plan and cardinalities.
     #[command(after_help = "\
@@ -238,7 +240,7 @@ Example:
         #[arg(long)]
         json: bool,
         /// The segment.
-        segment: String,
+        segment: OsString,
     },
     /// One row per value of a dimension among the selected visits.
     #[command(after_help = "\
@@ -296,7 +298,7 @@ reaching the step of their shortest time from step 1 (null when none does).")]
     Funnel {
         /// A step's segment; repeat once per step, in order (1 to 32).
         #[arg(long = "step", value_name = "SEGMENT", required = true)]
-        steps: Vec<String>,
+        steps: Vec<OsString>,
         /// Count visits, or visitors across their visits.
         #[arg(long, value_enum, default_value = "visit")]
         scope: ScopeArg,
@@ -425,6 +427,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// A segment given as an argument, as text. The shell passes any bytes and the
+/// library takes UTF-8: other bytes are a segment error at the first of them (exit
+/// status 2, with a caret), not clap's argument-level "invalid UTF-8" message.
+fn segment_arg(arg: &OsStr) -> Result<String, sightline::Error> {
+    let bytes = arg.as_encoded_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(s.to_string()),
+        Err(e) => Err(not_utf8(bytes, &e, "segment")),
+    }
+}
+
+/// A segment error for `bytes` (a segment, or a REPL line: `what`), which are not
+/// UTF-8 from `e.valid_up_to()` on. The error shows the text with U+FFFD in place of
+/// the bad bytes; the offset is the same in both, since it precedes them.
+pub(crate) fn not_utf8(bytes: &[u8], e: &std::str::Utf8Error, what: &str) -> sightline::Error {
+    let at = e.valid_up_to();
+    let bad: Vec<String> = bytes
+        .get(at..at + e.error_len().unwrap_or(bytes.len() - at).clamp(1, 4))
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("0x{b:02X}"))
+        .collect();
+    let plural = if bad.len() > 1 { "s" } else { "" };
+    let reason = format!(
+        "the {what} is not valid UTF-8 (byte{plural} {})",
+        bad.join(" ")
+    );
+    sightline::Error::Segment(sightline::SegmentError::new(
+        &String::from_utf8_lossy(bytes),
+        at,
+        reason,
+    ))
+}
+
 /// Prints `error: PREFIX…` on stderr; for a segment error, the segment with a caret under
 /// the offending byte on the next two lines.
 fn print_error(e: &anyhow::Error, prefix: &str) {
@@ -480,7 +516,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             segment,
         } => {
             let range = seg.range()?;
-            let segment = segment.unwrap_or_default();
+            let segment = segment_arg(segment.as_deref().unwrap_or_default())?;
             query::query(&db.db, &segment, seg.dialect.into(), &range, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -502,6 +538,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .into());
             }
+            let segment = segment_arg(&segment)?;
             query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -526,6 +563,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ScopeArg::Visit => FunnelScope::Visit,
                 ScopeArg::Visitor => FunnelScope::Visitor,
             };
+            let steps = steps
+                .iter()
+                .map(|s| segment_arg(s))
+                .collect::<Result<Vec<_>, _>>()?;
             let answer =
                 args.run(|snap, scope| funnel::funnel(snap, scope, &steps, unit, window))?;
             print_analysis(
@@ -639,8 +680,46 @@ fn import_files(
     files: &[PathBuf],
     quiet: bool,
 ) -> anyhow::Result<ImportOutcome> {
+    // A missing input or a directory is a mistake in the command (exit status 2),
+    // found before anything is created.
+    for f in files {
+        match std::fs::metadata(f) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(
+                    sightline::Error::Usage(format!("{}: no such file", f.display())).into(),
+                );
+            }
+            Ok(m) if m.is_dir() => {
+                return Err(sightline::Error::Usage(format!(
+                    "{} is a directory; name the files to import",
+                    f.display()
+                ))
+                .into());
+            }
+            _ => {}
+        }
+    }
     let t0 = Instant::now();
+    let created = !path.exists();
+    // The writer lock is ours from here on.
     let db = Db::open_or_create(path, opts)?;
+    let result = import_into(&db, iopts, files, quiet, t0);
+    if result.is_err() && created {
+        // A failed import leaves no trace, not even the database it was creating
+        // (whose options, such as the visit timeout, would otherwise stick). It is
+        // removed while the lock is still held: no other writer can be using it.
+        let _ = std::fs::remove_dir_all(path);
+    }
+    result
+}
+
+fn import_into(
+    db: &Db,
+    iopts: ImportOptions,
+    files: &[PathBuf],
+    quiet: bool,
+    t0: Instant,
+) -> anyhow::Result<ImportOutcome> {
     let total: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))

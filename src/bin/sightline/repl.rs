@@ -27,7 +27,7 @@ use sightline::exec::catalog::{ALIASES, suggest};
 use sightline::lang::Dialect;
 use sightline::{Db, FunnelScope, Period, TimeRange};
 
-use crate::{cohorts, exit_code, funnel, print_error, query, range, report, visitor};
+use crate::{cohorts, exit_code, funnel, not_utf8, print_error, query, range, report, visitor};
 
 /// Rows of `.report` without a LIMIT.
 const DEFAULT_REPORT_LIMIT: usize = 20;
@@ -505,12 +505,26 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads lines from `input` without prompting: for scripts and pipes.
-fn script(mut session: Session, input: impl BufRead) -> anyhow::Result<ExitCode> {
+///
+/// Lines are read as bytes: a line that is not UTF-8 is an error of that line (exit
+/// status 2, with a caret at its first bad byte), and the script goes on.
+fn script(mut session: Session, mut input: impl BufRead) -> anyhow::Result<ExitCode> {
     let mut status = 0u8;
     let mut stdout = std::io::stdout().lock();
-    for (n, line) in input.lines().enumerate() {
-        let line = line?;
-        match session.execute(&line) {
+    let mut buf = Vec::new();
+    for line_no in 1u64.. {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        // As `BufRead::lines`: without the `\n` or `\r\n` ending.
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let result = match std::str::from_utf8(bytes) {
+            Ok(line) => session.execute(line),
+            Err(e) => Err(not_utf8(bytes, &e, "line").into()),
+        };
+        match result {
             Ok(out) => {
                 if !out.text.is_empty() {
                     writeln!(stdout, "{}", out.text)?;
@@ -521,7 +535,7 @@ fn script(mut session: Session, input: impl BufRead) -> anyhow::Result<ExitCode>
             }
             Err(e) => {
                 stdout.flush()?;
-                print_error(&e, &format!("line {}: ", n + 1));
+                print_error(&e, &format!("line {line_no}: "));
                 if status == 0 {
                     status = exit_code(&e);
                 }
