@@ -93,13 +93,40 @@ pub fn import_file(
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
-    let cp = rows.checkpoint();
     let format = opts.format.unwrap_or_else(|| Format::from_path(path));
-    let result = match format {
-        Format::Jsonl => import_jsonl(path, opts, rows, progress),
-        Format::Csv => import_csv(path, opts, rows, progress),
-    };
-    match result {
+    match format {
+        Format::Jsonl => settle(rows, |rows| import_jsonl(path, opts, rows, progress)),
+        Format::Csv => {
+            let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+            let name = path.display().to_string();
+            let reader = BufReader::with_capacity(1 << 20, file);
+            import_csv_reader(reader, &name, opts, rows, progress)
+        }
+    }
+}
+
+/// Reads CSV text with a header row from `reader` into `rows`, exactly as
+/// [`import_file`] reads a `.csv` file (`name` stands for the file in row errors).
+/// Without `skip_invalid`, the first bad row fails the call and `rows` is left as it
+/// was.
+pub fn import_csv_reader(
+    reader: impl Read,
+    name: &str,
+    opts: &ImportOptions,
+    rows: &mut Rows,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<FileReport> {
+    settle(rows, |rows| import_csv(reader, name, opts, rows, progress))
+}
+
+/// Runs one file's import: on success sorts and trims the reported errors, on failure
+/// rolls `rows` back to where it was.
+fn settle(
+    rows: &mut Rows,
+    import: impl FnOnce(&mut Rows) -> Result<FileReport>,
+) -> Result<FileReport> {
+    let cp = rows.checkpoint();
+    match import(rows) {
         Ok(mut report) => {
             report.errors.sort_by_key(|e| e.line);
             report.errors.truncate(MAX_REPORTED_ERRORS);
@@ -310,18 +337,17 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
 }
 
 fn import_csv(
-    path: &Path,
+    reader: impl Read,
+    file_name: &str,
     opts: &ImportOptions,
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
-    let file_name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file));
+        .from_reader(reader);
     let row_err = |line: u64, field: &str, reason: String| RowError {
-        file: file_name.clone(),
+        file: file_name.to_string(),
         line,
         field: field.to_string(),
         reason,
