@@ -20,8 +20,11 @@ pub use part::{part_bytes, part_resealed};
 pub use rows::{csv_row, jsonl_row};
 pub use segment::segment_parse;
 
+/// A target's check: returns if the input was handled as promised, panics if not.
+pub type Check = fn(&[u8]);
+
 /// Every target by name (the names of `fuzz/corpus/<target>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("segment_parse", segment_parse),
     ("jsonl_row", jsonl_row),
     ("csv_row", csv_row),
