@@ -225,7 +225,10 @@ pub fn segment_eval(data: &[u8]) {
     // Range bounds: none, or cut at one of the events' times.
     let mut stamps: Vec<i64> = batches.iter().flatten().map(|e| e.ts).collect();
     stamps.sort_unstable();
-    let bound = |b: u8| b.is_multiple_of(3).then(|| stamps[b as usize % stamps.len()]);
+    let bound = |b: u8| {
+        b.is_multiple_of(3)
+            .then(|| stamps[b as usize % stamps.len()])
+    };
     let range = TimeRange {
         start: bound(from),
         end: bound(to),
