@@ -198,93 +198,12 @@ impl Snapshot {
 
     /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
     pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
-        self.checked(self.select_raw(segment, range))
-    }
-
-    fn select_raw(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
-        let (sel, _) = self.select_with_stats(segment, range, true)?;
-        Ok(sel)
-    }
-
-    /// The selection, and each condition's cardinalities. `restrict`: evaluate action
-    /// conditions only where they can matter (faster; the counts then cover only those
-    /// rows), or whole (exact counts, for `explain`).
-    fn select_with_stats(
-        &self,
-        segment: &CompiledSegment,
-        range: &TimeRange,
-        restrict: bool,
-    ) -> Result<(Selection, Vec<Vec<CondStats>>)> {
-        let (distinct, slots) = distinct_groups(&segment.groups);
-        let blank: Vec<Vec<CondStats>> = distinct
-            .iter()
-            .map(|g| vec![CondStats::default(); g.len()])
-            .collect();
-        let groups = Arc::new(distinct);
-        let (range, part_blank) = (*range, blank.clone());
-        let results = for_each_part(self.parts(), move |lp| {
-            let mut stats = part_blank.clone();
-            let sel = PartEval::new(lp).select(&groups, &range, &mut stats, restrict)?;
-            Ok((sel, stats))
-        })?;
-        let mut total = blank;
-        let mut parts = Vec::with_capacity(results.len());
-        for (sel, stats) in results {
-            for (tg, g) in total.iter_mut().zip(stats) {
-                for (t, s) in tg.iter_mut().zip(g) {
-                    t.rows += s.rows;
-                    t.visits += s.visits;
-                }
-            }
-            parts.push(sel);
-        }
-        // Repeated conditions report what their first occurrence matched.
-        let per_condition = slots
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|&(gi, ci)| {
-                        total
-                            .get(gi)
-                            .and_then(|g| g.get(ci))
-                            .copied()
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok((Selection { parts }, per_condition))
+        self.checked(select_parts(self.parts(), segment, range))
     }
 
     /// The summary of the selected visits (parts in parallel).
     pub fn summarize(&self, selection: &Selection) -> Result<Summary> {
-        self.checked(self.summarize_raw(selection))
-    }
-
-    fn summarize_raw(&self, selection: &Selection) -> Result<Summary> {
-        let jobs = self
-            .parts()
-            .iter()
-            .zip(selection.parts.iter())
-            .map(|(lp, sel)| {
-                let (lp, sel) = (lp.clone(), sel.clone());
-                Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
-            })
-            .collect();
-        let per_part = pool::run_all(jobs)?;
-        let mut s = Summary::default();
-        let mut micros: i128 = 0;
-        for (p, m) in per_part {
-            s.visits += p.visits;
-            s.visitors += p.visitors;
-            s.actions += p.actions;
-            s.conversions += p.conversions;
-            s.bounces += p.bounces;
-            s.sum_visit_duration += p.sum_visit_duration;
-            micros += m;
-        }
-        s.revenue = micros as f64 / 1e6;
-        Ok(s)
+        self.checked(summarize_parts(self.parts(), selection))
     }
 
     /// Parses (default dialect), compiles, selects and summarises in one call.
@@ -313,7 +232,7 @@ impl Snapshot {
     }
 
     fn explain_raw(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
-        let (sel, stats) = self.select_with_stats(segment, range, false)?;
+        let (sel, stats) = select_with_stats(self.parts(), segment, range, false)?;
         let r = *range;
         let candidates = for_each_part(self.parts(), move |lp| {
             Ok(PartEval::new(lp).live_visits(&r)?.len())
@@ -397,6 +316,95 @@ fn distinct_groups(groups: &[Vec<Cond>]) -> (Vec<Vec<Cond>>, Slots) {
         );
     }
     (out, slots)
+}
+
+/// [`Snapshot::select`] over `parts` (same order in the result): for parts held outside
+/// a snapshot, such as a single part read with [`PartReader::from_bytes`] by a fuzzer.
+///
+/// [`PartReader::from_bytes`]: crate::storage::part::PartReader::from_bytes
+pub fn select_parts(
+    parts: &[LivePart],
+    segment: &CompiledSegment,
+    range: &TimeRange,
+) -> Result<Selection> {
+    let (sel, _) = select_with_stats(parts, segment, range, true)?;
+    Ok(sel)
+}
+
+/// The selection, and each condition's cardinalities. `restrict`: evaluate action
+/// conditions only where they can matter (faster; the counts then cover only those
+/// rows), or whole (exact counts, for `explain`).
+fn select_with_stats(
+    parts: &[LivePart],
+    segment: &CompiledSegment,
+    range: &TimeRange,
+    restrict: bool,
+) -> Result<(Selection, Vec<Vec<CondStats>>)> {
+    let (distinct, slots) = distinct_groups(&segment.groups);
+    let blank: Vec<Vec<CondStats>> = distinct
+        .iter()
+        .map(|g| vec![CondStats::default(); g.len()])
+        .collect();
+    let groups = Arc::new(distinct);
+    let (range, part_blank) = (*range, blank.clone());
+    let results = for_each_part(parts, move |lp| {
+        let mut stats = part_blank.clone();
+        let sel = PartEval::new(lp).select(&groups, &range, &mut stats, restrict)?;
+        Ok((sel, stats))
+    })?;
+    let mut total = blank;
+    let mut parts = Vec::with_capacity(results.len());
+    for (sel, stats) in results {
+        for (tg, g) in total.iter_mut().zip(stats) {
+            for (t, s) in tg.iter_mut().zip(g) {
+                t.rows += s.rows;
+                t.visits += s.visits;
+            }
+        }
+        parts.push(sel);
+    }
+    // Repeated conditions report what their first occurrence matched.
+    let per_condition = slots
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&(gi, ci)| {
+                    total
+                        .get(gi)
+                        .and_then(|g| g.get(ci))
+                        .copied()
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    Ok((Selection { parts }, per_condition))
+}
+
+/// [`Snapshot::summarize`] over `parts`, for a selection made by [`select_parts`].
+pub fn summarize_parts(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
+    let jobs = parts
+        .iter()
+        .zip(selection.parts.iter())
+        .map(|(lp, sel)| {
+            let (lp, sel) = (lp.clone(), sel.clone());
+            Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
+        })
+        .collect();
+    let per_part = pool::run_all(jobs)?;
+    let mut s = Summary::default();
+    let mut micros: i128 = 0;
+    for (p, m) in per_part {
+        s.visits += p.visits;
+        s.visitors += p.visitors;
+        s.actions += p.actions;
+        s.conversions += p.conversions;
+        s.bounces += p.bounces;
+        s.sum_visit_duration += p.sum_visit_duration;
+        micros += m;
+    }
+    s.revenue = micros as f64 / 1e6;
+    Ok(s)
 }
 
 impl From<SegmentError> for Error {

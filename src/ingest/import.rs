@@ -96,13 +96,49 @@ pub fn import_file(
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
-    let cp = rows.checkpoint();
     let format = opts.format.unwrap_or_else(|| Format::from_path(path));
-    let result = match format {
-        Format::Jsonl => import_jsonl(path, opts, rows, progress),
-        Format::Csv => import_csv(path, opts, rows, progress),
-    };
-    match result {
+    match format {
+        Format::Jsonl => settle(rows, |rows| import_jsonl(path, opts, rows, progress)),
+        Format::Csv => {
+            let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+            let name = path.display().to_string();
+            let regular = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| (path, m.len()));
+            let reader = BufReader::with_capacity(1 << 20, file);
+            settle(rows, |rows| {
+                import_csv(reader, &name, regular, opts, rows, progress)
+            })
+        }
+    }
+}
+
+/// Reads CSV text with a header row from `reader` into `rows`, exactly as
+/// [`import_file`] reads a `.csv` file (`name` stands for the file in row errors).
+/// Without `skip_invalid`, the first bad row fails the call and `rows` is left as it
+/// was.
+pub fn import_csv_reader(
+    reader: impl Read,
+    name: &str,
+    opts: &ImportOptions,
+    rows: &mut Rows,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<FileReport> {
+    settle(rows, |rows| {
+        import_csv(reader, name, None, opts, rows, progress)
+    })
+}
+
+/// Runs one file's import: on success sorts and trims the reported errors, on failure
+/// rolls `rows` back to where it was.
+fn settle(
+    rows: &mut Rows,
+    import: impl FnOnce(&mut Rows) -> Result<FileReport>,
+) -> Result<FileReport> {
+    let cp = rows.checkpoint();
+    match import(rows) {
         Ok(mut report) => {
             report.errors.sort_by_key(|e| e.line);
             report.errors.truncate(MAX_REPORTED_ERRORS);
@@ -367,30 +403,26 @@ fn skip_line(file: &mut File, path: &Path) -> Result<(u64, Option<Vec<u8>>)> {
 }
 
 fn import_csv(
-    path: &Path,
+    reader: impl Read,
+    file_name: &str,
+    source: Option<(&Path, u64)>,
     opts: &ImportOptions,
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
-    let file_name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     // The size of a regular file: the record that reaches it is checked for an
-    // unclosed quote (see below); pipes are not.
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
+    // unclosed quote (see below); pipes and in-memory readers are not.
+    let size = source.map(|(_, size)| size);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file));
+        .from_reader(reader);
     let row_err = |line: u64, field: &str, reason: String| RowError {
-        file: file_name.clone(),
+        file: file_name.to_string(),
         line,
         field: field.to_string(),
         reason,
     };
-    let mut lines = Lines::new(path, size.is_some());
+    let mut lines = Lines::new(source.map(|(path, _)| path));
     // The csv reader skips empty lines, even before the header: a first data row
     // would silently become the header.
     if let Ok(h) = rdr.byte_headers()
@@ -494,7 +526,10 @@ fn import_csv(
         // value (and the record often has too few fields): a record that ends the file
         // is checked for that, and the unclosed quote is its error.
         let last = size.is_some_and(|size| rdr.position().byte() >= size);
-        if last && unclosed_quote(path, start)? {
+        if last
+            && let Some((path, _)) = source
+            && unclosed_quote(path, start)?
+        {
             if res.is_ok() {
                 rows.rollback(before);
             }
@@ -520,7 +555,10 @@ fn import_csv(
         }
     }
     // A header with an unclosed quote swallows the whole file (no record follows).
-    if n == 0 && size.is_some() && unclosed_quote(path, 0)? {
+    if n == 0
+        && let Some((path, _)) = source
+        && unclosed_quote(path, 0)?
+    {
         return Err(Error::Row(row_err(1, "header", UNCLOSED_QUOTE.into())));
     }
     report.bytes = rdr.position().byte();
@@ -544,10 +582,11 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(path: &Path, regular: bool) -> Lines {
-        let input = regular
-            .then(|| File::open(path).ok())
-            .flatten()
+    /// `path`: the regular file being read, opened again to count lines (`None`:
+    /// the reader's numbers are used).
+    fn new(path: Option<&Path>) -> Lines {
+        let input = path
+            .and_then(|p| File::open(p).ok())
             .map(|f| BufReader::with_capacity(1 << 16, f));
         Lines {
             input,

@@ -415,6 +415,44 @@ pub fn write_part(
     (buf, summary)
 }
 
+/// Recomputes every checksum of the part file in `bytes` (each section's CRC in the
+/// directory, the directory CRC and the trailer CRC), so that whatever the sections
+/// hold passes the checksum gate. A test and fuzzing aid: it lets damaged content reach
+/// the decoders behind the checksums. Bytes whose trailer does not locate a directory
+/// are left as they are; a directory that does not decode keeps its section CRCs but
+/// still gets its own and the trailer's.
+pub fn reseal(bytes: &mut Vec<u8>) {
+    let Some(t) = bytes.len().checked_sub(TRAILER_LEN) else {
+        return;
+    };
+    let (dir_off, dir_len) = (le_u64(bytes, t), le_u64(bytes, t + 8));
+    if dir_off < HEADER_LEN as u64 || dir_off.checked_add(dir_len) != Some(t as u64) {
+        return;
+    }
+    let dir_off = dir_off as usize;
+    if let Ok(mut meta) = codec::decode::<PartMeta>(&bytes[dir_off..t]) {
+        for s in &mut meta.sections {
+            let end = s.offset.checked_add(s.len).filter(|&e| e <= dir_off as u64);
+            if let Some(end) = end {
+                s.crc = crc32c(&bytes[s.offset as usize..end as usize]);
+            }
+        }
+        if let Ok(dir) = codec::encode(&meta) {
+            let trailer = bytes.split_off(t);
+            bytes.truncate(dir_off);
+            bytes.extend_from_slice(&dir);
+            bytes.extend_from_slice(&trailer);
+        }
+    }
+    let t = bytes.len() - TRAILER_LEN;
+    let dir_len = (t - dir_off) as u64;
+    let dir_crc = crc32c(&bytes[dir_off..t]);
+    bytes[t + 8..t + 16].copy_from_slice(&dir_len.to_le_bytes());
+    bytes[t + 16..t + 20].copy_from_slice(&dir_crc.to_le_bytes());
+    let tcrc = crc32c(&bytes[t..t + 32]);
+    bytes[t + 32..t + 36].copy_from_slice(&tcrc.to_le_bytes());
+}
+
 // ───────────────────────────── reader ─────────────────────────────
 
 /// A part opened for reading.
