@@ -5,8 +5,8 @@
 //! integration test `tests/fuzz_replay.rs` (which includes it with `#[path]` and runs
 //! every committed corpus and regression input through it). A check panics when the
 //! library breaks a promise; anything else (a clean parse error, a corruption error on
-//! damaged bytes) is a pass. Only `sightline`'s public API and `std` are used here,
-//! plus `tempfile` for the targets that build a database.
+//! damaged bytes) is a pass. Only `sightline`'s public API and `std` are used here
+//! (databases are built on the in-memory disk `storage::sim::SimFs`).
 
 mod eval;
 mod manifest;
