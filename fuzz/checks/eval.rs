@@ -236,8 +236,12 @@ pub fn segment_eval(data: &[u8]) {
 
     // On the in-memory disk: same commit path as the real one, no file system work.
     let disk = sightline::storage::sim::SimFs::new();
-    let db = Db::create_in(disk.vfs(), std::path::Path::new("/fuzz/db"), DbOptions::default())
-        .expect("create");
+    let db = Db::create_in(
+        disk.vfs(),
+        std::path::Path::new("/fuzz/db"),
+        DbOptions::default(),
+    )
+    .expect("create");
     for batch in batches.iter().filter(|b| !b.is_empty()) {
         let mut tx = db.begin_write().expect("begin_write");
         for e in batch {
