@@ -17,7 +17,7 @@ use crate::lang::{Condition, Op, Segment, SegmentError};
 use crate::schema::Level;
 
 /// Most characters one regular expression may span once its repetitions are
-/// multiplied out (see [`positions`]): `a{1000}` is at the limit, `a{1000}{1000}` far
+/// multiplied out (see `positions`): `a{1000}` is at the limit, `a{1000}{1000}` far
 /// over it. Matching costs at most about this many steps per byte of a stored value.
 pub const MAX_REGEX_POSITIONS: u64 = 1_000;
 
