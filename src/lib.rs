@@ -26,6 +26,13 @@
 //! Layout of the crate: [`db`] (handle, transactions, snapshots, commit), [`ingest`]
 //! (parsing, sessionisation, derived dimensions), [`storage`] (part files, manifest,
 //! mmap), [`schema`] (dimension names), [`generate`] (synthetic data).
+//!
+//! **Signal handling.** On Linux the first memory map installs a SIGBUS handler, so that
+//! a part truncated underneath a reader by another program becomes a corruption error
+//! instead of killing the process (see `storage::mmap`). It handles only faults inside
+//! sightline's own maps and passes every other SIGBUS to the handler installed before it
+//! (or the default action); an application that installs its own SIGBUS handler later
+//! should chain to the previous one in the same way.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
