@@ -772,28 +772,22 @@ impl Plan<'_> {
     fn del_name(id: u64) -> String {
         format!("del-{id:08}.slr")
     }
-    /// Every name this commit may create (final and temporary): what [`undo`] removes.
-    /// None of them is referenced by a committed manifest, since ids and generations
-    /// are never reused.
+    /// Every name this commit may create (final and temporary), the manifest first:
+    /// what [`undo`] removes, in this order. None of them is referenced by a committed
+    /// manifest, since ids and generations are never reused.
     fn all_names(&self) -> Vec<String> {
         let parts = self.ranges.len() as u64;
         let ids = self.first_id..self.first_id + parts + self.moved.len() as u64;
-        let mut names: Vec<String> = ids
-            .map(|id| {
+        std::iter::once(Manifest::file_name(self.generation))
+            .chain(ids.map(|id| {
                 if id < self.first_id + parts {
                     Plan::part_name(id)
                 } else {
                     Plan::del_name(id)
                 }
-            })
-            .collect();
-        names.push(Manifest::file_name(self.generation));
-        let temps: Vec<String> = names
-            .iter()
-            .map(|n| format!("{}{n}", fs::TMP_PREFIX))
-            .collect();
-        names.extend(temps);
-        names
+            }))
+            .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
+            .collect()
     }
 }
 
@@ -933,10 +927,8 @@ fn write_files(
 fn undo(db: &Db, state: &mut WriterState, plan: &Plan<'_>, err: Error) -> Error {
     let vfs = &*db.inner.vfs;
     let dir = db.path();
-    let mut names = plan.all_names();
-    // Manifest names last in `all_names`' halves; remove them first.
-    names.sort_by_key(|n| !n.contains(manifest::MANIFEST_PREFIX));
-    let undone = names
+    let undone = plan
+        .all_names()
         .iter()
         .try_for_each(|n| fs::remove(vfs, &dir.join(n)))
         .and_then(|()| fs::sync_dir(vfs, dir));

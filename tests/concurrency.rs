@@ -82,6 +82,16 @@ fn write_jsonl(path: &Path, events: &[Event]) -> PathBuf {
     path.to_path_buf()
 }
 
+/// A writer process refused because another holds the database: exit 4, and says so.
+fn assert_locked_out(out: &Output) {
+    assert_eq!(out.status.code(), Some(4), "{}", describe(out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("database is locked"),
+        "{}",
+        describe(out)
+    );
+}
+
 #[test]
 fn a_second_writer_is_refused_at_once() {
     let _serial = serial();
@@ -93,12 +103,7 @@ fn a_second_writer_is_refused_at_once() {
 
     // Another process.
     let out = sightline(&["import", "--db", s(&dir), "--json", s(&input)]);
-    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("database is locked"),
-        "{}",
-        describe(&out)
-    );
+    assert_locked_out(&out);
     assert!(out.stdout.is_empty(), "{}", describe(&out));
 
     // This process, through every way of opening for writing.
@@ -314,12 +319,7 @@ fn a_second_writer_process_is_refused_within_100_ms() {
         let t0 = Instant::now();
         let out = sightline(&["import", "--db", s(&dir), "--json", s(&input)]);
         let took = t0.elapsed();
-        assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("database is locked"),
-            "{}",
-            describe(&out)
-        );
+        assert_locked_out(&out);
         assert!(took < Duration::from_secs(1), "refusal took {took:?}");
         times.push(took);
     }

@@ -122,6 +122,20 @@ fn expected(k: usize) -> (String, String, u64) {
     (old, fingerprint(&db), ops)
 }
 
+/// Commit `k` of the scenario with the power lost before its operation `i`: the frozen
+/// disk, and whether the commit was acknowledged.
+fn power_off_during(k: usize, i: u64) -> (SimFs, bool) {
+    let fs = base(k);
+    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+    fs.inject(Fault {
+        at: fs.ops() + i,
+        error: FaultError::Eio,
+        mode: FaultMode::PowerLoss,
+    });
+    let acked = commit(&db, &scenario()[k]).is_ok();
+    (fs, acked)
+}
+
 /// Recovery of one crash state: opens, passes `check`, shows `old` or `new` (`new` if
 /// acknowledged), leaves no orphan, and takes a further commit.
 fn recover(state: &SimFs, old: &str, new: &str, acked: bool, what: &str) -> bool {
@@ -159,17 +173,9 @@ fn power_loss_at_every_operation_of_every_commit_recovers_old_or_new() {
         assert!(ops >= 8, "commit {k} performs only {ops} operations");
         let (mut states, mut newer) = (0, 0);
         for i in 0..=ops {
-            let fs = base(k);
-            let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
-            fs.inject(Fault {
-                at: fs.ops() + i,
-                error: FaultError::Eio,
-                mode: FaultMode::PowerLoss,
-            });
-            let acked = commit(&db, &scenario()[k]).is_ok();
+            let (fs, acked) = power_off_during(k, i);
             assert!(acked || i < ops, "commit {k} failed without a fault");
             let log = fs.log();
-            drop(db);
             for (n, state) in fs.crash_states(k as u64 * 1000 + i).iter().enumerate() {
                 let what = format!(
                     "commit {k}, power lost before operation {i} of {ops} ({}), state {n}: {}",
@@ -200,15 +206,7 @@ fn power_loss_during_recovery_is_harmless() {
     for k in 0..scenario().len() {
         let (old, new, ops) = expected(k);
         for i in 0..ops {
-            let fs = base(k);
-            let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
-            fs.inject(Fault {
-                at: fs.ops() + i,
-                error: FaultError::Eio,
-                mode: FaultMode::PowerLoss,
-            });
-            let _ = commit(&db, &scenario()[k]);
-            drop(db);
+            let (fs, _) = power_off_during(k, i);
             for state in fs.crash_states(i) {
                 // How many operations the recovering open performs here.
                 let probe = SimFs::new();

@@ -220,12 +220,6 @@ impl SimFs {
         s.failing = None;
     }
 
-    /// True once an injected fault has fired.
-    pub fn fault_hit(&self) -> bool {
-        let s = self.state.lock();
-        s.failing.is_some() || s.log.iter().any(|l| l.contains(" FAILS "))
-    }
-
     /// Every mutating operation so far, one line each (`index: operation path`).
     pub fn log(&self) -> Vec<String> {
         self.state.lock().log.clone()
