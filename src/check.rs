@@ -52,15 +52,23 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
 }
 
 /// [`check`] through another file system (tests use [`SimFs`](crate::storage::sim::SimFs)).
-pub fn check_in(vfs: &dyn Vfs, dir: &Path) -> Result<CheckReport> {
+pub fn check_in(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
+    let dir = vfs.open_dir(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+            Error::Usage(format!("no database at {}", path.display()))
+        }
+        _ => Error::io("open directory", path, e),
+    })?;
+    let dir = &*dir;
     let mut report = CheckReport::default();
-    let gens = manifest::generations(vfs, dir)?;
+    let gens = manifest::generations(dir)?;
     let Some(&newest) = gens.last() else {
-        return Err(Error::Usage(format!("no database at {}", dir.display())));
+        return Err(Error::Usage(format!("no database at {}", path.display())));
     };
     report.generation = newest;
-    let path = dir.join(Manifest::file_name(newest));
-    let bytes = fs::read(vfs, &path)?;
+    let name = Manifest::file_name(newest);
+    let path = fs::path_of(dir, &name);
+    let bytes = fs::read(dir, &name)?;
     report.files += 1;
     report.bytes += bytes.len() as u64;
     let m = match Manifest::decode(&path, &bytes) {
@@ -77,8 +85,8 @@ pub fn check_in(vfs: &dyn Vfs, dir: &Path) -> Result<CheckReport> {
         ));
     }
     for p in &m.parts {
-        let ppath = dir.join(&p.file);
-        let res = fs::read(vfs, &ppath).and_then(|b| {
+        let ppath = fs::path_of(dir, &p.file);
+        let res = fs::read(dir, &p.file).and_then(|b| {
             report.files += 1;
             report.bytes += b.len() as u64;
             if b.len() as u64 != p.bytes {
@@ -101,8 +109,8 @@ pub fn check_in(vfs: &dyn Vfs, dir: &Path) -> Result<CheckReport> {
             report.problems.push(e);
         }
         if let Some(d) = &p.deletions {
-            let dpath = dir.join(&d.file);
-            let res = fs::read(vfs, &dpath).and_then(|b| {
+            let dpath = fs::path_of(dir, &d.file);
+            let res = fs::read(dir, &d.file).and_then(|b| {
                 report.files += 1;
                 report.bytes += b.len() as u64;
                 let bm = manifest::decode_deletions(&dpath, &b)?;
@@ -120,9 +128,9 @@ pub fn check_in(vfs: &dyn Vfs, dir: &Path) -> Result<CheckReport> {
         }
     }
     // Orphans are not problems: the next writer removes them.
-    report.orphans = manifest::orphans(vfs, dir)?
+    report.orphans = manifest::orphans(dir, &[&m])?
         .into_iter()
-        .map(|n| dir.join(n))
+        .map(|n| fs::path_of(dir, &n))
         .collect();
     Ok(report)
 }

@@ -25,7 +25,7 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::sessions::{self, FixedSyms};
 use crate::schema::{CustomDim, internal};
-use crate::storage::fs::{self, LockGuard, Vfs};
+use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
 use crate::storage::part::{PartReader, write_part};
 
@@ -262,8 +262,8 @@ type CachedReader = (u32, u64, Arc<PartReader>);
 
 struct Inner {
     path: PathBuf,
-    /// Every file operation goes through this.
-    vfs: Arc<dyn Vfs>,
+    /// The database directory, held open: every file operation goes through it.
+    dir: Arc<dyn VfsDir>,
     /// Held for the life of a writable handle.
     lock: Option<LockGuard>,
     current: RwLock<Snapshot>,
@@ -349,10 +349,22 @@ impl Db {
                 "the visit timeout must be positive".into(),
             ));
         }
-        vfs.create_dir_all(path)
+        let created = vfs
+            .create_dir(path)
             .map_err(|e| Error::io("create directory", path, e))?;
-        let lock = vfs.lock(path)?;
-        if !manifest::generations(&*vfs, path)?.is_empty() {
+        let res = Db::create_here(&vfs, path, options);
+        if res.is_err() && created {
+            // Leave nothing behind, so that a retry starts from scratch (a directory of
+            // ours holds only what `create_here` already removed).
+            let _ = vfs.remove_dir(path);
+        }
+        res
+    }
+
+    fn create_here(vfs: &Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
+        let dir = open_dir(&**vfs, path)?;
+        let lock = dir.lock()?;
+        if !manifest::generations(&*dir)?.is_empty() {
             return Err(Error::Usage(format!(
                 "a database already exists at {}",
                 path.display()
@@ -366,13 +378,13 @@ impl Db {
             custom: vec![],
         };
         let name = Manifest::file_name(0);
-        if let Err(e) = fs::write_durable(&*vfs, path, &name, &m.encode()) {
+        if let Err(e) = fs::write_durable(&*dir, &name, &m.encode()) {
             // Undo, so that retrying is not refused with "already exists".
-            let _ = fs::remove(&*vfs, &path.join(&name));
-            let _ = fs::remove(&*vfs, &path.join(format!("{}{name}", fs::TMP_PREFIX)));
+            let _ = fs::remove(&*dir, &name);
+            let _ = fs::remove(&*dir, &format!("{}{name}", fs::TMP_PREFIX));
             return Err(e);
         }
-        Db::open_with(vfs, path, Some(lock))
+        Db::open_with(dir, Some(lock))
     }
 
     /// Opens an existing database for writing (takes the writer lock).
@@ -382,12 +394,14 @@ impl Db {
 
     /// [`open`](Db::open) through another file system.
     pub fn open_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
-        if !vfs.is_dir(path) {
-            return Err(Error::Usage(format!("no database at {}", path.display())));
-        }
-        let lock = vfs.lock(path)?;
-        let db = Db::open_with(vfs, path, Some(lock))?;
-        db.remove_orphans()?;
+        let dir = open_dir(&*vfs, path)?;
+        let lock = dir.lock()?;
+        let db = Db::open_with(dir, Some(lock))?;
+        db.reserve_present_names()?;
+        // Best effort: a failure (an unreadable older manifest, a failed unlink) leaves
+        // the files for the next writer and never fails the open.
+        let current = db.snapshot();
+        let _ = db.remove_orphans(&[&current.data.manifest]);
         Ok(db)
     }
 
@@ -399,7 +413,11 @@ impl Db {
 
     /// [`open_or_create`](Db::open_or_create) through another file system.
     pub fn open_or_create_in(vfs: Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
-        if vfs.is_dir(path) && !manifest::generations(&*vfs, path)?.is_empty() {
+        let exists = match vfs.open_dir(path) {
+            Ok(dir) => !manifest::generations(&*dir)?.is_empty(),
+            Err(_) => false,
+        };
+        if exists {
             Db::open_in(vfs, path)
         } else {
             Db::create_in(vfs, path, options)
@@ -414,13 +432,13 @@ impl Db {
 
     /// [`open_read_only`](Db::open_read_only) through another file system.
     pub fn open_read_only_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
-        Db::open_with(vfs, path, None)
+        Db::open_with(open_dir(&*vfs, path)?, None)
     }
 
-    fn open_with(vfs: Arc<dyn Vfs>, path: &Path, lock: Option<LockGuard>) -> Result<Db> {
+    fn open_with(dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
         let inner = Inner {
-            path: path.to_path_buf(),
-            vfs,
+            path: dir.path().to_path_buf(),
+            dir,
             lock,
             current: RwLock::new(Snapshot {
                 data: Arc::new(SnapshotData {
@@ -436,6 +454,29 @@ impl Db {
         };
         db.refresh()?;
         Ok(db)
+    }
+
+    /// Reserves every generation and file id that a name in the directory carries, so
+    /// that no commit of this writer ever publishes under a name already there (a file
+    /// left by an interrupted commit whose clean-up could not run, for instance).
+    fn reserve_present_names(&self) -> Result<()> {
+        let mut state = self.inner.writing.lock();
+        for name in fs::list(&*self.inner.dir)? {
+            let name = name.strip_prefix(fs::TMP_PREFIX).unwrap_or(&name);
+            if let Some(g) = name.strip_prefix(manifest::MANIFEST_PREFIX) {
+                if let Ok(g) = g.parse::<u64>() {
+                    state.next_generation = state.next_generation.max(g);
+                }
+            } else if let Some(id) = ["part-", "del-"]
+                .iter()
+                .find_map(|p| name.strip_prefix(p))
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|id| id.parse::<u64>().ok())
+            {
+                state.next_file_id = state.next_file_id.max(id.saturating_add(1));
+            }
+        }
+        Ok(())
     }
 
     /// The database directory.
@@ -457,16 +498,17 @@ impl Db {
     pub fn refresh(&self) -> Result<()> {
         // A concurrent writer may remove a file between our reading the manifest and
         // opening the file; the newer manifest then no longer names it. Retry a few times.
+        // A file still missing after that is not a race: the newest manifest names a
+        // file the directory does not hold, which is damage (a corruption error).
         let mut last_err = None;
         for _ in 0..5 {
-            let attempt =
-                manifest::read_newest(&*self.inner.vfs, &self.inner.path).and_then(|m| match m {
-                    Some((_, m)) => self.load(m),
-                    None => Err(Error::Usage(format!(
-                        "no database at {}",
-                        self.inner.path.display()
-                    ))),
-                });
+            let attempt = manifest::read_newest(&*self.inner.dir).and_then(|m| match m {
+                Some(m) => self.load(m),
+                None => Err(Error::Usage(format!(
+                    "no database at {}: the directory holds no manifest",
+                    self.inner.path.display()
+                ))),
+            });
             match attempt {
                 Ok(s) => {
                     *self.inner.current.write() = s;
@@ -476,8 +518,14 @@ impl Db {
                 Err(e) => return Err(e),
             }
         }
-        Err(last_err
-            .unwrap_or_else(|| Error::Usage("database changed too often while opening".into())))
+        Err(match last_err {
+            Some(Error::Io { path, .. }) => Error::corrupt(
+                &path,
+                "the newest manifest names this file, but the directory does not hold it",
+            ),
+            Some(e) => e,
+            None => Error::Usage("database changed too often while opening".into()),
+        })
     }
 
     fn load(&self, manifest: Manifest) -> Result<Snapshot> {
@@ -487,16 +535,15 @@ impl Db {
             let reader = match cache.get(&e.id) {
                 Some((crc, bytes, r)) if (*crc, *bytes) == (e.crc, e.bytes) => r.clone(),
                 _ => {
-                    let path = self.inner.path.join(&e.file);
-                    let r = Arc::new(PartReader::open(&*self.inner.vfs, &path, e.bytes)?);
+                    let r = Arc::new(PartReader::open(&*self.inner.dir, &e.file, e.bytes)?);
                     cache.insert(e.id, (e.crc, e.bytes, r.clone()));
                     r
                 }
             };
             let deleted = match &e.deletions {
                 Some(d) => {
-                    let path = self.inner.path.join(&d.file);
-                    let bytes = fs::read(&*self.inner.vfs, &path)?;
+                    let path = fs::path_of(&*self.inner.dir, &d.file);
+                    let bytes = fs::read(&*self.inner.dir, &d.file)?;
                     let bm = manifest::decode_deletions(&path, &bytes)?;
                     if bm.len() != d.visitors as u64 || bm.max().is_some_and(|m| m >= e.visitors) {
                         return Err(Error::corrupt(
@@ -528,16 +575,17 @@ impl Db {
     }
 
     /// Deletes files no manifest of the last two generations references: temporary files
-    /// of interrupted commits, and files superseded before the previous commit.
-    fn remove_orphans(&self) -> Result<()> {
-        let dir = &self.inner.path;
-        let vfs = &*self.inner.vfs;
-        let orphans = manifest::orphans(vfs, dir)?;
+    /// of interrupted commits, and files superseded before the previous commit. `known`:
+    /// manifests held in memory (not read again). Deletes nothing if a manifest it needs
+    /// cannot be read ([`manifest::orphans`]).
+    fn remove_orphans(&self, known: &[&Manifest]) -> Result<()> {
+        let dir = &*self.inner.dir;
+        let orphans = manifest::orphans(dir, known)?;
         for name in &orphans {
-            fs::remove(vfs, &dir.join(name))?;
+            fs::remove(dir, name)?;
         }
         if !orphans.is_empty() {
-            fs::sync_dir(vfs, dir)?;
+            fs::sync_dir(dir)?;
         }
         Ok(())
     }
@@ -567,6 +615,22 @@ impl Db {
 
 fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Opens the database directory at `path`. A missing path, or one that is not a
+/// directory, is a usage error: there is no database there.
+fn open_dir(vfs: &dyn Vfs, path: &Path) -> Result<Arc<dyn VfsDir>> {
+    vfs.open_dir(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "no database at {}: no such directory",
+            path.display()
+        )),
+        std::io::ErrorKind::NotADirectory => Error::Usage(format!(
+            "no database at {}: it is a file, not a directory",
+            path.display()
+        )),
+        _ => Error::io("open directory", path, e),
+    })
 }
 
 fn empty_manifest() -> Manifest {
@@ -743,8 +807,9 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
 
     // 4. Committed. Publish in memory, then drop files older than the previous
     //    generation; that clean-up is best effort (the next writer retries it).
+    let new = written.snapshot.clone();
     *db.inner.current.write() = written.snapshot;
-    let _ = db.remove_orphans();
+    let _ = db.remove_orphans(&[&new.data.manifest, old]);
     Ok(CommitSummary {
         generation,
         events: new_rows as u64,
@@ -807,17 +872,15 @@ fn write_files(
     plan: &Plan<'_>,
 ) -> Result<Written> {
     let old = &snap.data.manifest;
-    let dir = db.path().to_path_buf();
-    let vfs = &*db.inner.vfs;
+    let dir = &*db.inner.dir;
 
     // Parts, built in parallel, written and synced under temporary names.
     let threads = crate::storage::worker_threads();
-    let built: Vec<Result<(PathBuf, PartEntry)>> = {
+    let built: Vec<Result<(String, PartEntry)>> = {
         let work: Vec<(u64, Range<usize>)> =
             (plan.first_id..).zip(plan.ranges.iter().cloned()).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
-        let dir = &dir;
         let _ = crossbeam::thread::scope(|s| {
             for _ in 0..threads.min(work.len()) {
                 s.spawn(|_| {
@@ -828,7 +891,7 @@ fn write_files(
                         };
                         let (bytes, sum) = write_part(rows, sess, fixed, range);
                         let name = Plan::part_name(id);
-                        let res = fs::write_temp(vfs, dir, &name, &bytes).map(|tmp| {
+                        let res = fs::write_temp(dir, &name, &bytes).map(|tmp| {
                             (
                                 tmp,
                                 PartEntry {
@@ -878,7 +941,7 @@ fn write_files(
         }
         let name = Plan::del_name(id);
         let bytes = manifest::encode_deletions(&deleted);
-        let tmp = fs::write_temp(vfs, &dir, &name, &bytes)?;
+        let tmp = fs::write_temp(dir, &name, &bytes)?;
         temps.push((tmp, name.clone()));
         let mut e = p.entry.clone();
         e.deletions = Some(DelEntry {
@@ -890,9 +953,9 @@ fn write_files(
     }
     parts.extend(new_parts.iter().cloned());
     for (tmp, name) in &temps {
-        fs::publish(vfs, tmp, &dir, name)?;
+        fs::publish(dir, tmp, name)?;
     }
-    fs::sync_dir(vfs, &dir)?;
+    fs::sync_dir(dir)?;
 
     // The new manifest: the commit point.
     let mut custom = old.custom.clone();
@@ -912,7 +975,7 @@ fn write_files(
     // Open the new snapshot before the commit point: if a new file cannot be read back,
     // the commit fails with nothing committed.
     let snapshot = db.load(m)?;
-    fs::write_durable(vfs, &dir, &Manifest::file_name(plan.generation), &encoded)?;
+    fs::write_durable(dir, &Manifest::file_name(plan.generation), &encoded)?;
     Ok(Written {
         snapshot,
         parts_written: new_parts.len() as u64,
@@ -925,13 +988,23 @@ fn write_files(
 /// the disk any more: the handle refuses further writes until the database is reopened
 /// (opening decides, from the manifests present, which commit is the last).
 fn undo(db: &Db, state: &mut WriterState, plan: &Plan<'_>, err: Error) -> Error {
-    let vfs = &*db.inner.vfs;
-    let dir = db.path();
+    let dir = &*db.inner.dir;
+    // Names are reserved above every name present when the writer opened, so each is
+    // this commit's own — except one whose publication failed because it existed,
+    // which is left alone (it cannot be ours).
+    let taken = match &err {
+        Error::Io { path, error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string),
+        _ => None,
+    };
     let undone = plan
         .all_names()
         .iter()
-        .try_for_each(|n| fs::remove(vfs, &dir.join(n)))
-        .and_then(|()| fs::sync_dir(vfs, dir));
+        .filter(|n| taken.as_ref() != Some(*n))
+        .try_for_each(|n| fs::remove(dir, n))
+        .and_then(|()| fs::sync_dir(dir));
     if let Err(e2) = undone {
         state.poisoned = Some(format!(
             "a failed commit ({err}) could not be undone ({e2})"

@@ -61,12 +61,10 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let reference = answer(dir.path()).unwrap();
-    let newest =
-        sightline::storage::manifest::generations(&sightline::storage::fs::OsFs, dir.path())
-            .unwrap()
-            .last()
-            .copied()
-            .unwrap();
+    let newest = Db::open_read_only(dir.path())
+        .unwrap()
+        .snapshot()
+        .generation();
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

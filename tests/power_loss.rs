@@ -251,14 +251,16 @@ fn power_loss_during_recovery_is_harmless() {
 /// Copies every file of `from` onto `to` as synced, durable files.
 fn copy_disk(from: &SimFs, to: &SimFs) -> std::io::Result<usize> {
     use sightline::storage::fs::Vfs;
-    to.create_dir_all(Path::new(DB))?;
+    to.create_dir(Path::new(DB))?;
+    let dir = to.open_dir(Path::new(DB))?;
     let files = from.files();
     for (p, bytes) in &files {
-        let mut f = to.create(p)?;
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let mut f = dir.create(name)?;
         f.write_all(bytes)?;
         f.sync()?;
     }
-    to.sync_dir(Path::new(DB))?;
+    dir.sync()?;
     Ok(files.len())
 }
 

@@ -4,9 +4,11 @@
 //! visitors already stored, which the writer reads back. Output: visitors sorted by id,
 //! their visits in start order, and events in time order, with every derived dimension.
 //!
-//! Order independence: rows are sorted by (visitor, ts) and ties by the row's full
-//! content compared as text, never by interning order or input position, so the same
-//! multiset of rows always gives the same visits, the same order and the same values.
+//! Order independence: rows are sorted by (visitor, ts) and ties by the row's
+//! event-level content compared as text, never by interning order or input position;
+//! visit-level values are chosen without regard to the order of rows of one instant
+//! (the smallest value among the earliest events that have one). So the same multiset
+//! of rows always gives the same visits, the same order and the same values.
 
 use std::cmp::Ordering;
 
@@ -107,13 +109,19 @@ fn cmp_f64(a: Option<f64>, b: Option<f64>) -> Ordering {
 }
 
 /// Total order on row contents (ts first), independent of interning and input order.
+///
+/// Visit-level fields (`countryCode` … `userId`, `siteId`) take no part: a part keeps a
+/// visit's value only on the event that supplied it, so rows read back for
+/// re-sessionisation may lack values their input rows had. Rows that differ only there
+/// are interchangeable, and [`sessionize`] picks visit values without regard to their
+/// order (see `derive_visitor`).
 pub fn row_cmp(rows: &Rows, a: &Row, b: &Row) -> Ordering {
     let s = |x: Sym| rows.strings.get(x);
     let some = |x: Sym| x != 0;
     a.ts.cmp(&b.ts)
         .then(a.kind.cmp(&b.kind))
         .then_with(|| {
-            for (x, y) in a.ev.iter().zip(&b.ev).chain(a.vis.iter().zip(&b.vis)) {
+            for (x, y) in a.ev.iter().zip(&b.ev) {
                 let o = some(*x).cmp(&some(*y)).then_with(|| s(*x).cmp(s(*y)));
                 if o != Ordering::Equal {
                     return o;
@@ -126,7 +134,6 @@ pub fn row_cmp(rows: &Rows, a: &Row, b: &Row) -> Ordering {
                 .cmp(&some(b.visit_id))
                 .then_with(|| s(a.visit_id).cmp(s(b.visit_id)))
         })
-        .then(a.site_id.cmp(&b.site_id))
         .then(cmp_f64(a.event_value, b.event_value))
         .then(a.goal_id.cmp(&b.goal_id))
         .then(cmp_f64(a.revenue, b.revenue))
@@ -309,19 +316,46 @@ fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
         let mut last_cart: Option<usize> = None;
         let mut first_pv: Option<&Row> = None;
         let mut last_pv: Option<&Row> = None;
+        // A visit-level field takes the value of the visit's earliest event that has
+        // one; among events of that same instant, the smallest value (bytewise, or
+        // numerically for siteId). Its source is the first event of that instant: rows
+        // of one instant that differ only in visit-level fields are in no defined order
+        // (`row_cmp`), so neither the value nor the source may depend on it.
+        let mut vis_ts = [None::<i64>; 13];
+        let mut site_ts = None::<i64>;
+        let mut instant_start = 0usize;
         for (off, &i) in g.iter().enumerate() {
             let row = &rows.rows[i as usize];
+            if off > 0 && row.ts != rows.rows[g[off - 1] as usize].ts {
+                instant_start = off;
+            }
             for f in 0..13 {
-                if v.vis[f] == 0 && row.vis[f] != 0 {
-                    v.vis[f] = row.vis[f];
-                    v.vis_src[f] = off as u32;
+                let x = row.vis[f];
+                if x == 0 {
+                    continue;
+                }
+                match vis_ts[f] {
+                    None => {
+                        vis_ts[f] = Some(row.ts);
+                        v.vis[f] = x;
+                        v.vis_src[f] = instant_start as u32;
+                    }
+                    Some(t) if t == row.ts && rows.strings.get(x) < rows.strings.get(v.vis[f]) => {
+                        v.vis[f] = x;
+                    }
+                    _ => {}
                 }
             }
-            if v.site_src == 0
-                && let Some(s) = row.site_id
-            {
-                v.site_id = s;
-                v.site_src = off as u32 + 1;
+            if let Some(s) = row.site_id {
+                match site_ts {
+                    None => {
+                        site_ts = Some(row.ts);
+                        v.site_id = s;
+                        v.site_src = instant_start as u32 + 1;
+                    }
+                    Some(t) if t == row.ts && s < v.site_id => v.site_id = s,
+                    _ => {}
+                }
             }
             match row.kind {
                 EventType::Pageview => {

@@ -9,7 +9,7 @@
 //! Layout: magic (8) | version u32 | payload length u32 | payload (bincode) | CRC32C u32
 //! of everything before it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bincode::{Decode, Encode};
 use roaring::RoaringBitmap;
@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 use super::checksum::crc32c;
 use super::codec;
 use super::format::{DEL_MAGIC, FORMAT_VERSION, MANIFEST_MAGIC};
-use super::fs::{self, Vfs};
+use super::fs::{self, VfsDir};
 use crate::error::{Error, Result};
 use crate::schema::CustomDim;
 
@@ -140,8 +140,8 @@ fn unframe<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&'a [u8]>
 }
 
 /// Generations of the manifests present in `dir`, ascending.
-pub fn generations(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<u64>> {
-    let mut gens: Vec<u64> = fs::list(vfs, dir)?
+pub fn generations(dir: &dyn VfsDir) -> Result<Vec<u64>> {
+    let mut gens: Vec<u64> = fs::list(dir)?
         .iter()
         .filter_map(|n| n.strip_prefix(MANIFEST_PREFIX).and_then(|g| g.parse().ok()))
         .collect();
@@ -149,13 +149,11 @@ pub fn generations(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<u64>> {
     Ok(gens)
 }
 
-/// Reads the newest manifest of `dir`; `None` when there is none (no database).
-pub fn read_newest(vfs: &dyn Vfs, dir: &Path) -> Result<Option<(PathBuf, Manifest)>> {
-    let Some(&generation) = generations(vfs, dir)?.last() else {
-        return Ok(None);
-    };
-    let path = dir.join(Manifest::file_name(generation));
-    let m = Manifest::decode(&path, &fs::read(vfs, &path)?)?;
+/// Reads and decodes manifest `generation` of `dir`.
+pub fn read(dir: &dyn VfsDir, generation: u64) -> Result<Manifest> {
+    let name = Manifest::file_name(generation);
+    let path = fs::path_of(dir, &name);
+    let m = Manifest::decode(&path, &fs::read(dir, &name)?)?;
     if m.generation != generation {
         return Err(Error::corrupt(
             &path,
@@ -165,7 +163,15 @@ pub fn read_newest(vfs: &dyn Vfs, dir: &Path) -> Result<Option<(PathBuf, Manifes
             ),
         ));
     }
-    Ok(Some((path, m)))
+    Ok(m)
+}
+
+/// Reads the newest manifest of `dir`; `None` when there is none (no database).
+pub fn read_newest(dir: &dyn VfsDir) -> Result<Option<Manifest>> {
+    match generations(dir)?.last() {
+        Some(&g) => read(dir, g).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// True for the names of files the database writes (parts, deletion files, manifests,
@@ -176,20 +182,30 @@ pub fn is_database_file(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
-/// Database files of `dir` that neither of the two newest manifests references (nor
-/// is one of them): leftovers of interrupted commits and files superseded before the
-/// previous commit. An unreadable manifest protects no files.
-pub fn orphans(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<String>> {
+/// Database files of `dir` that neither of the two newest manifests references (nor is
+/// one of them): leftovers of interrupted commits, and files superseded before the
+/// previous commit. `known` are manifests the caller holds in memory (the commit it
+/// just made and the one before): they are not read again.
+///
+/// Fails, so that nothing is deleted, if the directory cannot be listed or one of the
+/// two newest manifests cannot be read — whatever the reason (a transient EIO, EMFILE,
+/// ESTALE, or damage): a manifest that cannot be read must protect everything, never
+/// nothing.
+pub fn orphans(dir: &dyn VfsDir, known: &[&Manifest]) -> Result<Vec<String>> {
     let mut keep = std::collections::HashSet::new();
-    for &g in generations(vfs, dir)?.iter().rev().take(2) {
-        let name = Manifest::file_name(g);
-        let path = dir.join(&name);
-        if let Ok(m) = fs::read(vfs, &path).and_then(|b| Manifest::decode(&path, &b)) {
-            keep.extend(m.files().map(str::to_string));
-        }
-        keep.insert(name);
+    for &g in generations(dir)?.iter().rev().take(2) {
+        let read_here;
+        let m = match known.iter().find(|m| m.generation == g) {
+            Some(m) => *m,
+            None => {
+                read_here = read(dir, g)?;
+                &read_here
+            }
+        };
+        keep.extend(m.files().map(str::to_string));
+        keep.insert(Manifest::file_name(g));
     }
-    Ok(fs::list(vfs, dir)?
+    Ok(fs::list(dir)?
         .into_iter()
         .filter(|n| is_database_file(n) && !keep.contains(n))
         .collect())

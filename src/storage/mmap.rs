@@ -28,7 +28,6 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Deref;
-use std::path::Path;
 
 use memmap2::Mmap;
 
@@ -54,9 +53,8 @@ impl Drop for GuardedMap {
 }
 
 impl Backing {
-    /// Maps the whole of `path` read-only (an empty file is not mapped).
-    pub fn map(path: &Path) -> io::Result<Backing> {
-        let mut file = File::open(path)?;
+    /// Maps the whole of the open `file` read-only (an empty file is not mapped).
+    pub fn map(mut file: File) -> io::Result<Backing> {
         if file.metadata()?.len() == 0 {
             return Ok(Backing::Owned(Vec::new()));
         }

@@ -23,7 +23,7 @@ use super::checksum::crc32c;
 use super::codec;
 use super::dict::{self, DictView};
 use super::format::*;
-use super::fs::Vfs;
+use super::fs::VfsDir;
 use super::index::{self, IndexView};
 use super::mmap::Backing;
 use super::packed::{PackedView, pack};
@@ -585,12 +585,12 @@ impl NumView<'_> {
 }
 
 impl PartReader {
-    /// Opens and maps the part at `path`, which must be exactly `expected_len` bytes (the
-    /// manifest records it; a different length means damage, and mapping a file that
-    /// is shorter than expected could fault later).
-    pub fn open(vfs: &dyn Vfs, path: &Path, expected_len: u64) -> Result<PartReader> {
-        let data = super::fs::map(vfs, path, expected_len)?;
-        PartReader::parse(path, data)
+    /// Opens and maps the part `name` of `dir`, which must be exactly `expected_len`
+    /// bytes (the manifest records it; a different length means damage, and mapping a
+    /// file that is shorter than expected could fault later).
+    pub fn open(dir: &dyn VfsDir, name: &str, expected_len: u64) -> Result<PartReader> {
+        let data = super::fs::map(dir, name, expected_len)?;
+        PartReader::parse(&super::fs::path_of(dir, name), data)
     }
 
     /// Reads a part from bytes already in memory (used by `check`, which reads files

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::fs::{LockGuard, Vfs, VfsFile};
+use super::fs::{LockGuard, Vfs, VfsDir, VfsFile};
 use super::mmap::Backing;
 use crate::error::{Error, Result};
 
@@ -133,6 +133,9 @@ struct State {
     ops: u64,
     fault: Option<Fault>,
     failing: Option<Fault>,
+    reads: u64,
+    read_fault: Option<Fault>,
+    read_failing: Option<Fault>,
     log: Vec<String>,
 }
 
@@ -161,6 +164,31 @@ impl State {
             });
         }
         self.log.push(format!("{n}: {what}"));
+        Ok(())
+    }
+
+    /// Counts a reading operation (list, read, map) and decides whether it fails.
+    /// Read faults are counted apart from mutating operations ([`SimFs::reads`]); a
+    /// `PowerLoss` read fault acts as `Always`.
+    fn begin_read(&mut self, what: String) -> io::Result<()> {
+        let n = self.reads;
+        self.reads += 1;
+        if let Some(f) = self.read_failing {
+            self.log
+                .push(format!("read {n}: {what} FAILS (after fault)"));
+            return Err(f.error.io());
+        }
+        if let Some(f) = self.read_fault.filter(|f| f.at == n) {
+            self.read_fault = None;
+            if f.mode != FaultMode::Once {
+                self.read_failing = Some(f);
+            }
+            self.log.push(format!(
+                "read {n}: {what} FAILS ({:?}, {:?})",
+                f.error, f.mode
+            ));
+            return Err(f.error.io());
+        }
         Ok(())
     }
 
@@ -213,11 +241,25 @@ impl SimFs {
         self.state.lock().fault = Some(fault);
     }
 
+    /// Reading operations (list, read, map) so far (the next one has this index).
+    pub fn reads(&self) -> u64 {
+        self.state.lock().reads
+    }
+
+    /// Arms a fault on the reading operation with index `fault.at` (see
+    /// [`reads`](SimFs::reads)), replacing any armed read fault: a transient (`Once`)
+    /// or lasting read error such as EIO, or EMFILE's and ESTALE's stand-in.
+    pub fn inject_read(&self, fault: Fault) {
+        self.state.lock().read_fault = Some(fault);
+    }
+
     /// Disarms faults and ends a fault's after-effects (the disk works again).
     pub fn clear_faults(&self) {
         let mut s = self.state.lock();
         s.fault = None;
         s.failing = None;
+        s.read_fault = None;
+        s.read_failing = None;
     }
 
     /// Every mutating operation so far, one line each (`index: operation path`).
@@ -387,49 +429,82 @@ impl Drop for SimLock {
 }
 
 impl Vfs for SimFs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+    fn create_dir(&self, dir: &Path) -> io::Result<bool> {
         let mut s = self.state.lock();
+        let created = !s.dirs.contains(dir);
         for a in dir.ancestors() {
             if !a.as_os_str().is_empty() {
                 s.dirs.insert(a.to_path_buf());
             }
         }
+        Ok(created)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut s = self.state.lock();
+        if s.names.keys().any(|p| p.parent() == Some(dir)) {
+            return Err(io::Error::from_raw_os_error(39)); // ENOTEMPTY
+        }
+        s.dirs.remove(dir);
         Ok(())
     }
 
-    fn is_dir(&self, path: &Path) -> bool {
-        self.state.lock().dirs.contains(path)
+    fn open_dir(&self, dir: &Path) -> io::Result<Arc<dyn VfsDir>> {
+        if !self.state.lock().dirs.contains(dir) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        Ok(Arc::new(SimDir {
+            state: self.state.clone(),
+            path: dir.to_path_buf(),
+        }))
+    }
+}
+
+/// A directory of a [`SimFs`].
+#[derive(Debug)]
+struct SimDir {
+    state: Arc<Mutex<State>>,
+    path: PathBuf,
+}
+
+impl VfsDir for SimDir {
+    fn path(&self) -> &Path {
+        &self.path
     }
 
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let s = self.state.lock();
-        if !s.dirs.contains(dir) {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut s = self.state.lock();
+        s.begin_read(format!("list {}", self.path.display()))?;
+        if !s.dirs.contains(&self.path) {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         }
         Ok(s.names
             .keys()
-            .filter(|p| p.parent() == Some(dir))
+            .filter(|p| p.parent() == Some(&*self.path))
             .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
             .collect())
     }
 
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let s = self.state.lock();
-        let i = s.inode_of(path)?;
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let path = self.path.join(name);
+        let mut s = self.state.lock();
+        s.begin_read(format!("read {}", path.display()))?;
+        let i = s.inode_of(&path)?;
         Ok(s.inodes.get(i).map(|n| n.data.clone()).unwrap_or_default())
     }
 
-    fn map(&self, path: &Path) -> io::Result<Backing> {
-        self.read(path).map(Backing::Owned)
+    fn map(&self, name: &str) -> io::Result<Backing> {
+        self.read(name).map(Backing::Owned)
     }
 
-    fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+    fn create(&self, name: &str) -> io::Result<Box<dyn VfsFile>> {
+        let path = self.path.join(name);
         let mut s = self.state.lock();
         s.begin(format!("create {}", path.display()))?;
-        if !path.parent().is_some_and(|d| s.dirs.contains(d)) {
+        if !s.dirs.contains(&self.path) {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         }
-        let inode = match s.names.get(path) {
+        let inode = match s.names.get(&path) {
             Some(&i) => {
                 if let Some(n) = s.inodes.get_mut(i) {
                     n.data.clear();
@@ -439,45 +514,50 @@ impl Vfs for SimFs {
             None => {
                 s.inodes.push(Inode::default());
                 let i = s.inodes.len() - 1;
-                s.names.insert(path.to_path_buf(), i);
-                s.pending.push(NsOp::Link(path.to_path_buf(), i));
+                s.names.insert(path.clone(), i);
+                s.pending.push(NsOp::Link(path.clone(), i));
                 i
             }
         };
         Ok(Box::new(SimFile {
             state: self.state.clone(),
             inode,
-            path: path.to_path_buf(),
+            path,
         }))
     }
 
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+    fn rename_new(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from, to) = (self.path.join(from), self.path.join(to));
         let mut s = self.state.lock();
         s.begin(format!("rename {} -> {}", from.display(), to.display()))?;
-        s.inode_of(from)?;
-        let op = NsOp::Rename(from.to_path_buf(), to.to_path_buf());
+        s.inode_of(&from)?;
+        if s.names.contains_key(&to) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        let op = NsOp::Rename(from, to);
         op.apply(&mut s.names);
         s.pending.push(op);
         Ok(())
     }
 
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
+    fn remove(&self, name: &str) -> io::Result<()> {
+        let path = self.path.join(name);
         let mut s = self.state.lock();
         s.begin(format!("unlink {}", path.display()))?;
-        s.inode_of(path)?;
-        let op = NsOp::Unlink(path.to_path_buf());
+        s.inode_of(&path)?;
+        let op = NsOp::Unlink(path);
         op.apply(&mut s.names);
         s.pending.push(op);
         Ok(())
     }
 
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+    fn sync(&self) -> io::Result<()> {
         let mut s = self.state.lock();
-        s.begin(format!("fsync directory {}", dir.display()))?;
+        s.begin(format!("fsync directory {}", self.path.display()))?;
         let pending = std::mem::take(&mut s.pending);
         let mut rest = Vec::new();
         for op in pending {
-            if op.dir() == Some(dir) {
+            if op.dir() == Some(&*self.path) {
                 op.apply(&mut s.durable);
             } else {
                 rest.push(op);
@@ -487,16 +567,16 @@ impl Vfs for SimFs {
         Ok(())
     }
 
-    fn lock(&self, dir: &Path) -> Result<LockGuard> {
+    fn lock(&self) -> Result<LockGuard> {
         let mut s = self.state.lock();
-        if !s.locked.insert(dir.to_path_buf()) {
+        if !s.locked.insert(self.path.clone()) {
             return Err(Error::Locked {
-                path: dir.join(super::fs::LOCK_FILE),
+                path: self.path.clone(),
             });
         }
         Ok(Box::new(SimLock {
             state: self.state.clone(),
-            dir: dir.to_path_buf(),
+            dir: self.path.clone(),
         }))
     }
 }
@@ -505,8 +585,13 @@ impl Vfs for SimFs {
 mod tests {
     use super::*;
 
-    fn write(fs: &SimFs, p: &str, b: &[u8], sync: bool) {
-        let mut f = fs.create(Path::new(p)).unwrap();
+    fn dir(fs: &SimFs) -> Arc<dyn VfsDir> {
+        fs.create_dir(Path::new("/d")).unwrap();
+        fs.open_dir(Path::new("/d")).unwrap()
+    }
+
+    fn write(d: &dyn VfsDir, name: &str, b: &[u8], sync: bool) {
+        let mut f = d.create(name).unwrap();
         f.write_all(b).unwrap();
         if sync {
             f.sync().unwrap();
@@ -516,10 +601,10 @@ mod tests {
     #[test]
     fn unsynced_directory_entries_and_data_may_be_lost() {
         let fs = SimFs::new();
-        fs.create_dir_all(Path::new("/d")).unwrap();
-        write(&fs, "/d/a", b"old", true);
-        fs.sync_dir(Path::new("/d")).unwrap();
-        write(&fs, "/d/b", b"new", false);
+        let d = dir(&fs);
+        write(&*d, "a", b"old", true);
+        d.sync().unwrap();
+        write(&*d, "b", b"new", false);
         let states = fs.crash_states(1);
         let contents: Vec<_> = states.iter().map(|c| c.fs.files()).collect();
         // `a` survives everything; `b` may be missing, empty, torn, zeroed or whole.
@@ -544,9 +629,9 @@ mod tests {
     #[test]
     fn directory_prefixes_keep_order() {
         let fs = SimFs::new();
-        fs.create_dir_all(Path::new("/d")).unwrap();
-        write(&fs, "/d/t", b"x", true);
-        fs.rename(Path::new("/d/t"), Path::new("/d/f")).unwrap();
+        let d = dir(&fs);
+        write(&*d, "t", b"x", true);
+        d.rename_new("t", "f").unwrap();
         let names: BTreeSet<Vec<PathBuf>> = fs
             .crash_states(0)
             .iter()
@@ -561,20 +646,20 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(names, expect);
-        fs.sync_dir(Path::new("/d")).unwrap();
+        d.sync().unwrap();
         assert_eq!(fs.crash_states(0).len(), 1);
     }
 
     #[test]
     fn faults_fire_at_their_operation() {
         let fs = SimFs::new();
-        fs.create_dir_all(Path::new("/d")).unwrap();
+        let d = dir(&fs);
         fs.inject(Fault {
             at: 1,
             error: FaultError::NoSpace,
             mode: FaultMode::Once,
         });
-        let mut f = fs.create(Path::new("/d/a")).unwrap();
+        let mut f = d.create("a").unwrap();
         let e = f.write_all(b"abcd").unwrap_err();
         assert_eq!(e.raw_os_error(), Some(28));
         assert_eq!(fs.files()[Path::new("/d/a")], b"ab"); // short write
@@ -585,8 +670,34 @@ mod tests {
             mode: FaultMode::PowerLoss,
         });
         assert_eq!(f.sync().unwrap_err().raw_os_error(), Some(5));
-        assert!(fs.rename(Path::new("/d/a"), Path::new("/d/b")).is_err());
+        assert!(d.rename_new("a", "b").is_err());
         assert!(fs.files().contains_key(Path::new("/d/a")));
         assert_eq!(fs.ops(), 5);
+    }
+
+    #[test]
+    fn published_names_are_never_replaced() {
+        let fs = SimFs::new();
+        let d = dir(&fs);
+        write(&*d, "a", b"first", true);
+        write(&*d, "t", b"second", true);
+        let e = d.rename_new("t", "a").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs.files()[Path::new("/d/a")], b"first");
+    }
+
+    #[test]
+    fn read_faults_fire_at_their_read() {
+        let fs = SimFs::new();
+        let d = dir(&fs);
+        write(&*d, "a", b"x", true);
+        fs.inject_read(Fault {
+            at: fs.reads() + 1,
+            error: FaultError::Eio,
+            mode: FaultMode::Once,
+        });
+        assert!(d.read("a").is_ok());
+        assert_eq!(d.read("a").unwrap_err().raw_os_error(), Some(5));
+        assert!(d.list().is_ok());
     }
 }

@@ -874,9 +874,13 @@ fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 
 fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
     if path.exists() {
-        let ours = sightline::storage::manifest::generations(&sightline::storage::fs::OsFs, path)
-            .map(|g| !g.is_empty())
-            .unwrap_or(false);
+        let ours = std::fs::read_dir(path).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("MANIFEST-"))
+            })
+        });
         anyhow::ensure!(
             ours,
             "{} exists and is not a sightline database; choose another --db",
