@@ -329,19 +329,19 @@ fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
             if off > 0 && row.ts != rows.rows[g[off - 1] as usize].ts {
                 instant_start = off;
             }
-            for f in 0..13 {
-                let x = row.vis[f];
+            let fields = vis_ts.iter_mut().zip(&mut v.vis).zip(&mut v.vis_src);
+            for (((ts, value), src), &x) in fields.zip(&row.vis) {
                 if x == 0 {
                     continue;
                 }
-                match vis_ts[f] {
+                match *ts {
                     None => {
-                        vis_ts[f] = Some(row.ts);
-                        v.vis[f] = x;
-                        v.vis_src[f] = instant_start as u32;
+                        *ts = Some(row.ts);
+                        *value = x;
+                        *src = instant_start as u32;
                     }
-                    Some(t) if t == row.ts && rows.strings.get(x) < rows.strings.get(v.vis[f]) => {
-                        v.vis[f] = x;
+                    Some(t) if t == row.ts && rows.strings.get(x) < rows.strings.get(*value) => {
+                        *value = x;
                     }
                     _ => {}
                 }
