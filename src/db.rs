@@ -25,6 +25,7 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::sessions::{self, FixedSyms};
 use crate::schema::{CustomDim, internal};
+use crate::storage::format::REVENUE_NOT_RECORDED;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
 use crate::storage::part::{PartReader, write_part};
@@ -66,6 +67,8 @@ pub struct LivePart {
 struct SnapshotData {
     manifest: Manifest,
     parts: Vec<LivePart>,
+    /// The segment catalog of this schema, built on first use.
+    catalog: std::sync::OnceLock<crate::exec::Catalog>,
 }
 
 /// A consistent, immutable view of the database at one commit.
@@ -129,6 +132,10 @@ impl Snapshot {
         result
     }
 
+    pub(crate) fn catalog_cell(&self) -> &std::sync::OnceLock<crate::exec::Catalog> {
+        &self.data.catalog
+    }
+
     /// Custom dimensions and their types.
     pub fn custom_dimensions(&self) -> &[CustomDim] {
         &self.data.manifest.custom
@@ -170,7 +177,7 @@ impl Snapshot {
             s.bytes += p.entry.bytes + p.entry.deletions.as_ref().map_or(0, |d| d.bytes);
             let m = p.reader.meta();
             let (first, last);
-            if p.deleted.is_empty() {
+            if p.deleted.is_empty() && m.revenue_micros != REVENUE_NOT_RECORDED {
                 s.events += m.events as u64;
                 s.visits += m.visits as u64;
                 s.visitors += m.visitors as u64;
@@ -262,6 +269,8 @@ type CachedReader = (u32, u64, Arc<PartReader>);
 
 struct Inner {
     path: PathBuf,
+    /// The file system the directory is on.
+    vfs: Arc<dyn Vfs>,
     /// The database directory, held open: every file operation goes through it.
     dir: Arc<dyn VfsDir>,
     /// Held for the life of a writable handle.
@@ -384,7 +393,7 @@ impl Db {
             let _ = fs::remove(&*dir, &format!("{}{name}", fs::TMP_PREFIX));
             return Err(e);
         }
-        Db::open_with(dir, Some(lock))
+        Db::open_with(vfs.clone(), dir, Some(lock))
     }
 
     /// Opens an existing database for writing (takes the writer lock).
@@ -396,7 +405,7 @@ impl Db {
     pub fn open_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
         let dir = open_dir(&*vfs, path)?;
         let lock = dir.lock()?;
-        let db = Db::open_with(dir, Some(lock))?;
+        let db = Db::open_with(vfs, dir, Some(lock))?;
         db.reserve_present_names()?;
         // Best effort: a failure (an unreadable older manifest, a failed unlink) leaves
         // the files for the next writer and never fails the open.
@@ -432,18 +441,21 @@ impl Db {
 
     /// [`open_read_only`](Db::open_read_only) through another file system.
     pub fn open_read_only_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
-        Db::open_with(open_dir(&*vfs, path)?, None)
+        let dir = open_dir(&*vfs, path)?;
+        Db::open_with(vfs, dir, None)
     }
 
-    fn open_with(dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
+    fn open_with(vfs: Arc<dyn Vfs>, dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
         let inner = Inner {
             path: dir.path().to_path_buf(),
+            vfs,
             dir,
             lock,
             current: RwLock::new(Snapshot {
                 data: Arc::new(SnapshotData {
                     manifest: empty_manifest(),
                     parts: vec![],
+                    catalog: Default::default(),
                 }),
             }),
             readers: Mutex::new(HashMap::new()),
@@ -475,6 +487,32 @@ impl Db {
             {
                 state.next_file_id = state.next_file_id.max(id.saturating_add(1));
             }
+        }
+        Ok(())
+    }
+
+    /// Deletes the database: every file it wrote (parts, deletion files, manifests,
+    /// temporary files), then its directory if that is left empty and is still at the
+    /// path it was opened at — a directory moved or replaced meanwhile is never
+    /// touched by path. Needs the writer lock; other clones of this handle must not be
+    /// used afterwards.
+    pub fn destroy(self) -> Result<()> {
+        if self.inner.lock.is_none() {
+            return Err(Error::Usage("the database was opened read-only".into()));
+        }
+        let dir = &*self.inner.dir;
+        for name in fs::list(dir)? {
+            if manifest::is_database_file(&name) {
+                fs::remove(dir, &name)?;
+            }
+        }
+        fs::sync_dir(dir)?;
+        if dir.still_at_path() && fs::list(dir)?.is_empty() {
+            let (vfs, path) = (self.inner.vfs.clone(), self.inner.path.clone());
+            drop(self); // releases the lock (if no clone holds it)
+            return vfs
+                .remove_dir(&path)
+                .map_err(|e| Error::io("remove directory", &path, e));
         }
         Ok(())
     }
@@ -570,7 +608,11 @@ impl Db {
         let live: std::collections::HashSet<u64> = manifest.parts.iter().map(|p| p.id).collect();
         cache.retain(|id, _| live.contains(id));
         Ok(Snapshot {
-            data: Arc::new(SnapshotData { manifest, parts }),
+            data: Arc::new(SnapshotData {
+                manifest,
+                parts,
+                catalog: Default::default(),
+            }),
         })
     }
 
@@ -766,6 +808,9 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
     // 2. Sessionise and split into parts of whole visitors.
     let fixed = FixedSyms::intern(&mut rows);
     let sess = sessions::sessionize(&rows, old.visit_timeout_ms);
+    if let Some(i) = sess.revenue_overflow {
+        return Err(revenue_overflow(&rows, &sess, i));
+    }
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut start = 0usize;
     for v in 0..sess.visitors.len() {
@@ -818,6 +863,22 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
         parts_written: written.parts_written,
         visitors_rewritten: rewritten,
     })
+}
+
+/// The error of a batch in which visit `i` of `sess` sums more revenue than a visit can
+/// hold.
+fn revenue_overflow(rows: &Rows, sess: &sessions::Sessionized, i: usize) -> Error {
+    let visitor = sess
+        .visitor_visits
+        .partition_point(|&first| first as usize <= i)
+        .checked_sub(1)
+        .and_then(|v| sess.visitors.get(v))
+        .map_or("?", |&s| rows.strings.get(s));
+    let start = sess.visits.get(i).map_or(0, |v| v.start);
+    Error::InvalidInput(format!(
+        "the visit of visitor {visitor:?} starting at {start} ms sums its conversions' \
+         revenue beyond ±9223372036854 (the most one visit can hold); nothing was committed"
+    ))
 }
 
 /// What a commit writes: its generation, and the file ids `first_id..` in order — one
@@ -889,22 +950,20 @@ fn write_files(
                         let Some((id, range)) = work.get(k).cloned() else {
                             break;
                         };
-                        let (bytes, sum) = write_part(rows, sess, fixed, range);
                         let name = Plan::part_name(id);
-                        let res = fs::write_temp(dir, &name, &bytes).map(|tmp| {
-                            (
-                                tmp,
-                                PartEntry {
-                                    id,
-                                    file: name,
-                                    bytes: bytes.len() as u64,
-                                    crc: crate::storage::checksum::crc32c(&bytes),
-                                    visitors: sum.visitors,
-                                    visits: sum.visits,
-                                    events: sum.events,
-                                    deletions: None,
-                                },
-                            )
+                        let res = write_part(rows, sess, fixed, range).and_then(|(bytes, sum)| {
+                            let tmp = fs::write_temp(dir, &name, &bytes)?;
+                            let entry = PartEntry {
+                                id,
+                                file: name,
+                                bytes: bytes.len() as u64,
+                                crc: crate::storage::checksum::crc32c(&bytes),
+                                visitors: sum.visitors,
+                                visits: sum.visits,
+                                events: sum.events,
+                                deletions: None,
+                            };
+                            Ok((tmp, entry))
                         });
                         results.lock().push((k, res));
                     }
@@ -959,8 +1018,10 @@ fn write_files(
 
     // The new manifest: the commit point.
     let mut custom = old.custom.clone();
+    let mut known: std::collections::HashSet<&str> =
+        old.custom.iter().map(|c| c.name.as_str()).collect();
     for d in &rows.custom_names {
-        if !custom.iter().any(|c| c.name == d.name) {
+        if known.insert(&d.name) {
             custom.push(d.clone());
         }
     }

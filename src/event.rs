@@ -2,6 +2,48 @@
 
 use std::fmt;
 
+/// The earliest accepted timestamp: 0000-01-01T00:00:00Z, in Unix ms. Accepted
+/// timestamps are those that RFC 3339 can write and that every UTC offset can show
+/// (so the last accepted instant is some hours before the end of year 9999).
+pub const MIN_TS_MS: i64 = -62_167_219_200_000;
+/// The latest accepted timestamp: 9999-12-30T22:00:00Z, in Unix ms.
+pub const MAX_TS_MS: i64 = 253_402_207_200_000;
+
+/// The largest accepted `revenue` of one row, in absolute value (one trillion). Revenue
+/// is summed exactly in millionths; a visit's total must stay below about ±9.2 × 10¹²
+/// (the commit fails otherwise), every larger total is exact whatever its size.
+pub const MAX_REVENUE: f64 = 1e12;
+
+/// Checks a timestamp against the accepted range (the reason, if not).
+pub fn check_ts(ms: i64) -> Result<(), String> {
+    if (MIN_TS_MS..=MAX_TS_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{ms} ms is outside the supported time range, 0000-01-01T00:00:00Z \
+             ({MIN_TS_MS}) to 9999-12-30T22:00:00Z ({MAX_TS_MS})"
+        ))
+    }
+}
+
+/// Checks a `revenue` value: finite, at most [`MAX_REVENUE`] in absolute value.
+pub fn check_revenue(x: f64) -> Result<(), String> {
+    if !x.is_finite() {
+        Err("must be a finite number".into())
+    } else if x.abs() > MAX_REVENUE {
+        let shown = if x.abs() < 1e16 {
+            x.to_string()
+        } else {
+            format!("{x:e}")
+        };
+        Err(format!(
+            "{shown} is out of range: a row's revenue is at most ±1000000000000 (one trillion)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The `type` of an event row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(u8)]
@@ -252,5 +294,27 @@ impl Field {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accepted_range_is_what_jiff_can_show_from_year_0() {
+        let min: jiff::Timestamp = "0000-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(min.as_millisecond(), MIN_TS_MS);
+        assert_eq!(jiff::Timestamp::MAX.as_second() * 1000, MAX_TS_MS);
+        for ms in [MIN_TS_MS, MAX_TS_MS] {
+            assert!(check_ts(ms).is_ok());
+            assert!(jiff::Timestamp::from_millisecond(ms).is_ok());
+        }
+        assert!(jiff::Timestamp::from_millisecond(MAX_TS_MS + 1).is_err());
+        assert!(check_ts(MIN_TS_MS - 1).is_err());
+        assert!(check_ts(MAX_TS_MS + 1).is_err());
+        assert!(check_revenue(1e12).is_ok() && check_revenue(-1e12).is_ok());
+        assert!(check_revenue(1.000_000_1e12).is_err());
+        assert!(check_revenue(f64::NAN).is_err());
     }
 }

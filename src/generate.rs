@@ -38,6 +38,7 @@
 
 use std::io::{self, BufWriter, Write};
 
+use crate::event::{MAX_TS_MS, MIN_TS_MS};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -45,10 +46,6 @@ const SEC_MS: i64 = 1_000;
 const MIN_MS: i64 = 60 * SEC_MS;
 const HOUR_MS: i64 = 60 * MIN_MS;
 const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// Unix ms of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the RFC 3339 range.
-const MIN_TS_MS: i64 = -62_167_219_200_000;
-const MAX_TS_MS: i64 = 253_402_300_799_999;
 
 /// Upper bound on how far past the sampled range a visitor's last visit can run (visits are
 /// capped in number and length), used to reject options whose timestamps would leave RFC 3339.
@@ -1768,7 +1765,7 @@ mod tests {
         assert_eq!(fmt(1_767_225_600_000), "2026-01-01T00:00:00.000Z");
         assert_eq!(fmt(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(fmt(MIN_TS_MS), "0000-01-01T00:00:00.000Z");
-        assert_eq!(fmt(MAX_TS_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(fmt(MAX_TS_MS), "9999-12-30T22:00:00.000Z");
         for ms in [951_782_400_123, 1_709_210_096_789, 4_107_542_399_999] {
             let expected = jiff::Timestamp::from_millisecond(ms)
                 .expect("valid")

@@ -656,16 +656,32 @@ fn long_lines_are_read_or_skipped_whole() {
 fn a_row_with_thousands_of_keys_is_read_in_linear_time() {
     let tmp = tempfile::tempdir().unwrap();
     let db = populated_db(tmp.path());
-    let keys: Vec<String> = (0..5_000).map(|i| format!("\"k{i}\":{i}")).collect();
+    // 900 new custom dimensions fit (the database has 2, and may have 1,000).
+    let keys = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let content = format!(
         "{}\n{{\"ts\":1,\"visitorId\":\"wide\",{}}}\n{{\"ts\":1,\"visitorId\":\"wide\",{},\"k4999\":1}}\n",
         GOOD[0],
-        keys.join(","),
-        keys.join(",")
+        keys(900),
+        keys(5_000)
     );
     let file = write(tmp.path(), "wide.jsonl", content);
     assert_fails_at(&db, &[], &file, 3, "k4999", "duplicate key", "5,000 keys");
     assert_skips(&db, &[], &file, 2, &[(3, "k4999")], "5,000 keys");
+    // 5,000 distinct keys: the 999th new one would be the 1,001st dimension.
+    let content = format!(
+        "{}\n{{\"ts\":2,\"visitorId\":\"wider\",{}}}\n",
+        GOOD[0],
+        keys(5_000)
+    );
+    let file = write(tmp.path(), "wider.jsonl", content);
+    let limit = "the database already has 1000, the most it may have";
+    assert_fails_at(&db, &[], &file, 2, "k998", limit, "5,000 new keys");
+    assert_skips(&db, &[], &file, 1, &[(2, "k998")], "5,000 new keys");
 }
 
 #[test]

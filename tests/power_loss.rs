@@ -519,3 +519,146 @@ proptest! {
         }
     }
 }
+
+/// The files the two newest manifests on `fs` name, and which of them are missing.
+fn missing_files(fs: &SimFs) -> (usize, Vec<String>) {
+    use sightline::storage::manifest::Manifest;
+    let files = fs.files();
+    let mut manifests: Vec<(&PathBuf, &Vec<u8>)> = files
+        .iter()
+        .filter(|(p, _)| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("MANIFEST-"))
+        })
+        .collect();
+    manifests.sort();
+    let (mut named, mut missing) = (0, Vec::new());
+    for (path, bytes) in manifests.iter().rev().take(2) {
+        let m = Manifest::decode(path, bytes).expect("a manifest on the disk is damaged");
+        for f in m.files() {
+            named += 1;
+            if !files.contains_key(&db_path().join(f)) {
+                missing.push(format!("{f} (named by {})", path.display()));
+            }
+        }
+    }
+    (named, missing)
+}
+
+/// A read error (EIO, or EMFILE/ESTALE alike: transient, or lasting) at any read of a
+/// commit — the manifests its clean-up reads after the commit point among them — never
+/// deletes a file that one of the two newest manifests names: a manifest that cannot be
+/// read protects every file. The commit is reported as it happened, and the database
+/// reopens at the old or the new commit with every file in place.
+#[test]
+fn read_errors_during_commit_and_clean_up_delete_no_live_file() {
+    let (mut cases, mut named_total) = (0, 0);
+    for k in 0..scenario().len() {
+        let (old, new, _) = expected(k);
+        let reads = {
+            let fs = base(k);
+            let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+            let before = fs.reads();
+            commit(&db, &scenario()[k]).expect("clean commit");
+            fs.reads() - before
+        };
+        assert!(reads > 0, "commit {k} reads nothing");
+        for mode in [FaultMode::Once, FaultMode::Always] {
+            for i in 0..reads {
+                cases += 1;
+                let fs = base(k);
+                let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+                fs.inject_read(Fault {
+                    at: fs.reads() + i,
+                    error: FaultError::Eio,
+                    mode,
+                });
+                let acked = commit(&db, &scenario()[k]).is_ok();
+                let what = format!("commit {k}, read error ({mode:?}) at read {i} of {reads}");
+                fs.clear_faults();
+                let (named, missing) = missing_files(&fs);
+                named_total += named;
+                assert!(
+                    missing.is_empty(),
+                    "{what}: live files deleted: {missing:?}"
+                );
+                if acked {
+                    assert_eq!(fingerprint(&db), new, "{what}");
+                }
+                drop(db);
+                let reopened = Db::open_in(fs.vfs(), &db_path())
+                    .unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+                let got = fingerprint(&reopened);
+                assert!(got == old || got == new, "{what}: neither old nor new");
+                if acked {
+                    assert_eq!(got, new, "{what}: an acknowledged commit was lost");
+                }
+                let report = check_in(&*fs.vfs(), &db_path()).expect("check");
+                assert!(report.is_ok(), "{what}: {:?}", report.problems);
+            }
+        }
+    }
+    assert!(named_total > 0);
+    println!("read-error cases during commits: {cases}");
+}
+
+/// The same at writer start-up, which removes what interrupted commits left: a read
+/// error at any of its reads (the manifests it consults among them) fails the open or
+/// skips the clean-up, and never deletes a file the two newest manifests name.
+#[test]
+fn read_errors_during_start_up_delete_no_live_file() {
+    let mut cases = 0;
+    for k in 1..scenario().len() {
+        let (old, new, ops) = expected(k);
+        // A process killed in the middle of commit k: its files are orphans to remove.
+        let (crashed, _) = power_off_during(k, ops / 2);
+        let state = crashed
+            .crash_states(7)
+            .into_iter()
+            .find(|s| s.label.contains("kept"))
+            .or_else(|| crashed.crash_states(7).into_iter().last())
+            .expect("a crash state");
+        let probe = SimFs::new();
+        copy_disk(&state.fs, &probe).expect("copy");
+        let before = probe.reads();
+        drop(Db::open_in(probe.vfs(), &db_path()).expect("open"));
+        let reads = probe.reads() - before;
+        for mode in [FaultMode::Once, FaultMode::Always] {
+            for i in 0..reads {
+                cases += 1;
+                let fs = SimFs::new();
+                copy_disk(&state.fs, &fs).expect("copy");
+                fs.inject_read(Fault {
+                    at: fs.reads() + i,
+                    error: FaultError::Eio,
+                    mode,
+                });
+                let what = format!(
+                    "start-up after commit {k}, read error ({mode:?}) at read {i} of {reads}"
+                );
+                let opened = Db::open_in(fs.vfs(), &db_path());
+                if let Err(e) = &opened {
+                    assert_eq!(e.kind(), ErrorKind::Io, "{what}: {e}");
+                }
+                drop(opened);
+                fs.clear_faults();
+                let (_, missing) = missing_files(&fs);
+                assert!(
+                    missing.is_empty(),
+                    "{what}: live files deleted: {missing:?}"
+                );
+                let db = Db::open_in(fs.vfs(), &db_path())
+                    .unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+                let got = fingerprint(&db);
+                assert!(got == old || got == new, "{what}: neither old nor new");
+                let report = check_in(&*fs.vfs(), &db_path()).expect("check");
+                assert!(
+                    report.is_ok() && report.orphans.is_empty(),
+                    "{what}: {report:?}"
+                );
+            }
+        }
+    }
+    println!("read-error cases at start-up: {cases}");
+}

@@ -17,6 +17,12 @@ fn number() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// Revenue: any finite number within the accepted ±10¹² (a larger one is a row error,
+/// checked at the end of the test).
+fn revenue() -> impl Strategy<Value = f64> {
+    number().prop_map(|x| if x.abs() > 1e12 { x % 1e12 } else { x })
+}
+
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![Just(String::new()), "[a-c]{1,3}", "\\PC{0,12}"]
 }
@@ -39,7 +45,7 @@ fn input() -> impl Strategy<Value = Input> {
         0u8..8,
         proptest::option::of(text()),
         proptest::option::of(number()),
-        proptest::option::of(number()),
+        proptest::option::of(revenue()),
         proptest::option::of(any::<i64>()),
         proptest::option::of(number()),
         proptest::option::of(text()),
@@ -109,5 +115,16 @@ proptest! {
             prop_assert_eq!(field("label"), s);
         }
         prop_assert!(sightline::check::check(dir.path()).unwrap().is_ok());
+    }
+
+    #[test]
+    fn revenue_past_a_trillion_is_refused(x in number().prop_filter("large", |x| x.abs() > 1e12)) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::create(dir.path(), DbOptions::default()).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        let e = Event { revenue: Some(x), kind: EventType::Goal, ..Event::pageview(0, "v", "/") };
+        let err = tx.append(&e).unwrap_err();
+        prop_assert!(err.to_string().contains("revenue: "), "{}", err);
+        prop_assert!(tx.is_empty());
     }
 }

@@ -142,6 +142,8 @@ impl Dimension {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     dims: Vec<Dimension>,
+    /// Position of each name in `dims`.
+    by_name: std::collections::HashMap<String, usize>,
 }
 
 impl Catalog {
@@ -216,17 +218,25 @@ impl Catalog {
             Number,
             Source::ConversionRevenue,
         ));
+        let mut by_name: std::collections::HashMap<String, usize> = dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.clone(), i))
+            .collect();
+        dims.reserve(custom.len());
+        by_name.reserve(custom.len());
         for c in custom {
-            if dims.iter().any(|d| d.name == c.name) {
+            if by_name.contains_key(&c.name) {
                 continue; // a built-in name always wins (ingest never creates such a custom)
             }
             let (ty, source) = match c.ty {
                 CustomType::String => (Text, Source::CustomText(c.name.clone())),
                 CustomType::Number => (Number, Source::CustomNumber(c.name.clone())),
             };
+            by_name.insert(c.name.clone(), dims.len());
             dims.push(Dimension::new(&c.name, Action, ty, source));
         }
-        Catalog { dims }
+        Catalog { dims, by_name }
     }
 
     /// Every dimension, built-in ones first, then custom dimensions.
@@ -240,7 +250,7 @@ impl Catalog {
             .iter()
             .find(|(a, _)| *a == name)
             .map_or(name, |(_, real)| real);
-        self.dims.iter().find(|d| d.name == name)
+        self.by_name.get(name).and_then(|&i| self.dims.get(i))
     }
 
     /// Up to three known names closest to `name` (for "did you mean"), best first.

@@ -134,13 +134,16 @@ impl Snapshot {
             .zip(&selection.parts)
             .map(|(lp, sel)| {
                 let (lp, sel) = (lp.clone(), sel.clone());
-                Box::new(move || cohorts_part(&lp, &sel, period, periods)) as pool::Job<_>
+                Box::new(move || cohorts_part(&lp, &sel, period, periods, end)) as pool::Job<_>
             })
             .collect();
         let mut merged: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
-        for part in pool::run_all(jobs)? {
+        let per_part: Vec<Vec<(i64, Vec<u64>)>> = pool::run_all(jobs)?;
+        for part in per_part {
             for (cohort, counts) in part {
-                let row = merged.entry(cohort).or_insert_with(|| vec![0; periods]);
+                let row = merged
+                    .entry(cohort)
+                    .or_insert_with(|| vec![0; counts.len()]);
                 for (a, b) in row.iter_mut().zip(counts) {
                     *a += b;
                 }
@@ -154,10 +157,26 @@ impl Snapshot {
         ) else {
             return Ok(empty);
         };
+        // The table is dense from the first cohort to the newest: bound it before
+        // building it (one stray event decades away would otherwise ask for millions of
+        // rows).
+        let cells: u128 = (first..=newest)
+            .map(|c| reached(c, end, periods) as u128)
+            .sum();
+        if cells > MAX_COHORT_CELLS as u128 {
+            return Err(Error::InvalidInput(format!(
+                "the cohort table would have {} cohorts ({} to {}) and {cells} cells, more \
+                 than {MAX_COHORT_CELLS}: narrow the range (--from/--to) or choose a longer \
+                 period",
+                newest - first + 1,
+                period.start(first)?,
+                period.start(newest)?,
+            )));
+        }
         for c in first..=newest {
-            let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; periods]);
-            let len = (end - c + 1).clamp(0, periods as i64) as usize;
-            retained.truncate(len);
+            let len = reached(c, end, periods);
+            let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; len]);
+            retained.resize(len, 0);
             empty.cohorts.push(Cohort {
                 start: period.start(c)?,
                 size: retained.first().copied().unwrap_or(0),
@@ -166,6 +185,15 @@ impl Snapshot {
         }
         Ok(empty)
     }
+}
+
+/// Most cells (cohorts × reported periods) a cohort table may have.
+pub const MAX_COHORT_CELLS: usize = 2_000_000;
+
+/// How many periods of cohort `cohort` are reported: those up to the end period, at
+/// most `periods`.
+fn reached(cohort: i64, end: i64, periods: usize) -> usize {
+    (end.saturating_sub(cohort).saturating_add(1)).clamp(0, periods as i64) as usize
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -214,12 +242,14 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// One part's cohorts: cohort period → visitors retained at offsets `0..periods`.
+/// One part's cohorts: cohort period → visitors retained at the offsets reported (up
+/// to `periods`, and none past `end_period`).
 fn cohorts_part(
     lp: &LivePart,
     sel: &RoaringBitmap,
     period: Period,
     periods: usize,
+    end_period: i64,
 ) -> Result<Vec<(i64, Vec<u64>)>> {
     let mut out: HashMap<i64, Vec<u64>> = HashMap::new();
     if sel.is_empty() {
@@ -255,9 +285,10 @@ fn cohorts_part(
                 continue;
             }
             let offset = period.index(start.int(v as usize).unwrap_or(0)) - cohort;
-            if offset > last_offset && offset < periods as i64 {
+            let len = reached(cohort, end_period, periods);
+            if offset > last_offset && offset < len as i64 {
                 last_offset = offset;
-                let row = out.entry(cohort).or_insert_with(|| vec![0; periods]);
+                let row = out.entry(cohort).or_insert_with(|| vec![0; len]);
                 if let Some(n) = row.get_mut(offset as usize) {
                     *n += 1;
                 }

@@ -176,9 +176,10 @@ fn method(c: &Cond) -> String {
 }
 
 impl Snapshot {
-    /// The dimensions segments can use on this database.
-    pub fn catalog(&self) -> Catalog {
-        Catalog::new(self.custom_dimensions())
+    /// The dimensions segments can use on this database (built once per snapshot).
+    pub fn catalog(&self) -> &Catalog {
+        self.catalog_cell()
+            .get_or_init(|| Catalog::new(self.custom_dimensions()))
     }
 
     /// Parses `text` in `dialect` and compiles it against this database's schema.
@@ -193,7 +194,7 @@ impl Snapshot {
     /// ```
     pub fn compile(&self, text: &str, dialect: Dialect) -> Result<CompiledSegment> {
         let seg = lang::parse(text, dialect)?;
-        Ok(compile::compile(&seg, &self.catalog(), text)?)
+        Ok(compile::compile(&seg, self.catalog(), text)?)
     }
 
     /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).

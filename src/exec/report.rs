@@ -280,7 +280,7 @@ impl Snapshot {
         let dim = catalog
             .get(by)
             .cloned()
-            .ok_or_else(|| unknown_dimension(by, &catalog))?;
+            .ok_or_else(|| unknown_dimension(by, catalog))?;
         check_selection(self, selection)?;
         let jobs = self
             .parts()

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::parse::{self, Mode, RawRow, Scalar};
@@ -195,6 +196,7 @@ fn import_jsonl(
         }
         drop(done_tx);
         drop(chunk_rx);
+        let first_bad = &first_bad;
         let reader = s.spawn(move |_| -> Result<u64> {
             let mut seq = 0u64;
             let mut line = 1u64;
@@ -202,6 +204,12 @@ fn import_jsonl(
             let mut total = 0u64;
             let mut want = CHUNK;
             loop {
+                // Failing fast: once a chunk already read holds an error, the first
+                // error of the file is in what was read, so reading stops (a huge or
+                // endless input with a bad first line is not read to its end).
+                if !skip && first_bad.load(Ordering::Relaxed) != u64::MAX {
+                    break;
+                }
                 let mut buf = std::mem::take(&mut carry);
                 let start = buf.len();
                 buf.resize(start.max(want), 0);
@@ -402,6 +410,55 @@ fn skip_line(file: &mut File, path: &Path) -> Result<(u64, Option<Vec<u8>>)> {
     }
 }
 
+/// What the csv parser may read ahead of the record it is parsing (its buffer).
+const RECORD_SLACK: u64 = 64 << 10;
+
+/// A reader that fails once more than `limit` bytes have been read in all, the limit
+/// moving with the record being read: so one CSV record (a quoted field may hold any
+/// number of lines) never takes more than `MAX_LINE` bytes of memory.
+struct Bounded<R> {
+    inner: R,
+    read: u64,
+    limit: Arc<AtomicU64>,
+}
+
+/// The error [`Bounded`] returns.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&too_long_record())
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+fn too_long_record() -> String {
+    format!(
+        "record longer than {} MiB (an unclosed quote, or a field too large to import); \
+         the rest of the file cannot be read past it",
+        MAX_LINE >> 20
+    )
+}
+
+fn is_too_long(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<RecordTooLong>())
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = self.limit.load(Ordering::Relaxed).saturating_sub(self.read);
+        if room == 0 {
+            return Err(std::io::Error::other(RecordTooLong));
+        }
+        let take = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..take])?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 fn import_csv(
     reader: impl Read,
     file_name: &str,
@@ -413,9 +470,16 @@ fn import_csv(
     // The size of a regular file: the record that reaches it is checked for an
     // unclosed quote (see below); pipes and in-memory readers are not.
     let size = source.map(|(_, size)| size);
+    // Records are bounded like JSON Lines lines: the reader refuses to hand the csv
+    // parser more than MAX_LINE bytes past the start of the record being read.
+    let bound = Arc::new(AtomicU64::new(RECORD_SLACK + MAX_LINE as u64));
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(reader);
+        .from_reader(Bounded {
+            inner: reader,
+            read: 0,
+            limit: bound.clone(),
+        });
     let row_err = |line: u64, field: &str, reason: String| RowError {
         file: file_name.to_string(),
         line,
@@ -453,7 +517,13 @@ fn import_csv(
             })
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| Error::Row(row_err(1, "header", "not valid UTF-8".into())))?,
-        Err(e) => return Err(Error::Row(row_err(1, "header", e.to_string()))),
+        Err(e) => {
+            let reason = match e.kind() {
+                csv::ErrorKind::Io(io) if is_too_long(io) => too_long_record(),
+                _ => e.to_string(),
+            };
+            return Err(Error::Row(row_err(1, "header", reason)));
+        }
     };
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() {
@@ -473,6 +543,10 @@ fn import_csv(
     loop {
         let line = rdr.position().line();
         let (start, before) = (rdr.position().byte(), rows.checkpoint());
+        bound.store(
+            start + RECORD_SLACK + MAX_LINE as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         // Where the csv reader says the record starts (byte, line): see `Lines`.
         let at;
         let mut res = match rdr.read_byte_record(&mut record) {
@@ -509,6 +583,7 @@ fn import_csv(
                     } => {
                         format!("row has {len} fields, the header has {expected_len}")
                     }
+                    csv::ErrorKind::Io(io) if is_too_long(io) => too_long_record(),
                     _ => e.to_string(),
                 };
                 let fatal = !matches!(

@@ -223,7 +223,7 @@ pub fn push_raw(
     // Keys of this row, for the duplicate check once there are many of them (a linear
     // scan per key would make a row of 100,000 keys quadratic).
     let mut keys: Option<std::collections::HashSet<&str>> = None;
-    let custom_start = rows.custom.len();
+    let (custom_start, names_before) = (rows.custom.len(), rows.custom_names.len());
     let result = (|| {
         for (i, (k, v)) in raw.iter().enumerate() {
             let key: &str = k;
@@ -249,16 +249,8 @@ pub fn push_raw(
             let Some(field) = Field::lookup(key) else {
                 let (ty, val) = custom_value(key, v, mode, rows)?;
                 let d = if settle_types {
-                    rows.custom_dim(key, ty).map_err(|known| {
-                        ferr(
-                            key,
-                            format!(
-                                "expected a {} (the dimension's type), found a {}",
-                                known.name(),
-                                ty.name()
-                            ),
-                        )
-                    })?
+                    rows.custom_dim(key, ty)
+                        .map_err(|e| ferr(key, e.reason()))?
                 } else {
                     rows.parser_dim(key, ty)
                 };
@@ -305,7 +297,11 @@ pub fn push_raw(
                 Field::EventValue => {
                     row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?)
                 }
-                Field::Revenue => row.revenue = Some(number(v, mode).map_err(|r| ferr(key, r))?),
+                Field::Revenue => {
+                    let x = number(v, mode).map_err(|r| ferr(key, r))?;
+                    crate::event::check_revenue(x).map_err(|r| ferr(key, r))?;
+                    row.revenue = Some(x);
+                }
                 Field::GoalId => row.goal_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
             }
         }
@@ -326,6 +322,10 @@ pub fn push_raw(
         }
         Err(e) => {
             rows.custom.truncate(custom_start);
+            if settle_types {
+                // A rejected row must not fix the type of a dimension it introduced.
+                rows.forget_dims_since(names_before);
+            }
             Err(e)
         }
     }
@@ -409,8 +409,7 @@ pub fn timestamp(v: &Scalar<'_>, mode: Mode) -> Result<i64, String> {
         }
         other => return Err(format!("expected a timestamp, found {}", other.describe())),
     };
-    jiff::Timestamp::from_millisecond(ms)
-        .map_err(|_| format!("{ms} ms is outside the supported time range"))?;
+    crate::event::check_ts(ms)?;
     Ok(ms)
 }
 

@@ -134,6 +134,43 @@ pub struct Rows {
     custom_index: HashMap<String, u32, ahash::RandomState>,
 }
 
+/// Most custom dimensions a database may have. Custom dimensions are for named
+/// properties; a key per id or per value (which is what a dimension count beyond this
+/// means) would make every part's directory and every query's catalog huge.
+pub const MAX_CUSTOM_DIMENSIONS: usize = 1000;
+
+/// Why a custom value cannot be stored under its dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimError {
+    /// The dimension exists with another type.
+    Type {
+        /// Its type.
+        known: CustomType,
+        /// The value's type.
+        found: CustomType,
+    },
+    /// A new dimension would exceed [`MAX_CUSTOM_DIMENSIONS`].
+    TooMany,
+}
+
+impl DimError {
+    /// The row error's reason.
+    pub fn reason(self) -> String {
+        match self {
+            DimError::Type { known, found } => format!(
+                "expected a {} (the dimension's type), found a {}",
+                known.name(),
+                found.name()
+            ),
+            DimError::TooMany => format!(
+                "a new custom dimension, but the database already has \
+                 {MAX_CUSTOM_DIMENSIONS}, the most it may have (custom dimensions are \
+                 for named properties; put ids and values in values, not in keys)"
+            ),
+        }
+    }
+}
+
 /// The range of a row's custom values.
 pub fn custom_of<'a>(rows: &'a Rows, r: &Row) -> &'a [(u32, CVal)] {
     let s = r.custom_start as usize;
@@ -152,12 +189,20 @@ impl Rows {
         rows
     }
 
-    /// Index of custom dimension `name`, registering it with type `ty` if new. Returns the
-    /// existing type when it differs from `ty`.
-    pub fn custom_dim(&mut self, name: &str, ty: CustomType) -> Result<u32, CustomType> {
+    /// Index of custom dimension `name`, registering it with type `ty` if new. Fails when
+    /// the dimension exists with another type, or when a new one would exceed
+    /// [`MAX_CUSTOM_DIMENSIONS`].
+    pub fn custom_dim(&mut self, name: &str, ty: CustomType) -> Result<u32, DimError> {
         if let Some(&i) = self.custom_index.get(name) {
             let known = self.custom_names[i as usize].ty;
-            return if known == ty { Ok(i) } else { Err(known) };
+            return if known == ty {
+                Ok(i)
+            } else {
+                Err(DimError::Type { known, found: ty })
+            };
+        }
+        if self.custom_names.len() >= MAX_CUSTOM_DIMENSIONS {
+            return Err(DimError::TooMany);
         }
         let i = self.custom_names.len() as u32;
         self.custom_names.push(CustomDim {
@@ -194,17 +239,25 @@ impl Rows {
         i
     }
 
+    /// Forgets the custom dimensions registered after the first `n` (those a rejected
+    /// row introduced: a row that is not stored must not fix a dimension's type).
+    pub fn forget_dims_since(&mut self, n: usize) {
+        for d in self.custom_names.drain(n.min(self.custom_names.len())..) {
+            self.custom_index.remove(&d.name);
+        }
+    }
+
     /// A point to [`rollback`](Rows::rollback) to.
     pub fn checkpoint(&self) -> (usize, usize, usize) {
         (self.rows.len(), self.custom.len(), self.custom_names.len())
     }
 
-    /// Forgets rows and custom dimensions added since `cp` (interned strings stay).
+    /// Forgets rows and custom dimensions added since `cp` (interned strings stay). For
+    /// a batch whose types are settled (not a parser's batch).
     pub fn rollback(&mut self, cp: (usize, usize, usize)) {
         self.rows.truncate(cp.0);
         self.custom.truncate(cp.1);
-        self.custom_names.truncate(cp.2);
-        self.custom_index.retain(|_, i| (*i as usize) < cp.2);
+        self.forget_dims_since(cp.2);
     }
 
     /// Appends a typed event (API path), checking it like an input row.
@@ -218,21 +271,17 @@ impl Rows {
         if e.visitor_id.is_empty() {
             return Err(err("visitorId", "must not be empty".into()));
         }
-        if jiff::Timestamp::from_millisecond(e.ts).is_err() {
-            return Err(err(
-                "ts",
-                format!("{} ms is outside the supported time range", e.ts),
-            ));
-        }
+        crate::event::check_ts(e.ts).map_err(|r| err("ts", r))?;
         if let Some(v) = &e.visit_id
             && v.is_empty()
         {
             return Err(err("visitId", "must not be empty".into()));
         }
-        for (name, v) in [("eventValue", e.event_value), ("revenue", e.revenue)] {
-            if v.is_some_and(|x| !x.is_finite()) {
-                return Err(err(name, "must be a finite number".into()));
-            }
+        if e.event_value.is_some_and(|x| !x.is_finite()) {
+            return Err(err("eventValue", "must be a finite number".into()));
+        }
+        if let Some(r) = e.revenue {
+            crate::event::check_revenue(r).map_err(|why| err("revenue", why))?;
         }
         let mut row = Row::new(e.ts, self.strings.intern(&e.visitor_id));
         row.visit_id = e.visit_id.as_deref().map_or(0, |s| self.strings.intern(s));
@@ -247,33 +296,32 @@ impl Rows {
         row.event_value = e.event_value;
         row.goal_id = e.goal_id;
         row.revenue = e.revenue;
-        let start = self.custom.len();
-        for (name, v) in &e.custom {
-            if crate::event::Field::lookup(name).is_some() {
-                return Err(err(
-                    name,
-                    "is a built-in field, not a custom dimension".into(),
-                ));
-            }
-            let (ty, val) = match v {
-                Value::Str(s) => (CustomType::String, CVal::Str(self.strings.intern(s))),
-                Value::Num(n) if n.is_finite() => (CustomType::Number, CVal::Num(*n)),
-                Value::Num(_) => return Err(err(name, "must be a finite number".into())),
-            };
-            match self.custom_dim(name, ty) {
-                Ok(i) => self.custom.push((i, val)),
-                Err(known) => {
-                    self.custom.truncate(start);
+        let (start, names_before) = (self.custom.len(), self.custom_names.len());
+        let customs = (|| {
+            for (name, v) in &e.custom {
+                if crate::event::Field::lookup(name).is_some() {
                     return Err(err(
                         name,
-                        format!(
-                            "expected a {} (the dimension's type), found a {}",
-                            known.name(),
-                            ty.name()
-                        ),
+                        "is a built-in field, not a custom dimension".into(),
                     ));
                 }
+                let (ty, val) = match v {
+                    Value::Str(s) => (CustomType::String, CVal::Str(self.strings.intern(s))),
+                    Value::Num(n) if n.is_finite() => (CustomType::Number, CVal::Num(*n)),
+                    Value::Num(_) => return Err(err(name, "must be a finite number".into())),
+                };
+                let i = self
+                    .custom_dim(name, ty)
+                    .map_err(|e| err(name, e.reason()))?;
+                self.custom.push((i, val));
             }
+            Ok(())
+        })();
+        if let Err(e) = customs {
+            // A refused row leaves nothing behind, not even the type of a new dimension.
+            self.custom.truncate(start);
+            self.forget_dims_since(names_before);
+            return Err(e);
         }
         row.custom_start = start as u32;
         row.custom_len = (self.custom.len() - start) as u32;
@@ -296,7 +344,7 @@ impl Rows {
         let m = |s: Sym| map.get(s as usize).copied().unwrap_or(0);
         self.rows.reserve(other.rows.len());
         for (k, r) in other.rows.iter().enumerate() {
-            let start = self.custom.len();
+            let (start, names_before) = (self.custom.len(), self.custom_names.len());
             let mut bad = None;
             for &(d, v) in custom_of(&other, r) {
                 let Some(dim) = other.custom_names.get(d as usize) else {
@@ -308,23 +356,20 @@ impl Rows {
                 };
                 match self.custom_dim(&dim.name, ty) {
                     Ok(i) => self.custom.push((i, v)),
-                    Err(known) => {
-                        bad = Some((dim.name.clone(), known, ty));
+                    Err(e) => {
+                        bad = Some((dim.name.clone(), e));
                         break;
                     }
                 }
             }
-            if let Some((name, known, ty)) = bad {
+            if let Some((name, why)) = bad {
                 self.custom.truncate(start);
+                self.forget_dims_since(names_before);
                 let e = RowError {
                     file: file.into(),
                     line: lines.get(k).copied().unwrap_or(0),
                     field: name,
-                    reason: format!(
-                        "expected a {} (the dimension's type), found a {}",
-                        known.name(),
-                        ty.name()
-                    ),
+                    reason: why.reason(),
                 };
                 if !on_error(e) {
                     return false;

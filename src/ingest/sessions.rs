@@ -94,6 +94,9 @@ pub struct Sessionized {
     pub visit_events: Vec<u32>,
     /// Row indices (into [`Rows::rows`]) in part order.
     pub events: Vec<u32>,
+    /// The first visit (index into `visits`) whose revenue does not fit a visit's
+    /// total (±9.2 × 10¹² in millionths); the commit refuses the batch.
+    pub revenue_overflow: Option<usize>,
 }
 
 /// Revenue in millionths (exact and order independent when summed).
@@ -228,6 +231,7 @@ pub fn sessionize(rows: &Rows, timeout_ms: i64) -> Sessionized {
         visits: Vec::with_capacity(n / 4),
         visit_events: vec![0],
         events: Vec::with_capacity(n),
+        revenue_overflow: None,
     };
     let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut i = 0;
@@ -371,7 +375,12 @@ fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
                     v.conversions += 1;
                     v.converted = true;
                     if let Some(rev) = row.revenue {
-                        v.revenue_micros = v.revenue_micros.saturating_add(micros(rev));
+                        match v.revenue_micros.checked_add(micros(rev)) {
+                            Some(total) => v.revenue_micros = total,
+                            None => {
+                                out.revenue_overflow.get_or_insert(out.visits.len());
+                            }
+                        }
                     }
                 }
             } else {

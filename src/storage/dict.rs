@@ -6,23 +6,36 @@
 
 use std::cmp::Ordering;
 
-/// Encodes sorted, distinct strings.
-pub fn encode<'s>(sorted: impl ExactSizeIterator<Item = &'s str>) -> Vec<u8> {
+/// Most string bytes one dictionary holds: its offsets are `u32`.
+pub const MAX_DICT_BYTES: u64 = u32::MAX as u64;
+
+/// Encodes sorted, distinct strings. Fails (with the byte count) when they hold more
+/// than `limit` bytes together — [`MAX_DICT_BYTES`] is the format's limit.
+pub fn encode<'s>(
+    sorted: impl ExactSizeIterator<Item = &'s str>,
+    limit: u64,
+) -> Result<Vec<u8>, u64> {
     let n = sorted.len();
+    let limit = limit.min(MAX_DICT_BYTES);
     let mut offsets = Vec::with_capacity(n + 1);
     let mut bytes = Vec::new();
     offsets.push(0u32);
     for s in sorted {
         bytes.extend_from_slice(s.as_bytes());
-        offsets.push(bytes.len() as u32);
+        let end = u32::try_from(bytes.len())
+            .ok()
+            .filter(|&e| u64::from(e) <= limit)
+            .ok_or(bytes.len() as u64)?;
+        offsets.push(end);
     }
+    let n = u32::try_from(n).map_err(|_| bytes.len() as u64)?;
     let mut out = Vec::with_capacity(4 + offsets.len() * 4 + bytes.len());
-    out.extend_from_slice(&(n as u32).to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
     for o in offsets {
         out.extend_from_slice(&o.to_le_bytes());
     }
     out.extend_from_slice(&bytes);
-    out
+    Ok(out)
 }
 
 /// A read-only dictionary over (mapped) bytes. Every accessor is checked: a damaged
@@ -114,7 +127,7 @@ mod tests {
     #[test]
     fn roundtrip_and_find() {
         let words = ["", "a", "ab", "b", "zz\u{e9}"];
-        let bytes = encode(words.iter().copied());
+        let bytes = encode(words.iter().copied(), MAX_DICT_BYTES).unwrap();
         let d = DictView::new(&bytes).unwrap();
         assert_eq!(d.len(), 5);
         for (i, w) in words.iter().enumerate() {
@@ -127,10 +140,17 @@ mod tests {
 
     #[test]
     fn damaged_offsets_do_not_panic() {
-        let mut bytes = encode(["a", "b"].into_iter());
+        let mut bytes = encode(["a", "b"].into_iter(), MAX_DICT_BYTES).unwrap();
         bytes[8] = 0xff; // second offset
         let d = DictView::new(&bytes).unwrap();
         assert!(d.validate().is_err());
         assert!(DictView::new(&bytes[..3]).is_none());
+    }
+
+    #[test]
+    fn a_dictionary_past_its_limit_is_refused() {
+        let words = ["aaaa", "bbbb", "cccc"];
+        assert!(encode(words.iter().copied(), 12).is_ok());
+        assert_eq!(encode(words.iter().copied(), 11), Err(12));
     }
 }

@@ -17,6 +17,10 @@ pub const DEL_MAGIC: [u8; 8] = *b"SLDELS\0\x01";
 /// Magic of a manifest file.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"SLMANI\0\x01";
 
+/// `PartMeta::revenue_micros` of a part whose total revenue does not fit an `i64`:
+/// the total is then the sum of the visits' totals.
+pub const REVENUE_NOT_RECORDED: i64 = i64::MIN;
+
 /// Header: magic (8) | version u32 | reserved u32.
 pub const HEADER_LEN: usize = 16;
 /// Trailer: dir_offset u64 | dir_len u64 | dir_crc u32 | version u32 | magic (8) |
@@ -116,6 +120,7 @@ pub struct PartMeta {
     /// Number of `goal` and `ecommerceOrder` rows.
     pub conversions: u64,
     /// Revenue of conversion rows, in millionths.
+    /// ([`REVENUE_NOT_RECORDED`] if it does not fit).
     pub revenue_micros: i64,
     /// Every section of the file, in file order.
     pub sections: Vec<SectionRef>,

@@ -85,6 +85,9 @@ pub trait VfsDir: Send + Sync + fmt::Debug {
     /// Takes the exclusive writer lock of the database in this directory without
     /// waiting: [`Error::Locked`] if another writer holds it.
     fn lock(&self) -> Result<LockGuard>;
+    /// True if [`path`](VfsDir::path) still names this directory (it was not renamed
+    /// or replaced since it was opened).
+    fn still_at_path(&self) -> bool;
 }
 
 /// The real file system: directory descriptors and the `*at` system calls, `memmap2`
@@ -242,6 +245,13 @@ mod os_dir {
             rustix::fs::fsync(&self.fd).map_err(io_err)
         }
 
+        fn still_at_path(&self) -> bool {
+            match (rustix::fs::fstat(&self.fd), rustix::fs::stat(&self.path)) {
+                (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+                _ => false,
+            }
+        }
+
         fn lock(&self) -> Result<LockGuard> {
             // An exclusive, non-blocking flock on the directory itself, through a
             // descriptor of its own (flock locks belong to an open file description, so
@@ -347,4 +357,40 @@ pub fn path_of(dir: &dyn VfsDir, name: &str) -> PathBuf {
 
 fn io_err(op: &'static str, dir: &dyn VfsDir, name: &str, e: io::Error) -> Error {
     Error::io(op, &dir.path().join(name), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_real_rename_never_replaces_and_the_directory_is_followed_when_moved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("d");
+        assert!(OsFs.create_dir(&path).unwrap());
+        assert!(!OsFs.create_dir(&path).unwrap());
+        let dir = OsFs.open_dir(&path).unwrap();
+        write_durable(&*dir, "a", b"first").unwrap();
+        let tmp_name = write_temp(&*dir, "a", b"second").unwrap();
+        let e = publish(&*dir, &tmp_name, "a").unwrap_err();
+        assert!(e.to_string().contains("File exists"), "{e}");
+        assert_eq!(read(&*dir, "a").unwrap(), b"first");
+        // Moved and replaced: the handle still works in the directory it opened.
+        assert!(dir.still_at_path());
+        std::fs::rename(&path, tmp.path().join("moved")).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(!dir.still_at_path());
+        write_durable(&*dir, "b", b"after the move").unwrap();
+        assert_eq!(
+            std::fs::read(tmp.path().join("moved").join("b")).unwrap(),
+            b"after the move"
+        );
+        assert!(!path.join("b").exists());
+        // One writer: the lock is on the directory, for any handle of it.
+        let held = dir.lock().unwrap();
+        let again = OsFs.open_dir(&tmp.path().join("moved")).unwrap();
+        assert!(matches!(again.lock(), Err(Error::Locked { .. })));
+        drop(held);
+        assert!(again.lock().is_ok());
+    }
 }

@@ -17,7 +17,10 @@ const TAG_VARINT: u8 = 1;
 
 /// Builds the index of a column with `rows` rows whose per-row ids (0 = no value,
 /// k = entry k-1) are given, for a dictionary of `n` entries.
-pub fn build(ids: &[u32], n: usize) -> Vec<u8> {
+///
+/// Fails when the entries take more than 4 GiB (the format's `u32` offsets): that needs
+/// hundreds of millions of rows in one part.
+pub fn build(ids: &[u32], n: usize) -> Result<Vec<u8>, String> {
     // Counting sort: postings of every entry, each in row order.
     let mut starts = vec![0u32; n + 1];
     for &id in ids {
@@ -40,21 +43,23 @@ pub fn build(ids: &[u32], n: usize) -> Vec<u8> {
             *slot += 1;
         }
     }
+    let too_big = || format!("a bitmap index over {} rows exceeds 4 GiB", ids.len());
     let mut offsets = Vec::with_capacity(n + 1);
     let mut blob = Vec::new();
     for e in 0..n {
-        offsets.push(blob.len() as u32);
+        offsets.push(u32::try_from(blob.len()).map_err(|_| too_big())?);
         let rows = &postings[starts[e] as usize..starts[e + 1] as usize];
         encode_entry(rows, &mut blob);
     }
-    offsets.push(blob.len() as u32);
+    offsets.push(u32::try_from(blob.len()).map_err(|_| too_big())?);
+    let n = u32::try_from(n).map_err(|_| too_big())?;
     let mut out = Vec::with_capacity(4 + offsets.len() * 4 + blob.len());
-    out.extend_from_slice(&(n as u32).to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
     for o in offsets {
         out.extend_from_slice(&o.to_le_bytes());
     }
     out.extend_from_slice(&blob);
-    out
+    Ok(out)
 }
 
 /// Encodes one sorted row list as a single bitmap (used for presence bitmaps too).
@@ -196,7 +201,7 @@ mod tests {
     proptest! {
         #[test]
         fn index_matches_ids(ids in proptest::collection::vec(0u32..6, 0..3000)) {
-            let bytes = build(&ids, 5);
+            let bytes = build(&ids, 5).unwrap();
             let view = IndexView::new(&bytes).unwrap();
             for e in 0..5 {
                 let expect: Vec<u32> = ids.iter().enumerate()
@@ -211,7 +216,7 @@ mod tests {
     fn rare_values_use_packed_lists() {
         // 1000 distinct values with one row each: packed lists are far smaller.
         let ids: Vec<u32> = (1..=1000).collect();
-        let bytes = build(&ids, 1000);
+        let bytes = build(&ids, 1000).unwrap();
         assert!(bytes.len() < 1000 * 10, "{} bytes", bytes.len());
         let view = IndexView::new(&bytes).unwrap();
         assert_eq!(

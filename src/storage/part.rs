@@ -151,7 +151,15 @@ impl<'a> CatBuilder<'a> {
         }
     }
 
-    fn column(&mut self, out: &mut Sections, syms: &[Sym], src: Option<&[i64]>) -> ColumnBody {
+    /// The column `name` of `syms`; fails when its distinct values do not fit the
+    /// format (more than 4 GiB of text in one column of one part).
+    fn column(
+        &mut self,
+        out: &mut Sections,
+        name: &str,
+        syms: &[Sym],
+        src: Option<&[i64]>,
+    ) -> Result<ColumnBody> {
         let mut distinct: Vec<Sym> = Vec::new();
         for &s in syms {
             if s != 0 && self.slot[s as usize] == u32::MAX {
@@ -170,20 +178,33 @@ impl<'a> CatBuilder<'a> {
         for &s in &distinct {
             self.slot[s as usize] = u32::MAX;
         }
-        let dict = out.add(&dict::encode(
+        let dict = dict::encode(
             distinct.iter().map(|s| self.rows.strings.get(*s)),
-        ));
-        let index = out.add(&index::build(&ids, distinct.len()));
+            dict::MAX_DICT_BYTES,
+        )
+        .map_err(|bytes| too_large(name, bytes))?;
+        let dict = out.add(&dict);
+        let index = index::build(&ids, distinct.len())
+            .map_err(|why| Error::InvalidInput(format!("column `{name}`: {why}")))?;
+        let index = out.add(&index);
         let ids64: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let ids = out.packed(&ids64);
         let src = src.map(|s| out.packed(s));
-        ColumnBody::Cat {
+        Ok(ColumnBody::Cat {
             dict,
             ids,
             index,
             src,
-        }
+        })
     }
+}
+
+fn too_large(column: &str, bytes: u64) -> Error {
+    Error::InvalidInput(format!(
+        "column `{column}` of one part would hold {bytes} bytes of distinct values, more \
+         than the 4 GiB a part's column can hold; import such large values in smaller \
+         batches"
+    ))
 }
 
 /// What [`write_part`] produced besides the bytes.
@@ -198,12 +219,14 @@ pub struct PartSummary {
 }
 
 /// Lays out the part holding `visitors` (a range of `sess.visitors`) as file bytes.
+/// Fails only when the data does not fit the format's limits (a column's distinct
+/// values over 4 GiB).
 pub fn write_part(
     rows: &Rows,
     sess: &Sessionized,
     fixed: &FixedSyms,
     visitors: Range<usize>,
-) -> (Vec<u8>, PartSummary) {
+) -> Result<(Vec<u8>, PartSummary)> {
     let vis_range =
         sess.visitor_visits[visitors.start] as usize..sess.visitor_visits[visitors.end] as usize;
     let ev_range =
@@ -216,12 +239,21 @@ pub fn write_part(
     let mut out = Sections::new();
     let mut cats = CatBuilder::new(rows);
 
+    if events.len() > u32::MAX as usize {
+        return Err(Error::InvalidInput(format!(
+            "one part would hold {} events, more than a part can count",
+            events.len()
+        )));
+    }
     // Structure: visitor ids and the two offset arrays.
-    let visitor_ids = out.add(&dict::encode(
+    let visitor_ids = dict::encode(
         sess.visitors[visitors.clone()]
             .iter()
             .map(|s| rows.strings.get(*s)),
-    ));
+        dict::MAX_DICT_BYTES,
+    )
+    .map_err(|bytes| too_large("visitorId", bytes))?;
+    let visitor_ids = out.add(&visitor_ids);
     let vv: Vec<i64> = sess.visitor_visits[visitors.start..=visitors.end]
         .iter()
         .map(|&o| o as i64 - vis_range.start as i64)
@@ -250,10 +282,13 @@ pub fn write_part(
     for (f, name) in VISIT_STRINGS.iter().enumerate() {
         let syms: Vec<Sym> = visits.iter().map(|v| v.vis[f]).collect();
         let src: Vec<i64> = visits.iter().map(|v| v.vis_src[f] as i64).collect();
-        vcols.push(col(name, cats.column(&mut out, &syms, Some(&src))));
+        vcols.push(col(name, cats.column(&mut out, name, &syms, Some(&src))?));
     }
     let ids: Vec<Sym> = visits.iter().map(|v| v.visit_id).collect();
-    vcols.push(col(internal::VISIT_ID, cats.column(&mut out, &ids, None)));
+    vcols.push(col(
+        internal::VISIT_ID,
+        cats.column(&mut out, internal::VISIT_ID, &ids, None)?,
+    ));
     for name in DERIVED_INTS {
         let vals: Vec<Option<i64>> = visits
             .iter()
@@ -284,7 +319,7 @@ pub fn write_part(
                 _ => v.exit_title,
             })
             .collect();
-        vcols.push(col(name, cats.column(&mut out, &syms, None)));
+        vcols.push(col(name, cats.column(&mut out, name, &syms, None)?));
     }
     // Most visits convert nothing: both totals are stored only where non-zero (readers
     // take a missing value as 0), which keeps ~28 bits per visit off the disk.
@@ -311,10 +346,13 @@ pub fn write_part(
         .iter()
         .map(|e| fixed.types[e.kind as usize])
         .collect();
-    ecols.push(col(internal::TYPE, cats.column(&mut out, &types, None)));
+    ecols.push(col(
+        internal::TYPE,
+        cats.column(&mut out, internal::TYPE, &types, None)?,
+    ));
     for (f, name) in EVENT_STRINGS.iter().enumerate() {
         let syms: Vec<Sym> = events.iter().map(|e| e.ev[f]).collect();
-        ecols.push(col(name, cats.column(&mut out, &syms, None)));
+        ecols.push(col(name, cats.column(&mut out, name, &syms, None)?));
     }
     let ev: Vec<Option<f64>> = events.iter().map(|e| e.event_value).collect();
     ecols.push(col(internal::EVENT_VALUE, out.num_column(&ev)));
@@ -322,46 +360,42 @@ pub fn write_part(
     ecols.push(col(internal::GOAL_ID, out.int_column(&goal, None)));
     let rev: Vec<Option<f64>> = events.iter().map(|e| e.revenue).collect();
     ecols.push(col(internal::REVENUE_EVENT, out.num_column(&rev)));
-    // Custom dimensions used in this part, by name order.
-    let mut ccols = Vec::new();
-    let mut used: Vec<u32> = events
-        .iter()
-        .flat_map(|e| custom_of(rows, e).iter().map(|(d, _)| *d))
-        .collect();
-    used.sort_unstable();
-    used.dedup();
+    // Custom dimensions used in this part, by name order. One pass gathers every
+    // dimension's (event, value) pairs, so a part costs the same whether its custom
+    // values spread over few dimensions or many.
+    let mut per_dim: HashMap<u32, Vec<(usize, CVal)>> = HashMap::new();
+    for (k, e) in events.iter().enumerate() {
+        for &(d, v) in custom_of(rows, e) {
+            per_dim.entry(d).or_default().push((k, v));
+        }
+    }
+    let mut used: Vec<(u32, Vec<(usize, CVal)>)> = per_dim.into_iter().collect();
     used.sort_by(|a, b| {
-        rows.custom_names[*a as usize]
-            .name
-            .cmp(&rows.custom_names[*b as usize].name)
+        let name = |d: u32| rows.custom_names.get(d as usize).map(|c| c.name.as_str());
+        name(a.0).cmp(&name(b.0))
     });
-    for d in used {
-        let dim = &rows.custom_names[d as usize];
-        let find = |e: &Row| {
-            custom_of(rows, e)
-                .iter()
-                .find(|(x, _)| *x == d)
-                .map(|(_, v)| *v)
+    let mut ccols = Vec::new();
+    for (d, values) in used {
+        let Some(dim) = rows.custom_names.get(d as usize) else {
+            continue;
         };
         let body = match dim.ty {
             CustomType::String => {
-                let syms: Vec<Sym> = events
-                    .iter()
-                    .map(|e| match find(e) {
-                        Some(CVal::Str(s)) => s,
-                        _ => 0,
-                    })
-                    .collect();
-                cats.column(&mut out, &syms, None)
+                let mut syms: Vec<Sym> = vec![0; events.len()];
+                for (k, v) in values {
+                    if let CVal::Str(s) = v {
+                        syms[k] = s;
+                    }
+                }
+                cats.column(&mut out, &dim.name, &syms, None)?
             }
             CustomType::Number => {
-                let vals: Vec<Option<f64>> = events
-                    .iter()
-                    .map(|e| match find(e) {
-                        Some(CVal::Num(n)) => Some(n),
-                        _ => None,
-                    })
-                    .collect();
+                let mut vals: Vec<Option<f64>> = vec![None; events.len()];
+                for (k, v) in values {
+                    if let CVal::Num(n) = v {
+                        vals[k] = Some(n);
+                    }
+                }
                 out.num_column(&vals)
             }
         };
@@ -378,9 +412,14 @@ pub fn write_part(
         max_ts,
         actions: visits.iter().map(|v| v.actions as u64).sum(),
         conversions: visits.iter().map(|v| v.conversions as u64).sum(),
-        revenue_micros: visits
-            .iter()
-            .fold(0i64, |a, v| a.saturating_add(v.revenue_micros)),
+        // A total beyond i64 is recorded as `i64::MIN`: readers then sum the visits.
+        revenue_micros: i64::try_from(
+            visits
+                .iter()
+                .map(|v| i128::from(v.revenue_micros))
+                .sum::<i128>(),
+        )
+        .unwrap_or(REVENUE_NOT_RECORDED),
         sections: std::mem::take(&mut out.refs),
         visitor_ids,
         visitor_visits,
@@ -412,7 +451,7 @@ pub fn write_part(
     trailer.extend_from_slice(&tcrc.to_le_bytes());
     trailer.extend_from_slice(&0u32.to_le_bytes());
     buf.extend_from_slice(&trailer);
-    (buf, summary)
+    Ok((buf, summary))
 }
 
 /// Recomputes every checksum of the part file in `bytes` (each section's CRC in the

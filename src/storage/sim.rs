@@ -567,6 +567,11 @@ impl VfsDir for SimDir {
         Ok(())
     }
 
+    fn still_at_path(&self) -> bool {
+        // Directories are not renamed on the simulated disk.
+        self.state.lock().dirs.contains(&self.path)
+    }
+
     fn lock(&self) -> Result<LockGuard> {
         let mut s = self.state.lock();
         if !s.locked.insert(self.path.clone()) {

@@ -1,5 +1,7 @@
 //! The `sightline` command line: a thin layer over the library's public API.
 
+#[macro_use]
+mod out;
 mod cohorts;
 mod funnel;
 mod query;
@@ -9,7 +11,7 @@ mod report;
 mod visitor;
 
 use std::ffi::{OsStr, OsString};
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -418,8 +420,12 @@ command or date). Lines starting with # or -- are comments.")]
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli).and_then(|code| Ok(out::flush().map(|()| code)?)) {
         Ok(code) => code,
+        // The reader of our output went away (`sightline gen | head`): not a failure.
+        Err(e) if out::output_error(&e).is_some_and(out::OutputError::is_closed_pipe) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             print_error(&e, "");
             ExitCode::from(exit_code(&e))
@@ -464,9 +470,9 @@ pub(crate) fn not_utf8(bytes: &[u8], e: &std::str::Utf8Error, what: &str) -> sig
 /// Prints `error: PREFIX…` on stderr; for a segment error, the segment with a caret under
 /// the offending byte on the next two lines.
 fn print_error(e: &anyhow::Error, prefix: &str) {
-    eprintln!("error: {prefix}{e:#}");
+    errln!("error: {prefix}{e:#}");
     if let Some(sightline::Error::Segment(se)) = e.downcast_ref::<sightline::Error>() {
-        eprintln!("{}", se.caret());
+        errln!("{}", se.caret());
     }
 }
 
@@ -550,7 +556,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 || answer.doc(),
                 || query::header(&answer.segment, &answer.range),
                 || answer.table(),
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Funnel {
@@ -574,7 +580,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 || answer.doc(),
                 || query::header(&answer.segment, &answer.range),
                 || answer.table(),
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Cohorts {
@@ -594,23 +600,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 || answer.doc(),
                 || query::header(&answer.segment, &answer.range),
                 || answer.table(),
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Visitor { db, json, id } => {
             let handle = query::open(&db.db)?;
             let answer = visitor::visitor(&handle.snapshot(), &db.db, &id)?;
             if json {
-                println!("{}", answer.doc());
+                outln!("{}", answer.doc());
             } else {
-                println!("{}", answer.table(None));
+                outln!("{}", answer.table(None));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Repl { db } => repl::run(&db.db),
         Command::Stats { db, json } => {
             let handle = Db::open_read_only(&db.db)?;
-            print_stats(&handle.snapshot().stats()?, json);
+            print_stats(&handle.snapshot().stats()?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { db, json } => check(&db.db, json),
@@ -626,20 +632,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 days,
                 ..GenOptions::default()
             };
+            // Bad options are a usage error; any other failure is a failed write.
+            let gen_err = |e: std::io::Error, write: &dyn Fn(std::io::Error) -> anyhow::Error| {
+                if e.kind() == std::io::ErrorKind::InvalidInput {
+                    sightline::Error::InvalidInput(e.to_string()).into()
+                } else {
+                    write(e)
+                }
+            };
             let summary = match out {
                 Some(path) => {
                     let f = std::fs::File::create(&path)
                         .with_context(|| format!("create {}", path.display()))?;
-                    write_jsonl(&opts, BufWriter::with_capacity(1 << 20, f))?
+                    write_jsonl(&opts, BufWriter::with_capacity(1 << 20, f)).map_err(|e| {
+                        gen_err(e, &|e| {
+                            anyhow::Error::new(e).context(format!("write {}", path.display()))
+                        })
+                    })?
                 }
                 None => write_jsonl(
                     &opts,
                     BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
-                )?,
+                )
+                .map_err(|e| gen_err(e, &|e| out::OutputError(e).into()))?,
             };
-            eprintln!(
+            errln!(
                 "generated {} events, {} visits, {} visitors (seed {seed})",
-                summary.events, summary.visits, summary.visitors
+                summary.events,
+                summary.visits,
+                summary.visitors
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -657,13 +678,14 @@ fn print_analysis(
     doc: impl FnOnce() -> serde_json::Value,
     header: impl FnOnce() -> String,
     table: impl FnOnce() -> String,
-) {
+) -> Result<(), out::OutputError> {
     if json {
-        println!("{}", doc());
+        outln!("{}", doc());
     } else {
-        println!("{}", header());
-        println!("{}", table());
+        outln!("{}", header());
+        outln!("{}", table());
     }
+    Ok(())
 }
 
 struct ImportOutcome {
@@ -707,8 +729,9 @@ fn import_files(
     if result.is_err() && created {
         // A failed import leaves no trace, not even the database it was creating
         // (whose options, such as the visit timeout, would otherwise stick). It is
-        // removed while the lock is still held: no other writer can be using it.
-        let _ = std::fs::remove_dir_all(path);
+        // removed while the lock is still held (no other writer can be using it), and
+        // through the open directory: one moved or replaced meanwhile is not touched.
+        let _ = db.destroy();
     }
     result
 }
@@ -768,6 +791,26 @@ fn import(
     files: &[PathBuf],
 ) -> anyhow::Result<()> {
     let out = import_files(path, opts, iopts, files, json)?;
+    // The import is committed: failing to print its summary must not look like a
+    // failed import (a wrapper that retries on failure would import twice), so it is
+    // reported on standard error and the status stays 0.
+    if let Err(e) = print_import(&out, json).and_then(|()| out::flush()) {
+        out::abandon();
+        if e.is_closed_pipe() {
+            return Ok(());
+        }
+        errln!(
+            "warning: the import was committed (generation {}, {} events), but its \
+             summary could not be written: {}",
+            out.summary.generation,
+            out.summary.events,
+            e.0
+        );
+    }
+    Ok(())
+}
+
+fn print_import(out: &ImportOutcome, json: bool) -> Result<(), out::OutputError> {
     let s = &out.summary;
     let rate = s.events as f64 / out.elapsed.max(1e-9);
     if json {
@@ -777,9 +820,9 @@ fn import(
             "eventsPerSecond": rate.round() as u64,
             "errors": out.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         });
-        println!("{doc}");
+        outln!("{doc}");
     } else {
-        println!(
+        outln!(
             "imported {} events, {} visits, {} visitors, {} rejected in {:.2} s ({} events/s)",
             s.events,
             s.visits,
@@ -789,13 +832,12 @@ fn import(
             rate.round() as u64
         );
         for e in &out.errors {
-            eprintln!("  skipped {e}");
+            errln!("  skipped {e}");
         }
         if out.rejected > out.errors.len() as u64 {
-            eprintln!("  … and {} more", out.rejected - out.errors.len() as u64);
+            errln!("  … and {} more", out.rejected - out.errors.len() as u64);
         }
     }
-    std::io::stdout().flush()?;
     Ok(())
 }
 
@@ -804,7 +846,7 @@ fn rfc3339(ms: Option<i64>) -> serde_json::Value {
         .map_or(serde_json::Value::Null, |t| json!(t.to_string()))
 }
 
-fn print_stats(s: &Stats, json: bool) {
+fn print_stats(s: &Stats, json: bool) -> Result<(), out::OutputError> {
     if json {
         let doc = json!({
             "events": s.events, "visits": s.visits, "visitors": s.visitors, "actions": s.actions,
@@ -812,8 +854,8 @@ fn print_stats(s: &Stats, json: bool) {
             "firstEvent": rfc3339(s.first_event), "lastEvent": rfc3339(s.last_event),
             "parts": s.parts, "bytes": s.bytes, "generation": s.generation,
         });
-        println!("{doc}");
-        return;
+        outln!("{doc}");
+        return Ok(());
     }
     let per_event = if s.events > 0 {
         format!("{:.1}", s.bytes as f64 / s.events as f64)
@@ -835,8 +877,9 @@ fn print_stats(s: &Stats, json: bool) {
         ("generation", s.generation.to_string()),
     ];
     for (k, v) in rows {
-        println!("{k:<12} {v}");
+        outln!("{k:<12} {v}");
     }
+    Ok(())
 }
 
 fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -847,21 +890,23 @@ fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             "problems": report.problems.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
             "orphans": report.orphans.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
-        println!("{doc}");
+        outln!("{doc}");
     } else {
         for p in &report.problems {
-            println!("CORRUPT {p}");
+            outln!("CORRUPT {p}");
         }
         for o in &report.orphans {
-            println!(
+            outln!(
                 "orphan  {} (unreferenced; removed by the next writer)",
                 o.display()
             );
         }
         if report.is_ok() {
-            println!(
+            outln!(
                 "ok: generation {}, {} files, {} bytes verified",
-                report.generation, report.files, report.bytes
+                report.generation,
+                report.files,
+                report.bytes
             );
         }
     }
@@ -903,7 +948,7 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             BufWriter::with_capacity(1 << 20, f),
         )?
     };
-    println!(
+    outln!(
         "generated {} events of {} visitors ({} visits) in {:.2} s → {}",
         g.events,
         g.visitors,
@@ -919,18 +964,20 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
         false,
     )?;
     std::fs::remove_file(&input)?;
-    println!(
+    outln!(
         "imported in {:.2} s ({} events/s)\n",
         out.elapsed,
         (out.summary.events as f64 / out.elapsed.max(1e-9)).round() as u64
     );
     let db = Db::open_read_only(path)?;
     let snap = db.snapshot();
-    print_stats(&snap.stats()?, false);
-    println!("\nwhat the engine holds:");
-    println!(
+    print_stats(&snap.stats()?, false)?;
+    outln!("\nwhat the engine holds:");
+    outln!(
         "{:<22} {:<7} {:>9}   examples",
-        "dimension", "level", "distinct"
+        "dimension",
+        "level",
+        "distinct"
     );
     let mut dims: Vec<(&str, &str)> = sightline::schema::VISIT_STRINGS
         .iter()
@@ -971,7 +1018,7 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
         } else {
             shown
         };
-        println!("{name:<22} {level:<7} {:>9}   {shown}", values.len());
+        outln!("{name:<22} {level:<7} {:>9}   {shown}", values.len());
     }
     let custom = snap.custom_dimensions();
     if !custom.is_empty() {
@@ -979,10 +1026,10 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             .iter()
             .map(|c| format!("{} ({})", c.name, c.ty.name()))
             .collect();
-        println!("custom dimensions: {}", list.join(", "));
+        outln!("custom dimensions: {}", list.join(", "));
     }
     demo_analyses(&snap, path)?;
-    println!(
+    outln!(
         "\ndatabase: {}   try: sightline repl --db {0}   sightline report --db {0} --by pageUrl",
         path.display()
     );
@@ -1005,19 +1052,19 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
         dialect: Dialect::Default,
         range: &sightline::TimeRange::ALL,
     };
-    println!("\n$ sightline report --by country --limit 5");
-    println!("{}", report::report(snap, all, "country", Some(5))?.table());
+    outln!("\n$ sightline report --by country --limit 5");
+    outln!("{}", report::report(snap, all, "country", Some(5))?.table());
 
-    println!(
+    outln!(
         "\n$ sightline funnel --step {}",
         DEMO_FUNNEL.join(" --step ")
     );
     let steps = DEMO_FUNNEL.map(String::from);
     let f = funnel::funnel(snap, all, &steps, FunnelScope::Visit, None)?;
-    println!("{}", f.table());
+    outln!("{}", f.table());
 
-    println!("\n$ sightline cohorts --period week --periods 6");
-    println!("{}", cohorts::cohorts(snap, all, Period::Week, 6)?.table());
+    outln!("\n$ sightline cohorts --period week --periods 6");
+    outln!("{}", cohorts::cohorts(snap, all, Period::Week, 6)?.table());
 
     // A visitor worth a look: a few visits, an order, not too many events.
     let by_visitor = report::report(snap, all, "visitorId", None)?;
@@ -1032,9 +1079,9 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
         .or_else(|| pick(&|r| r.visits >= 2))
         .or_else(|| pick(&|_| true));
     if let Some(sightline::exec::ReportValue::Text(id)) = row.map(|r| &r.value) {
-        println!("\n$ sightline visitor {id}   (3 events per visit shown here)");
+        outln!("\n$ sightline visitor {id}   (3 events per visit shown here)");
         let v = visitor::visitor(snap, path, id)?;
-        println!("{}", v.table(Some(3)));
+        outln!("{}", v.table(Some(3)));
     }
     Ok(())
 }

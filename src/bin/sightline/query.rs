@@ -42,14 +42,14 @@ pub fn query(
     let summary = snap.summarize(&snap.select(&compiled, range)?)?;
     let elapsed = t0.elapsed();
     if json {
-        println!(
+        outln!(
             "{}",
             summary_doc(&compiled.segment, &summary, range, elapsed)
         );
     } else {
-        println!("segment: {}", canonical(&compiled.segment));
-        println!("range:   {}", range::describe(range));
-        println!("{}", summary_table(&summary));
+        outln!("segment: {}", canonical(&compiled.segment));
+        outln!("range:   {}", range::describe(range));
+        outln!("{}", summary_table(&summary));
     }
     Ok(())
 }
@@ -77,9 +77,9 @@ pub fn explain(
     };
     let plan = plan.as_ref().map(|p| (p, range));
     if json {
-        println!("{}", explain_doc(&segment, dialect, plan));
+        outln!("{}", explain_doc(&segment, dialect, plan));
     } else {
-        print!("{}", explain_tree(&segment, dialect, plan));
+        out!("{}", explain_tree(&segment, dialect, plan));
     }
     Ok(())
 }

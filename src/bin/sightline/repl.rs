@@ -27,6 +27,7 @@ use sightline::exec::catalog::{ALIASES, suggest};
 use sightline::lang::Dialect;
 use sightline::{Db, FunnelScope, Period, TimeRange};
 
+use crate::out::OutputError;
 use crate::{cohorts, exit_code, funnel, not_utf8, print_error, query, range, report, visitor};
 
 /// Rows of `.report` without a LIMIT.
@@ -264,10 +265,11 @@ impl Session {
     }
 
     fn schema(&self) -> anyhow::Result<Outcome> {
-        let catalog = self.snapshot()?.catalog();
+        let snapshot = self.snapshot()?;
+        let catalog = snapshot.catalog();
         Outcome::text(match self.mode {
-            Mode::Json => query::schema_doc(&catalog).to_string(),
-            Mode::Table => query::schema_table(&catalog),
+            Mode::Json => query::schema_doc(catalog).to_string(),
+            Mode::Table => query::schema_table(catalog),
         })
     }
 
@@ -527,14 +529,14 @@ fn script(mut session: Session, mut input: impl BufRead) -> anyhow::Result<ExitC
         match result {
             Ok(out) => {
                 if !out.text.is_empty() {
-                    writeln!(stdout, "{}", out.text)?;
+                    writeln!(stdout, "{}", out.text).map_err(OutputError)?;
                 }
                 if out.quit {
                     break;
                 }
             }
             Err(e) => {
-                stdout.flush()?;
+                stdout.flush().map_err(OutputError)?;
                 print_error(&e, &format!("line {line_no}: "));
                 if status == 0 {
                     status = exit_code(&e);
@@ -542,7 +544,7 @@ fn script(mut session: Session, mut input: impl BufRead) -> anyhow::Result<ExitC
             }
         }
     }
-    stdout.flush()?;
+    stdout.flush().map_err(OutputError)?;
     Ok(ExitCode::from(status))
 }
 
@@ -583,7 +585,7 @@ fn interactive(mut session: Session) -> anyhow::Result<ExitCode> {
         let _ = editor.load_history(h); // a missing or unreadable history is no error
     }
     let stats = session.db.snapshot().stats()?;
-    println!(
+    outln!(
         "sightline {} — {} ({} visits, {} visitors). Type .help for help, .quit to leave.",
         env!("CARGO_PKG_VERSION"),
         session.db.path().display(),
@@ -595,7 +597,7 @@ fn interactive(mut session: Session) -> anyhow::Result<ExitCode> {
             Ok(line) => match session.execute(&line) {
                 Ok(out) => {
                     if !out.text.is_empty() {
-                        println!("{}", out.text);
+                        outln!("{}", out.text);
                     }
                     if out.quit {
                         break;
