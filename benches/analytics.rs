@@ -14,7 +14,7 @@ mod common;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sightline::exec::funnel::DEFAULT_WINDOW_MS;
+use sightline::DEFAULT_VISITOR_WINDOW_MS;
 use sightline::{
     CohortOptions, CompiledSegment, Dialect, FunnelOptions, Period, ReportOptions, Snapshot,
     TimeRange,
@@ -74,7 +74,7 @@ fn bench_analytics(c: &mut Criterion) {
         (
             "funnel_visitor_3_steps_7d",
             &visitor_steps,
-            FunnelOptions::visitor(DEFAULT_WINDOW_MS),
+            FunnelOptions::visitor(DEFAULT_VISITOR_WINDOW_MS),
         ),
     ];
     for (name, steps, opts) in funnels {
@@ -97,10 +97,12 @@ fn bench_analytics(c: &mut Criterion) {
         b.iter(|| snap.cohorts(&select(), &weekly).expect("cohorts"))
     });
 
-    // A visitor from the middle of the last part (looked up through every part).
-    let last = snap.parts().last().expect("a part");
-    let ids = last.reader.visitor_ids().expect("visitor ids");
-    let id = ids.get(ids.len() / 2).expect("a visitor").to_string();
+    // A visitor near the end of the id order, so in the last part (looked up through
+    // every part).
+    let ids = snap
+        .dimension_values("visitorId", "vf", 1)
+        .expect("visitor ids");
+    let id = ids.values.first().expect("a visitor").clone();
     let warm = snap.visitor(&id).expect("profile").expect("visitor exists");
     eprintln!("visitor_profile: {id}, {} visits", warm.totals.visits);
     group.bench_function("visitor_profile", |b| {

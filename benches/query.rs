@@ -14,8 +14,8 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sightline::Dialect;
-use sightline::exec::TimeRange;
-use sightline::lang::parse;
+use sightline::TimeRange;
+use sightline::parse_segment as parse;
 
 /// (benchmark name, segment).
 const SEGMENTS: &[(&str, &str)] = &[
@@ -35,7 +35,7 @@ fn bench_query(c: &mut Criterion) {
     eprintln!(
         "query bench: {} events, {} parts",
         snap.stats().expect("stats").events,
-        snap.parts().len()
+        snap.stats().expect("stats").parts
     );
 
     let mut group = c.benchmark_group("query");

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::storage::checksum::crc32c;
 use crate::storage::fs::{self, Vfs};
 use crate::storage::manifest::{self, Manifest};
-use crate::storage::part::PartReader;
+use crate::storage::part_reader::PartReader;
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -44,7 +44,7 @@ impl CheckReport {
 /// let mut tx = db.begin_write()?;
 /// tx.append(&sightline::Event::pageview(0, "v", "/"))?;
 /// tx.commit()?;
-/// assert!(sightline::check::check(dir.path())?.is_ok());
+/// assert!(sightline::check(dir.path())?.is_ok());
 /// # Ok(()) }
 /// ```
 pub fn check(dir: &Path) -> Result<CheckReport> {
@@ -54,16 +54,20 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
 /// [`check`] through another file system (tests use [`SimFs`](crate::storage::sim::SimFs)).
 pub fn check_in(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
     let dir = vfs.open_dir(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
-            Error::Usage(format!("no database at {}", path.display()))
-        }
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => Error::NoDatabase {
+            path: path.to_path_buf(),
+            reason: String::new(),
+        },
         _ => Error::io("open directory", path, e),
     })?;
     let dir = &*dir;
     let mut report = CheckReport::default();
     let gens = manifest::generations(dir)?;
     let Some(&newest) = gens.last() else {
-        return Err(Error::Usage(format!("no database at {}", path.display())));
+        return Err(Error::NoDatabase {
+            path: path.to_path_buf(),
+            reason: String::new(),
+        });
     };
     report.generation = newest;
     let name = Manifest::file_name(newest);

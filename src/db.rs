@@ -20,252 +20,28 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result, RowError};
 use crate::event::Event;
+use crate::exec::LivePart;
+use crate::exec::cache::PartCache;
 use crate::ingest::import::{self, FileReport, ImportOptions};
 use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::sessions::{self, FixedSyms};
-use crate::schema::{CustomDim, internal};
-use crate::storage::format::REVENUE_NOT_RECORDED;
+use crate::ingest::{columns, readback};
+use crate::options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
+use crate::snapshot::Snapshot;
+use crate::storage::cursor::PartCursor;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
-use crate::storage::part::{PartReader, write_part};
-
-/// Default visit timeout: 30 minutes.
-pub const DEFAULT_VISIT_TIMEOUT_MS: i64 = 30 * 60 * 1000;
+use crate::storage::part_reader::PartReader;
+use crate::storage::part_writer::write_part;
 
 /// A part holds at most about this many events (whole visitors are never split), so
 /// large imports become several parts that are built, and later queried, in parallel.
 pub const MAX_PART_EVENTS: usize = 1 << 20;
 
-/// Options fixed when a database is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DbOptions {
-    /// Inactivity after which a visitor's next event starts a new visit, in ms.
-    pub visit_timeout_ms: i64,
-}
-
-impl Default for DbOptions {
-    fn default() -> Self {
-        DbOptions {
-            visit_timeout_ms: DEFAULT_VISIT_TIMEOUT_MS,
-        }
-    }
-}
-
-/// A live part in a snapshot: the reader and the visitors deleted from it.
-#[derive(Debug, Clone)]
-pub struct LivePart {
-    /// The manifest entry.
-    pub entry: PartEntry,
-    /// The opened file.
-    pub reader: Arc<PartReader>,
-    /// Visitor ordinals no longer live in this part.
-    pub deleted: Arc<RoaringBitmap>,
-}
-
-#[derive(Debug)]
-struct SnapshotData {
-    manifest: Manifest,
-    parts: Vec<LivePart>,
-    /// The segment catalog of this schema, built on first use.
-    catalog: std::sync::OnceLock<crate::exec::Catalog>,
-}
-
-/// A consistent, immutable view of the database at one commit.
-///
-/// A snapshot keeps its files mapped, so later commits (which never modify a file) do not
-/// change what it sees.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    data: Arc<SnapshotData>,
-}
-
-/// Totals of a snapshot (`sightline stats`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Stats {
-    /// Events (actions and conversions).
-    pub events: u64,
-    /// Visits.
-    pub visits: u64,
-    /// Distinct visitors.
-    pub visitors: u64,
-    /// Action rows.
-    pub actions: u64,
-    /// `goal` and `ecommerceOrder` rows.
-    pub conversions: u64,
-    /// Their revenue, summed exactly in millionths.
-    pub revenue: f64,
-    /// Earliest event (Unix ms), if any.
-    pub first_event: Option<i64>,
-    /// Latest event (Unix ms), if any.
-    pub last_event: Option<i64>,
-    /// Live parts.
-    pub parts: u64,
-    /// Bytes of the live files (parts and deletion files).
-    pub bytes: u64,
-    /// Commit generation.
-    pub generation: u64,
-}
-
-impl Snapshot {
-    /// The commit generation this snapshot shows (0: nothing committed yet).
-    pub fn generation(&self) -> u64 {
-        self.data.manifest.generation
-    }
-
-    /// The live parts.
-    pub fn parts(&self) -> &[LivePart] {
-        &self.data.parts
-    }
-
-    /// Fails with a corruption error if a file of this snapshot was truncated underneath
-    /// its memory map (see `storage::mmap`). Every query calls it before returning, so a
-    /// result computed from such a file is never returned.
-    pub fn intact(&self) -> Result<()> {
-        self.data.parts.iter().try_for_each(|p| p.reader.intact())
-    }
-
-    /// `result`, unless a file of this snapshot was damaged while it was computed.
-    pub(crate) fn checked<T>(&self, result: Result<T>) -> Result<T> {
-        // The damage explains any error the zeroed pages caused, so it comes first.
-        self.intact()?;
-        result
-    }
-
-    pub(crate) fn catalog_cell(&self) -> &std::sync::OnceLock<crate::exec::Catalog> {
-        &self.data.catalog
-    }
-
-    /// Custom dimensions and their types.
-    pub fn custom_dimensions(&self) -> &[CustomDim] {
-        &self.data.manifest.custom
-    }
-
-    /// The database options.
-    pub fn options(&self) -> DbOptions {
-        DbOptions {
-            visit_timeout_ms: self.data.manifest.visit_timeout_ms,
-        }
-    }
-
-    /// Counts and totals over the whole snapshot.
-    ///
-    /// ```
-    /// # fn main() -> sightline::Result<()> {
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = sightline::Db::create(dir.path(), Default::default())?;
-    /// let mut tx = db.begin_write()?;
-    /// tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"a","type":"goal","revenue":12.5}"#)?;
-    /// tx.commit()?;
-    /// let stats = db.snapshot().stats()?;
-    /// assert_eq!((stats.events, stats.visits, stats.conversions), (1, 1, 1));
-    /// assert_eq!(stats.revenue, 12.5);
-    /// # Ok(()) }
-    /// ```
-    pub fn stats(&self) -> Result<Stats> {
-        self.checked(self.stats_raw())
-    }
-
-    fn stats_raw(&self) -> Result<Stats> {
-        let mut s = Stats {
-            generation: self.generation(),
-            ..Stats::default()
-        };
-        let mut revenue_micros: i128 = 0;
-        for p in &self.data.parts {
-            s.parts += 1;
-            s.bytes += p.entry.bytes + p.entry.deletions.as_ref().map_or(0, |d| d.bytes);
-            let m = p.reader.meta();
-            let (first, last);
-            if p.deleted.is_empty() && m.revenue_micros != REVENUE_NOT_RECORDED {
-                s.events += m.events as u64;
-                s.visits += m.visits as u64;
-                s.visitors += m.visitors as u64;
-                s.actions += m.actions;
-                s.conversions += m.conversions;
-                revenue_micros += m.revenue_micros as i128;
-                (first, last) = (m.min_ts, m.max_ts);
-            } else {
-                let t = live_totals(p)?;
-                s.events += t.events;
-                s.visits += t.visits;
-                s.visitors += t.visitors;
-                s.actions += t.actions;
-                s.conversions += t.conversions;
-                revenue_micros += t.revenue_micros;
-                if t.visits == 0 {
-                    continue;
-                }
-                (first, last) = (t.first, t.last);
-            }
-            if m.visits > 0 {
-                s.first_event = Some(s.first_event.map_or(first, |f| f.min(first)));
-                s.last_event = Some(s.last_event.map_or(last, |l| l.max(last)));
-            }
-        }
-        s.revenue = revenue_micros as f64 / 1e6;
-        Ok(s)
-    }
-}
-
-#[derive(Default)]
-struct LiveTotals {
-    events: u64,
-    visits: u64,
-    visitors: u64,
-    actions: u64,
-    conversions: u64,
-    revenue_micros: i128,
-    first: i64,
-    last: i64,
-}
-
-/// Totals of the live visitors of a part with deletions (reads the visit columns).
-fn live_totals(p: &LivePart) -> Result<LiveTotals> {
-    let r = &p.reader;
-    let m = r.meta();
-    let col = |n: &str| {
-        r.visit_column(n)
-            .ok_or_else(|| r.corrupt(format!("missing visit column {n}")))
-    };
-    let start = r.num(col(internal::VISIT_START)?, m.visits)?;
-    let actions = r.num(col("actions")?, m.visits)?;
-    let conv = r.num(col(internal::CONVERSIONS)?, m.visits)?;
-    let rev = r.num(col(internal::REVENUE)?, m.visits)?;
-    let ts = r.num(
-        r.event_column(internal::TS_OFFSET)
-            .ok_or_else(|| r.corrupt("missing event times"))?,
-        m.events,
-    )?;
-    let mut t = LiveTotals {
-        first: i64::MAX,
-        last: i64::MIN,
-        ..Default::default()
-    };
-    for v in 0..m.visitors {
-        if p.deleted.contains(v) {
-            continue;
-        }
-        t.visitors += 1;
-        for i in r.visits_of(v)? {
-            let ev: Range<usize> = r.events_of(i)?;
-            let s = start.int(i).unwrap_or(0);
-            t.visits += 1;
-            t.events += ev.len() as u64;
-            t.actions += actions.int(i).unwrap_or(0) as u64;
-            t.conversions += conv.int(i).unwrap_or(0) as u64;
-            t.revenue_micros += rev.int(i).unwrap_or(0) as i128;
-            t.first = t.first.min(s);
-            if let Some(last) = ev.end.checked_sub(1) {
-                t.last = t.last.max(s.saturating_add(ts.int(last).unwrap_or(0)));
-            }
-        }
-    }
-    Ok(t)
-}
-
-/// An opened part: the checksum and length its manifest entry gave, and the reader.
-type CachedReader = (u32, u64, Arc<PartReader>);
+/// An opened part: the checksum and length its manifest entry gave, the reader, and the
+/// engine's indexes of it (shared by every snapshot holding the part).
+type CachedReader = (u32, u64, Arc<PartReader>, Arc<PartCache>);
 
 struct Inner {
     path: PathBuf,
@@ -343,25 +119,102 @@ pub struct CommitSummary {
     pub visitors_rewritten: u64,
 }
 
-impl Db {
-    /// Creates a new database in `path` (created if missing; must not hold one) and opens
-    /// it for writing.
-    pub fn create(path: &Path, options: DbOptions) -> Result<Db> {
-        Db::create_in(fs::os(), path, options)
+/// How to open a database: options, read-only or writable, create if missing.
+///
+/// ```
+/// # fn main() -> sightline::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("shop.db");
+/// // Created on first use, with a 15-minute visit timeout; later opens keep it.
+/// let db = sightline::Db::builder()
+///     .visit_timeout_ms(15 * 60_000)
+///     .create_if_missing(true)
+///     .open(&path)?;
+/// assert_eq!(db.snapshot().options().visit_timeout_ms, 900_000);
+/// drop(db);
+/// let reader = sightline::Db::builder().read_only(true).open(&path)?;
+/// assert!(!reader.is_writable());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DbBuilder {
+    options: DbOptions,
+    read_only: bool,
+    create_if_missing: bool,
+    vfs: Arc<dyn Vfs>,
+}
+
+impl std::fmt::Debug for DbBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbBuilder")
+            .field("options", &self.options)
+            .field("read_only", &self.read_only)
+            .field("create_if_missing", &self.create_if_missing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DbBuilder {
+    fn default() -> Self {
+        DbBuilder {
+            options: DbOptions::default(),
+            read_only: false,
+            create_if_missing: false,
+            vfs: fs::os(),
+        }
+    }
+}
+
+impl DbBuilder {
+    /// The options of a database this builder creates (an existing database keeps its
+    /// own).
+    pub fn options(mut self, options: DbOptions) -> Self {
+        self.options = options;
+        self
     }
 
-    /// [`create`](Db::create) through another file system (tests use
-    /// [`SimFs`](crate::storage::sim::SimFs)).
-    pub fn create_in(vfs: Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
-        if options.visit_timeout_ms <= 0 {
-            return Err(Error::InvalidInput(
-                "the visit timeout must be positive".into(),
+    /// The visit timeout of a database this builder creates, in ms (default 30 minutes).
+    pub fn visit_timeout_ms(mut self, ms: i64) -> Self {
+        self.options.visit_timeout_ms = ms;
+        self
+    }
+
+    /// Opens without the writer lock: readers never block and are never blocked, and
+    /// [`Db::refresh`] picks up other processes' commits. Writing fails.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// [`open`](DbBuilder::open) creates the database when there is none at the path
+    /// (a missing directory, or one without a manifest).
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Every file operation through `vfs` instead of the real file system: for
+    /// sightline's own tests, which run on a simulated disk.
+    #[doc(hidden)]
+    pub fn file_system(mut self, vfs: Arc<dyn Vfs>) -> Self {
+        self.vfs = vfs;
+        self
+    }
+
+    /// Creates a new database at `path` (the directory is created if missing; it must
+    /// not hold a database) and opens it for writing.
+    pub fn create(&self, path: &Path) -> Result<Db> {
+        if self.options.visit_timeout_ms <= 0 {
+            return Err(Error::argument(
+                "visit timeout",
+                "the visit timeout must be positive",
             ));
         }
+        let vfs = &self.vfs;
         let created = vfs
             .create_dir(path)
             .map_err(|e| Error::io("create directory", path, e))?;
-        let res = Db::create_here(&vfs, path, options);
+        let res = self.create_here(path);
         if res.is_err() && created {
             // Leave nothing behind, so that a retry starts from scratch (a directory of
             // ours holds only what `create_here` already removed).
@@ -370,18 +223,17 @@ impl Db {
         res
     }
 
-    fn create_here(vfs: &Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
-        let dir = open_dir(&**vfs, path)?;
+    fn create_here(&self, path: &Path) -> Result<Db> {
+        let dir = open_dir(&*self.vfs, path)?;
         let lock = dir.lock()?;
         if !manifest::generations(&*dir)?.is_empty() {
-            return Err(Error::Usage(format!(
-                "a database already exists at {}",
-                path.display()
-            )));
+            return Err(Error::DatabaseExists {
+                path: path.to_path_buf(),
+            });
         }
         let m = Manifest {
             generation: 0,
-            visit_timeout_ms: options.visit_timeout_ms,
+            visit_timeout_ms: self.options.visit_timeout_ms,
             next_file_id: 1,
             parts: vec![],
             custom: vec![],
@@ -393,56 +245,58 @@ impl Db {
             let _ = fs::remove(&*dir, &format!("{}{name}", fs::TMP_PREFIX));
             return Err(e);
         }
-        Db::open_with(vfs.clone(), dir, Some(lock))
+        Db::open_with(self.vfs.clone(), dir, Some(lock))
     }
 
-    /// Opens an existing database for writing (takes the writer lock).
-    pub fn open(path: &Path) -> Result<Db> {
-        Db::open_in(fs::os(), path)
-    }
-
-    /// [`open`](Db::open) through another file system.
-    pub fn open_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
-        let dir = open_dir(&*vfs, path)?;
+    /// Opens the database at `path`: for writing (taking the writer lock) unless
+    /// [`read_only`](DbBuilder::read_only), creating it first if
+    /// [`create_if_missing`](DbBuilder::create_if_missing) and there is none.
+    pub fn open(&self, path: &Path) -> Result<Db> {
+        if self.create_if_missing && !self.read_only {
+            let exists = match self.vfs.open_dir(path) {
+                Ok(dir) => !manifest::generations(&*dir)?.is_empty(),
+                Err(_) => false,
+            };
+            if !exists {
+                return self.create(path);
+            }
+        }
+        let dir = open_dir(&*self.vfs, path)?;
+        if self.read_only {
+            return Db::open_with(self.vfs.clone(), dir, None);
+        }
         let lock = dir.lock()?;
-        let db = Db::open_with(vfs, dir, Some(lock))?;
+        let db = Db::open_with(self.vfs.clone(), dir, Some(lock))?;
         db.reserve_present_names()?;
         // Best effort: a failure (an unreadable older manifest, a failed unlink) leaves
         // the files for the next writer and never fails the open.
         let current = db.snapshot();
-        let _ = db.remove_orphans(&[&current.data.manifest]);
+        let _ = db.remove_orphans(&[current.manifest()]);
         Ok(db)
     }
+}
 
-    /// Opens the database in `path` for writing, creating it with `options` if it does not
-    /// exist. An existing database keeps its own options.
-    pub fn open_or_create(path: &Path, options: DbOptions) -> Result<Db> {
-        Db::open_or_create_in(fs::os(), path, options)
+impl Db {
+    /// A builder: options, read-only, create if missing.
+    pub fn builder() -> DbBuilder {
+        DbBuilder::default()
     }
 
-    /// [`open_or_create`](Db::open_or_create) through another file system.
-    pub fn open_or_create_in(vfs: Arc<dyn Vfs>, path: &Path, options: DbOptions) -> Result<Db> {
-        let exists = match vfs.open_dir(path) {
-            Ok(dir) => !manifest::generations(&*dir)?.is_empty(),
-            Err(_) => false,
-        };
-        if exists {
-            Db::open_in(vfs, path)
-        } else {
-            Db::create_in(vfs, path, options)
-        }
+    /// Creates a new database in `path` (created if missing; must not hold one) and opens
+    /// it for writing.
+    pub fn create(path: &Path, options: DbOptions) -> Result<Db> {
+        Db::builder().options(options).create(path)
+    }
+
+    /// Opens an existing database for writing (takes the writer lock).
+    pub fn open(path: &Path) -> Result<Db> {
+        Db::builder().open(path)
     }
 
     /// Opens a database for reading only: no lock is taken, and writers may commit
     /// meanwhile ([`refresh`](Db::refresh) picks up their commits).
     pub fn open_read_only(path: &Path) -> Result<Db> {
-        Db::open_read_only_in(fs::os(), path)
-    }
-
-    /// [`open_read_only`](Db::open_read_only) through another file system.
-    pub fn open_read_only_in(vfs: Arc<dyn Vfs>, path: &Path) -> Result<Db> {
-        let dir = open_dir(&*vfs, path)?;
-        Db::open_with(vfs, dir, None)
+        Db::builder().read_only(true).open(path)
     }
 
     fn open_with(vfs: Arc<dyn Vfs>, dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
@@ -451,13 +305,7 @@ impl Db {
             vfs,
             dir,
             lock,
-            current: RwLock::new(Snapshot {
-                data: Arc::new(SnapshotData {
-                    manifest: empty_manifest(),
-                    parts: vec![],
-                    catalog: Default::default(),
-                }),
-            }),
+            current: RwLock::new(Snapshot::new(empty_manifest(), Vec::new())),
             readers: Mutex::new(HashMap::new()),
             writing: Mutex::new(WriterState::default()),
         };
@@ -498,7 +346,7 @@ impl Db {
     /// used afterwards.
     pub fn destroy(self) -> Result<()> {
         if self.inner.lock.is_none() {
-            return Err(Error::Usage("the database was opened read-only".into()));
+            return Err(Error::ReadOnly);
         }
         let dir = &*self.inner.dir;
         for name in fs::list(dir)? {
@@ -542,10 +390,10 @@ impl Db {
         for _ in 0..5 {
             let attempt = manifest::read_newest(&*self.inner.dir).and_then(|m| match m {
                 Some(m) => self.load(m),
-                None => Err(Error::Usage(format!(
-                    "no database at {}: the directory holds no manifest",
-                    self.inner.path.display()
-                ))),
+                None => Err(Error::NoDatabase {
+                    path: self.inner.path.clone(),
+                    reason: "the directory holds no manifest".into(),
+                }),
             });
             match attempt {
                 Ok(s) => {
@@ -562,7 +410,7 @@ impl Db {
                 "the newest manifest names this file, but the directory does not hold it",
             ),
             Some(e) => e,
-            None => Error::Usage("database changed too often while opening".into()),
+            None => Error::internal("the database could not be opened"),
         })
     }
 
@@ -570,12 +418,15 @@ impl Db {
         let mut cache = self.inner.readers.lock();
         let mut parts = Vec::with_capacity(manifest.parts.len());
         for e in &manifest.parts {
-            let reader = match cache.get(&e.id) {
-                Some((crc, bytes, r)) if (*crc, *bytes) == (e.crc, e.bytes) => r.clone(),
+            let (reader, part_cache) = match cache.get(&e.id) {
+                Some((crc, bytes, r, c)) if (*crc, *bytes) == (e.crc, e.bytes) => {
+                    (r.clone(), c.clone())
+                }
                 _ => {
                     let r = Arc::new(PartReader::open(&*self.inner.dir, &e.file, e.bytes)?);
-                    cache.insert(e.id, (e.crc, e.bytes, r.clone()));
-                    r
+                    let c = Arc::new(PartCache::default());
+                    cache.insert(e.id, (e.crc, e.bytes, r.clone(), c.clone()));
+                    (r, c)
                 }
             };
             let deleted = match &e.deletions {
@@ -603,17 +454,12 @@ impl Db {
                 entry: e.clone(),
                 reader,
                 deleted,
+                cache: part_cache,
             });
         }
         let live: std::collections::HashSet<u64> = manifest.parts.iter().map(|p| p.id).collect();
         cache.retain(|id, _| live.contains(id));
-        Ok(Snapshot {
-            data: Arc::new(SnapshotData {
-                manifest,
-                parts,
-                catalog: Default::default(),
-            }),
-        })
+        Ok(Snapshot::new(manifest, parts))
     }
 
     /// Deletes files no manifest of the last two generations references: temporary files
@@ -636,16 +482,16 @@ impl Db {
     /// are kept out by the lock taken at open.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
         if self.inner.lock.is_none() {
-            return Err(Error::Usage("the database was opened read-only".into()));
+            return Err(Error::ReadOnly);
         }
         let guard = self.inner.writing.lock();
         if let Some(why) = &guard.poisoned {
-            return Err(Error::Usage(format!(
-                "{why}; reopen the database before writing again"
-            )));
+            return Err(Error::WritesRefused {
+                reason: why.clone(),
+            });
         }
         let snap = self.snapshot();
-        let rows = Rows::with_schema(&snap.data.manifest.custom);
+        let rows = Rows::with_schema(&snap.manifest().custom);
         Ok(WriteTxn {
             db: self,
             _guard: guard,
@@ -663,14 +509,14 @@ fn is_not_found(e: &Error) -> bool {
 /// directory, is a usage error: there is no database there.
 fn open_dir(vfs: &dyn Vfs, path: &Path) -> Result<Arc<dyn VfsDir>> {
     vfs.open_dir(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "no database at {}: no such directory",
-            path.display()
-        )),
-        std::io::ErrorKind::NotADirectory => Error::Usage(format!(
-            "no database at {}: it is a file, not a directory",
-            path.display()
-        )),
+        std::io::ErrorKind::NotFound => Error::NoDatabase {
+            path: path.to_path_buf(),
+            reason: "no such directory".into(),
+        },
+        std::io::ErrorKind::NotADirectory => Error::NoDatabase {
+            path: path.to_path_buf(),
+            reason: "it is a file, not a directory".into(),
+        },
         _ => Error::io("open directory", path, e),
     })
 }
@@ -756,7 +602,7 @@ impl WriteTxn<'_> {
 
 fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSummary> {
     let snap = db.snapshot();
-    let old = &snap.data.manifest;
+    let old = &snap.manifest();
     let new_rows = rows.rows.len();
     if new_rows == 0 {
         return Ok(CommitSummary {
@@ -778,7 +624,7 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
     new_visitors.sort_unstable();
     let visitor_count = new_visitors.len() as u64;
     let mut moved: Vec<(usize, Vec<u32>)> = Vec::new();
-    for (pi, p) in snap.data.parts.iter().enumerate() {
+    for (pi, p) in snap.parts().iter().enumerate() {
         let ids = p.reader.visitor_ids()?;
         let mut found = Vec::new();
         for v in &new_visitors {
@@ -795,10 +641,13 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
     drop(new_visitors);
     let mut rewritten = 0u64;
     for (pi, ords) in &moved {
+        let Some(part) = snap.parts().get(*pi) else {
+            continue;
+        };
+        let cursor = PartCursor::new(&part.reader)?;
+        let dims = readback::custom_dims(&cursor, &mut rows)?;
         for &o in ords {
-            snap.data.parts[*pi]
-                .reader
-                .read_visitor_rows(o, &mut rows)?;
+            readback::read_visitor(&cursor, o, &dims, &mut rows)?;
             rewritten += 1;
         }
     }
@@ -854,7 +703,7 @@ fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSumm
     //    generation; that clean-up is best effort (the next writer retries it).
     let new = written.snapshot.clone();
     *db.inner.current.write() = written.snapshot;
-    let _ = db.remove_orphans(&[&new.data.manifest, old]);
+    let _ = db.remove_orphans(&[new.manifest(), old]);
     Ok(CommitSummary {
         generation,
         events: new_rows as u64,
@@ -875,7 +724,7 @@ fn revenue_overflow(rows: &Rows, sess: &sessions::Sessionized, i: usize) -> Erro
         .and_then(|v| sess.visitors.get(v))
         .map_or("?", |&s| rows.strings.get(s));
     let start = sess.visits.get(i).map_or(0, |v| v.start);
-    Error::InvalidInput(format!(
+    Error::too_large(format!(
         "the visit of visitor {visitor:?} starting at {start} ms sums its conversions' \
          revenue beyond ±9223372036854 (the most one visit can hold); nothing was committed"
     ))
@@ -932,7 +781,7 @@ fn write_files(
     fixed: &FixedSyms,
     plan: &Plan<'_>,
 ) -> Result<Written> {
-    let old = &snap.data.manifest;
+    let old = &snap.manifest();
     let dir = &*db.inner.dir;
 
     // Parts, built in parallel, written and synced under temporary names.
@@ -951,7 +800,10 @@ fn write_files(
                             break;
                         };
                         let name = Plan::part_name(id);
-                        let res = write_part(rows, sess, fixed, range).and_then(|(bytes, sum)| {
+                        let (layout, columns) = columns::part_columns(rows, sess, fixed, range);
+                        let built =
+                            write_part(&rows.strings, layout, columns.into_iter().map(|c| c()));
+                        let res = built.and_then(|(bytes, sum)| {
                             let tmp = fs::write_temp(dir, &name, &bytes)?;
                             let entry = PartEntry {
                                 id,
@@ -986,7 +838,7 @@ fn write_files(
     let mut parts: Vec<PartEntry> = Vec::with_capacity(old.parts.len() + new_parts.len());
     let moved_map: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
     let mut next_id = plan.first_id + plan.ranges.len() as u64;
-    for (pi, p) in snap.data.parts.iter().enumerate() {
+    for (pi, p) in snap.parts().iter().enumerate() {
         let Some(ords) = moved_map.get(&pi) else {
             parts.push(p.entry.clone());
             continue;

@@ -1,7 +1,7 @@
 //! Error types of the library.
 //!
 //! One enum, [`Error`], with a [`kind`](Error::kind) that callers match on and that the
-//! CLI maps to its exit codes (SPEC §3: 1 runtime, 2 usage/parse, 3 corruption, 4 locked).
+//! CLI maps to its exit codes (1 runtime, 2 usage or bad input, 3 corruption, 4 locked).
 //! Errors carry what was being read (file, line, field) so the message alone says where
 //! and what.
 
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// A bad input row: where it is and what is wrong with it.
 ///
-/// Displays as `FILE:LINE: field: reason`, the format SPEC §1.1 prescribes.
+/// Displays as `FILE:LINE: field: reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
     /// The input file (or `<input>` for rows appended through the API).
@@ -36,8 +36,11 @@ impl fmt::Display for RowError {
 
 impl std::error::Error for RowError {}
 
-/// The broad class of an [`Error`]; stable across versions, meant for matching.
+/// The broad class of an [`Error`]; stable across versions, meant for matching. The
+/// CLI maps it to its exit status: `Io` and `Internal` 1, `InvalidInput` and `Usage` 2,
+/// `Corruption` and `UnsupportedVersion` 3, `Locked` 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// An operating-system I/O failure (disk full, permission, EIO …).
     Io,
@@ -47,13 +50,16 @@ pub enum ErrorKind {
     UnsupportedVersion,
     /// Another process holds the writer lock.
     Locked,
-    /// Bad input: a row, an option or an argument.
+    /// Bad input: a row, a segment, a dimension, an argument, or data past a limit.
     InvalidInput,
-    /// The operation needs a writable handle, or the database does not exist / exists.
+    /// The call does not fit the state of the database (missing, exists, read-only …).
     Usage,
+    /// A bug in sightline (a worker thread panicked): please report it.
+    Internal,
 }
 
-/// Every error the library returns.
+/// Every error the library returns. Match on [`kind`](Error::kind) for the class, on the
+/// variant for the details; the message alone says where and what.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -67,7 +73,8 @@ pub enum Error {
         /// The OS error (part of the message, so not also reported as a source).
         error: io::Error,
     },
-    /// A database file is damaged: a checksum or a structural check failed.
+    /// A database file is damaged: a checksum or a structural check failed, or a file
+    /// the manifest names is missing.
     #[error("corruption in {path}: {reason}")]
     Corruption {
         /// The damaged file.
@@ -88,22 +95,78 @@ pub enum Error {
     /// Another writer holds the database.
     #[error("database is locked: {path} is held by another writer")]
     Locked {
-        /// The lock file.
+        /// The database directory.
         path: PathBuf,
+    },
+    /// There is no database at `path`.
+    #[error("no database at {}{}", path.display(), if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    NoDatabase {
+        /// The path given.
+        path: PathBuf,
+        /// Why not (no such directory, a file, no manifest), or empty.
+        reason: String,
+    },
+    /// A database already exists where one was to be created.
+    #[error("a database already exists at {}", path.display())]
+    DatabaseExists {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A write on a handle opened read-only.
+    #[error("the database was opened read-only")]
+    ReadOnly,
+    /// The handle refuses to write: a failed commit could not be undone, so what is on
+    /// disk is unknown to it. Reopening the database decides.
+    #[error("{reason}; reopen the database before writing again")]
+    WritesRefused {
+        /// What failed.
+        reason: String,
     },
     /// A bad input row.
     #[error(transparent)]
     Row(#[from] RowError),
     /// A segment that does not parse or does not fit the schema (offset and reason;
-    /// [`SegmentError::caret`](crate::lang::SegmentError::caret) renders it).
+    /// [`SegmentError::caret`](crate::SegmentError::caret) renders it).
     #[error("invalid segment {0}")]
     Segment(crate::lang::SegmentError),
-    /// A bad argument or option.
-    #[error("{0}")]
-    InvalidInput(String),
-    /// The call does not fit the state of the database (missing, exists, read-only …).
-    #[error("{0}")]
-    Usage(String),
+    /// A dimension name the database does not know (reports, value lists).
+    #[error("unknown dimension `{name}`{}", suggestion_hint(suggestions))]
+    UnknownDimension {
+        /// The name given.
+        name: String,
+        /// Known names close to it, best first.
+        suggestions: Vec<String>,
+    },
+    /// An argument out of its range: funnel steps, a negative window, zero periods …
+    #[error("{reason}")]
+    InvalidArgument {
+        /// Which argument (`steps`, `window`, `periods`, `selection`, `visit timeout` …).
+        argument: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Data or an answer past a limit of the format or of an analysis (a visit's
+    /// revenue, a column of one part, a cohort table).
+    #[error("{reason}")]
+    TooLarge {
+        /// What is too large, and what to do.
+        reason: String,
+    },
+    /// A bug: a worker thread panicked or lost its job.
+    #[error("internal error: {reason} (please report this)")]
+    Internal {
+        /// What happened.
+        reason: String,
+    },
+}
+
+fn suggestion_hint(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        "; `.schema` in the REPL lists every dimension".to_string()
+    } else {
+        let list: Vec<String> = suggestions.iter().map(|n| format!("`{n}`")).collect();
+        format!("; did you mean {}?", list.join(", "))
+    }
 }
 
 impl Error {
@@ -114,8 +177,16 @@ impl Error {
             Error::Corruption { .. } => ErrorKind::Corruption,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Error::Locked { .. } => ErrorKind::Locked,
-            Error::Row(_) | Error::Segment(_) | Error::InvalidInput(_) => ErrorKind::InvalidInput,
-            Error::Usage(_) => ErrorKind::Usage,
+            Error::Row(_)
+            | Error::Segment(_)
+            | Error::UnknownDimension { .. }
+            | Error::InvalidArgument { .. }
+            | Error::TooLarge { .. } => ErrorKind::InvalidInput,
+            Error::NoDatabase { .. }
+            | Error::DatabaseExists { .. }
+            | Error::ReadOnly
+            | Error::WritesRefused { .. } => ErrorKind::Usage,
+            Error::Internal { .. } => ErrorKind::Internal,
         }
     }
 
@@ -132,6 +203,31 @@ impl Error {
             path: path.to_path_buf(),
             reason: reason.into(),
         }
+    }
+
+    pub(crate) fn argument(argument: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            argument,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn too_large(reason: impl Into<String>) -> Error {
+        Error::TooLarge {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn internal(reason: impl Into<String>) -> Error {
+        Error::Internal {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<crate::lang::SegmentError> for Error {
+    fn from(e: crate::lang::SegmentError) -> Error {
+        Error::Segment(e)
     }
 }
 

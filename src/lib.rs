@@ -23,9 +23,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout of the crate: [`db`] (handle, transactions, snapshots, commit), [`ingest`]
-//! (parsing, sessionisation, derived dimensions), [`storage`] (part files, manifest,
-//! mmap), [`schema`] (dimension names), [`generate`] (synthetic data).
+//! The API in brief: a [`Db`] (opened with [`Db::create`], [`Db::open`],
+//! [`Db::open_read_only`] or [`Db::builder`]) takes writes in [`WriteTxn`]s and hands out
+//! [`Snapshot`]s; a snapshot answers everything — [`Snapshot::query`] and
+//! [`select`](Snapshot::select)/[`summarize`](Snapshot::summarize) for segments,
+//! [`report`](Snapshot::report), [`funnel`](Snapshot::funnel),
+//! [`cohorts`](Snapshot::cohorts), [`visitor`](Snapshot::visitor),
+//! [`stats`](Snapshot::stats). Every result type is exported at the crate root.
+//! [`generate`] writes deterministic synthetic data. Errors are one [`Error`] enum whose
+//! [`kind`](Error::kind) classifies them.
 //!
 //! **Signal handling.** On Linux the first memory map installs a SIGBUS handler, so that
 //! a part truncated underneath a reader by another program becomes a corruption error
@@ -37,28 +43,42 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod check;
-pub mod db;
-pub mod error;
-pub mod event;
-pub mod exec;
+mod check;
+mod db;
+mod error;
+mod event;
+mod exec;
 pub mod generate;
-pub mod ingest;
-pub mod lang;
-pub mod schema;
-pub mod storage;
-pub mod visits;
+mod ingest;
+mod lang;
+mod options;
+mod schema;
+mod snapshot;
+mod storage;
+#[doc(hidden)]
+pub mod testing;
 
-pub use db::{CommitSummary, Db, DbOptions, LivePart, Snapshot, Stats, WriteTxn};
+pub use check::{CheckReport, check};
+pub use db::{CommitSummary, Db, DbBuilder, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
-pub use event::{Event, EventType, Value};
+pub use event::{Event, EventType, MAX_REVENUE, MAX_TS_MS, MIN_TS_MS, Value};
+pub use exec::catalog::{ACTION_TYPES, DEVICE_TYPES, REFERRER_TYPES};
 pub use exec::{
-    CohortOptions, Cohorts, CompiledSegment, Funnel, FunnelOptions, FunnelScope, Period, Report,
-    ReportOptions, Selection, Summary, TimeRange,
+    Catalog, Cohort, CohortOptions, Cohorts, CompiledSegment, CondPlan, CondStats,
+    DEFAULT_VISITOR_WINDOW_MS, DimType, DimValue, Dimension, DimensionValues, EventRecord, Explain,
+    Funnel, FunnelOptions, FunnelScope, FunnelStep, GroupPlan, MAX_COHORT_CELLS, MAX_FUNNEL_STEPS,
+    Period, Report, ReportOptions, ReportRow, ReportValue, Selection, Stats, Summary, TimeRange,
+    VisitRecord, VisitorProfile, VisitorTotals,
 };
-pub use ingest::import::{FileReport, Format, ImportOptions};
-pub use lang::{Dialect, Segment, SegmentError};
-pub use visits::VisitorProfile;
+pub use ingest::import::{FileReport, Format, ImportOptions, MAX_REPORTED_ERRORS};
+pub use ingest::rows::MAX_CUSTOM_DIMENSIONS;
+pub use lang::{
+    Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment, SegmentError,
+    parse as parse_segment,
+};
+pub use options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
+pub use schema::{CustomDim, CustomType, Level};
+pub use snapshot::Snapshot;
 
 /// The README's library example, compiled and run as a doctest so it cannot rot.
 #[cfg(doctest)]

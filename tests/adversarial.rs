@@ -689,7 +689,7 @@ fn a_missing_part_is_corruption_and_a_missing_database_a_usage_error() {
 
 #[test]
 fn a_failed_first_commit_leaves_no_directory_behind() {
-    use sightline::storage::sim::{Fault, FaultError, FaultMode, SimFs};
+    use sightline::testing::{Fault, FaultError, FaultMode, SimFs};
     // No room for even the first manifest (a full disk, or no inodes left).
     for mode in [FaultMode::Once, FaultMode::Always] {
         let fs = SimFs::new();
@@ -699,11 +699,23 @@ fn a_failed_first_commit_leaves_no_directory_behind() {
             mode,
         });
         let path = Path::new("/sim/new-db");
-        let e = Db::create_in(fs.vfs(), path, Default::default()).unwrap_err();
+        let e = Db::builder()
+            .file_system(fs.vfs())
+            .options(Default::default())
+            .create(path)
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Io, "{e}");
         fs.clear_faults();
-        let e = Db::open_read_only_in(fs.vfs(), path).unwrap_err();
+        let e = Db::builder()
+            .file_system(fs.vfs())
+            .read_only(true)
+            .open(path)
+            .unwrap_err();
         assert!(e.to_string().contains("no such directory"), "{mode:?}: {e}");
-        Db::create_in(fs.vfs(), path, Default::default()).expect("a retry creates it");
+        Db::builder()
+            .file_system(fs.vfs())
+            .options(Default::default())
+            .create(path)
+            .expect("a retry creates it");
     }
 }

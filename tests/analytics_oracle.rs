@@ -25,13 +25,14 @@ mod seeded;
 use proptest::prelude::*;
 use random_events::{BASE_MS, Visitor, import, json_batches, spread_visitors};
 use random_segments::{BoundSpec, CondSpec, Expect, condition, range_of};
-use sightline::exec::{
+use sightline::Level;
+use sightline::testing::scan;
+use sightline::{
     Cohort, CohortOptions, Cohorts, Funnel, FunnelOptions, FunnelScope, FunnelStep,
-    MAX_FUNNEL_STEPS, Period, Report, ReportOptions, ReportRow, ReportValue, scan,
+    MAX_FUNNEL_STEPS, Period, Report, ReportOptions, ReportRow, ReportValue,
 };
-use sightline::lang::{OrGroup, Segment};
-use sightline::schema::Level;
 use sightline::{CompiledSegment, Db, Dialect, ErrorKind, Snapshot, Summary, TimeRange};
+use sightline::{OrGroup, Segment};
 
 const DEFAULT_SEED: u64 = 0xa7a1_7105;
 
@@ -646,7 +647,7 @@ fn funnel(db: &Db, steps: &[&str], segment: &str, options: FunnelOptions) -> Fun
         "funnel {:?} --segment {segment:?} {options:?}: engine {engine:?}",
         steps
             .iter()
-            .map(|s| s.segment.to_string())
+            .map(|s| s.segment().to_string())
             .collect::<Vec<_>>()
     );
     oracle
@@ -1319,7 +1320,7 @@ fn visitor_profiles_total_every_visit() {
     );
     assert_eq!(
         oracle.totals,
-        sightline::visits::VisitorTotals {
+        sightline::VisitorTotals {
             visits: 2,
             events: 5,
             actions: 2,
@@ -1340,7 +1341,7 @@ fn visitor_profiles_total_every_visit() {
 #[test]
 fn an_empty_database() {
     let (_d, db) = db_of(&[]);
-    assert!(db.snapshot().parts().is_empty());
+    assert_eq!(db.snapshot().stats().unwrap().parts, 0);
     let r = report(&db, "countryCode", "", TimeRange::ALL, Some(1));
     assert_eq!(
         r,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
+use sightline::CustomType;
 use sightline::Db;
-use sightline::schema::CustomType;
-use sightline::visits::DimValue;
+use sightline::DimValue;
 
 mod common;
 use common::{assert_same_content, describe, dir_content, s, sightline, text};

@@ -110,7 +110,10 @@ fn a_second_writer_is_refused_at_once() {
     let err = Db::open(&dir).expect_err("a second Db::open must fail");
     assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
     assert!(err.to_string().contains("database is locked"), "{err}");
-    let err = Db::open_or_create(&dir, DbOptions::default()).expect_err("open_or_create");
+    let err = Db::builder()
+        .create_if_missing(true)
+        .open(&dir)
+        .expect_err("create if missing");
     assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
     let err = Db::create(&dir, DbOptions::default()).expect_err("create");
     assert_eq!(err.kind(), ErrorKind::Locked, "{err}");

@@ -12,7 +12,7 @@ use sightline::{Db, DbOptions, ErrorKind};
 
 type Answer = (
     sightline::Stats,
-    Vec<sightline::visits::VisitRecord>,
+    Vec<sightline::VisitRecord>,
     sightline::Summary,
     sightline::Report,
 );
@@ -70,7 +70,7 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with("part-") || n.starts_with("del-"))
         .collect();
-    files.push(sightline::storage::manifest::Manifest::file_name(newest));
+    files.push(sightline::testing::Manifest::file_name(newest));
     files.sort();
     assert!(
         files.iter().any(|f| f.starts_with("del-")),
@@ -85,7 +85,7 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
             bytes[pos] ^= 0xff;
             std::fs::write(&path, &bytes).unwrap();
             flips += 1;
-            let report = sightline::check::check(dir.path()).unwrap();
+            let report = sightline::check(dir.path()).unwrap();
             assert!(
                 !report.is_ok(),
                 "{name}: flip at byte {pos} not detected by check"
@@ -128,7 +128,7 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
         for len in 0..original.len() {
             std::fs::write(&path, &original[..len]).unwrap();
             assert!(
-                !sightline::check::check(dir.path()).unwrap().is_ok(),
+                !sightline::check(dir.path()).unwrap().is_ok(),
                 "{name} truncated to {len} passed check"
             );
             let r = std::panic::catch_unwind(|| answer(dir.path()));
@@ -140,7 +140,7 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
         }
         std::fs::write(&path, &original).unwrap();
     }
-    assert!(sightline::check::check(dir.path()).unwrap().is_ok());
+    assert!(sightline::check(dir.path()).unwrap().is_ok());
     println!(
         "{flips} flips: {errors} corruption errors, {same} reads unaffected (padding or unread bytes)"
     );

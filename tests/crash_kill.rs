@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sightline::VisitRecord;
 use sightline::generate::{GenOptions, write_jsonl};
-use sightline::visits::VisitRecord;
 use sightline::{Db, DbOptions, ImportOptions, Stats};
 
 const DEFAULT_FILES: usize = 50;

@@ -1,7 +1,7 @@
 //! Every derived visit dimension of SPEC §1.2 on a hand-computed example.
 
-use sightline::visits::{DimValue, VisitRecord};
 use sightline::{Db, DbOptions};
+use sightline::{DimValue, VisitRecord};
 
 fn dim<'a>(v: &'a VisitRecord, name: &str) -> Option<&'a DimValue> {
     v.dims.iter().find(|(n, _)| n == name).map(|(_, d)| d)

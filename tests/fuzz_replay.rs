@@ -9,7 +9,7 @@ mod checks;
 
 use std::path::{Path, PathBuf};
 
-use sightline::storage::part::{PartReader, reseal};
+use sightline::testing::{PartReader, reseal};
 
 /// The input files of `target` (README and dotfiles are notes, not inputs).
 fn inputs(target: &str) -> Vec<PathBuf> {

@@ -33,9 +33,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use peakmem_alloc::{PeakMemAlloc, PeakMemAllocTrait};
-use sightline::exec::scan;
-use sightline::lang::{MAX_CONDITIONS, MAX_SEGMENT_BYTES};
+use sightline::testing::scan;
 use sightline::{Db, DbOptions, Dialect, Error, SegmentError, Snapshot, Summary, TimeRange};
+use sightline::{MAX_CONDITIONS, MAX_SEGMENT_BYTES};
 
 use Dialect::{Default as D, Matomo as M, MatomoUrl as U};
 

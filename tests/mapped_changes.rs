@@ -108,7 +108,7 @@ fn a_part_truncated_underneath_a_reader_gives_corruption_errors_not_a_crash() {
     assert_eq!(snap.intact().unwrap_err().kind(), ErrorKind::Corruption);
     let e = Db::open_read_only(&tmp.path().join("db")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
-    let report = sightline::check::check(&tmp.path().join("db")).unwrap();
+    let report = sightline::check(&tmp.path().join("db")).unwrap();
     assert!(!report.is_ok());
 }
 
@@ -134,11 +134,7 @@ fn a_part_rewritten_in_place_underneath_a_reader_never_crashes() {
         let got = got.unwrap_or_else(|_| panic!("round {round}: a query panicked"));
         // Whatever came back, it came back; later snapshots see the damage.
         assert_eq!(got.len(), 5);
-        assert!(
-            !sightline::check::check(&tmp.path().join("db"))
-                .unwrap()
-                .is_ok()
-        );
+        assert!(!sightline::check(&tmp.path().join("db")).unwrap().is_ok());
         std::fs::write(&part, &original).unwrap();
     }
 }

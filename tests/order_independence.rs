@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use sightline::visits::{DimValue, VisitRecord};
 use sightline::{Db, DbOptions};
+use sightline::{DimValue, VisitRecord};
 
 const BASE_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const TYPES: [&str; 5] = ["pageview", "pageview", "event", "goal", "ecommerceOrder"];
@@ -103,7 +103,7 @@ fn import_batches(batches: &[Vec<String>]) -> Vec<VisitRecord> {
         }
         tx.commit().unwrap();
     }
-    assert!(sightline::check::check(dir.path()).unwrap().is_ok());
+    assert!(sightline::check(dir.path()).unwrap().is_ok());
     let mut visits = db.snapshot().visits().unwrap();
     visits.sort_by(|a, b| {
         (&a.visitor_id, a.start, &a.visit_id).cmp(&(&b.visitor_id, b.start, &b.visit_id))

@@ -24,8 +24,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sightline::check::check_in;
-use sightline::storage::sim::{Fault, FaultError, FaultMode, SimFs};
+use sightline::testing::check_in;
+use sightline::testing::{Fault, FaultError, FaultMode, SimFs};
 use sightline::{Db, DbOptions, ErrorKind, TimeRange};
 
 const DB: &str = "/sim/db";
@@ -104,7 +104,11 @@ fn fingerprint(db: &Db) -> String {
 /// A disk holding the database after the first `k` commits of the scenario.
 fn base(k: usize) -> SimFs {
     let fs = SimFs::new();
-    let db = Db::create_in(fs.vfs(), &db_path(), DbOptions::default()).expect("create");
+    let db = Db::builder()
+        .file_system(fs.vfs())
+        .options(DbOptions::default())
+        .create(&db_path())
+        .expect("create");
     for c in scenario().iter().take(k) {
         commit(&db, c).expect("setup commit");
     }
@@ -114,7 +118,10 @@ fn base(k: usize) -> SimFs {
 /// Fingerprints before and after commit `k`, and the mutating operations it performs.
 fn expected(k: usize) -> (String, String, u64) {
     let fs = base(k);
-    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+    let db = Db::builder()
+        .file_system(fs.vfs())
+        .open(&db_path())
+        .expect("open");
     let old = fingerprint(&db);
     let before = fs.ops();
     commit(&db, &scenario()[k]).expect("clean commit");
@@ -126,7 +133,10 @@ fn expected(k: usize) -> (String, String, u64) {
 /// disk, and whether the commit was acknowledged.
 fn power_off_during(k: usize, i: u64) -> (SimFs, bool) {
     let fs = base(k);
-    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+    let db = Db::builder()
+        .file_system(fs.vfs())
+        .open(&db_path())
+        .expect("open");
     fs.inject(Fault {
         at: fs.ops() + i,
         error: FaultError::Eio,
@@ -139,7 +149,9 @@ fn power_off_during(k: usize, i: u64) -> (SimFs, bool) {
 /// Recovery of one crash state: opens, passes `check`, shows `old` or `new` (`new` if
 /// acknowledged), leaves no orphan, and takes a further commit.
 fn recover(state: &SimFs, old: &str, new: &str, acked: bool, what: &str) -> bool {
-    let db = Db::open_in(state.vfs(), &db_path())
+    let db = Db::builder()
+        .file_system(state.vfs())
+        .open(&db_path())
         .unwrap_or_else(|e| panic!("{what}: the database does not open: {e}"));
     let got = fingerprint(&db);
     assert!(
@@ -214,7 +226,12 @@ fn power_loss_during_recovery_is_harmless() {
                     continue;
                 };
                 let before = probe.ops();
-                let want = fingerprint(&Db::open_in(probe.vfs(), &db_path()).expect("open"));
+                let want = fingerprint(
+                    &Db::builder()
+                        .file_system(probe.vfs())
+                        .open(&db_path())
+                        .expect("open"),
+                );
                 assert!(want == old || want == new);
                 let recovery_ops = probe.ops() - before;
                 if recovery_ops == 0 {
@@ -229,13 +246,15 @@ fn power_loss_during_recovery_is_harmless() {
                         error: FaultError::Eio,
                         mode: FaultMode::PowerLoss,
                     });
-                    let _ = Db::open_in(disk.vfs(), &db_path());
+                    let _ = Db::builder().file_system(disk.vfs()).open(&db_path());
                     for again in disk.crash_states(j) {
                         let what = format!(
                             "commit {k}, power lost at {i}, {}, then at recovery operation {j}: {} ({files} files)",
                             state.label, again.label
                         );
-                        let db = Db::open_in(again.fs.vfs(), &db_path())
+                        let db = Db::builder()
+                            .file_system(again.fs.vfs())
+                            .open(&db_path())
                             .unwrap_or_else(|e| panic!("{what}: {e}"));
                         assert_eq!(fingerprint(&db), want, "{what}");
                         nested += 1;
@@ -250,7 +269,7 @@ fn power_loss_during_recovery_is_harmless() {
 
 /// Copies every file of `from` onto `to` as synced, durable files.
 fn copy_disk(from: &SimFs, to: &SimFs) -> std::io::Result<usize> {
-    use sightline::storage::fs::Vfs;
+    use sightline::testing::Vfs;
     to.create_dir(Path::new(DB))?;
     let dir = to.open_dir(Path::new(DB))?;
     let files = from.files();
@@ -267,7 +286,11 @@ fn copy_disk(from: &SimFs, to: &SimFs) -> std::io::Result<usize> {
 #[test]
 fn power_loss_while_creating_leaves_no_database_or_an_empty_one() {
     let probe = SimFs::new();
-    Db::create_in(probe.vfs(), &db_path(), DbOptions::default()).expect("create");
+    Db::builder()
+        .file_system(probe.vfs())
+        .options(DbOptions::default())
+        .create(&db_path())
+        .expect("create");
     let ops = probe.ops();
     for i in 0..=ops {
         let fs = SimFs::new();
@@ -276,16 +299,23 @@ fn power_loss_while_creating_leaves_no_database_or_an_empty_one() {
             error: FaultError::Eio,
             mode: FaultMode::PowerLoss,
         });
-        let acked = Db::create_in(fs.vfs(), &db_path(), DbOptions::default()).is_ok();
+        let acked = Db::builder()
+            .file_system(fs.vfs())
+            .options(DbOptions::default())
+            .create(&db_path())
+            .is_ok();
         for state in fs.crash_states(i) {
             let what = format!("create, power lost before operation {i}: {}", state.label);
-            let db = match Db::open_in(state.fs.vfs(), &db_path()) {
+            let db = match Db::builder().file_system(state.fs.vfs()).open(&db_path()) {
                 Ok(db) => db,
                 Err(e) => {
                     assert!(!acked, "{what}: acknowledged creation lost: {e}");
                     assert_eq!(e.kind(), ErrorKind::Usage, "{what}: {e}");
                     // No database: creating it again works.
-                    Db::create_in(state.fs.vfs(), &db_path(), DbOptions::default())
+                    Db::builder()
+                        .file_system(state.fs.vfs())
+                        .options(DbOptions::default())
+                        .create(&db_path())
                         .unwrap_or_else(|e| panic!("{what}: create again: {e}"))
                 }
             };
@@ -307,7 +337,10 @@ fn disk_full_and_io_errors_leave_the_previous_commit_intact() {
                 for i in 0..ops {
                     cases += 1;
                     let fs = base(k);
-                    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+                    let db = Db::builder()
+                        .file_system(fs.vfs())
+                        .open(&db_path())
+                        .expect("open");
                     let files_before = fs.files();
                     let start = fs.ops() as usize;
                     fs.inject(Fault {
@@ -386,7 +419,9 @@ fn disk_full_and_io_errors_leave_the_previous_commit_intact() {
                     };
                     drop(db);
                     fs.clear_faults();
-                    let reopened = Db::open_in(fs.vfs(), &db_path())
+                    let reopened = Db::builder()
+                        .file_system(fs.vfs())
+                        .open(&db_path())
                         .unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
                     let got = fingerprint(&reopened);
                     match expect_reopened {
@@ -412,11 +447,20 @@ fn disk_full_and_io_errors_leave_the_previous_commit_intact() {
 #[test]
 fn a_second_writer_on_the_simulated_disk_is_locked_out() {
     let fs = base(1);
-    let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
-    let e = Db::open_in(fs.vfs(), Path::new(DB)).expect_err("second writer");
+    let db = Db::builder()
+        .file_system(fs.vfs())
+        .open(&db_path())
+        .expect("open");
+    let e = Db::builder()
+        .file_system(fs.vfs())
+        .open(Path::new(DB))
+        .expect_err("second writer");
     assert_eq!(e.kind(), ErrorKind::Locked);
     drop(db);
-    Db::open_in(fs.vfs(), Path::new(DB)).expect("the lock is released on drop");
+    Db::builder()
+        .file_system(fs.vfs())
+        .open(Path::new(DB))
+        .expect("the lock is released on drop");
 }
 
 #[path = "common/seeded.rs"]
@@ -467,7 +511,7 @@ proptest! {
     ) {
         // The model: fingerprints after each prefix of the history.
         let model_fs = SimFs::new();
-        let model = Db::create_in(model_fs.vfs(), &db_path(), DbOptions::default()).unwrap();
+        let model = Db::builder().file_system(model_fs.vfs()).options(DbOptions::default()).create(&db_path()).unwrap();
         let mut want = vec![fingerprint(&model)];
         for c in &commits {
             commit(&model, c).unwrap();
@@ -478,7 +522,7 @@ proptest! {
         let fs = SimFs::new();
         fs.inject(Fault { at: at % (total_ops + 1), error, mode });
         let mut acked = 0;
-        let mut db = Db::create_in(fs.vfs(), &db_path(), DbOptions::default()).ok();
+        let mut db = Db::builder().file_system(fs.vfs()).options(DbOptions::default()).create(&db_path()).ok();
         let created = db.is_some();
         for c in &commits {
             let Some(handle) = &db else { break };
@@ -499,7 +543,7 @@ proptest! {
         let ok = |got: &str| got == want[acked] || in_flight.is_some_and(|k| got == want[k]);
         if mode == FaultMode::PowerLoss {
             for state in fs.crash_states(seed) {
-                match Db::open_in(state.fs.vfs(), &db_path()) {
+                match Db::builder().file_system(state.fs.vfs()).open(&db_path()) {
                     Ok(db) => {
                         let got = fingerprint(&db);
                         prop_assert!(ok(&got), "{}: {} acknowledged", state.label, acked);
@@ -512,7 +556,7 @@ proptest! {
             }
         } else {
             fs.clear_faults();
-            match Db::open_in(fs.vfs(), &db_path()) {
+            match Db::builder().file_system(fs.vfs()).open(&db_path()) {
                 Ok(db) => prop_assert!(ok(&fingerprint(&db)), "{acked} acknowledged"),
                 Err(e) => prop_assert!(!created && e.kind() == ErrorKind::Usage, "{e}"),
             }
@@ -522,7 +566,7 @@ proptest! {
 
 /// The files the two newest manifests on `fs` name, and which of them are missing.
 fn missing_files(fs: &SimFs) -> (usize, Vec<String>) {
-    use sightline::storage::manifest::Manifest;
+    use sightline::testing::Manifest;
     let files = fs.files();
     let mut manifests: Vec<(&PathBuf, &Vec<u8>)> = files
         .iter()
@@ -558,7 +602,10 @@ fn read_errors_during_commit_and_clean_up_delete_no_live_file() {
         let (old, new, _) = expected(k);
         let reads = {
             let fs = base(k);
-            let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+            let db = Db::builder()
+                .file_system(fs.vfs())
+                .open(&db_path())
+                .expect("open");
             let before = fs.reads();
             commit(&db, &scenario()[k]).expect("clean commit");
             fs.reads() - before
@@ -568,7 +615,10 @@ fn read_errors_during_commit_and_clean_up_delete_no_live_file() {
             for i in 0..reads {
                 cases += 1;
                 let fs = base(k);
-                let db = Db::open_in(fs.vfs(), &db_path()).expect("open");
+                let db = Db::builder()
+                    .file_system(fs.vfs())
+                    .open(&db_path())
+                    .expect("open");
                 fs.inject_read(Fault {
                     at: fs.reads() + i,
                     error: FaultError::Eio,
@@ -587,7 +637,9 @@ fn read_errors_during_commit_and_clean_up_delete_no_live_file() {
                     assert_eq!(fingerprint(&db), new, "{what}");
                 }
                 drop(db);
-                let reopened = Db::open_in(fs.vfs(), &db_path())
+                let reopened = Db::builder()
+                    .file_system(fs.vfs())
+                    .open(&db_path())
                     .unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
                 let got = fingerprint(&reopened);
                 assert!(got == old || got == new, "{what}: neither old nor new");
@@ -622,7 +674,12 @@ fn read_errors_during_start_up_delete_no_live_file() {
         let probe = SimFs::new();
         copy_disk(&state.fs, &probe).expect("copy");
         let before = probe.reads();
-        drop(Db::open_in(probe.vfs(), &db_path()).expect("open"));
+        drop(
+            Db::builder()
+                .file_system(probe.vfs())
+                .open(&db_path())
+                .expect("open"),
+        );
         let reads = probe.reads() - before;
         for mode in [FaultMode::Once, FaultMode::Always] {
             for i in 0..reads {
@@ -637,7 +694,7 @@ fn read_errors_during_start_up_delete_no_live_file() {
                 let what = format!(
                     "start-up after commit {k}, read error ({mode:?}) at read {i} of {reads}"
                 );
-                let opened = Db::open_in(fs.vfs(), &db_path());
+                let opened = Db::builder().file_system(fs.vfs()).open(&db_path());
                 if let Err(e) = &opened {
                     assert_eq!(e.kind(), ErrorKind::Io, "{what}: {e}");
                 }
@@ -648,7 +705,9 @@ fn read_errors_during_start_up_delete_no_live_file() {
                     missing.is_empty(),
                     "{what}: live files deleted: {missing:?}"
                 );
-                let db = Db::open_in(fs.vfs(), &db_path())
+                let db = Db::builder()
+                    .file_system(fs.vfs())
+                    .open(&db_path())
                     .unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
                 let got = fingerprint(&db);
                 assert!(got == old || got == new, "{what}: neither old nor new");

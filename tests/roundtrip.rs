@@ -3,7 +3,7 @@
 //! dictionaries and bitmap indexes), custom dimensions of both types, sparse columns.
 
 use proptest::prelude::*;
-use sightline::visits::DimValue;
+use sightline::DimValue;
 use sightline::{Db, DbOptions, Event, EventType, Value};
 
 fn number() -> impl Strategy<Value = f64> {
@@ -114,7 +114,7 @@ proptest! {
             let s = e.custom.iter().find(|(n, _)| n == "label").map(|(_, v)| match v { Value::Str(x) => DimValue::Str(x.clone()), Value::Num(_) => unreachable!() });
             prop_assert_eq!(field("label"), s);
         }
-        prop_assert!(sightline::check::check(dir.path()).unwrap().is_ok());
+        prop_assert!(sightline::check(dir.path()).unwrap().is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! of the candidate visits, or of the rows matching the earlier same-row conditions
 //! (`engine::RESTRICT_RATIO`): those segments are here too.
 
-use sightline::exec::scan;
+use sightline::testing::scan;
 use sightline::{Db, DbOptions, Dialect, TimeRange};
 
 #[test]

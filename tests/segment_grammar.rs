@@ -3,8 +3,9 @@
 //! (canonical text round-trips; no input panics; error offsets are in bounds).
 
 use proptest::prelude::*;
-use sightline::lang::{
-    Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment, parse,
+use sightline::{
+    Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment,
+    parse_segment as parse,
 };
 
 use Dialect::{Default as D, Matomo as M, MatomoUrl as U};

@@ -19,9 +19,9 @@ mod seeded;
 use proptest::prelude::*;
 use random_events::{BASE_MS, import, json_batches, visitors};
 use random_segments::{Expect, condition, range_of, segments};
-use sightline::exec::{Explain, scan};
-use sightline::lang::{OrGroup, Segment};
 use sightline::{Db, Dialect, Snapshot, Summary, TimeRange};
+use sightline::{Explain, testing::scan};
+use sightline::{OrGroup, Segment};
 const DEFAULT_SEED: u64 = 0x5e9_0ac1e;
 
 fn seed() -> u64 {

@@ -159,7 +159,7 @@ fn stats_match_an_independent_computation() {
     );
 }
 
-fn sorted_visits(db: &Path) -> Vec<sightline::visits::VisitRecord> {
+fn sorted_visits(db: &Path) -> Vec<sightline::VisitRecord> {
     let db = Db::open_read_only(db).unwrap();
     let mut v = db.snapshot().visits().unwrap();
     v.sort_by(|a, b| (&a.visitor_id, a.start).cmp(&(&b.visitor_id, b.start)));

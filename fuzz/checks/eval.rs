@@ -5,8 +5,8 @@
 //! few visitors (times around the visit timeout, URLs, titles, countries, event
 //! fields, goals, orders and two custom dimensions) split into one or two commits.
 
-use sightline::exec::scan;
-use sightline::lang::{Condition, Op, OrGroup, Segment};
+use sightline::testing::scan;
+use sightline::{Condition, Op, OrGroup, Segment};
 use sightline::{Db, DbOptions, Dialect, ErrorKind, Event, EventType, TimeRange, Value};
 
 /// Reads the input byte by byte; past its end every byte is 0, so any input is a
@@ -235,13 +235,12 @@ pub fn segment_eval(data: &[u8]) {
     };
 
     // On the in-memory disk: same commit path as the real one, no file system work.
-    let disk = sightline::storage::sim::SimFs::new();
-    let db = Db::create_in(
-        disk.vfs(),
-        std::path::Path::new("/fuzz/db"),
-        DbOptions::default(),
-    )
-    .expect("create");
+    let disk = sightline::testing::SimFs::new();
+    let db = Db::builder()
+        .file_system(disk.vfs())
+        .options(DbOptions::default())
+        .create(std::path::Path::new("/fuzz/db"))
+        .expect("create");
     for batch in batches.iter().filter(|b| !b.is_empty()) {
         let mut tx = db.begin_write().expect("begin_write");
         for e in batch {

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use sightline::ErrorKind;
-use sightline::storage::checksum::crc32c;
-use sightline::storage::manifest::{Manifest, decode_deletions, encode_deletions};
+use sightline::testing::crc32c;
+use sightline::testing::{Manifest, decode_deletions, encode_deletions};
 
 /// Length of the frame around a payload: magic (8), version (4), length (4), CRC (4).
 const FRAME: usize = 20;

@@ -5,15 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
-use sightline::db::LivePart;
-use sightline::exec::compile::compile;
-use sightline::exec::{Catalog, select_parts, summarize_parts};
-use sightline::ingest::rows::Rows;
-use sightline::lang::{Dialect, parse};
-use sightline::schema::{CustomDim, CustomType};
-use sightline::storage::format::ColumnBody;
-use sightline::storage::manifest::PartEntry;
-use sightline::storage::part::{PartReader, reseal};
+use sightline::Catalog;
+use sightline::testing::ColumnBody;
+use sightline::testing::PartEntry;
+use sightline::testing::Rows;
+use sightline::testing::compile;
+use sightline::testing::{LoosePart, read_back, select, summarize};
+use sightline::testing::{PartReader, reseal};
+use sightline::{CustomDim, CustomType};
+use sightline::{Dialect, parse_segment as parse};
 use sightline::{Error, ErrorKind, TimeRange};
 
 /// Segments run over a part: every level (visit, action, conversion), every kind of
@@ -62,11 +62,8 @@ fn exercise(bytes: Vec<u8>, query: bool) {
         expect_damage(&e, "verify_all");
     }
     let mut rows = Rows::default();
-    for v in 0..reader.meta().visitors.min(1000) {
-        if let Err(e) = reader.read_visitor_rows(v, &mut rows) {
-            expect_damage(&e, "read_visitor_rows");
-            break;
-        }
+    if let Err(e) = read_back(&reader, &mut rows) {
+        expect_damage(&e, "read_back");
     }
     if query {
         run_queries(reader);
@@ -98,13 +95,8 @@ fn run_queries(reader: PartReader) {
         deletions: None,
     };
     let reader = Arc::new(reader);
-    let whole = LivePart {
-        entry,
-        reader,
-        deleted: Arc::new(RoaringBitmap::new()),
-    };
-    let mut less = whole.clone();
-    less.deleted = Arc::new(RoaringBitmap::from_iter([0]));
+    let whole = LoosePart::new(reader.clone(), entry.clone(), RoaringBitmap::new());
+    let less = LoosePart::new(reader, entry, RoaringBitmap::from_iter([0]));
     let mid = m.min_ts / 2 + m.max_ts / 2;
     let ranges = [
         TimeRange::ALL,
@@ -123,9 +115,9 @@ fn run_queries(reader: PartReader) {
         };
         for parts in [std::slice::from_ref(&whole), std::slice::from_ref(&less)] {
             for range in &ranges {
-                match select_parts(parts, &compiled, range) {
+                match select(parts, &compiled, range) {
                     Ok(sel) => {
-                        if let Err(e) = summarize_parts(parts, &sel) {
+                        if let Err(e) = summarize(parts, &sel) {
                             expect_damage(&e, text);
                         }
                     }

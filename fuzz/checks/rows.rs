@@ -1,10 +1,10 @@
 //! `jsonl_row` and `csv_row`: input rows through the importer's parsers.
 
 use sightline::ErrorKind;
-use sightline::ingest::import::{MAX_REPORTED_ERRORS, import_csv_reader};
-use sightline::ingest::parse::{Mode, parse_json, push_raw};
-use sightline::ingest::rows::Rows;
+use sightline::testing::Rows;
+use sightline::testing::{Mode, parse_json, push_raw};
 use sightline::{Error, ImportOptions};
+use sightline::{MAX_REPORTED_ERRORS, testing::import_csv_reader};
 
 /// Any bytes as one JSON Lines row, through the row parser of the parallel JSONL
 /// importer (`parse_json`, then `push_raw` into a parser's batch, then `Rows::absorb`)

@@ -1,6 +1,6 @@
 //! `segment_parse`: any bytes (as lossy UTF-8) as a segment, in every dialect.
 
-use sightline::lang::{Dialect, parse};
+use sightline::{Dialect, parse_segment as parse};
 
 /// True if the default dialect can write `name` (Matomo names may hold whitespace or
 /// operator characters, which it cannot).

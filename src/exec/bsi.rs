@@ -57,6 +57,7 @@ impl Bsi {
     }
 
     /// Number of distinct values.
+    #[cfg(test)]
     pub fn distinct(&self) -> usize {
         self.keys.len()
     }

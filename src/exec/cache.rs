@@ -17,7 +17,7 @@ use crate::error::Result;
 
 /// Lazily built indexes of one part.
 #[derive(Default)]
-pub struct PartCache {
+pub(crate) struct PartCache {
     pub(super) visit_starts: OnceLock<Arc<Vec<u32>>>,
     pub(super) visitor_starts: OnceLock<Arc<Vec<u32>>>,
     /// First event row of each visitor (`visitors + 1` entries).
@@ -30,6 +30,12 @@ pub struct PartCache {
     pub(super) groups: Mutex<HashMap<String, Arc<DenseGroups>>>,
     /// Decoded bitmap-index entries, by (index section, entry): see [`decoded`].
     decoded: Mutex<HashMap<(u32, u32), Arc<RoaringBitmap>>>,
+}
+
+impl std::fmt::Debug for PartCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartCache").finish_non_exhaustive()
+    }
 }
 
 /// Bytes of decoded index entries kept, over every part of the process. Entries are

@@ -253,6 +253,17 @@ impl Catalog {
         self.by_name.get(name).and_then(|&i| self.dims.get(i))
     }
 
+    /// The accepted aliases, and the dimension each names (`country` → `countryCode`).
+    pub fn aliases() -> &'static [(&'static str, &'static str)] {
+        ALIASES
+    }
+
+    /// Up to three of `candidates` closest to `word`, best first (the "did you mean"
+    /// rule of the dimension names, for other vocabularies).
+    pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+        suggest(word, candidates)
+    }
+
     /// Up to three known names closest to `name` (for "did you mean"), best first.
     pub fn suggest(&self, name: &str) -> Vec<String> {
         let names = self

@@ -7,9 +7,9 @@ use roaring::RoaringBitmap;
 use serde::Serialize;
 
 use super::engine::PartEval;
+use super::part::LivePart;
 use super::report::check_selection;
 use super::{Selection, pool};
-use crate::db::{LivePart, Snapshot};
 use crate::error::{Error, Result};
 use crate::schema::internal;
 
@@ -84,107 +84,86 @@ pub struct Cohorts {
     pub cohorts: Vec<Cohort>,
 }
 
-impl Snapshot {
-    /// The cohorts of the visitors whose first visit is in `selection` (SPEC §3;
-    /// `docs/analytics.md`): grouped by the period of that first visit, with how many
-    /// of them have a selected visit in each later period.
-    ///
-    /// ```
-    /// # fn main() -> sightline::Result<()> {
-    /// use sightline::{CohortOptions, Period, TimeRange};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = sightline::Db::create(dir.path(), Default::default())?;
-    /// let mut tx = db.begin_write()?;
-    /// // Monday 2026-01-05: a and b are new; a comes back a week later.
-    /// tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"a"}"#)?;
-    /// tx.append_json(r#"{"ts":"2026-01-07T10:00:00Z","visitorId":"b"}"#)?;
-    /// tx.append_json(r#"{"ts":"2026-01-13T10:00:00Z","visitorId":"a"}"#)?;
-    /// tx.commit()?;
-    /// let snap = db.snapshot();
-    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
-    /// let c = snap.cohorts(&all, &CohortOptions::default())?;
-    /// assert_eq!(c.cohorts[0].start.to_string(), "2026-01-05");
-    /// assert_eq!((c.cohorts[0].size, c.cohorts[0].retained.clone()), (2, vec![2, 1]));
-    /// # Ok(()) }
-    /// ```
-    pub fn cohorts(&self, selection: &Selection, options: &CohortOptions) -> Result<Cohorts> {
-        self.checked(self.cohorts_raw(selection, options))
+/// The cohorts of the visitors whose first visit is in `selection` over `parts`;
+/// `last_event` is the latest live event of the database (the end of the data).
+pub(crate) fn cohorts(
+    parts: &[LivePart],
+    selection: &Selection,
+    options: &CohortOptions,
+    last_event: Option<i64>,
+) -> Result<Cohorts> {
+    if options.periods == 0 {
+        return Err(Error::argument(
+            "periods",
+            "cohorts need at least one period",
+        ));
     }
-
-    fn cohorts_raw(&self, selection: &Selection, options: &CohortOptions) -> Result<Cohorts> {
-        if options.periods == 0 {
-            return Err(Error::InvalidInput(
-                "cohorts need at least one period".into(),
-            ));
-        }
-        check_selection(self, selection)?;
-        let period = options.period;
-        let mut empty = Cohorts {
-            period,
-            cohorts: Vec::new(),
-        };
-        let Some(last) = self.stats()?.last_event else {
-            return Ok(empty);
-        };
-        let end = period.index(options.end_ms.map_or(last, |e| e.min(last)));
-        let periods = options.periods;
-        let jobs = self
-            .parts()
-            .iter()
-            .zip(&selection.parts)
-            .map(|(lp, sel)| {
-                let (lp, sel) = (lp.clone(), sel.clone());
-                Box::new(move || cohorts_part(&lp, &sel, period, periods, end)) as pool::Job<_>
-            })
-            .collect();
-        let mut merged: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
-        let per_part: Vec<Vec<(i64, Vec<u64>)>> = pool::run_all(jobs)?;
-        for part in per_part {
-            for (cohort, counts) in part {
-                let row = merged
-                    .entry(cohort)
-                    .or_insert_with(|| vec![0; counts.len()]);
-                for (a, b) in row.iter_mut().zip(counts) {
-                    *a += b;
-                }
+    check_selection(parts, selection)?;
+    let period = options.period;
+    let mut empty = Cohorts {
+        period,
+        cohorts: Vec::new(),
+    };
+    let Some(last) = last_event else {
+        return Ok(empty);
+    };
+    let end = period.index(options.end_ms.map_or(last, |e| e.min(last)));
+    let periods = options.periods;
+    let jobs = parts
+        .iter()
+        .zip(&selection.parts)
+        .map(|(lp, sel)| {
+            let (lp, sel) = (lp.clone(), sel.clone());
+            Box::new(move || cohorts_part(&lp, &sel, period, periods, end)) as pool::Job<_>
+        })
+        .collect();
+    let mut merged: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    let per_part: Vec<Vec<(i64, Vec<u64>)>> = pool::run_all(jobs)?;
+    for part in per_part {
+        for (cohort, counts) in part {
+            let row = merged
+                .entry(cohort)
+                .or_insert_with(|| vec![0; counts.len()]);
+            for (a, b) in row.iter_mut().zip(counts) {
+                *a += b;
             }
         }
-        // Visitors acquired after the end period are not shown (their cohorts have no
-        // reached period), and must not stretch the table either.
-        let (Some(&first), Some(newest)) = (
-            merged.keys().next(),
-            merged.range(..=end).next_back().map(|(c, _)| *c),
-        ) else {
-            return Ok(empty);
-        };
-        // The table is dense from the first cohort to the newest: bound it before
-        // building it (one stray event decades away would otherwise ask for millions of
-        // rows).
-        let cells: u128 = (first..=newest)
-            .map(|c| reached(c, end, periods) as u128)
-            .sum();
-        if cells > MAX_COHORT_CELLS as u128 {
-            return Err(Error::InvalidInput(format!(
-                "the cohort table would have {} cohorts ({} to {}) and {cells} cells, more \
-                 than {MAX_COHORT_CELLS}: narrow the range (--from/--to) or choose a longer \
-                 period",
-                newest - first + 1,
-                period.start(first)?,
-                period.start(newest)?,
-            )));
-        }
-        for c in first..=newest {
-            let len = reached(c, end, periods);
-            let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; len]);
-            retained.resize(len, 0);
-            empty.cohorts.push(Cohort {
-                start: period.start(c)?,
-                size: retained.first().copied().unwrap_or(0),
-                retained,
-            });
-        }
-        Ok(empty)
     }
+    // Visitors acquired after the end period are not shown (their cohorts have no
+    // reached period), and must not stretch the table either.
+    let (Some(&first), Some(newest)) = (
+        merged.keys().next(),
+        merged.range(..=end).next_back().map(|(c, _)| *c),
+    ) else {
+        return Ok(empty);
+    };
+    // The table is dense from the first cohort to the newest: bound it before
+    // building it (one stray event decades away would otherwise ask for millions of
+    // rows).
+    let cells: u128 = (first..=newest)
+        .map(|c| reached(c, end, periods) as u128)
+        .sum();
+    if cells > MAX_COHORT_CELLS as u128 {
+        return Err(Error::too_large(format!(
+            "the cohort table would have {} cohorts ({} to {}) and {cells} cells, more \
+             than {MAX_COHORT_CELLS}: narrow the range (--from/--to) or choose a longer \
+             period",
+            newest - first + 1,
+            period.start(first)?,
+            period.start(newest)?,
+        )));
+    }
+    for c in first..=newest {
+        let len = reached(c, end, periods);
+        let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; len]);
+        retained.resize(len, 0);
+        empty.cohorts.push(Cohort {
+            start: period.start(c)?,
+            size: retained.first().copied().unwrap_or(0),
+            retained,
+        });
+    }
+    Ok(empty)
 }
 
 /// Most cells (cohorts × reported periods) a cohort table may have.
@@ -224,7 +203,7 @@ impl Period {
         let date = i16::try_from(y)
             .ok()
             .and_then(|y| Date::new(y, m as i8, d as i8).ok());
-        date.ok_or_else(|| Error::InvalidInput(format!("period {index} is out of the calendar")))
+        date.ok_or_else(|| Error::too_large(format!("period {index} is out of the calendar")))
     }
 }
 

@@ -37,13 +37,26 @@ pub const MAX_SEGMENT_REGEX_BYTES: usize = 16 << 20;
 /// one condition on one part, see [`Operand::Regex`]).
 const REGEX_CACHE_BYTES: usize = 2 << 20;
 
-/// A segment ready to evaluate: AND of OR-groups of typed conditions.
+/// A segment ready to evaluate against one database: names resolved, values typed and
+/// normalised ([`Snapshot::compile`](crate::Snapshot::compile)).
 #[derive(Debug, Clone)]
 pub struct CompiledSegment {
     /// The groups, in source order; empty means every visit.
-    pub groups: Vec<Vec<Cond>>,
+    pub(crate) groups: Vec<Vec<Cond>>,
     /// The parsed segment it came from.
-    pub segment: Segment,
+    pub(crate) segment: Segment,
+}
+
+impl CompiledSegment {
+    /// The parsed segment it was compiled from.
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// True when it selects every visit (no condition).
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
 }
 
 /// A typed condition.

@@ -30,13 +30,13 @@ use super::bsi::Bsi;
 use super::cache::{PartCache, Slices, SummaryIndex, VisitMetrics, cached};
 use super::catalog::{ACTION_TYPES, Source};
 use super::compile::{Cond, Operand, strip_url};
+use super::part::LivePart;
 use super::{CondStats, TimeRange};
-use crate::db::LivePart;
 use crate::error::Result;
 use crate::event::EventType;
 use crate::lang::Op;
 use crate::schema::{Level, internal};
-use crate::storage::part::{CatView, PartReader};
+use crate::storage::part_reader::{CatView, PartReader};
 
 /// Above this many matching dictionary values, a string condition is decided by one
 /// pass over the column's ids instead of OR-ing the values' bitmaps.
@@ -70,7 +70,7 @@ impl<'a> PartEval<'a> {
         PartEval {
             lp,
             r,
-            cache: &r.cache,
+            cache: &lp.cache,
             nv: m.visits,
             ne: m.events,
         }

@@ -6,17 +6,17 @@ use roaring::RoaringBitmap;
 use serde::Serialize;
 
 use super::engine::PartEval;
+use super::part::LivePart;
 use super::report::check_selection;
 use super::{CompiledSegment, Cond, Selection, pool};
-use crate::db::{LivePart, Snapshot};
 use crate::error::{Error, Result};
 use crate::schema::internal;
 
 /// Most steps a funnel may have.
 pub const MAX_FUNNEL_STEPS: usize = 32;
 
-/// The default window of visitor-scope funnels: 7 days, in ms.
-pub const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
+/// The window of visitor-scope funnels when none is given: 7 days, in ms.
+pub const DEFAULT_VISITOR_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
 
 /// What a funnel counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -44,12 +44,22 @@ impl FunnelScope {
 pub struct FunnelOptions {
     /// Visits or visitors.
     pub scope: FunnelScope,
-    /// Longest time from a chain's first row to its last, in ms, inclusive (`None`: no
-    /// limit). The CLI uses [`DEFAULT_WINDOW_MS`] for visitor scope.
+    /// Longest time from a chain's first row to its last, in ms, inclusive. `None`: the
+    /// scope's default — no limit for visits, [`DEFAULT_VISITOR_WINDOW_MS`] (7 days) for
+    /// visitors (for no limit in visitor scope, give `Some(i64::MAX)`).
     pub window_ms: Option<i64>,
 }
 
 impl FunnelOptions {
+    /// The window that applies: the one given, else the scope's default.
+    pub fn window(&self) -> Option<i64> {
+        match (self.window_ms, self.scope) {
+            (Some(w), _) => Some(w),
+            (None, FunnelScope::Visit) => None,
+            (None, FunnelScope::Visitor) => Some(DEFAULT_VISITOR_WINDOW_MS),
+        }
+    }
+
     /// Visit scope, no window.
     pub fn visit() -> FunnelOptions {
         FunnelOptions::default()
@@ -100,112 +110,78 @@ pub struct Funnel {
     pub steps: Vec<FunnelStep>,
 }
 
-impl Snapshot {
-    /// The funnel of `steps` over the visits of `selection` (SPEC §3;
-    /// `docs/analytics.md`). 1 to [`MAX_FUNNEL_STEPS`] steps, each a segment
-    /// evaluated on single rows.
-    ///
-    /// ```
-    /// # fn main() -> sightline::Result<()> {
-    /// use sightline::{FunnelOptions, TimeRange};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = sightline::Db::create(dir.path(), Default::default())?;
-    /// let mut tx = db.begin_write()?;
-    /// for (ts, who, url) in [(0, "a", "/cart"), (60_000, "a", "/pay"), (0, "b", "/cart"), (0, "c", "/pay")] {
-    ///     tx.append_json(&format!(r#"{{"ts":{ts},"visitorId":"{who}","pageUrl":"{url}"}}"#))?;
-    /// }
-    /// tx.commit()?;
-    /// let snap = db.snapshot();
-    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
-    /// let steps = [snap.compile("pageUrl==/cart", Default::default())?,
-    ///              snap.compile("pageUrl==/pay", Default::default())?];
-    /// let f = snap.funnel(&steps, &all, &FunnelOptions::visit())?;
-    /// assert_eq!((f.steps[0].count, f.steps[1].count), (2, 1)); // c paid without a cart
-    /// assert_eq!((f.steps[1].rate, f.steps[1].drop_off), (0.5, 1));
-    /// assert_eq!(f.steps[1].median_time_ms, Some(60_000.0));
-    /// # Ok(()) }
-    /// ```
-    pub fn funnel(
-        &self,
-        steps: &[CompiledSegment],
-        selection: &Selection,
-        options: &FunnelOptions,
-    ) -> Result<Funnel> {
-        self.checked(self.funnel_raw(steps, selection, options))
+/// The funnel of `steps` over the visits of `selection` in `parts`.
+pub(crate) fn funnel(
+    parts: &[LivePart],
+    steps: &[CompiledSegment],
+    selection: &Selection,
+    options: &FunnelOptions,
+) -> Result<Funnel> {
+    if steps.is_empty() {
+        return Err(Error::argument("steps", "a funnel needs at least one step"));
     }
-
-    fn funnel_raw(
-        &self,
-        steps: &[CompiledSegment],
-        selection: &Selection,
-        options: &FunnelOptions,
-    ) -> Result<Funnel> {
-        if steps.is_empty() {
-            return Err(Error::InvalidInput(
-                "a funnel needs at least one step".into(),
-            ));
-        }
-        if steps.len() > MAX_FUNNEL_STEPS {
-            return Err(Error::InvalidInput(format!(
+    if steps.len() > MAX_FUNNEL_STEPS {
+        return Err(Error::argument(
+            "steps",
+            format!(
                 "a funnel has at most {MAX_FUNNEL_STEPS} steps; this one has {}",
                 steps.len()
-            )));
-        }
-        if options.window_ms.is_some_and(|w| w < 0) {
-            return Err(Error::InvalidInput(
-                "the funnel window must not be negative".into(),
-            ));
-        }
-        check_selection(self, selection)?;
-        let groups: Arc<Vec<Vec<Vec<Cond>>>> =
-            Arc::new(steps.iter().map(|s| s.groups.clone()).collect());
-        let jobs = self
-            .parts()
-            .iter()
-            .zip(&selection.parts)
-            .map(|(lp, sel)| {
-                let (lp, sel, groups, options) =
-                    (lp.clone(), sel.clone(), groups.clone(), *options);
-                Box::new(move || funnel_part(&lp, &sel, &groups, &options)) as pool::Job<PartFunnel>
-            })
-            .collect();
-        let mut total = PartFunnel::new(steps.len());
-        for p in pool::run_all(jobs)? {
-            total.units += p.units;
-            for (k, (c, d)) in p.counts.iter().zip(p.durations).enumerate() {
-                total.counts[k] += c;
-                total.durations[k].extend(d);
-            }
-        }
-        let first = total.counts[0];
-        let mut out = Vec::with_capacity(steps.len());
-        for (k, step) in steps.iter().enumerate() {
-            let count = total.counts[k];
-            let prev = if k == 0 { count } else { total.counts[k - 1] };
-            let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-            let drop_off = prev.saturating_sub(count);
-            let median_time_ms = match (count, k) {
-                (0, _) => None,
-                (_, 0) => Some(0.0),
-                _ => median(&mut total.durations[k]),
-            };
-            out.push(FunnelStep {
-                step: k + 1,
-                definition: step.segment.to_string(),
-                count,
-                rate: ratio(count, first),
-                drop_off,
-                drop_off_rate: ratio(drop_off, prev),
-                median_time_ms,
-            });
-        }
-        Ok(Funnel {
-            scope: options.scope,
-            window_ms: options.window_ms,
-            units: total.units,
-            steps: out,
-        })
+            ),
+        ));
     }
+    if options.window_ms.is_some_and(|w| w < 0) {
+        return Err(Error::argument(
+            "window",
+            "the funnel window must not be negative",
+        ));
+    }
+    check_selection(parts, selection)?;
+    let groups: Arc<Vec<Vec<Vec<Cond>>>> =
+        Arc::new(steps.iter().map(|s| s.groups.clone()).collect());
+    let jobs = parts
+        .iter()
+        .zip(&selection.parts)
+        .map(|(lp, sel)| {
+            let (lp, sel, groups, options) = (lp.clone(), sel.clone(), groups.clone(), *options);
+            Box::new(move || funnel_part(&lp, &sel, &groups, &options)) as pool::Job<PartFunnel>
+        })
+        .collect();
+    let mut total = PartFunnel::new(steps.len());
+    for p in pool::run_all(jobs)? {
+        total.units += p.units;
+        for (k, (c, d)) in p.counts.iter().zip(p.durations).enumerate() {
+            total.counts[k] += c;
+            total.durations[k].extend(d);
+        }
+    }
+    let first = total.counts[0];
+    let mut out = Vec::with_capacity(steps.len());
+    for (k, step) in steps.iter().enumerate() {
+        let count = total.counts[k];
+        let prev = if k == 0 { count } else { total.counts[k - 1] };
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let drop_off = prev.saturating_sub(count);
+        let median_time_ms = match (count, k) {
+            (0, _) => None,
+            (_, 0) => Some(0.0),
+            _ => median(&mut total.durations[k]),
+        };
+        out.push(FunnelStep {
+            step: k + 1,
+            definition: step.segment.to_string(),
+            count,
+            rate: ratio(count, first),
+            drop_off,
+            drop_off_rate: ratio(drop_off, prev),
+            median_time_ms,
+        });
+    }
+    Ok(Funnel {
+        scope: options.scope,
+        window_ms: options.window(),
+        units: total.units,
+        steps: out,
+    })
 }
 
 /// The median of `values` (the mean of the two middle ones for an even count).
@@ -310,7 +286,7 @@ fn funnel_part(
     let start = r.num(need(internal::VISIT_START)?, eval.nv)?;
     let offset = r.num(need(internal::TS_OFFSET)?, eval.ne)?;
     let dense_offsets = offset.dense_ints();
-    let mut walker = Walker::new(k, options.window_ms);
+    let mut walker = Walker::new(k, options.window());
     let mut chain: Vec<(i64, u32)> = Vec::new();
     // The rows matching some step in a selected visit of a walked unit, in order
     // alongside the units (rows are ordered by visitor, then visit).

@@ -18,9 +18,12 @@ pub mod cohort;
 pub mod compile;
 mod engine;
 pub mod funnel;
+pub(crate) mod part;
 mod pool;
 pub mod report;
-pub mod scan;
+mod stats;
+mod values;
+pub mod visits;
 
 use std::sync::Arc;
 
@@ -28,15 +31,22 @@ use roaring::RoaringBitmap;
 use serde::Serialize;
 
 pub use catalog::{Catalog, DimType, Dimension};
-pub use cohort::{Cohort, CohortOptions, Cohorts, Period};
+pub use cohort::{Cohort, CohortOptions, Cohorts, MAX_COHORT_CELLS, Period};
 pub use compile::{CompiledSegment, Cond, Operand};
-pub use funnel::{Funnel, FunnelOptions, FunnelScope, FunnelStep, MAX_FUNNEL_STEPS};
+pub use funnel::{
+    DEFAULT_VISITOR_WINDOW_MS, Funnel, FunnelOptions, FunnelScope, FunnelStep, MAX_FUNNEL_STEPS,
+};
 pub use report::{Report, ReportOptions, ReportRow, ReportValue};
+pub use stats::Stats;
+pub(crate) use stats::stats;
+pub use values::DimensionValues;
+pub(crate) use values::dimension_values;
+pub use visits::{DimValue, EventRecord, VisitRecord, VisitorProfile, VisitorTotals};
 
-use crate::db::{LivePart, Snapshot};
-use crate::error::{Error, Result};
-use crate::lang::{self, Dialect, SegmentError};
+use crate::error::Result;
+use crate::lang;
 use engine::PartEval;
+pub(crate) use part::LivePart;
 
 /// A time range over visit starts: `start` inclusive, `end` exclusive, Unix ms. A visit
 /// belongs to the range if its first event does (SPEC §2.2).
@@ -175,95 +185,52 @@ fn method(c: &Cond) -> String {
     format!("{base}{how}")
 }
 
-impl Snapshot {
-    /// The dimensions segments can use on this database (built once per snapshot).
-    pub fn catalog(&self) -> &Catalog {
-        self.catalog_cell()
-            .get_or_init(|| Catalog::new(self.custom_dimensions()))
-    }
+/// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
+pub(crate) fn select(
+    parts: &[LivePart],
+    segment: &CompiledSegment,
+    range: &TimeRange,
+) -> Result<Selection> {
+    let (sel, _) = select_with_stats(parts, segment, range, true)?;
+    Ok(sel)
+}
 
-    /// Parses `text` in `dialect` and compiles it against this database's schema.
-    ///
-    /// ```
-    /// # fn main() -> sightline::Result<()> {
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = sightline::Db::create(dir.path(), Default::default())?;
-    /// let err = db.snapshot().compile("contry==FR", Default::default()).unwrap_err();
-    /// assert!(err.to_string().contains("did you mean `country`"));
-    /// # Ok(()) }
-    /// ```
-    pub fn compile(&self, text: &str, dialect: Dialect) -> Result<CompiledSegment> {
-        let seg = lang::parse(text, dialect)?;
-        Ok(compile::compile(&seg, self.catalog(), text)?)
-    }
-
-    /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
-    pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
-        self.checked(select_parts(self.parts(), segment, range))
-    }
-
-    /// The summary of the selected visits (parts in parallel).
-    pub fn summarize(&self, selection: &Selection) -> Result<Summary> {
-        self.checked(summarize_parts(self.parts(), selection))
-    }
-
-    /// Parses (default dialect), compiles, selects and summarises in one call.
-    ///
-    /// ```
-    /// # fn main() -> sightline::Result<()> {
-    /// use sightline::exec::TimeRange;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = sightline::Db::create(dir.path(), Default::default())?;
-    /// let mut tx = db.begin_write()?;
-    /// tx.append_json(r#"{"ts":0,"visitorId":"a","countryCode":"fr","pageUrl":"https://x.org/cart"}"#)?;
-    /// tx.append_json(r#"{"ts":0,"visitorId":"b","countryCode":"de","pageUrl":"https://x.org/"}"#)?;
-    /// tx.commit()?;
-    /// let s = db.snapshot().query("countryCode==FR;pageUrl=@/cart", &TimeRange::ALL)?;
-    /// assert_eq!((s.visits, s.visitors, s.actions, s.bounces), (1, 1, 1, 1));
-    /// # Ok(()) }
-    /// ```
-    pub fn query(&self, segment: &str, range: &TimeRange) -> Result<Summary> {
-        let c = self.compile(segment, Dialect::Default)?;
-        self.summarize(&self.select(&c, range)?)
-    }
-
-    /// The plan of `segment` on this database, with the cardinality of every step.
-    pub fn explain(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
-        self.checked(self.explain_raw(segment, range))
-    }
-
-    fn explain_raw(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
-        let (sel, stats) = select_with_stats(self.parts(), segment, range, false)?;
-        let r = *range;
-        let candidates = for_each_part(self.parts(), move |lp| {
-            Ok(PartEval::new(lp).live_visits(&r)?.len())
-        })?
-        .into_iter()
-        .sum();
-        let groups = segment
-            .groups
-            .iter()
-            .zip(stats)
-            .map(|(g, st)| GroupPlan {
-                conditions: g
-                    .iter()
-                    .zip(st)
-                    .map(|(c, stats)| CondPlan {
-                        condition: c.text.clone(),
-                        dimension: c.dim.name.clone(),
-                        level: c.dim.level.name(),
-                        method: method(c),
-                        stats,
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(Explain {
-            groups,
-            candidates,
-            selected: sel.visits(),
+/// The plan of `segment` over `parts`, with the cardinality of every step.
+pub(crate) fn explain(
+    parts: &[LivePart],
+    segment: &CompiledSegment,
+    range: &TimeRange,
+) -> Result<Explain> {
+    let (sel, stats) = select_with_stats(parts, segment, range, false)?;
+    let r = *range;
+    let candidates = for_each_part(parts, move |lp| {
+        Ok(PartEval::new(lp).live_visits(&r)?.len())
+    })?
+    .into_iter()
+    .sum();
+    let groups = segment
+        .groups
+        .iter()
+        .zip(stats)
+        .map(|(g, st)| GroupPlan {
+            conditions: g
+                .iter()
+                .zip(st)
+                .map(|(c, stats)| CondPlan {
+                    condition: c.text.clone(),
+                    dimension: c.dim.name.clone(),
+                    level: c.dim.level.name(),
+                    method: method(c),
+                    stats,
+                })
+                .collect(),
         })
-    }
+        .collect();
+    Ok(Explain {
+        groups,
+        candidates,
+        selected: sel.visits(),
+    })
 }
 
 /// For each condition of each group, its (group, condition) in the distinct groups.
@@ -319,19 +286,6 @@ fn distinct_groups(groups: &[Vec<Cond>]) -> (Vec<Vec<Cond>>, Slots) {
     (out, slots)
 }
 
-/// [`Snapshot::select`] over `parts` (same order in the result): for parts held outside
-/// a snapshot, such as a single part read with [`PartReader::from_bytes`] by a fuzzer.
-///
-/// [`PartReader::from_bytes`]: crate::storage::part::PartReader::from_bytes
-pub fn select_parts(
-    parts: &[LivePart],
-    segment: &CompiledSegment,
-    range: &TimeRange,
-) -> Result<Selection> {
-    let (sel, _) = select_with_stats(parts, segment, range, true)?;
-    Ok(sel)
-}
-
 /// The selection, and each condition's cardinalities. `restrict`: evaluate action
 /// conditions only where they can matter (faster; the counts then cover only those
 /// rows), or whole (exact counts, for `explain`).
@@ -382,8 +336,8 @@ fn select_with_stats(
     Ok((Selection { parts }, per_condition))
 }
 
-/// [`Snapshot::summarize`] over `parts`, for a selection made by [`select_parts`].
-pub fn summarize_parts(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
+/// The summary of the selected visits (parts in parallel).
+pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
     let jobs = parts
         .iter()
         .zip(selection.parts.iter())
@@ -406,12 +360,6 @@ pub fn summarize_parts(parts: &[LivePart], selection: &Selection) -> Result<Summ
     }
     s.revenue = micros as f64 / 1e6;
     Ok(s)
-}
-
-impl From<SegmentError> for Error {
-    fn from(e: SegmentError) -> Error {
-        Error::Segment(e)
-    }
 }
 
 /// Runs `f` on every live part (in parallel, on the worker pool), in part order.
@@ -456,7 +404,7 @@ mod tests {
     #[test]
     fn repeated_conditions_and_groups_are_kept_once() {
         let text = "city==a,city==b,city==a;city==b,city==a;pageUrl=@x;city==a;pageUrl=@x";
-        let seg = lang::parse(text, Dialect::Default).unwrap();
+        let seg = lang::parse(text, lang::Dialect::Default).unwrap();
         let c = compile::compile(&seg, &Catalog::new(&[]), text).unwrap();
         let (groups, slots) = distinct_groups(&c.groups);
         let texts: Vec<Vec<&str>> = groups

@@ -41,8 +41,8 @@ impl<R: Send> Help for Batch<R> {
             };
             let r = match job.lock().take() {
                 Some(job) => catch_unwind(AssertUnwindSafe(job))
-                    .unwrap_or_else(|_| Err(Error::InvalidInput("a query job panicked".into()))),
-                None => Err(Error::InvalidInput("a query job ran twice".into())),
+                    .unwrap_or_else(|_| Err(Error::internal("a query job panicked"))),
+                None => Err(Error::internal("a query job ran twice")),
             };
             *slot.lock() = Some(r);
             self.done.fetch_add(1, Ordering::AcqRel);
@@ -106,7 +106,7 @@ pub(super) fn run_all<R: Send + 'static>(jobs: Vec<Job<R>>) -> Result<Vec<R>> {
         .map(|slot| {
             slot.lock()
                 .take()
-                .unwrap_or_else(|| Err(Error::InvalidInput("a query job was lost".into())))
+                .unwrap_or_else(|| Err(Error::internal("a query job was lost")))
         })
         .collect()
 }

@@ -22,15 +22,15 @@ use serde::{Serialize, Serializer};
 use super::cache::SummaryIndex;
 use super::catalog::{ACTION_TYPES, Catalog, Dimension, Source};
 use super::engine::PartEval;
+use super::part::LivePart;
 use super::{Selection, Summary, pool};
-use crate::db::{LivePart, Snapshot};
 use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::schema::{Level, internal};
 use crate::storage::dict::DictView;
 use crate::storage::format::ColumnBody;
 use crate::storage::packed::PackedView;
-use crate::storage::part::{CatView, NumView};
+use crate::storage::part_reader::{CatView, NumView};
 
 /// A value of the dimension a report is grouped by.
 #[derive(Debug, Clone)]
@@ -231,96 +231,51 @@ fn finish_rows(
     rows
 }
 
-impl Snapshot {
-    /// The report of `selection` by the dimension `by` (SPEC §3; `docs/analytics.md`):
-    /// one row per value, with the metrics of the selected visits having it.
-    ///
-    /// ```
-    /// # fn main() -> sightline::Result<()> {
-    /// use sightline::{ReportOptions, TimeRange, exec::ReportValue};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = sightline::Db::create(dir.path(), Default::default())?;
-    /// let mut tx = db.begin_write()?;
-    /// tx.append_json(r#"{"ts":0,"visitorId":"a","countryCode":"FR","pageUrl":"/cart"}"#)?;
-    /// tx.append_json(r#"{"ts":1,"visitorId":"a","pageUrl":"/cart"}"#)?;
-    /// tx.append_json(r#"{"ts":0,"visitorId":"b","countryCode":"fr","pageUrl":"/"}"#)?;
-    /// tx.append_json(r#"{"ts":0,"visitorId":"c","pageUrl":"/cart"}"#)?;
-    /// tx.commit()?;
-    /// let snap = db.snapshot();
-    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
-    ///
-    /// // Visit level: code dimensions group case-insensitively; no value is the null row.
-    /// let r = snap.report("country", &all, &ReportOptions::default())?;
-    /// assert_eq!(r.rows[0].value, ReportValue::Text("fr".into()));
-    /// assert_eq!((r.rows[0].visits, r.rows[1].value.clone()), (2, ReportValue::Null));
-    ///
-    /// // Action level: visits having the value, and `hits`, the matching rows.
-    /// let r = snap.report("pageUrl", &all, &ReportOptions { limit: Some(1) })?;
-    /// assert_eq!(r.rows[0].value, ReportValue::Text("/cart".into()));
-    /// assert_eq!((r.rows[0].visits, r.rows[0].hits), (2, Some(3)));
-    /// assert_eq!(r.rows[1].others, Some(1)); // "/" folded into the others row
-    /// # Ok(()) }
-    /// ```
-    pub fn report(
-        &self,
-        by: &str,
-        selection: &Selection,
-        options: &ReportOptions,
-    ) -> Result<Report> {
-        self.checked(self.report_raw(by, selection, options))
-    }
-
-    fn report_raw(
-        &self,
-        by: &str,
-        selection: &Selection,
-        options: &ReportOptions,
-    ) -> Result<Report> {
-        let catalog = self.catalog();
-        let dim = catalog
-            .get(by)
-            .cloned()
-            .ok_or_else(|| unknown_dimension(by, catalog))?;
-        check_selection(self, selection)?;
-        let jobs = self
-            .parts()
-            .iter()
-            .zip(&selection.parts)
-            .map(|(lp, sel)| {
-                let (lp, sel, dim) = (lp.clone(), sel.clone(), dim.clone());
-                Box::new(move || report_part(&lp, &sel, &dim)) as pool::Job<_>
-            })
-            .collect();
-        let mut merged: HashMap<ReportValue, RowCounts> = HashMap::new();
-        for part in pool::run_all(jobs)? {
-            for (value, counts) in part {
-                merged.entry(value).or_default().add(&counts);
-            }
-        }
-        Ok(Report {
-            by: dim.name.clone(),
-            level: dim.level,
-            rows: finish_rows(merged.into_iter().collect(), dim.level, options.limit),
-            total: self.summarize(selection)?,
+/// The report of `selection` by `by` (a name of `catalog`) over `parts`.
+pub(crate) fn report(
+    parts: &[LivePart],
+    catalog: &Catalog,
+    by: &str,
+    selection: &Selection,
+    options: &ReportOptions,
+) -> Result<Report> {
+    let dim = catalog
+        .get(by)
+        .cloned()
+        .ok_or_else(|| unknown_dimension(by, catalog))?;
+    check_selection(parts, selection)?;
+    let jobs = parts
+        .iter()
+        .zip(&selection.parts)
+        .map(|(lp, sel)| {
+            let (lp, sel, dim) = (lp.clone(), sel.clone(), dim.clone());
+            Box::new(move || report_part(&lp, &sel, &dim)) as pool::Job<_>
         })
+        .collect();
+    let mut merged: HashMap<ReportValue, RowCounts> = HashMap::new();
+    for part in pool::run_all(jobs)? {
+        for (value, counts) in part {
+            merged.entry(value).or_default().add(&counts);
+        }
+    }
+    Ok(Report {
+        by: dim.name.clone(),
+        level: dim.level,
+        rows: finish_rows(merged.into_iter().collect(), dim.level, options.limit),
+        total: super::summarize(parts, selection)?,
+    })
+}
+
+/// "unknown dimension `x`; did you mean …?" (invalid input: exit status 2).
+pub(crate) fn unknown_dimension(name: &str, catalog: &Catalog) -> Error {
+    Error::UnknownDimension {
+        name: name.to_string(),
+        suggestions: catalog.suggest(name),
     }
 }
 
-/// "unknown dimension `x`; did you mean …?" (a usage error: exit status 2).
-pub(super) fn unknown_dimension(name: &str, catalog: &Catalog) -> Error {
-    let close = catalog.suggest(name);
-    let hint = if close.is_empty() {
-        "; `.schema` in the REPL lists every dimension".to_string()
-    } else {
-        let list: Vec<String> = close.iter().map(|n| format!("`{n}`")).collect();
-        format!("; did you mean {}?", list.join(", "))
-    };
-    Error::InvalidInput(format!("unknown dimension `{name}`{hint}"))
-}
-
-/// Fails unless `selection` was made on `snapshot` (one bitmap per part, rows in range).
-pub(super) fn check_selection(snapshot: &Snapshot, selection: &Selection) -> Result<()> {
-    let parts = snapshot.parts();
+/// Fails unless `selection` was made on `parts` (one bitmap per part, rows in range).
+pub(crate) fn check_selection(parts: &[LivePart], selection: &Selection) -> Result<()> {
     let fits = parts.len() == selection.parts.len()
         && parts
             .iter()
@@ -329,8 +284,9 @@ pub(super) fn check_selection(snapshot: &Snapshot, selection: &Selection) -> Res
     if fits {
         Ok(())
     } else {
-        Err(Error::InvalidInput(
-            "the selection was not made on this snapshot".into(),
+        Err(Error::argument(
+            "selection",
+            "the selection was not made on this snapshot",
         ))
     }
 }

@@ -338,9 +338,9 @@ fn import_jsonl(
         }
         reader
             .join()
-            .unwrap_or_else(|_| Err(Error::InvalidInput("import reader thread failed".into())))
+            .unwrap_or_else(|_| Err(Error::internal("the import reader thread panicked")))
     })
-    .unwrap_or_else(|_| Err(Error::InvalidInput("import worker thread failed".into())));
+    .unwrap_or_else(|_| Err(Error::internal("an import worker thread panicked")));
     if let Some(e) = first_error {
         return Err(Error::Row(e));
     }

@@ -1,11 +1,17 @@
-//! Ingest: parsing input rows, sessionisation and derived visit dimensions.
+//! Ingest: from input to the columns of parts. Parsing rows, sessionisation and derived
+//! visit dimensions, and the two bridges to storage: the columns a new part holds, and
+//! stored visitors read back as input rows.
 //!
 //! - [`parse`]: one JSON Lines or CSV row → a checked row, or `field: reason`.
 //! - [`import`]: whole files, in parallel for JSON Lines, with `FILE:LINE` errors.
 //! - [`rows`]: the in-memory batch with interned strings.
 //! - [`sessions`]: visits from rows, and every derived visit dimension.
+//! - [`columns`]: sessionised rows → the columns of a part, for the part writer.
+//! - [`readback`]: a stored visitor → input rows again, through the part cursor.
 
-pub mod import;
-pub mod parse;
-pub mod rows;
-pub mod sessions;
+pub(crate) mod columns;
+pub(crate) mod import;
+pub(crate) mod parse;
+pub(crate) mod readback;
+pub(crate) mod rows;
+pub(crate) mod sessions;

@@ -46,11 +46,6 @@ impl Interner {
         self.strs.len().max(1)
     }
 
-    /// True when nothing was interned.
-    pub fn is_empty(&self) -> bool {
-        self.strs.len() <= 1
-    }
-
     /// Symbols of `other` mapped into `self` (index = other's symbol).
     pub fn absorb(&mut self, other: &Interner) -> Vec<Sym> {
         let mut map = Vec::with_capacity(other.strs.len());

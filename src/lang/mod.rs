@@ -59,7 +59,7 @@ impl Dialect {
 /// Parses `input` in `dialect`. Checks syntax only: names are not resolved.
 ///
 /// ```
-/// use sightline::lang::{parse, Dialect, Op};
+/// use sightline::{parse_segment as parse, Dialect, Op};
 /// let s = parse("countryCode==FR;visitCount>2,pageUrl=@%2Fcheckout", Dialect::Default).unwrap();
 /// assert_eq!(s.groups.len(), 2);
 /// assert_eq!(s.groups[1].conditions[1].op, Op::Contains);

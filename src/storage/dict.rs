@@ -101,6 +101,21 @@ impl<'a> DictView<'a> {
         None
     }
 
+    /// Position of the first entry not below `key` (bytewise): entries `..i` sort before
+    /// it. A damaged entry counts as above every key.
+    pub fn lower_bound(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0usize, self.n as usize);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get_bytes(mid).is_some_and(|b| b < key) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// Checks every entry: offsets in bounds, UTF-8, strictly increasing order.
     pub fn validate(&self) -> Result<(), String> {
         let mut prev: Option<&[u8]> = None;

@@ -137,3 +137,17 @@ pub struct PartMeta {
     /// Custom dimensions present in this part (event level), by name.
     pub custom_columns: Vec<ColumnMeta>,
 }
+
+/// The little-endian `u32` at `at` (0 past the end).
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+/// The little-endian `u64` at `at` (0 past the end).
+pub(crate) fn le_u64(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8).map_or(0, |s| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        u64::from_le_bytes(a)
+    })
+}

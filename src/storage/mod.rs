@@ -13,6 +13,7 @@
 
 pub mod checksum;
 pub mod codec;
+pub mod cursor;
 pub mod dict;
 pub mod format;
 pub mod fs;
@@ -20,7 +21,8 @@ pub mod index;
 pub mod manifest;
 pub mod mmap;
 pub mod packed;
-pub mod part;
+pub mod part_reader;
+pub mod part_writer;
 pub mod sim;
 
 /// Threads for parallel work (parsing, building parts, queries over several parts):

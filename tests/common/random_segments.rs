@@ -11,7 +11,7 @@
 
 use proptest::prelude::*;
 use sightline::TimeRange;
-use sightline::lang::{Condition, Op};
+use sightline::{Condition, Op};
 
 /// How values for a dimension are drawn.
 #[derive(Clone, Copy)]

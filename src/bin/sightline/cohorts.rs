@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use comfy_table::CellAlignment;
 use serde_json::Value;
-use sightline::lang::Segment;
+use sightline::Segment;
 use sightline::{CohortOptions, Cohorts, Period, Snapshot, TimeRange};
 
 use crate::query::{self, Scope};
@@ -35,9 +35,9 @@ pub fn cohorts(
     periods: usize,
 ) -> anyhow::Result<CohortsAnswer> {
     if periods == 0 {
-        return Err(
-            sightline::Error::Usage("the number of periods must be at least 1".into()).into(),
-        );
+        return Err(crate::out::usage(
+            "the number of periods must be at least 1",
+        ));
     }
     let t0 = Instant::now();
     let (segment, selection) = scope.select(snap)?;

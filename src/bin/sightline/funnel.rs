@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::Value;
-use sightline::exec::funnel::{DEFAULT_WINDOW_MS, MAX_FUNNEL_STEPS};
-use sightline::lang::Segment;
+use sightline::Segment;
 use sightline::{Funnel, FunnelOptions, FunnelScope, Snapshot, TimeRange};
 
 use crate::query::{self, Scope};
@@ -79,11 +78,6 @@ pub struct FunnelAnswer {
     pub elapsed: Duration,
 }
 
-/// A usage error (exit status 2).
-fn usage(msg: String) -> anyhow::Error {
-    sightline::Error::Usage(msg).into()
-}
-
 /// The funnel of `steps` (segment texts, in `scope`'s dialect) over the visits `scope`
 /// selects. `window`: the user's window in ms; without one, visitor scope uses 7 days
 /// and visit scope none.
@@ -94,20 +88,6 @@ pub fn funnel(
     unit: FunnelScope,
     window: Option<i64>,
 ) -> anyhow::Result<FunnelAnswer> {
-    if steps.is_empty() {
-        return Err(usage(
-            "a funnel needs at least one step (--step SEGMENT, once per step)".into(),
-        ));
-    }
-    if steps.len() > MAX_FUNNEL_STEPS {
-        return Err(usage(format!(
-            "a funnel has at most {MAX_FUNNEL_STEPS} steps, not {}",
-            steps.len()
-        )));
-    }
-    if window.is_some_and(|w| w < 0) {
-        return Err(usage("a window cannot be negative".into()));
-    }
     let t0 = Instant::now();
     let compiled = steps
         .iter()
@@ -118,16 +98,13 @@ pub fn funnel(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (segment, selection) = scope.select(snap)?;
-    let window_ms = match unit {
-        FunnelScope::Visit => window,
-        FunnelScope::Visitor => Some(window.unwrap_or(DEFAULT_WINDOW_MS)),
-    };
+    // Without --window, the library's default for the scope applies.
     let funnel = snap.funnel(
         &compiled,
         &selection,
         &FunnelOptions {
             scope: unit,
-            window_ms,
+            window_ms: window,
         },
     )?;
     Ok(FunnelAnswer {

@@ -21,8 +21,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use range::When;
 use serde_json::json;
+use sightline::Dialect;
 use sightline::generate::{GenOptions, write_jsonl};
-use sightline::lang::Dialect;
 use sightline::{Db, DbOptions, ErrorKind, Format, FunnelScope, ImportOptions, Period, Stats};
 
 /// The system allocator, counting the peak of bytes allocated (the REPL's `.memory`
@@ -109,7 +109,7 @@ struct SegmentArgs {
 
 impl SegmentArgs {
     fn range(&self) -> anyhow::Result<sightline::TimeRange> {
-        range::time_range(self.from, self.to).map_err(|e| sightline::Error::Usage(e).into())
+        range::time_range(self.from, self.to).map_err(out::usage)
     }
 }
 
@@ -476,8 +476,12 @@ fn print_error(e: &anyhow::Error, prefix: &str) {
     }
 }
 
-/// The exit status for an error (SPEC §3).
+/// The exit status for an error: 1 runtime, 2 usage or bad input, 3 corruption,
+/// 4 locked.
 fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<out::UsageError>()) {
+        return 2;
+    }
     match e.downcast_ref::<sightline::Error>().map(|e| e.kind()) {
         Some(ErrorKind::Corruption | ErrorKind::UnsupportedVersion) => 3,
         Some(ErrorKind::Locked) => 4,
@@ -539,10 +543,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(PathBuf::from)
             });
             if db.is_none() && (seg.from.is_some() || seg.to.is_some()) {
-                return Err(sightline::Error::Usage(
-                    "--from and --to need a database (--db or $SIGHTLINE_DB)".into(),
-                )
-                .into());
+                return Err(out::usage(
+                    "--from and --to need a database (--db or $SIGHTLINE_DB)",
+                ));
             }
             let segment = segment_arg(&segment)?;
             query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
@@ -635,7 +638,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Bad options are a usage error; any other failure is a failed write.
             let gen_err = |e: std::io::Error, write: &dyn Fn(std::io::Error) -> anyhow::Error| {
                 if e.kind() == std::io::ErrorKind::InvalidInput {
-                    sightline::Error::InvalidInput(e.to_string()).into()
+                    out::usage(e.to_string())
                 } else {
                     write(e)
                 }
@@ -707,16 +710,13 @@ fn import_files(
     for f in files {
         match std::fs::metadata(f) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(
-                    sightline::Error::Usage(format!("{}: no such file", f.display())).into(),
-                );
+                return Err(out::usage(format!("{}: no such file", f.display())));
             }
             Ok(m) if m.is_dir() => {
-                return Err(sightline::Error::Usage(format!(
+                return Err(out::usage(format!(
                     "{} is a directory; name the files to import",
                     f.display()
-                ))
-                .into());
+                )));
             }
             _ => {}
         }
@@ -724,7 +724,10 @@ fn import_files(
     let t0 = Instant::now();
     let created = !path.exists();
     // The writer lock is ours from here on.
-    let db = Db::open_or_create(path, opts)?;
+    let db = Db::builder()
+        .options(opts)
+        .create_if_missing(true)
+        .open(path)?;
     let result = import_into(&db, iopts, files, quiet, t0);
     if result.is_err() && created {
         // A failed import leaves no trace, not even the database it was creating
@@ -774,7 +777,7 @@ fn import_into(
     bar.set_message("committing");
     let summary = tx.commit()?;
     bar.finish_and_clear();
-    errors.truncate(sightline::ingest::import::MAX_REPORTED_ERRORS);
+    errors.truncate(sightline::MAX_REPORTED_ERRORS);
     Ok(ImportOutcome {
         summary,
         rejected,
@@ -883,7 +886,7 @@ fn print_stats(s: &Stats, json: bool) -> Result<(), out::OutputError> {
 }
 
 fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let report = sightline::check::check(path)?;
+    let report = sightline::check(path)?;
     if json {
         let doc = json!({
             "ok": report.is_ok(), "generation": report.generation, "files": report.files, "bytes": report.bytes,
@@ -979,46 +982,29 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
         "level",
         "distinct"
     );
-    let mut dims: Vec<(&str, &str)> = sightline::schema::VISIT_STRINGS
-        .iter()
-        .map(|d| (*d, "visit"))
-        .collect();
-    dims.extend(
-        sightline::schema::DERIVED_STRINGS
-            .iter()
-            .map(|d| (*d, "visit")),
-    );
-    dims.extend(
-        sightline::schema::EVENT_STRINGS
-            .iter()
-            .map(|d| (*d, "action")),
-    );
-    dims.push(("type", "event"));
-    for (name, level) in dims {
-        let mut values = std::collections::BTreeSet::new();
-        for p in snap.parts() {
-            let r = &p.reader;
-            let (body, rows) = match level {
-                "visit" => (r.visit_column(name), r.meta().visits),
-                _ => (r.event_column(name), r.meta().events),
-            };
-            if let Some(body) = body {
-                let cat = r.cat(body, rows)?;
-                for i in 0..cat.dict.len() {
-                    if let Some(s) = cat.dict.get(i) {
-                        values.insert(s.to_string());
-                    }
-                }
-            }
+    // The text dimensions with stored values (dictionaries), built-in ones first.
+    let catalog = snap.catalog();
+    for dim in catalog.dimensions() {
+        let custom = snap.custom_dimensions().iter().any(|c| c.name == dim.name);
+        if dim.ty == sightline::DimType::Number || custom {
+            continue;
         }
-        let examples: Vec<&str> = values.iter().take(3).map(String::as_str).collect();
-        let shown = examples.join(", ");
+        let values = snap.dimension_values(&dim.name, "", 3)?;
+        if values.distinct == 0 {
+            continue;
+        }
+        let shown = values.values.join(", ");
         let shown = if shown.chars().count() > 60 {
             format!("{}…", shown.chars().take(59).collect::<String>())
         } else {
             shown
         };
-        outln!("{name:<22} {level:<7} {:>9}   {shown}", values.len());
+        let level = dim.level.name();
+        outln!(
+            "{:<22} {level:<7} {:>9}   {shown}",
+            dim.name,
+            values.distinct
+        );
     }
     let custom = snap.custom_dimensions();
     if !custom.is_empty() {
@@ -1068,7 +1054,7 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
 
     // A visitor worth a look: a few visits, an order, not too many events.
     let by_visitor = report::report(snap, all, "visitorId", None)?;
-    let pick = |ok: &dyn Fn(&sightline::exec::ReportRow) -> bool| {
+    let pick = |ok: &dyn Fn(&sightline::ReportRow) -> bool| {
         by_visitor
             .report
             .rows
@@ -1078,7 +1064,7 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
     let row = pick(&|r| (2..=3).contains(&r.visits) && r.conversions > 0 && r.actions <= 8)
         .or_else(|| pick(&|r| r.visits >= 2))
         .or_else(|| pick(&|_| true));
-    if let Some(sightline::exec::ReportValue::Text(id)) = row.map(|r| &r.value) {
+    if let Some(sightline::ReportValue::Text(id)) = row.map(|r| &r.value) {
         outln!("\n$ sightline visitor {id}   (3 events per visit shown here)");
         let v = visitor::visitor(snap, path, id)?;
         outln!("{}", v.table(Some(3)));

@@ -8,21 +8,20 @@ use std::time::{Duration, Instant};
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, modifiers, presets};
 use serde_json::{Value, json};
-use sightline::exec::{Catalog, DimType, Explain, catalog::ALIASES};
-use sightline::lang::{self, Dialect, Segment};
-use sightline::schema::Level;
-use sightline::{Db, Selection, Snapshot, Summary, TimeRange};
+use sightline::{
+    Catalog, Condition, Db, Dialect, DimType, Explain, Level, Segment, Selection, Snapshot,
+    Summary, TimeRange,
+};
 
 use crate::range;
 
 /// Opens the database at `path` for reading; a missing directory is a usage error.
 pub fn open(path: &Path) -> anyhow::Result<Db> {
     if !path.exists() {
-        return Err(sightline::Error::Usage(format!(
+        return Err(crate::out::usage(format!(
             "no database at {}; create one with `sightline import --db {0} FILE…`",
             path.display()
-        ))
-        .into());
+        )));
     }
     Ok(Db::open_read_only(path)?)
 }
@@ -44,10 +43,10 @@ pub fn query(
     if json {
         outln!(
             "{}",
-            summary_doc(&compiled.segment, &summary, range, elapsed)
+            summary_doc(compiled.segment(), &summary, range, elapsed)
         );
     } else {
-        outln!("segment: {}", canonical(&compiled.segment));
+        outln!("segment: {}", canonical(compiled.segment()));
         outln!("range:   {}", range::describe(range));
         outln!("{}", summary_table(&summary));
     }
@@ -64,7 +63,7 @@ pub fn explain(
 ) -> anyhow::Result<()> {
     let (segment, plan) = match path {
         None => (
-            lang::parse(text, dialect).map_err(sightline::Error::from)?,
+            sightline::parse_segment(text, dialect).map_err(sightline::Error::from)?,
             None,
         ),
         Some(path) => {
@@ -72,7 +71,7 @@ pub fn explain(
             let snap = db.snapshot();
             let compiled = snap.compile(text, dialect)?;
             let plan = snap.explain(&compiled, range)?;
-            (compiled.segment, Some(plan))
+            (compiled.segment().clone(), Some(plan))
         }
     };
     let plan = plan.as_ref().map(|p| (p, range));
@@ -112,7 +111,7 @@ impl Scope<'_> {
     pub fn select(&self, snap: &Snapshot) -> anyhow::Result<(Segment, Selection)> {
         let compiled = snap.compile(self.segment, self.dialect)?;
         let selection = snap.select(&compiled, self.range)?;
-        Ok((compiled.segment, selection))
+        Ok((compiled.segment().clone(), selection))
     }
 }
 
@@ -294,7 +293,7 @@ pub fn explain_tree(
             ("├── ", "│   ")
         };
         let plans = plan.and_then(|(p, _)| p.groups.get(gi));
-        let line = |c: &lang::Condition| {
+        let line = |c: &Condition| {
             let value = if c.value.is_empty() {
                 "(empty)".to_string()
             } else {
@@ -378,7 +377,10 @@ pub fn schema_table(catalog: &Catalog) -> String {
             enum_values(d.ty).join(", "),
         ]);
     }
-    let aliases: Vec<String> = ALIASES.iter().map(|(a, d)| format!("{a} = {d}")).collect();
+    let aliases: Vec<String> = Catalog::aliases()
+        .iter()
+        .map(|(a, d)| format!("{a} = {d}"))
+        .collect();
     format!("{t}\naliases: {}", aliases.join(", "))
 }
 
@@ -395,7 +397,7 @@ pub fn schema_doc(catalog: &Catalog) -> Value {
             v
         })
         .collect();
-    let aliases: serde_json::Map<String, Value> = ALIASES
+    let aliases: serde_json::Map<String, Value> = Catalog::aliases()
         .iter()
         .map(|(a, d)| (a.to_string(), json!(d)))
         .collect();

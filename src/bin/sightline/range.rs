@@ -89,11 +89,11 @@ pub fn time_range(from: Option<When>, to: Option<When>) -> Result<TimeRange, Str
         start: from
             .map(start_ms)
             .transpose()?
-            .filter(|&s| s > sightline::event::MIN_TS_MS),
+            .filter(|&s| s > sightline::MIN_TS_MS),
         end: to
             .map(end_ms)
             .transpose()?
-            .filter(|&e| e <= sightline::event::MAX_TS_MS),
+            .filter(|&e| e <= sightline::MAX_TS_MS),
     };
     if let (Some(s), Some(e)) = (range.start, range.end)
         && s >= e

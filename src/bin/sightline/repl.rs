@@ -23,11 +23,10 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
-use sightline::exec::catalog::{ALIASES, suggest};
-use sightline::lang::Dialect;
+use sightline::Dialect;
 use sightline::{Db, FunnelScope, Period, TimeRange};
 
-use crate::out::OutputError;
+use crate::out::{OutputError, usage};
 use crate::{cohorts, exit_code, funnel, not_utf8, print_error, query, range, report, visitor};
 
 /// Rows of `.report` without a LIMIT.
@@ -108,11 +107,6 @@ impl Outcome {
     }
 }
 
-/// A usage error (exit status 2).
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    sightline::Error::Usage(msg.into()).into()
-}
-
 impl Session {
     /// Runs one line.
     fn execute(&mut self, line: &str) -> anyhow::Result<Outcome> {
@@ -189,7 +183,7 @@ impl Session {
                 ".{name} takes no argument `{arg}`; see .help"
             ))),
             (name, _) => {
-                let near = suggest(name, COMMANDS.iter().copied());
+                let near = sightline::Catalog::closest(name, COMMANDS.iter().copied());
                 let hint = match near.first() {
                     Some(n) => format!("; did you mean .{n}?"),
                     None => String::new(),
@@ -213,7 +207,7 @@ impl Session {
         let elapsed = t0.elapsed();
         let text = match self.mode {
             Mode::Json => {
-                query::summary_doc(&compiled.segment, &summary, &self.range, elapsed).to_string()
+                query::summary_doc(compiled.segment(), &summary, &self.range, elapsed).to_string()
             }
             Mode::Table => {
                 let mut t = query::summary_table(&summary);
@@ -257,8 +251,8 @@ impl Session {
         let plan = snap.explain(&compiled, &self.range)?;
         let plan = Some((&plan, &self.range));
         Outcome::text(match self.mode {
-            Mode::Json => query::explain_doc(&compiled.segment, self.dialect, plan).to_string(),
-            Mode::Table => query::explain_tree(&compiled.segment, self.dialect, plan)
+            Mode::Json => query::explain_doc(compiled.segment(), self.dialect, plan).to_string(),
+            Mode::Table => query::explain_tree(compiled.segment(), self.dialect, plan)
                 .trim_end()
                 .to_string(),
         })
@@ -323,7 +317,7 @@ impl Session {
             text => {
                 // Checked now, so a typo is reported here and not by every later command.
                 let compiled = self.snapshot()?.compile(text, self.dialect)?;
-                self.segment = if compiled.segment.is_empty() {
+                self.segment = if compiled.segment().is_empty() {
                     String::new()
                 } else {
                     text.to_string()
@@ -473,7 +467,11 @@ impl Session {
             .dimensions()
             .iter()
             .map(|d| d.name.clone())
-            .chain(ALIASES.iter().map(|(a, _)| a.to_string()))
+            .chain(
+                sightline::Catalog::aliases()
+                    .iter()
+                    .map(|(a, _)| a.to_string()),
+            )
             .collect();
         names.sort();
         names

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use comfy_table::CellAlignment;
 use serde_json::Value;
-use sightline::exec::{ReportRow, ReportValue};
-use sightline::lang::Segment;
-use sightline::schema::Level;
+use sightline::Level;
+use sightline::Segment;
 use sightline::{Report, ReportOptions, Snapshot, TimeRange};
+use sightline::{ReportRow, ReportValue};
 
 use crate::query::{self, Scope};
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value, json};
-use sightline::visits::{DimValue, EventRecord, VisitRecord};
+use sightline::{DimValue, EventRecord, VisitRecord};
 use sightline::{Snapshot, VisitorProfile};
 
 use crate::query;

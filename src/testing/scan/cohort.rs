@@ -12,12 +12,12 @@ use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 
 use super::visit_selected;
-use crate::db::Snapshot;
 use crate::error::{Error, Result};
 use crate::exec::TimeRange;
 use crate::exec::cohort::{Cohort, CohortOptions, Cohorts, Period};
 use crate::exec::compile::CompiledSegment;
-use crate::visits::{DimValue, VisitRecord};
+use crate::exec::visits::{DimValue, VisitRecord};
+use crate::snapshot::Snapshot;
 
 /// The cohorts of the visitors whose first visit (over all the data) `segment` selects
 /// within `range`, computed visitor by visitor on calendar dates
@@ -27,7 +27,7 @@ use crate::visits::{DimValue, VisitRecord};
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {
-/// use sightline::exec::{CohortOptions, Period, TimeRange, scan};
+/// use sightline::{CohortOptions, Period, TimeRange, testing::scan};
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = sightline::Db::create(dir.path(), Default::default())?;
 /// let mut tx = db.begin_write()?;
@@ -50,8 +50,9 @@ pub fn cohorts(
     options: &CohortOptions,
 ) -> Result<Cohorts> {
     if options.periods == 0 {
-        return Err(Error::InvalidInput(
-            "cohorts need at least one period".into(),
+        return Err(Error::argument(
+            "periods",
+            "cohorts need at least one period",
         ));
     }
     let period = options.period;
@@ -123,7 +124,7 @@ fn visit_count(v: &VisitRecord) -> i64 {
 
 /// The first day of the period holding the instant `ms` (UTC).
 fn period_of(ms: i64, period: Period) -> Result<Date> {
-    let bad = |e: jiff::Error| Error::InvalidInput(format!("instant {ms} ms: {e}"));
+    let bad = |e: jiff::Error| Error::too_large(format!("instant {ms} ms: {e}"));
     let day = jiff::Timestamp::from_millisecond(ms)
         .map_err(bad)?
         .to_zoned(TimeZone::UTC)
@@ -144,7 +145,7 @@ fn next(d: Date, period: Period) -> Result<Date> {
         Period::Month => 1.month(),
     };
     d.checked_add(step)
-        .map_err(|e| Error::InvalidInput(format!("period after {d}: {e}")))
+        .map_err(|e| Error::too_large(format!("period after {d}: {e}")))
 }
 
 #[cfg(test)]

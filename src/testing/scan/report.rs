@@ -11,15 +11,15 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::{VisitMetrics, from_micros, is_action, selected_visits};
-use crate::db::Snapshot;
 use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::exec::TimeRange;
 use crate::exec::catalog::{Dimension, Source};
 use crate::exec::compile::CompiledSegment;
 use crate::exec::report::{Report, ReportOptions, ReportRow, ReportValue};
+use crate::exec::visits::{DimValue, EventRecord, VisitRecord};
 use crate::schema::Level;
-use crate::visits::{DimValue, EventRecord, VisitRecord};
+use crate::snapshot::Snapshot;
 
 /// Dimensions reported lower-cased: segments compare them case-insensitively
 /// (`docs/analytics.md`, "code dimensions"). The oracle's own list.
@@ -39,7 +39,7 @@ const FOLDED: [&str; 5] = [
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {
-/// use sightline::exec::{ReportOptions, ReportValue, TimeRange, scan};
+/// use sightline::{ReportOptions, ReportValue, TimeRange, testing::scan};
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = sightline::Db::create(dir.path(), Default::default())?;
 /// let mut tx = db.begin_write()?;
@@ -65,7 +65,10 @@ pub fn report(
     let catalog = snapshot.catalog();
     let dim = catalog
         .get(by)
-        .ok_or_else(|| Error::InvalidInput(format!("report: unknown dimension `{by}`")))?
+        .ok_or_else(|| Error::UnknownDimension {
+            name: by.to_string(),
+            suggestions: Vec::new(),
+        })?
         .clone();
     let total = super::summary(snapshot, segment, range)?;
     let mut groups: Vec<Group> = Vec::new();

@@ -11,13 +11,13 @@
 use std::collections::BTreeMap;
 
 use super::{is_action, positive_test, selected_visits, value_of};
-use crate::db::Snapshot;
 use crate::error::{Error, Result};
 use crate::exec::TimeRange;
 use crate::exec::compile::{CompiledSegment, Cond};
 use crate::exec::funnel::{Funnel, FunnelOptions, FunnelScope, FunnelStep, MAX_FUNNEL_STEPS};
+use crate::exec::visits::{EventRecord, VisitRecord};
 use crate::schema::Level;
-use crate::visits::{EventRecord, VisitRecord};
+use crate::snapshot::Snapshot;
 
 /// The funnel of `steps` over the visits `segment` selects within `range`, computed by
 /// enumerating every chain of rows (`docs/analytics.md` § Funnels).
@@ -27,7 +27,7 @@ use crate::visits::{EventRecord, VisitRecord};
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {
-/// use sightline::exec::{FunnelOptions, TimeRange, scan};
+/// use sightline::{FunnelOptions, TimeRange, testing::scan};
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = sightline::Db::create(dir.path(), Default::default())?;
 /// let mut tx = db.begin_write()?;
@@ -52,20 +52,22 @@ pub fn funnel(
     options: &FunnelOptions,
 ) -> Result<Funnel> {
     if steps.is_empty() {
-        return Err(Error::InvalidInput(
-            "a funnel needs at least one step".into(),
-        ));
+        return Err(Error::argument("steps", "a funnel needs at least one step"));
     }
     if steps.len() > MAX_FUNNEL_STEPS {
-        return Err(Error::InvalidInput(format!(
-            "a funnel has at most {MAX_FUNNEL_STEPS} steps, not {}",
-            steps.len()
-        )));
+        return Err(Error::argument(
+            "steps",
+            format!(
+                "a funnel has at most {MAX_FUNNEL_STEPS} steps, not {}",
+                steps.len()
+            ),
+        ));
     }
     if let Some(w) = options.window_ms.filter(|w| *w < 0) {
-        return Err(Error::InvalidInput(format!(
-            "a funnel window cannot be negative ({w} ms)"
-        )));
+        return Err(Error::argument(
+            "window",
+            format!("a funnel window cannot be negative ({w} ms)"),
+        ));
     }
     // Each unit's rows: timestamp and which steps the row matches. Visits are keyed by
     // their position, visitors by their id.
@@ -89,7 +91,7 @@ pub fn funnel(
     // Per step: each reaching unit's shortest time.
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); steps.len()];
     for rows in units.values() {
-        for (k, best) in shortest(rows, steps.len(), options.window_ms)
+        for (k, best) in shortest(rows, steps.len(), options.window())
             .into_iter()
             .enumerate()
         {
@@ -121,7 +123,7 @@ pub fn funnel(
     }
     Ok(Funnel {
         scope: options.scope,
-        window_ms: options.window_ms,
+        window_ms: options.window(),
         units: units.len() as u64,
         steps: out,
     })

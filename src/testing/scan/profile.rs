@@ -2,16 +2,16 @@
 //! [`Snapshot::visits`].
 
 use super::{VisitMetrics, from_micros};
-use crate::db::Snapshot;
 use crate::error::Result;
-use crate::visits::{DimValue, VisitRecord, VisitorProfile, VisitorTotals};
+use crate::exec::visits::{DimValue, VisitRecord, VisitorProfile, VisitorTotals};
+use crate::snapshot::Snapshot;
 
 /// The profile of the visitor `id` (`None` if no live visit has that visitor id), with
 /// totals counted from its visits' events.
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {
-/// use sightline::exec::scan;
+/// use sightline::testing::scan;
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = sightline::Db::create(dir.path(), Default::default())?;
 /// let mut tx = db.begin_write()?;

@@ -34,15 +34,15 @@ mod report;
 
 use std::collections::HashSet;
 
-use super::catalog::{ACTION_TYPES, Source};
-use super::compile::{CompiledSegment, Cond, Operand};
-use super::{Selection, Summary, TimeRange};
-use crate::db::Snapshot;
 use crate::error::{Error, Result};
 use crate::event::EventType;
+use crate::exec::catalog::{ACTION_TYPES, Source};
+use crate::exec::compile::{CompiledSegment, Cond, Operand};
+use crate::exec::visits::{DimValue, EventRecord, VisitRecord};
+use crate::exec::{Selection, Summary, TimeRange};
 use crate::lang::Op;
 use crate::schema::Level;
-use crate::visits::{DimValue, EventRecord, VisitRecord};
+use crate::snapshot::Snapshot;
 
 pub use cohort::cohorts;
 pub use funnel::funnel;
@@ -53,7 +53,7 @@ pub use report::report;
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {
-/// use sightline::exec::{TimeRange, scan};
+/// use sightline::{TimeRange, testing::scan};
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = sightline::Db::create(dir.path(), Default::default())?;
 /// let mut tx = db.begin_write()?;
@@ -174,22 +174,28 @@ pub(super) fn from_micros(micros: i128) -> f64 {
 pub fn selection_keys(snapshot: &Snapshot, sel: &Selection) -> Result<Vec<(String, i64)>> {
     let parts = snapshot.parts();
     if parts.len() != sel.parts.len() {
-        return Err(Error::InvalidInput(format!(
-            "selection has {} parts, the snapshot {}",
-            sel.parts.len(),
-            parts.len()
-        )));
+        return Err(Error::argument(
+            "selection",
+            format!(
+                "selection has {} parts, the snapshot {}",
+                sel.parts.len(),
+                parts.len()
+            ),
+        ));
     }
     let mut out = Vec::new();
     for (lp, rows) in parts.iter().zip(&sel.parts) {
         let r = &lp.reader;
         let meta = r.meta();
         if rows.max().is_some_and(|m| m >= meta.visits) {
-            return Err(Error::InvalidInput(format!(
-                "selection holds a visit row beyond the {} visits of {}",
-                meta.visits,
-                r.path().display()
-            )));
+            return Err(Error::argument(
+                "selection",
+                format!(
+                    "selection holds a visit row beyond the {} visits of {}",
+                    meta.visits,
+                    r.path().display()
+                ),
+            ));
         }
         let ids = r.visitor_ids()?;
         let body = r

@@ -1,0 +1,345 @@
+//! [`Snapshot`]: a consistent view of the database at one commit, and every question
+//! that can be asked of it. Each method delegates to the engine (`exec`), part by part,
+//! and checks before returning that no file of the snapshot was damaged while it ran.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::error::Result;
+use crate::exec::{
+    self, Catalog, CohortOptions, Cohorts, CompiledSegment, DimensionValues, Explain, Funnel,
+    FunnelOptions, LivePart, Report, ReportOptions, Selection, Stats, Summary, TimeRange,
+    VisitRecord, VisitorProfile,
+};
+use crate::lang::{self, Dialect};
+use crate::options::DbOptions;
+use crate::schema::CustomDim;
+use crate::storage::manifest::Manifest;
+
+#[derive(Debug)]
+struct SnapshotData {
+    manifest: Manifest,
+    parts: Vec<LivePart>,
+    /// The segment catalog of this schema, built on first use.
+    catalog: OnceLock<Catalog>,
+}
+
+/// A consistent, immutable view of the database at one commit.
+///
+/// A snapshot keeps its files mapped, so later commits (which never modify a file) do not
+/// change what it sees. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    data: Arc<SnapshotData>,
+}
+
+impl Snapshot {
+    /// The snapshot of `manifest`, whose parts are opened as `parts` (same order).
+    pub(crate) fn new(manifest: Manifest, parts: Vec<LivePart>) -> Snapshot {
+        Snapshot {
+            data: Arc::new(SnapshotData {
+                manifest,
+                parts,
+                catalog: OnceLock::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn manifest(&self) -> &Manifest {
+        &self.data.manifest
+    }
+
+    pub(crate) fn parts(&self) -> &[LivePart] {
+        &self.data.parts
+    }
+
+    /// The commit generation this snapshot shows (0: nothing committed yet).
+    pub fn generation(&self) -> u64 {
+        self.data.manifest.generation
+    }
+
+    /// The database options.
+    pub fn options(&self) -> DbOptions {
+        DbOptions {
+            visit_timeout_ms: self.data.manifest.visit_timeout_ms,
+        }
+    }
+
+    /// Custom dimensions and their types.
+    pub fn custom_dimensions(&self) -> &[CustomDim] {
+        &self.data.manifest.custom
+    }
+
+    /// The dimensions segments can use on this database (built once per snapshot).
+    pub fn catalog(&self) -> &Catalog {
+        self.data
+            .catalog
+            .get_or_init(|| Catalog::new(self.custom_dimensions()))
+    }
+
+    /// Fails with a corruption error if a file of this snapshot was truncated underneath
+    /// its memory map (see `storage::mmap`). Every query calls it before returning, so a
+    /// result computed from such a file is never returned.
+    pub fn intact(&self) -> Result<()> {
+        self.data.parts.iter().try_for_each(|p| p.reader.intact())
+    }
+
+    /// `result`, unless a file of this snapshot was damaged while it was computed.
+    fn checked<T>(&self, result: Result<T>) -> Result<T> {
+        // The damage explains any error the zeroed pages caused, so it comes first.
+        self.intact()?;
+        result
+    }
+
+    /// Counts and totals over the whole snapshot.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"a","type":"goal","revenue":12.5}"#)?;
+    /// tx.commit()?;
+    /// let stats = db.snapshot().stats()?;
+    /// assert_eq!((stats.events, stats.visits, stats.conversions), (1, 1, 1));
+    /// assert_eq!(stats.revenue, 12.5);
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> Result<Stats> {
+        self.checked(exec::stats(self.parts(), self.generation()))
+    }
+
+    /// Parses `text` in `dialect` and compiles it against this database's schema.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let err = db.snapshot().compile("contry==FR", Default::default()).unwrap_err();
+    /// assert!(err.to_string().contains("did you mean `country`"));
+    /// # Ok(()) }
+    /// ```
+    pub fn compile(&self, text: &str, dialect: Dialect) -> Result<CompiledSegment> {
+        let seg = lang::parse(text, dialect)?;
+        Ok(exec::compile::compile(&seg, self.catalog(), text)?)
+    }
+
+    /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
+    pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
+        self.checked(exec::select(self.parts(), segment, range))
+    }
+
+    /// The summary of the selected visits (parts in parallel).
+    pub fn summarize(&self, selection: &Selection) -> Result<Summary> {
+        self.checked(exec::summarize(self.parts(), selection))
+    }
+
+    /// Parses (default dialect), compiles, selects and summarises in one call.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::TimeRange;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"a","countryCode":"fr","pageUrl":"https://x.org/cart"}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"b","countryCode":"de","pageUrl":"https://x.org/"}"#)?;
+    /// tx.commit()?;
+    /// let s = db.snapshot().query("countryCode==FR;pageUrl=@/cart", &TimeRange::ALL)?;
+    /// assert_eq!((s.visits, s.visitors, s.actions, s.bounces), (1, 1, 1, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn query(&self, segment: &str, range: &TimeRange) -> Result<Summary> {
+        let c = self.compile(segment, Dialect::Default)?;
+        self.summarize(&self.select(&c, range)?)
+    }
+
+    /// The plan of `segment` on this database, with the cardinality of every step.
+    pub fn explain(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
+        self.checked(exec::explain(self.parts(), segment, range))
+    }
+
+    /// The report of `selection` by the dimension `by` (SPEC §3; `docs/analytics.md`):
+    /// one row per value, with the metrics of the selected visits having it.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::{ReportOptions, ReportValue, TimeRange};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"a","countryCode":"FR","pageUrl":"/cart"}"#)?;
+    /// tx.append_json(r#"{"ts":1,"visitorId":"a","pageUrl":"/cart"}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"b","countryCode":"fr","pageUrl":"/"}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"c","pageUrl":"/cart"}"#)?;
+    /// tx.commit()?;
+    /// let snap = db.snapshot();
+    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
+    ///
+    /// // Visit level: code dimensions group case-insensitively; no value is the null row.
+    /// let r = snap.report("country", &all, &ReportOptions::default())?;
+    /// assert_eq!(r.rows[0].value, ReportValue::Text("fr".into()));
+    /// assert_eq!((r.rows[0].visits, r.rows[1].value.clone()), (2, ReportValue::Null));
+    ///
+    /// // Action level: visits having the value, and `hits`, the matching rows.
+    /// let r = snap.report("pageUrl", &all, &ReportOptions { limit: Some(1) })?;
+    /// assert_eq!(r.rows[0].value, ReportValue::Text("/cart".into()));
+    /// assert_eq!((r.rows[0].visits, r.rows[0].hits), (2, Some(3)));
+    /// assert_eq!(r.rows[1].others, Some(1)); // "/" folded into the others row
+    /// # Ok(()) }
+    /// ```
+    pub fn report(
+        &self,
+        by: &str,
+        selection: &Selection,
+        options: &ReportOptions,
+    ) -> Result<Report> {
+        self.checked(exec::report::report(
+            self.parts(),
+            self.catalog(),
+            by,
+            selection,
+            options,
+        ))
+    }
+
+    /// The funnel of `steps` over the visits of `selection` (SPEC §3;
+    /// `docs/analytics.md`). 1 to [`MAX_FUNNEL_STEPS`] steps, each a segment
+    /// evaluated on single rows.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::{FunnelOptions, TimeRange};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// for (ts, who, url) in [(0, "a", "/cart"), (60_000, "a", "/pay"), (0, "b", "/cart"), (0, "c", "/pay")] {
+    ///     tx.append_json(&format!(r#"{{"ts":{ts},"visitorId":"{who}","pageUrl":"{url}"}}"#))?;
+    /// }
+    /// tx.commit()?;
+    /// let snap = db.snapshot();
+    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
+    /// let steps = [snap.compile("pageUrl==/cart", Default::default())?,
+    ///              snap.compile("pageUrl==/pay", Default::default())?];
+    /// let f = snap.funnel(&steps, &all, &FunnelOptions::visit())?;
+    /// assert_eq!((f.steps[0].count, f.steps[1].count), (2, 1)); // c paid without a cart
+    /// assert_eq!((f.steps[1].rate, f.steps[1].drop_off), (0.5, 1));
+    /// assert_eq!(f.steps[1].median_time_ms, Some(60_000.0));
+    /// # Ok(()) }
+    /// ```
+    pub fn funnel(
+        &self,
+        steps: &[CompiledSegment],
+        selection: &Selection,
+        options: &FunnelOptions,
+    ) -> Result<Funnel> {
+        self.checked(exec::funnel::funnel(
+            self.parts(),
+            steps,
+            selection,
+            options,
+        ))
+    }
+
+    /// The cohorts of the visitors whose first visit is in `selection` (SPEC §3;
+    /// `docs/analytics.md`): grouped by the period of that first visit, with how many
+    /// of them have a selected visit in each later period.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::{CohortOptions, Period, TimeRange};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// // Monday 2026-01-05: a and b are new; a comes back a week later.
+    /// tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"a"}"#)?;
+    /// tx.append_json(r#"{"ts":"2026-01-07T10:00:00Z","visitorId":"b"}"#)?;
+    /// tx.append_json(r#"{"ts":"2026-01-13T10:00:00Z","visitorId":"a"}"#)?;
+    /// tx.commit()?;
+    /// let snap = db.snapshot();
+    /// let all = snap.select(&snap.compile("", Default::default())?, &TimeRange::ALL)?;
+    /// let c = snap.cohorts(&all, &CohortOptions::default())?;
+    /// assert_eq!(c.cohorts[0].start.to_string(), "2026-01-05");
+    /// assert_eq!((c.cohorts[0].size, c.cohorts[0].retained.clone()), (2, vec![2, 1]));
+    /// # Ok(()) }
+    /// ```
+    pub fn cohorts(&self, selection: &Selection, options: &CohortOptions) -> Result<Cohorts> {
+        let last_event = self.stats()?.last_event;
+        self.checked(exec::cohort::cohorts(
+            self.parts(),
+            selection,
+            options,
+            last_event,
+        ))
+    }
+
+    /// Every live visit, visitor by visitor (ids ascending within each part).
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"a","pageUrl":"/x","countryCode":"de"}"#)?;
+    /// tx.commit()?;
+    /// let visits = db.snapshot().visits()?;
+    /// assert_eq!(visits[0].visit_id, "0");
+    /// assert!(visits[0].dims.contains(&("entryPageUrl".into(), sightline::DimValue::Str("/x".into()))));
+    /// # Ok(()) }
+    /// ```
+    pub fn visits(&self) -> Result<Vec<VisitRecord>> {
+        self.checked(exec::visits::visits(self.parts()))
+    }
+
+    /// The profile of the visitor `id`, or `None` if no live visitor has that id: its
+    /// visits with every dimension and event, and totals (`sightline visitor ID`).
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"ann","pageUrl":"/"}"#)?;
+    /// tx.append_json(r#"{"ts":60000,"visitorId":"ann","type":"goal","goalId":1,"revenue":5}"#)?;
+    /// tx.append_json(r#"{"ts":86400000,"visitorId":"ann","pageUrl":"/blog"}"#)?;
+    /// tx.commit()?;
+    /// let p = db.snapshot().visitor("ann")?.expect("ann exists");
+    /// assert_eq!((p.totals.visits, p.totals.events, p.totals.conversions), (2, 3, 1));
+    /// assert_eq!((p.first_visit, p.last_event, p.totals.revenue), (0, 86_400_000, 5.0));
+    /// assert!(db.snapshot().visitor("bob")?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {
+        self.checked(exec::visits::visitor(self.parts(), id))
+    }
+
+    /// The distinct stored values of the text dimension `name` that start with
+    /// `prefix`: how many there are, and the first `limit` in byte order (what the REPL
+    /// completes): visitor ids, or dictionary values. Numbers, visit ids and action types
+    /// have none.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// for c in ["fr", "fi", "de"] {
+    ///     tx.append_json(&format!(r#"{{"ts":0,"visitorId":"{c}","countryCode":"{c}"}}"#))?;
+    /// }
+    /// tx.commit()?;
+    /// let v = db.snapshot().dimension_values("country", "f", 10)?;
+    /// assert_eq!((v.distinct, v.values), (2, vec!["fi".to_string(), "fr".to_string()]));
+    /// # Ok(()) }
+    /// ```
+    pub fn dimension_values(
+        &self,
+        name: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<DimensionValues> {
+        let catalog = self.catalog();
+        let dim = catalog
+            .get(name)
+            .ok_or_else(|| exec::report::unknown_dimension(name, catalog))?;
+        self.checked(exec::dimension_values(self.parts(), dim, prefix, limit))
+    }
+}
