@@ -11,13 +11,13 @@
 //! N+1, once its rename is durable) naming only complete, synced files.
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 
+use crate::commit::WriterState;
 use crate::error::{Error, Result, RowError};
 use crate::event::Event;
 use crate::exec::LivePart;
@@ -25,19 +25,11 @@ use crate::exec::cache::PartCache;
 use crate::ingest::import::{self, FileReport, ImportOptions};
 use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
-use crate::ingest::sessions::{self, FixedSyms};
-use crate::ingest::{columns, readback};
 use crate::options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
 use crate::snapshot::Snapshot;
-use crate::storage::cursor::PartCursor;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
-use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
+use crate::storage::manifest::{self, Manifest};
 use crate::storage::part_reader::PartReader;
-use crate::storage::part_writer::write_part;
-
-/// A part holds at most about this many events (whole visitors are never split), so
-/// large imports become several parts that are built, and later queried, in parallel.
-pub const MAX_PART_EVENTS: usize = 1 << 20;
 
 /// An opened part: the checksum and length its manifest entry gave, the reader, and the
 /// engine's indexes of it (shared by every snapshot holding the part).
@@ -57,19 +49,6 @@ struct Inner {
     readers: Mutex<HashMap<u64, CachedReader>>,
     /// Held by the write transaction; guards the writer state.
     writing: Mutex<WriterState>,
-}
-
-/// What a writer remembers across commits.
-#[derive(Debug, Default)]
-struct WriterState {
-    /// Highest generation and next file id any commit attempt of this handle used. A
-    /// failed commit may have made its manifest or files visible for a moment (readers
-    /// can load them), so neither a generation nor a file id is ever used twice.
-    next_generation: u64,
-    next_file_id: u64,
-    /// Set when a failed commit could not be undone: what is on disk is then unknown
-    /// to this handle, and it refuses to write until the database is reopened.
-    poisoned: Option<String>,
 }
 
 /// A database handle. Cheap to clone; all clones share one snapshot and one writer
@@ -414,7 +393,19 @@ impl Db {
         })
     }
 
-    fn load(&self, manifest: Manifest) -> Result<Snapshot> {
+    /// The database directory, held open.
+    pub(crate) fn dir(&self) -> &dyn VfsDir {
+        &*self.inner.dir
+    }
+
+    /// Makes `snapshot` the current one (after its commit).
+    pub(crate) fn publish(&self, snapshot: Snapshot) {
+        *self.inner.current.write() = snapshot;
+    }
+
+    /// The snapshot of `manifest`: every part it names opened (or taken from the cache
+    /// of opened parts) and every deletion set read and checked.
+    pub(crate) fn load(&self, manifest: Manifest) -> Result<Snapshot> {
         let mut cache = self.inner.readers.lock();
         let mut parts = Vec::with_capacity(manifest.parts.len());
         for e in &manifest.parts {
@@ -466,7 +457,7 @@ impl Db {
     /// of interrupted commits, and files superseded before the previous commit. `known`:
     /// manifests held in memory (not read again). Deletes nothing if a manifest it needs
     /// cannot be read ([`manifest::orphans`]).
-    fn remove_orphans(&self, known: &[&Manifest]) -> Result<()> {
+    pub(crate) fn remove_orphans(&self, known: &[&Manifest]) -> Result<()> {
         let dir = &*self.inner.dir;
         let orphans = manifest::orphans(dir, known)?;
         for name in &orphans {
@@ -596,332 +587,6 @@ impl WriteTxn<'_> {
             rows,
             ..
         } = self;
-        commit(db, &mut state, rows)
+        crate::commit::commit(db, &mut state, rows)
     }
-}
-
-fn commit(db: &Db, state: &mut WriterState, mut rows: Rows) -> Result<CommitSummary> {
-    let snap = db.snapshot();
-    let old = &snap.manifest();
-    let new_rows = rows.rows.len();
-    if new_rows == 0 {
-        return Ok(CommitSummary {
-            generation: old.generation,
-            ..Default::default()
-        });
-    }
-
-    // 1. Visitors of this batch already stored somewhere: read them back, mark them
-    //    deleted where they were.
-    let mut new_visitors: Vec<&str> = {
-        let mut seen = std::collections::HashSet::new();
-        rows.rows
-            .iter()
-            .filter(|r| seen.insert(r.visitor))
-            .map(|r| rows.strings.get(r.visitor))
-            .collect()
-    };
-    new_visitors.sort_unstable();
-    let visitor_count = new_visitors.len() as u64;
-    let mut moved: Vec<(usize, Vec<u32>)> = Vec::new();
-    for (pi, p) in snap.parts().iter().enumerate() {
-        let ids = p.reader.visitor_ids()?;
-        let mut found = Vec::new();
-        for v in &new_visitors {
-            if let Some(o) = ids.find(v)
-                && !p.deleted.contains(o as u32)
-            {
-                found.push(o as u32);
-            }
-        }
-        if !found.is_empty() {
-            moved.push((pi, found));
-        }
-    }
-    drop(new_visitors);
-    let mut rewritten = 0u64;
-    for (pi, ords) in &moved {
-        let Some(part) = snap.parts().get(*pi) else {
-            continue;
-        };
-        let cursor = PartCursor::new(&part.reader)?;
-        let dims = readback::custom_dims(&cursor, &mut rows)?;
-        for &o in ords {
-            readback::read_visitor(&cursor, o, &dims, &mut rows)?;
-            rewritten += 1;
-        }
-    }
-    // Rows read back from a part truncated underneath its map must not be committed.
-    snap.intact()?;
-
-    // 2. Sessionise and split into parts of whole visitors.
-    let fixed = FixedSyms::intern(&mut rows);
-    let sess = sessions::sessionize(&rows, old.visit_timeout_ms);
-    if let Some(i) = sess.revenue_overflow {
-        return Err(revenue_overflow(&rows, &sess, i));
-    }
-    let mut ranges: Vec<Range<usize>> = Vec::new();
-    let mut start = 0usize;
-    for v in 0..sess.visitors.len() {
-        let ev_end = sess.visit_events[sess.visitor_visits[v + 1] as usize] as usize;
-        let ev_start = sess.visit_events[sess.visitor_visits[start] as usize] as usize;
-        if ev_end - ev_start > MAX_PART_EVENTS && v > start {
-            ranges.push(start..v);
-            start = v;
-        }
-    }
-    ranges.push(start..sess.visitors.len());
-
-    // Import summary: visits holding at least one new row (rows[..new_rows] are new).
-    let mut visits_touched = 0u64;
-    for i in 0..sess.visits.len() {
-        let evs = &sess.events[sess.visit_events[i] as usize..sess.visit_events[i + 1] as usize];
-        if evs.iter().any(|&e| (e as usize) < new_rows) {
-            visits_touched += 1;
-        }
-    }
-
-    // 3. Write the files. Generation and file ids are reserved first and never reused,
-    //    even if this attempt fails (see `WriterState`).
-    let generation = old.generation.max(state.next_generation) + 1;
-    let first_id = old.next_file_id.max(state.next_file_id);
-    let files = ranges.len() as u64 + moved.len() as u64;
-    state.next_generation = generation;
-    state.next_file_id = first_id + files;
-    let plan = Plan {
-        generation,
-        first_id,
-        ranges: &ranges,
-        moved: &moved,
-    };
-    let written = match write_files(db, &snap, &rows, &sess, &fixed, &plan) {
-        Ok(w) => w,
-        Err(e) => return Err(undo(db, state, &plan, e)),
-    };
-
-    // 4. Committed. Publish in memory, then drop files older than the previous
-    //    generation; that clean-up is best effort (the next writer retries it).
-    let new = written.snapshot.clone();
-    *db.inner.current.write() = written.snapshot;
-    let _ = db.remove_orphans(&[new.manifest(), old]);
-    Ok(CommitSummary {
-        generation,
-        events: new_rows as u64,
-        visits: visits_touched,
-        visitors: visitor_count,
-        parts_written: written.parts_written,
-        visitors_rewritten: rewritten,
-    })
-}
-
-/// The error of a batch in which visit `i` of `sess` sums more revenue than a visit can
-/// hold.
-fn revenue_overflow(rows: &Rows, sess: &sessions::Sessionized, i: usize) -> Error {
-    let visitor = sess
-        .visitor_visits
-        .partition_point(|&first| first as usize <= i)
-        .checked_sub(1)
-        .and_then(|v| sess.visitors.get(v))
-        .map_or("?", |&s| rows.strings.get(s));
-    let start = sess.visits.get(i).map_or(0, |v| v.start);
-    Error::too_large(format!(
-        "the visit of visitor {visitor:?} starting at {start} ms sums its conversions' \
-         revenue beyond ±9223372036854 (the most one visit can hold); nothing was committed"
-    ))
-}
-
-/// What a commit writes: its generation, and the file ids `first_id..` in order — one
-/// per range of visitors (new parts), then one per part visitors moved out of
-/// (deletion files).
-struct Plan<'a> {
-    generation: u64,
-    first_id: u64,
-    ranges: &'a [Range<usize>],
-    moved: &'a [(usize, Vec<u32>)],
-}
-
-impl Plan<'_> {
-    fn part_name(id: u64) -> String {
-        format!("part-{id:08}.slp")
-    }
-    fn del_name(id: u64) -> String {
-        format!("del-{id:08}.slr")
-    }
-    /// Every name this commit may create (final and temporary), the manifest first:
-    /// what [`undo`] removes, in this order. None of them is referenced by a committed
-    /// manifest, since ids and generations are never reused.
-    fn all_names(&self) -> Vec<String> {
-        let parts = self.ranges.len() as u64;
-        let ids = self.first_id..self.first_id + parts + self.moved.len() as u64;
-        std::iter::once(Manifest::file_name(self.generation))
-            .chain(ids.map(|id| {
-                if id < self.first_id + parts {
-                    Plan::part_name(id)
-                } else {
-                    Plan::del_name(id)
-                }
-            }))
-            .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
-            .collect()
-    }
-}
-
-struct Written {
-    snapshot: Snapshot,
-    parts_written: u64,
-}
-
-/// Builds and writes the parts and deletion files, publishes them, then publishes the
-/// manifest (the commit point). On error the caller undoes whatever was created.
-fn write_files(
-    db: &Db,
-    snap: &Snapshot,
-    rows: &Rows,
-    sess: &sessions::Sessionized,
-    fixed: &FixedSyms,
-    plan: &Plan<'_>,
-) -> Result<Written> {
-    let old = &snap.manifest();
-    let dir = &*db.inner.dir;
-
-    // Parts, built in parallel, written and synced under temporary names.
-    let threads = crate::storage::worker_threads();
-    let built: Vec<Result<(String, PartEntry)>> = {
-        let work: Vec<(u64, Range<usize>)> =
-            (plan.first_id..).zip(plan.ranges.iter().cloned()).collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results = Mutex::new(Vec::new());
-        let _ = crossbeam::thread::scope(|s| {
-            for _ in 0..threads.min(work.len()) {
-                s.spawn(|_| {
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((id, range)) = work.get(k).cloned() else {
-                            break;
-                        };
-                        let name = Plan::part_name(id);
-                        let (layout, columns) = columns::part_columns(rows, sess, fixed, range);
-                        let built =
-                            write_part(&rows.strings, layout, columns.into_iter().map(|c| c()));
-                        let res = built.and_then(|(bytes, sum)| {
-                            let tmp = fs::write_temp(dir, &name, &bytes)?;
-                            let entry = PartEntry {
-                                id,
-                                file: name,
-                                bytes: bytes.len() as u64,
-                                crc: crate::storage::checksum::crc32c(&bytes),
-                                visitors: sum.visitors,
-                                visits: sum.visits,
-                                events: sum.events,
-                                deletions: None,
-                            };
-                            Ok((tmp, entry))
-                        });
-                        results.lock().push((k, res));
-                    }
-                });
-            }
-        });
-        let mut r = results.into_inner();
-        r.sort_by_key(|(k, _)| *k);
-        r.into_iter().map(|(_, x)| x).collect()
-    };
-    let mut temps = Vec::new();
-    let mut new_parts = Vec::new();
-    for b in built {
-        let (tmp, entry) = b?;
-        temps.push((tmp, entry.file.clone()));
-        new_parts.push(entry);
-    }
-
-    // Deletion files for the parts visitors moved out of.
-    let mut parts: Vec<PartEntry> = Vec::with_capacity(old.parts.len() + new_parts.len());
-    let moved_map: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
-    let mut next_id = plan.first_id + plan.ranges.len() as u64;
-    for (pi, p) in snap.parts().iter().enumerate() {
-        let Some(ords) = moved_map.get(&pi) else {
-            parts.push(p.entry.clone());
-            continue;
-        };
-        let mut deleted = (*p.deleted).clone();
-        deleted.extend(ords.iter().copied());
-        let id = next_id;
-        next_id += 1;
-        if deleted.len() == p.entry.visitors as u64 {
-            continue; // nothing live remains: the part leaves the manifest
-        }
-        let name = Plan::del_name(id);
-        let bytes = manifest::encode_deletions(&deleted);
-        let tmp = fs::write_temp(dir, &name, &bytes)?;
-        temps.push((tmp, name.clone()));
-        let mut e = p.entry.clone();
-        e.deletions = Some(DelEntry {
-            file: name,
-            bytes: bytes.len() as u64,
-            visitors: deleted.len() as u32,
-        });
-        parts.push(e);
-    }
-    parts.extend(new_parts.iter().cloned());
-    for (tmp, name) in &temps {
-        fs::publish(dir, tmp, name)?;
-    }
-    fs::sync_dir(dir)?;
-
-    // The new manifest: the commit point.
-    let mut custom = old.custom.clone();
-    let mut known: std::collections::HashSet<&str> =
-        old.custom.iter().map(|c| c.name.as_str()).collect();
-    for d in &rows.custom_names {
-        if known.insert(&d.name) {
-            custom.push(d.clone());
-        }
-    }
-    let m = Manifest {
-        generation: plan.generation,
-        visit_timeout_ms: old.visit_timeout_ms,
-        next_file_id: next_id,
-        parts,
-        custom,
-    };
-    let encoded = m.encode();
-    // Open the new snapshot before the commit point: if a new file cannot be read back,
-    // the commit fails with nothing committed.
-    let snapshot = db.load(m)?;
-    fs::write_durable(dir, &Manifest::file_name(plan.generation), &encoded)?;
-    Ok(Written {
-        snapshot,
-        parts_written: new_parts.len() as u64,
-    })
-}
-
-/// A commit failed with `err`: removes every file it may have created (the manifest
-/// first, so that no reader can load it afterwards) and makes that durable, so the
-/// database is exactly at its previous commit. If that fails too, nothing is known of
-/// the disk any more: the handle refuses further writes until the database is reopened
-/// (opening decides, from the manifests present, which commit is the last).
-fn undo(db: &Db, state: &mut WriterState, plan: &Plan<'_>, err: Error) -> Error {
-    let dir = &*db.inner.dir;
-    // Names are reserved above every name present when the writer opened, so each is
-    // this commit's own — except one whose publication failed because it existed,
-    // which is left alone (it cannot be ours).
-    let taken = match &err {
-        Error::Io { path, error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists => path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string),
-        _ => None,
-    };
-    let undone = plan
-        .all_names()
-        .iter()
-        .filter(|n| taken.as_ref() != Some(*n))
-        .try_for_each(|n| fs::remove(dir, n))
-        .and_then(|()| fs::sync_dir(dir));
-    if let Err(e2) = undone {
-        state.poisoned = Some(format!(
-            "a failed commit ({err}) could not be undone ({e2})"
-        ));
-    }
-    err
 }

@@ -67,6 +67,12 @@ pub enum EventType {
     EcommerceCart = 7,
 }
 
+impl serde::Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl EventType {
     /// All types, in their numeric order.
     pub const ALL: [EventType; 8] = [

@@ -675,6 +675,8 @@ fn mix64(mut x: u64) -> u64 {
 }
 
 impl World {
+    // One long table of the synthetic world (countries, products, referrers…): data,
+    // not logic, kept in one place so it reads as a table.
     fn new() -> World {
         let product_name = |n: usize| {
             (
@@ -1135,6 +1137,8 @@ enum Kind {
 
 impl World {
     /// Generates and writes one visitor; returns how many visits it got.
+    // One visitor is one straight script of random draws: the order of the draws defines
+    // the dataset (a seed must keep giving the same data), so it stays in one piece.
     fn visitor<W: Write>(
         &self,
         rng: &mut Rng,
@@ -1367,6 +1371,7 @@ impl World {
 
     /// Writes what a visitor does on a page besides viewing it. Returns `true` if the visitor
     /// left the site through an outlink (which ends the visit).
+    // As `visitor`: one script of random draws whose order defines the dataset.
     fn interact<W: Write>(
         &self,
         rng: &mut Rng,

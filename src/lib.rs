@@ -6,20 +6,45 @@
 //! roaring bitmaps so that audience questions become bitmap operations.
 //!
 //! ```
-//! use sightline::{Db, DbOptions};
+//! use sightline::{
+//!     CohortOptions, Db, DbOptions, Dialect, Event, FunnelOptions, FunnelScope, Period,
+//!     ReportOptions, ReportValue, TimeRange,
+//! };
 //! # fn main() -> sightline::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
 //! let db = Db::create(dir.path(), DbOptions::default())?;
 //!
+//! // Append events (typed, or as JSON objects) and commit: durable from here on.
 //! let mut tx = db.begin_write()?;
-//! tx.append_json(r#"{"ts":"2026-01-05T10:00:00Z","visitorId":"v1","pageUrl":"https://shop.example/","countryCode":"fr"}"#)?;
-//! tx.append_json(r#"{"ts":"2026-01-05T10:02:00Z","visitorId":"v1","pageUrl":"https://shop.example/cart"}"#)?;
+//! tx.append(&Event::pageview(1_767_607_200_000, "v1", "https://shop.example/"))?;
+//! tx.append_json(r#"{"ts":"2026-01-05T10:02:00Z","visitorId":"v1","pageUrl":"https://shop.example/cart","countryCode":"fr"}"#)?;
 //! tx.append_json(r#"{"ts":"2026-01-05T10:03:00Z","visitorId":"v1","type":"ecommerceOrder","revenue":42.5}"#)?;
-//! tx.commit()?; // durable from here on
+//! tx.append_json(r#"{"ts":"2026-01-06T09:00:00Z","visitorId":"v2","pageUrl":"https://shop.example/cart","countryCode":"de"}"#)?;
+//! tx.append_json(r#"{"ts":"2026-01-13T09:00:00Z","visitorId":"v2","pageUrl":"https://shop.example/"}"#)?;
+//! tx.commit()?;
 //!
-//! let stats = db.snapshot().stats()?;
-//! assert_eq!((stats.events, stats.visits, stats.visitors), (3, 1, 1));
-//! assert_eq!(stats.revenue, 42.5);
+//! // Ask: a snapshot is a consistent view; segments select visits.
+//! let snap = db.snapshot();
+//! let summary = snap.query("pageUrl=@/cart;countryCode==fr", &TimeRange::ALL)?;
+//! assert_eq!((summary.visits, summary.revenue), (1, 42.5));
+//! let all = snap.select(&snap.compile("", Dialect::Default)?, &TimeRange::ALL)?;
+//!
+//! let report = snap.report("countryCode", &all, &ReportOptions::default())?;
+//! assert_eq!(report.rows[0].value, ReportValue::Text("de".into()));
+//!
+//! let steps = [snap.compile("pageUrl=@/cart", Dialect::Default)?,
+//!              snap.compile("visitConvertedGoalId==0", Dialect::Default)?];
+//! let funnel = snap.funnel(&steps, &all, &FunnelOptions::default())?;
+//! assert_eq!((funnel.steps[0].count, funnel.steps[1].count), (2, 1));
+//! let by_visitor = FunnelOptions { scope: FunnelScope::Visitor, window_ms: None };
+//! assert_eq!(snap.funnel(&steps, &all, &by_visitor)?.window_ms, Some(7 * 86_400_000));
+//!
+//! let weekly = CohortOptions { period: Period::Week, ..CohortOptions::default() };
+//! let cohorts = snap.cohorts(&all, &weekly)?;
+//! assert_eq!(cohorts.cohorts[0].retained, vec![2, 1]); // v2 came back the next week
+//!
+//! let profile = snap.visitor("v1")?.expect("v1 is stored");
+//! assert_eq!((profile.totals.visits, profile.totals.events), (1, 3));
 //! # Ok(()) }
 //! ```
 //!
@@ -44,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod check;
+mod commit;
 mod db;
 mod error;
 mod event;

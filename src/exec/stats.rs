@@ -9,7 +9,8 @@ use crate::schema::internal;
 use crate::storage::format::REVENUE_NOT_RECORDED;
 
 /// Totals of a snapshot (`sightline stats`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// Events (actions and conversions).
     pub events: u64,

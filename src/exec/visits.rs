@@ -1,6 +1,8 @@
 //! Reading visits back with every dimension: the visitor-profile view of the data, and
 //! what the order-independence tests compare.
 
+use serde::Serialize;
+
 use super::LivePart;
 use crate::error::Result;
 use crate::event::EventType;
@@ -9,8 +11,9 @@ use crate::schema::{
 };
 use crate::storage::cursor::{CustomValue, PartCursor, StoredEvent};
 
-/// A dimension value.
-#[derive(Debug, Clone, PartialEq)]
+/// A dimension value (JSON: a string or a number).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum DimValue {
     /// Text.
     Str(String),
@@ -21,7 +24,8 @@ pub enum DimValue {
 }
 
 /// One stored event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventRecord {
     /// Unix ms.
     pub ts: i64,
@@ -32,7 +36,8 @@ pub struct EventRecord {
 }
 
 /// One visit with all its dimensions and events.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VisitRecord {
     /// Visitor id.
     pub visitor_id: String,
@@ -172,7 +177,8 @@ fn event_record(
 }
 
 /// Totals of a visitor's visits.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VisitorTotals {
     /// Visits.
     pub visits: u64,
@@ -189,7 +195,8 @@ pub struct VisitorTotals {
 }
 
 /// A visitor's profile (`sightline visitor ID`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VisitorProfile {
     /// The visitor id.
     pub visitor_id: String,

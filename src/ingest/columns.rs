@@ -95,7 +95,7 @@ fn column(table: Table, name: &str, data: ColumnData) -> Column {
 }
 
 /// The visit table: start, siteId, the input strings (with their sources), the visit
-/// id, the derived dimensions, and per-visit conversion totals.
+/// id, then the derived columns.
 fn visit_columns<'a>(visits: &'a [Visit], fixed: &'a FixedSyms) -> Vec<LazyColumn<'a>> {
     let visit = |name: &'a str, data: Box<dyn Fn() -> ColumnData + 'a>| -> LazyColumn<'a> {
         Box::new(move || column(Table::Visit, name, data()))
@@ -133,6 +133,20 @@ fn visit_columns<'a>(visits: &'a [Visit], fixed: &'a FixedSyms) -> Vec<LazyColum
             src: None,
         }),
     ));
+    out.extend(derived_columns(visits, fixed));
+    out
+}
+
+/// The derived visit dimensions, and the per-visit conversion totals.
+fn derived_columns<'a>(visits: &'a [Visit], fixed: &'a FixedSyms) -> Vec<LazyColumn<'a>> {
+    let visit = |name: &'a str, data: Box<dyn Fn() -> ColumnData + 'a>| -> LazyColumn<'a> {
+        Box::new(move || column(Table::Visit, name, data()))
+    };
+    let ints = |f: fn(&Visit) -> Option<i64>| ColumnData::Int {
+        values: visits.iter().map(f).collect(),
+        src: None,
+    };
+    let mut out: Vec<LazyColumn<'a>> = Vec::new();
     for name in DERIVED_INTS {
         let get: fn(&Visit) -> i64 = match name {
             "visitCount" => |v| v.visit_count as i64,

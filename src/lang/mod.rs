@@ -2,7 +2,7 @@
 //!
 //! This module knows nothing of storage: it turns text into a [`Segment`]. Names are
 //! resolved and values typed later, against a database's schema, by
-//! [`crate::exec::compile`].
+//! `exec::compile` (the engine, which depends on this module, never the reverse).
 //!
 //! - [`Dialect::Default`]: sightline's own syntax, defined by `grammar/segment.pest`
 //!   (whitespace around tokens ignored, values percent-decoded once, `=~`/`!~` added).

@@ -150,58 +150,8 @@ impl PartReader {
     }
 
     fn parse(path: &Path, data: Backing) -> Result<PartReader> {
-        let bad = |r: String| Error::corrupt(path, r);
-        let b: &[u8] = &data;
-        if b.len() < HEADER_LEN + TRAILER_LEN {
-            return Err(bad(format!(
-                "file is {} bytes, too short for a part",
-                b.len()
-            )));
-        }
-        if b[..8] != PART_MAGIC {
-            return Err(bad("not a part file (bad magic)".into()));
-        }
-        let hv = le_u32(b, 8);
-        if hv != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                path: path.to_path_buf(),
-                found: hv,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let t = b.len() - TRAILER_LEN;
-        let trailer = &b[t..];
-        if crc32c(&trailer[..32]) != le_u32(trailer, 32) {
-            return Err(bad("trailer checksum mismatch".into()));
-        }
-        if trailer[24..32] != PART_MAGIC || le_u32(trailer, 20) != FORMAT_VERSION {
-            return Err(bad("bad trailer magic or version".into()));
-        }
-        let (dir_off, dir_len) = (le_u64(trailer, 0), le_u64(trailer, 8));
-        if dir_off.checked_add(dir_len) != Some(t as u64) || dir_off < HEADER_LEN as u64 {
-            return Err(bad("directory bounds do not match the file length".into()));
-        }
-        let dir = &b[dir_off as usize..t];
-        if crc32c(dir) != le_u32(trailer, 16) {
-            return Err(bad("directory checksum mismatch".into()));
-        }
-        let meta: PartMeta = codec::decode(dir).map_err(|e| bad(format!("directory: {e}")))?;
-        for (i, s) in meta.sections.iter().enumerate() {
-            if s.offset < HEADER_LEN as u64
-                || s.offset.checked_add(s.len).is_none_or(|end| end > dir_off)
-            {
-                return Err(bad(format!("section {i} lies outside the data area")));
-            }
-        }
-        let ok_packed = |p: &PackedRef, len: u64| {
-            (p.section as usize) < meta.sections.len() && p.len as u64 == len
-        };
-        if !ok_packed(&meta.visitor_visits, meta.visitors as u64 + 1)
-            || !ok_packed(&meta.visit_events, meta.visits as u64 + 1)
-            || meta.visitor_ids as usize >= meta.sections.len()
-        {
-            return Err(bad("directory: inconsistent structure".into()));
-        }
+        let (meta, dir_off) = read_directory(path, &data)?;
+        check_structure(path, &meta, dir_off)?;
         let visit_cols = meta
             .visit_columns
             .iter()
@@ -496,4 +446,67 @@ impl PartReader {
         }
         Ok(())
     }
+}
+
+/// Checks the header and the trailer of the part bytes `b` and decodes the directory;
+/// returns it and where it starts.
+fn read_directory(path: &Path, b: &[u8]) -> Result<(PartMeta, u64)> {
+    let bad = |r: String| Error::corrupt(path, r);
+    if b.len() < HEADER_LEN + TRAILER_LEN {
+        return Err(bad(format!(
+            "file is {} bytes, too short for a part",
+            b.len()
+        )));
+    }
+    if b[..8] != PART_MAGIC {
+        return Err(bad("not a part file (bad magic)".into()));
+    }
+    let hv = le_u32(b, 8);
+    if hv != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: hv,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let t = b.len() - TRAILER_LEN;
+    let trailer = &b[t..];
+    if crc32c(&trailer[..32]) != le_u32(trailer, 32) {
+        return Err(bad("trailer checksum mismatch".into()));
+    }
+    if trailer[24..32] != PART_MAGIC || le_u32(trailer, 20) != FORMAT_VERSION {
+        return Err(bad("bad trailer magic or version".into()));
+    }
+    let (dir_off, dir_len) = (le_u64(trailer, 0), le_u64(trailer, 8));
+    if dir_off.checked_add(dir_len) != Some(t as u64) || dir_off < HEADER_LEN as u64 {
+        return Err(bad("directory bounds do not match the file length".into()));
+    }
+    let dir = &b[dir_off as usize..t];
+    if crc32c(dir) != le_u32(trailer, 16) {
+        return Err(bad("directory checksum mismatch".into()));
+    }
+    let meta: PartMeta = codec::decode(dir).map_err(|e| bad(format!("directory: {e}")))?;
+    Ok((meta, dir_off))
+}
+
+/// Checks that every section lies between the header and the directory (at
+/// `dir_off`), and that the offset arrays have the lengths the counts require.
+fn check_structure(path: &Path, meta: &PartMeta, dir_off: u64) -> Result<()> {
+    let bad = |r: String| Error::corrupt(path, r);
+    for (i, s) in meta.sections.iter().enumerate() {
+        if s.offset < HEADER_LEN as u64
+            || s.offset.checked_add(s.len).is_none_or(|end| end > dir_off)
+        {
+            return Err(bad(format!("section {i} lies outside the data area")));
+        }
+    }
+    let ok_packed =
+        |p: &PackedRef, len: u64| (p.section as usize) < meta.sections.len() && p.len as u64 == len;
+    if !ok_packed(&meta.visitor_visits, meta.visitors as u64 + 1)
+        || !ok_packed(&meta.visit_events, meta.visits as u64 + 1)
+        || meta.visitor_ids as usize >= meta.sections.len()
+    {
+        return Err(bad("directory: inconsistent structure".into()));
+    }
+    Ok(())
 }

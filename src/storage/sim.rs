@@ -337,29 +337,36 @@ impl SimFs {
                 if !seen.insert(files.clone()) {
                     continue;
                 }
-                let mut st = State {
-                    dirs: s.dirs.clone(),
-                    ..State::default()
-                };
-                for (p, bytes) in files {
-                    st.inodes.push(Inode {
-                        data: bytes.clone(),
-                        synced: bytes,
-                    });
-                    st.names.insert(p.clone(), st.inodes.len() - 1);
-                    st.durable.insert(p, st.inodes.len() - 1);
-                }
                 out.push(CrashState {
                     label: format!(
                         "pending directory operations kept {mask:#b} of {n}, unsynced data {v}"
                     ),
-                    fs: SimFs {
-                        state: Arc::new(Mutex::new(st)),
-                    },
+                    fs: SimFs::durable(s.dirs.clone(), files),
                 });
             }
         }
         out
+    }
+}
+
+impl SimFs {
+    /// A disk holding `files` in `dirs`, everything durable.
+    fn durable(dirs: BTreeSet<PathBuf>, files: BTreeMap<PathBuf, Vec<u8>>) -> SimFs {
+        let mut st = State {
+            dirs,
+            ..State::default()
+        };
+        for (p, bytes) in files {
+            st.inodes.push(Inode {
+                data: bytes.clone(),
+                synced: bytes,
+            });
+            st.names.insert(p.clone(), st.inodes.len() - 1);
+            st.durable.insert(p, st.inodes.len() - 1);
+        }
+        SimFs {
+            state: Arc::new(Mutex::new(st)),
+        }
     }
 }
 

@@ -156,6 +156,15 @@ enum ScopeArg {
     Visitor,
 }
 
+impl From<ScopeArg> for FunnelScope {
+    fn from(s: ScopeArg) -> FunnelScope {
+        match s {
+            ScopeArg::Visit => FunnelScope::Visit,
+            ScopeArg::Visitor => FunnelScope::Visitor,
+        }
+    }
+}
+
 /// `--period` of `cohorts`.
 #[derive(Clone, Copy, ValueEnum)]
 enum PeriodArg {
@@ -165,6 +174,25 @@ enum PeriodArg {
     Week,
     /// UTC calendar months.
     Month,
+}
+
+impl From<PeriodArg> for Period {
+    fn from(p: PeriodArg) -> Period {
+        match p {
+            PeriodArg::Day => Period::Day,
+            PeriodArg::Week => Period::Week,
+            PeriodArg::Month => Period::Month,
+        }
+    }
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -490,6 +518,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// Runs one command. (One short arm per command: the length is the number of commands.)
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Import {
@@ -499,26 +528,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             visit_timeout,
             json,
             files,
-        } => {
-            let format = format.map(|f| match f {
-                FormatArg::Jsonl => Format::Jsonl,
-                FormatArg::Csv => Format::Csv,
-            });
-            let opts = DbOptions {
+        } => import(
+            &db.db,
+            DbOptions {
                 visit_timeout_ms: visit_timeout as i64 * 60_000,
-            };
-            import(
-                &db.db,
-                opts,
-                ImportOptions {
-                    format,
-                    skip_invalid,
-                },
-                json,
-                &files,
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
+            },
+            ImportOptions {
+                format: format.map(Format::from),
+                skip_invalid,
+            },
+            json,
+            &files,
+        ),
         Command::Query {
             db,
             seg,
@@ -535,32 +556,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seg,
             json,
             segment,
-        } => {
-            let range = seg.range()?;
-            let db = db.or_else(|| {
-                std::env::var_os("SIGHTLINE_DB")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            });
-            if db.is_none() && (seg.from.is_some() || seg.to.is_some()) {
-                return Err(out::usage(
-                    "--from and --to need a database (--db or $SIGHTLINE_DB)",
-                ));
-            }
-            let segment = segment_arg(&segment)?;
-            query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => explain(db, &seg, json, &segment),
         Command::Report { args, by, limit } => {
             let answer = args
                 .run(|snap, scope| report::report(snap, scope, &by, limit.map(|n| n as usize)))?;
-            print_analysis(
-                args.json,
-                || answer.doc(),
-                || query::header(&answer.segment, &answer.range),
-                || answer.table(),
-            )?;
-            Ok(ExitCode::SUCCESS)
+            show(args.json, &answer)
         }
         Command::Funnel {
             args,
@@ -568,43 +568,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scope,
             window,
         } => {
-            let unit = match scope {
-                ScopeArg::Visit => FunnelScope::Visit,
-                ScopeArg::Visitor => FunnelScope::Visitor,
-            };
+            let unit = FunnelScope::from(scope);
             let steps = steps
                 .iter()
                 .map(|s| segment_arg(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let answer =
                 args.run(|snap, scope| funnel::funnel(snap, scope, &steps, unit, window))?;
-            print_analysis(
-                args.json,
-                || answer.doc(),
-                || query::header(&answer.segment, &answer.range),
-                || answer.table(),
-            )?;
-            Ok(ExitCode::SUCCESS)
+            show(args.json, &answer)
         }
         Command::Cohorts {
             args,
             period,
             periods,
         } => {
-            let period = match period {
-                PeriodArg::Day => Period::Day,
-                PeriodArg::Week => Period::Week,
-                PeriodArg::Month => Period::Month,
-            };
+            let period = Period::from(period);
             let answer =
                 args.run(|snap, scope| cohorts::cohorts(snap, scope, period, periods as usize))?;
-            print_analysis(
-                args.json,
-                || answer.doc(),
-                || query::header(&answer.segment, &answer.range),
-                || answer.table(),
-            )?;
-            Ok(ExitCode::SUCCESS)
+            show(args.json, &answer)
         }
         Command::Visitor { db, json, id } => {
             let handle = query::open(&db.db)?;
@@ -628,45 +609,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             days,
             out,
-        } => {
-            let opts = GenOptions {
+        } => generate(
+            &GenOptions {
                 visitors,
                 seed,
                 days,
                 ..GenOptions::default()
-            };
-            // Bad options are a usage error; any other failure is a failed write.
-            let gen_err = |e: std::io::Error, write: &dyn Fn(std::io::Error) -> anyhow::Error| {
-                if e.kind() == std::io::ErrorKind::InvalidInput {
-                    out::usage(e.to_string())
-                } else {
-                    write(e)
-                }
-            };
-            let summary = match out {
-                Some(path) => {
-                    let f = std::fs::File::create(&path)
-                        .with_context(|| format!("create {}", path.display()))?;
-                    write_jsonl(&opts, BufWriter::with_capacity(1 << 20, f)).map_err(|e| {
-                        gen_err(e, &|e| {
-                            anyhow::Error::new(e).context(format!("write {}", path.display()))
-                        })
-                    })?
-                }
-                None => write_jsonl(
-                    &opts,
-                    BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
-                )
-                .map_err(|e| gen_err(e, &|e| out::OutputError(e).into()))?,
-            };
-            errln!(
-                "generated {} events, {} visits, {} visitors (seed {seed})",
-                summary.events,
-                summary.visits,
-                summary.visitors
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+            },
+            out.as_deref(),
+        ),
         Command::Demo { db, visitors, seed } => {
             demo(&db, visitors, seed)?;
             Ok(ExitCode::SUCCESS)
@@ -674,21 +625,102 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints an analysis (report, funnel, cohorts): its JSON document, or the selection's
-/// header and the table.
-fn print_analysis(
+/// `sightline explain`: the database is consulted only when --db or $SIGHTLINE_DB
+/// names one.
+fn explain(
+    db: Option<PathBuf>,
+    seg: &SegmentArgs,
     json: bool,
-    doc: impl FnOnce() -> serde_json::Value,
-    header: impl FnOnce() -> String,
-    table: impl FnOnce() -> String,
-) -> Result<(), out::OutputError> {
-    if json {
-        outln!("{}", doc());
-    } else {
-        outln!("{}", header());
-        outln!("{}", table());
+    segment: &OsStr,
+) -> anyhow::Result<ExitCode> {
+    let range = seg.range()?;
+    let db = db.or_else(|| {
+        std::env::var_os("SIGHTLINE_DB")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    if db.is_none() && (seg.from.is_some() || seg.to.is_some()) {
+        return Err(out::usage(
+            "--from and --to need a database (--db or $SIGHTLINE_DB)",
+        ));
     }
-    Ok(())
+    let segment = segment_arg(segment)?;
+    query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sightline gen`: JSON Lines to `out`, or to standard output.
+fn generate(opts: &GenOptions, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    // Bad options are a usage error; any other failure is a failed write.
+    let gen_err = |e: std::io::Error, write: &dyn Fn(std::io::Error) -> anyhow::Error| {
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            out::usage(e.to_string())
+        } else {
+            write(e)
+        }
+    };
+    let summary = match out {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("create {}", path.display()))?;
+            write_jsonl(opts, BufWriter::with_capacity(1 << 20, f)).map_err(|e| {
+                gen_err(e, &|e| {
+                    anyhow::Error::new(e).context(format!("write {}", path.display()))
+                })
+            })?
+        }
+        None => write_jsonl(
+            opts,
+            BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
+        )
+        .map_err(|e| gen_err(e, &|e| out::OutputError(e).into()))?,
+    };
+    errln!(
+        "generated {} events, {} visits, {} visitors (seed {})",
+        summary.events,
+        summary.visits,
+        summary.visitors,
+        opts.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An analysis's answer (report, funnel, cohorts): its JSON document, or the
+/// selection's header and a table.
+trait Answer {
+    fn doc(&self) -> serde_json::Value;
+    fn header(&self) -> String;
+    fn table(&self) -> String;
+}
+
+macro_rules! answer {
+    ($t:ty) => {
+        impl Answer for $t {
+            fn doc(&self) -> serde_json::Value {
+                <$t>::doc(self)
+            }
+            fn header(&self) -> String {
+                query::header(&self.segment, &self.range)
+            }
+            fn table(&self) -> String {
+                <$t>::table(self)
+            }
+        }
+    };
+}
+answer!(report::ReportAnswer);
+answer!(funnel::FunnelAnswer);
+answer!(cohorts::CohortsAnswer);
+
+/// Prints `answer` as one JSON document, or as its header and table.
+fn show(json: bool, answer: &dyn Answer) -> anyhow::Result<ExitCode> {
+    if json {
+        outln!("{}", answer.doc());
+    } else {
+        outln!("{}", answer.header());
+        outln!("{}", answer.table());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 struct ImportOutcome {
@@ -792,7 +824,7 @@ fn import(
     iopts: ImportOptions,
     json: bool,
     files: &[PathBuf],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
     let out = import_files(path, opts, iopts, files, json)?;
     // The import is committed: failing to print its summary must not look like a
     // failed import (a wrapper that retries on failure would import twice), so it is
@@ -800,7 +832,7 @@ fn import(
     if let Err(e) = print_import(&out, json).and_then(|()| out::flush()) {
         out::abandon();
         if e.is_closed_pipe() {
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
         errln!(
             "warning: the import was committed (generation {}, {} events), but its \
@@ -810,7 +842,7 @@ fn import(
             e.0
         );
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_import(out: &ImportOutcome, json: bool) -> Result<(), out::OutputError> {
@@ -975,6 +1007,18 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
     let db = Db::open_read_only(path)?;
     let snap = db.snapshot();
     print_stats(&snap.stats()?, false)?;
+    print_holdings(&snap)?;
+    demo_analyses(&snap, path)?;
+    outln!(
+        "\ndatabase: {}   try: sightline repl --db {0}   sightline report --db {0} --by pageUrl",
+        path.display()
+    );
+    Ok(())
+}
+
+/// What the engine holds: every text dimension with its distinct values and a few
+/// examples, and the custom dimensions.
+fn print_holdings(snap: &sightline::Snapshot) -> anyhow::Result<()> {
     outln!("\nwhat the engine holds:");
     outln!(
         "{:<22} {:<7} {:>9}   examples",
@@ -1014,11 +1058,6 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             .collect();
         outln!("custom dimensions: {}", list.join(", "));
     }
-    demo_analyses(&snap, path)?;
-    outln!(
-        "\ndatabase: {}   try: sightline repl --db {0}   sightline report --db {0} --by pageUrl",
-        path.display()
-    );
     Ok(())
 }
 

@@ -44,6 +44,8 @@ use crate::snapshot::Snapshot;
 /// assert_eq!((f.steps[1].count, f.steps[1].median_time_ms), (1, Some(10.0)));
 /// # Ok(()) }
 /// ```
+// The oracle is one literal pass over the units, on purpose: the straightest
+// reading of the rules, sharing nothing with the engine.
 pub fn funnel(
     snapshot: &Snapshot,
     steps: &[CompiledSegment],

@@ -55,6 +55,8 @@ const FOLDED: [&str; 5] = [
 /// assert_eq!((r.rows[0].visits, r.rows[1].value.clone()), (2, ReportValue::Null));
 /// # Ok(()) }
 /// ```
+// The oracle is one literal pass over the visits, on purpose: the straightest
+// reading of the rules, sharing nothing with the engine.
 pub fn report(
     snapshot: &Snapshot,
     segment: &CompiledSegment,

@@ -1,0 +1,462 @@
+//! The commit protocol: how a batch of rows becomes new parts, deletion files and the
+//! next manifest, durably, or nothing at all (`docs/file-format.md`, "Commit protocol").
+//!
+//! A commit, in order:
+//!
+//! 1. [`stored_visitors`]: the batch's visitors already stored, found by binary search
+//!    in every live part's visitor dictionary;
+//! 2. [`read_back`]: their stored events, read back as input rows;
+//! 3. sessionisation of old and new rows together, and [`part_ranges`]: the visitors
+//!    cut into parts of at most [`MAX_PART_EVENTS`] events;
+//! 4. [`write_files`]: the parts built in parallel and written under temporary names,
+//!    the deletion files of the parts visitors moved out of, all published, then the
+//!    manifest — whose rename is the commit point;
+//! 5. clean-up of files no recent manifest names (best effort).
+//!
+//! A failure before the commit point is [`undo`]ne. Generations and file ids are
+//! reserved before anything is written and never used twice ([`WriterState`]).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use parking_lot::Mutex;
+
+use crate::db::{CommitSummary, Db};
+use crate::error::{Error, Result};
+use crate::ingest::rows::Rows;
+use crate::ingest::sessions::{self, FixedSyms, Sessionized};
+use crate::ingest::{columns, readback};
+use crate::snapshot::Snapshot;
+use crate::storage::checksum::crc32c;
+use crate::storage::cursor::PartCursor;
+use crate::storage::fs::{self, VfsDir};
+use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
+use crate::storage::part_writer::write_part;
+
+/// A part holds at most about this many events (whole visitors are never split), so
+/// large imports become several parts that are built, and later queried, in parallel.
+pub const MAX_PART_EVENTS: usize = 1 << 20;
+
+/// What a writer remembers across commits.
+#[derive(Debug, Default)]
+pub(crate) struct WriterState {
+    /// Highest generation and next file id any commit attempt of this handle used. A
+    /// failed commit may have made its manifest or files visible for a moment (readers
+    /// can load them), so neither a generation nor a file id is ever used twice.
+    pub next_generation: u64,
+    pub next_file_id: u64,
+    /// Set when a failed commit could not be undone: what is on disk is then unknown
+    /// to this handle, and it refuses to write until the database is reopened.
+    pub poisoned: Option<String>,
+}
+
+/// Stored visitors to rewrite: for each part (its position in the snapshot), the
+/// ordinals of the visitors that move out of it.
+type Moves = Vec<(usize, Vec<u32>)>;
+
+/// Commits `rows` (all new) on top of the database's current snapshot.
+pub(crate) fn commit(db: &Db, state: &mut WriterState, rows: Rows) -> Result<CommitSummary> {
+    let snap = db.snapshot();
+    let new_rows = rows.rows.len();
+    if new_rows == 0 {
+        return Ok(CommitSummary {
+            generation: snap.generation(),
+            ..Default::default()
+        });
+    }
+    let (moved, visitors) = stored_visitors(&snap, &rows)?;
+    let applied = apply(db, state, &snap, rows, &moved, new_rows)?;
+    Ok(CommitSummary {
+        generation: applied.generation,
+        events: new_rows as u64,
+        visits: applied.visits_touched,
+        visitors,
+        parts_written: applied.parts_written,
+        visitors_rewritten: moved.iter().map(|(_, o)| o.len() as u64).sum(),
+    })
+}
+
+/// What [`apply`] did.
+struct Applied {
+    generation: u64,
+    parts_written: u64,
+    /// Visits holding at least one new row.
+    visits_touched: u64,
+}
+
+/// Rewrites the visitors `moved` together with `rows` (whose first `new_rows` rows are
+/// new) as new parts, and commits.
+fn apply(
+    db: &Db,
+    state: &mut WriterState,
+    snap: &Snapshot,
+    mut rows: Rows,
+    moved: &Moves,
+    new_rows: usize,
+) -> Result<Applied> {
+    read_back(snap, moved, &mut rows)?;
+    let fixed = FixedSyms::intern(&mut rows);
+    let sess = sessions::sessionize(&rows, snap.manifest().visit_timeout_ms);
+    if let Some(i) = sess.revenue_overflow {
+        return Err(revenue_overflow(&rows, &sess, i));
+    }
+    let ranges = part_ranges(&sess);
+    let visits_touched = visits_touched(&sess, new_rows);
+
+    // Generation and file ids are reserved first and never reused, even if this
+    // attempt fails (see `WriterState`).
+    let old = snap.manifest();
+    let generation = old.generation.max(state.next_generation) + 1;
+    let first_id = old.next_file_id.max(state.next_file_id);
+    state.next_generation = generation;
+    state.next_file_id = first_id + ranges.len() as u64 + moved.len() as u64;
+    let plan = Plan {
+        generation,
+        first_id,
+        ranges: &ranges,
+        moved,
+    };
+    let input = Input {
+        rows: &rows,
+        sess: &sess,
+        fixed: &fixed,
+    };
+    let written = match write_files(db, snap, &input, &plan) {
+        Ok(w) => w,
+        Err(e) => return Err(undo(db.dir(), state, &plan, e)),
+    };
+
+    // Committed. Publish in memory, then drop files older than the previous
+    // generation; that clean-up is best effort (the next writer retries it).
+    let new = written.snapshot.clone();
+    db.publish(written.snapshot);
+    let _ = db.remove_orphans(&[new.manifest(), old]);
+    Ok(Applied {
+        generation,
+        parts_written: written.parts_written,
+        visits_touched,
+    })
+}
+
+/// The visitors of `rows` already stored in a live part of `snap`, by part, and how
+/// many distinct visitors `rows` has.
+fn stored_visitors(snap: &Snapshot, rows: &Rows) -> Result<(Moves, u64)> {
+    let mut seen = HashSet::new();
+    let mut visitors: Vec<&str> = rows
+        .rows
+        .iter()
+        .filter(|r| seen.insert(r.visitor))
+        .map(|r| rows.strings.get(r.visitor))
+        .collect();
+    visitors.sort_unstable();
+    let mut moved = Vec::new();
+    for (pi, p) in snap.parts().iter().enumerate() {
+        let ids = p.reader.visitor_ids()?;
+        let found: Vec<u32> = visitors
+            .iter()
+            .filter_map(|v| ids.find(v).map(|o| o as u32))
+            .filter(|&o| !p.deleted.contains(o))
+            .collect();
+        if !found.is_empty() {
+            moved.push((pi, found));
+        }
+    }
+    Ok((moved, visitors.len() as u64))
+}
+
+/// Appends the stored events of the visitors `moved` to `rows`, as input rows.
+fn read_back(snap: &Snapshot, moved: &Moves, rows: &mut Rows) -> Result<()> {
+    for (pi, ords) in moved {
+        let Some(part) = snap.parts().get(*pi) else {
+            continue;
+        };
+        let cursor = PartCursor::new(&part.reader)?;
+        let dims = readback::custom_dims(&cursor, rows)?;
+        for &o in ords {
+            readback::read_visitor(&cursor, o, &dims, rows)?;
+        }
+    }
+    // Rows read back from a part truncated underneath its map must not be committed.
+    snap.intact()
+}
+
+/// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events (a
+/// larger visitor gets a part of its own).
+fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
+    let first_event = |v: usize| {
+        sess.visitor_visits
+            .get(v)
+            .and_then(|&visit| sess.visit_events.get(visit as usize))
+            .copied()
+            .unwrap_or(0) as usize
+    };
+    let mut ranges = Vec::new();
+    let mut start = 0usize;
+    for v in 0..sess.visitors.len() {
+        if first_event(v + 1) - first_event(start) > MAX_PART_EVENTS && v > start {
+            ranges.push(start..v);
+            start = v;
+        }
+    }
+    ranges.push(start..sess.visitors.len());
+    ranges
+}
+
+/// Visits holding at least one new row (`rows[..new_rows]` are new).
+fn visits_touched(sess: &Sessionized, new_rows: usize) -> u64 {
+    sess.visit_events
+        .windows(2)
+        .filter(|w| {
+            sess.events
+                .get(w[0] as usize..w[1] as usize)
+                .unwrap_or_default()
+                .iter()
+                .any(|&e| (e as usize) < new_rows)
+        })
+        .count() as u64
+}
+
+/// The error of a batch in which visit `i` of `sess` sums more revenue than a visit can
+/// hold.
+fn revenue_overflow(rows: &Rows, sess: &Sessionized, i: usize) -> Error {
+    let visitor = sess
+        .visitor_visits
+        .partition_point(|&first| first as usize <= i)
+        .checked_sub(1)
+        .and_then(|v| sess.visitors.get(v))
+        .map_or("?", |&s| rows.strings.get(s));
+    let start = sess.visits.get(i).map_or(0, |v| v.start);
+    Error::too_large(format!(
+        "the visit of visitor {visitor:?} starting at {start} ms sums its conversions' \
+         revenue beyond ±9223372036854 (the most one visit can hold); nothing was committed"
+    ))
+}
+
+/// The sessionised rows a commit writes.
+struct Input<'a> {
+    rows: &'a Rows,
+    sess: &'a Sessionized,
+    fixed: &'a FixedSyms,
+}
+
+/// What a commit writes: its generation, and the file ids `first_id..` in order — one
+/// per range of visitors (new parts), then one per part visitors moved out of
+/// (deletion files).
+struct Plan<'a> {
+    generation: u64,
+    first_id: u64,
+    ranges: &'a [Range<usize>],
+    moved: &'a Moves,
+}
+
+impl Plan<'_> {
+    fn part_name(id: u64) -> String {
+        format!("part-{id:08}.slp")
+    }
+    fn del_name(id: u64) -> String {
+        format!("del-{id:08}.slr")
+    }
+    /// Every name this commit may create (final and temporary), the manifest first:
+    /// what [`undo`] removes, in this order. None of them is referenced by a committed
+    /// manifest, since ids and generations are never reused.
+    fn all_names(&self) -> Vec<String> {
+        let parts = self.ranges.len() as u64;
+        let ids = self.first_id..self.first_id + parts + self.moved.len() as u64;
+        std::iter::once(Manifest::file_name(self.generation))
+            .chain(ids.map(|id| {
+                if id < self.first_id + parts {
+                    Plan::part_name(id)
+                } else {
+                    Plan::del_name(id)
+                }
+            }))
+            .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
+            .collect()
+    }
+}
+
+struct Written {
+    snapshot: Snapshot,
+    parts_written: u64,
+}
+
+/// Files written under temporary names: (temporary name, final name).
+type Temps = Vec<(String, String)>;
+
+/// Builds and writes the parts and deletion files, publishes them, then publishes the
+/// manifest (the commit point). On error the caller undoes whatever was created.
+fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> Result<Written> {
+    let dir = db.dir();
+    let mut temps = Temps::new();
+    let new_parts = build_parts(dir, input, plan, &mut temps)?;
+    let (mut parts, next_id) = write_deletions(dir, snap, plan, &mut temps)?;
+    parts.extend(new_parts.iter().cloned());
+    for (tmp, name) in &temps {
+        fs::publish(dir, tmp, name)?;
+    }
+    fs::sync_dir(dir)?;
+
+    // The new manifest: the commit point.
+    let old = snap.manifest();
+    let mut custom = old.custom.clone();
+    let mut known: HashSet<&str> = old.custom.iter().map(|c| c.name.as_str()).collect();
+    for d in &input.rows.custom_names {
+        if known.insert(&d.name) {
+            custom.push(d.clone());
+        }
+    }
+    let m = Manifest {
+        generation: plan.generation,
+        visit_timeout_ms: old.visit_timeout_ms,
+        next_file_id: next_id,
+        parts,
+        custom,
+    };
+    let encoded = m.encode();
+    // Open the new snapshot before the commit point: if a new file cannot be read back,
+    // the commit fails with nothing committed.
+    let snapshot = db.load(m)?;
+    fs::write_durable(dir, &Manifest::file_name(plan.generation), &encoded)?;
+    Ok(Written {
+        snapshot,
+        parts_written: new_parts.len() as u64,
+    })
+}
+
+/// The new parts (one per range of the plan), built in parallel, written and synced
+/// under temporary names (added to `temps`); their manifest entries, in plan order.
+fn build_parts(
+    dir: &dyn VfsDir,
+    input: &Input<'_>,
+    plan: &Plan<'_>,
+    temps: &mut Temps,
+) -> Result<Vec<PartEntry>> {
+    let work: Vec<(u64, Range<usize>)> =
+        (plan.first_id..).zip(plan.ranges.iter().cloned()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    let threads = crate::storage::worker_threads().min(work.len());
+    let _ = crossbeam::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|_| {
+                while let Some((id, range)) = work
+                    .get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    .cloned()
+                {
+                    let built = build_part(dir, input, id, range);
+                    results.lock().push((id, built));
+                }
+            });
+        }
+    });
+    let mut built = results.into_inner();
+    built.sort_by_key(|(id, _)| *id);
+    if built.len() != work.len() {
+        return Err(Error::internal("a part-building thread panicked"));
+    }
+    let mut entries = Vec::with_capacity(built.len());
+    for (_, b) in built {
+        let (tmp, entry) = b?;
+        temps.push((tmp, entry.file.clone()));
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Part `id`, holding the visitors `range` of the input: built, written under its
+/// temporary name and synced. Returns the temporary name and the manifest entry.
+fn build_part(
+    dir: &dyn VfsDir,
+    input: &Input<'_>,
+    id: u64,
+    range: Range<usize>,
+) -> Result<(String, PartEntry)> {
+    let name = Plan::part_name(id);
+    let (layout, columns) = columns::part_columns(input.rows, input.sess, input.fixed, range);
+    let (bytes, sum) = write_part(
+        &input.rows.strings,
+        layout,
+        columns.into_iter().map(|c| c()),
+    )?;
+    let tmp = fs::write_temp(dir, &name, &bytes)?;
+    let entry = PartEntry {
+        id,
+        file: name,
+        bytes: bytes.len() as u64,
+        crc: crc32c(&bytes),
+        visitors: sum.visitors,
+        visits: sum.visits,
+        events: sum.events,
+        deletions: None,
+    };
+    Ok((tmp, entry))
+}
+
+/// The manifest entries of the snapshot's parts after the move: unchanged, with a new
+/// deletion file (written and synced under a temporary name, added to `temps`), or gone
+/// when no live visitor remains. Returns them and the next unused file id.
+fn write_deletions(
+    dir: &dyn VfsDir,
+    snap: &Snapshot,
+    plan: &Plan<'_>,
+    temps: &mut Temps,
+) -> Result<(Vec<PartEntry>, u64)> {
+    let mut parts = Vec::with_capacity(snap.parts().len());
+    let moved: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
+    let mut next_id = plan.first_id + plan.ranges.len() as u64;
+    for (pi, p) in snap.parts().iter().enumerate() {
+        let Some(ords) = moved.get(&pi) else {
+            parts.push(p.entry.clone());
+            continue;
+        };
+        let mut deleted = (*p.deleted).clone();
+        deleted.extend(ords.iter().copied());
+        let id = next_id;
+        next_id += 1;
+        if deleted.len() == p.entry.visitors as u64 {
+            continue; // nothing live remains: the part leaves the manifest
+        }
+        let name = Plan::del_name(id);
+        let bytes = manifest::encode_deletions(&deleted);
+        let tmp = fs::write_temp(dir, &name, &bytes)?;
+        temps.push((tmp, name.clone()));
+        let mut e = p.entry.clone();
+        e.deletions = Some(DelEntry {
+            file: name,
+            bytes: bytes.len() as u64,
+            visitors: deleted.len() as u32,
+        });
+        parts.push(e);
+    }
+    Ok((parts, next_id))
+}
+
+/// A commit failed with `err`: removes every file it may have created (the manifest
+/// first, so that no reader can load it afterwards) and makes that durable, so the
+/// database is exactly at its previous commit. If that fails too, nothing is known of
+/// the disk any more: the handle refuses further writes until the database is reopened
+/// (opening decides, from the manifests present, which commit is the last).
+fn undo(dir: &dyn VfsDir, state: &mut WriterState, plan: &Plan<'_>, err: Error) -> Error {
+    // Names are reserved above every name present when the writer opened, so each is
+    // this commit's own — except one whose publication failed because it existed,
+    // which is left alone (it cannot be ours).
+    let taken = match &err {
+        Error::Io { path, error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string),
+        _ => None,
+    };
+    let undone = plan
+        .all_names()
+        .iter()
+        .filter(|n| taken.as_ref() != Some(*n))
+        .try_for_each(|n| fs::remove(dir, n))
+        .and_then(|()| fs::sync_dir(dir));
+    if let Err(e2) = undone {
+        state.poisoned = Some(format!(
+            "a failed commit ({err}) could not be undone ({e2})"
+        ));
+    }
+    err
+}
