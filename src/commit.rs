@@ -52,7 +52,7 @@ pub(crate) struct WriterState {
 
 /// Stored visitors to rewrite: for each part (its position in the snapshot), the
 /// ordinals of the visitors that move out of it.
-type Moves = Vec<(usize, Vec<u32>)>;
+pub(crate) type Moves = Vec<(usize, Vec<u32>)>;
 
 /// Commits `rows` (all new) on top of the database's current snapshot.
 pub(crate) fn commit(db: &Db, state: &mut WriterState, rows: Rows) -> Result<CommitSummary> {
@@ -165,7 +165,7 @@ fn stored_visitors(snap: &Snapshot, rows: &Rows) -> Result<(Moves, u64)> {
 }
 
 /// Appends the stored events of the visitors `moved` to `rows`, as input rows.
-fn read_back(snap: &Snapshot, moved: &Moves, rows: &mut Rows) -> Result<()> {
+pub(crate) fn read_back(snap: &Snapshot, moved: &Moves, rows: &mut Rows) -> Result<()> {
     for (pi, ords) in moved {
         let Some(part) = snap.parts().get(*pi) else {
             continue;
@@ -182,7 +182,7 @@ fn read_back(snap: &Snapshot, moved: &Moves, rows: &mut Rows) -> Result<()> {
 
 /// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events (a
 /// larger visitor gets a part of its own).
-fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
+pub(crate) fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
     let first_event = |v: usize| {
         sess.visitor_visits
             .get(v)
@@ -218,7 +218,7 @@ fn visits_touched(sess: &Sessionized, new_rows: usize) -> u64 {
 
 /// The error of a batch in which visit `i` of `sess` sums more revenue than a visit can
 /// hold.
-fn revenue_overflow(rows: &Rows, sess: &Sessionized, i: usize) -> Error {
+pub(crate) fn revenue_overflow(rows: &Rows, sess: &Sessionized, i: usize) -> Error {
     let visitor = sess
         .visitor_visits
         .partition_point(|&first| first as usize <= i)
@@ -233,10 +233,10 @@ fn revenue_overflow(rows: &Rows, sess: &Sessionized, i: usize) -> Error {
 }
 
 /// The sessionised rows a commit writes.
-struct Input<'a> {
-    rows: &'a Rows,
-    sess: &'a Sessionized,
-    fixed: &'a FixedSyms,
+pub(crate) struct Input<'a> {
+    pub rows: &'a Rows,
+    pub sess: &'a Sessionized,
+    pub fixed: &'a FixedSyms,
 }
 
 /// What a commit writes: its generation, and the file ids `first_id..` in order — one
@@ -250,10 +250,10 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    fn part_name(id: u64) -> String {
+    pub(crate) fn part_name(id: u64) -> String {
         format!("part-{id:08}.slp")
     }
-    fn del_name(id: u64) -> String {
+    pub(crate) fn del_name(id: u64) -> String {
         format!("del-{id:08}.slr")
     }
     /// Every name this commit may create (final and temporary), the manifest first:
@@ -281,14 +281,14 @@ struct Written {
 }
 
 /// Files written under temporary names: (temporary name, final name).
-type Temps = Vec<(String, String)>;
+pub(crate) type Temps = Vec<(String, String)>;
 
 /// Builds and writes the parts and deletion files, publishes them, then publishes the
 /// manifest (the commit point). On error the caller undoes whatever was created.
 fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> Result<Written> {
     let dir = db.dir();
     let mut temps = Temps::new();
-    let new_parts = build_parts(dir, input, plan, &mut temps)?;
+    let new_parts = build_parts(dir, input, plan.first_id, plan.ranges, &mut temps)?;
     let (mut parts, next_id) = write_deletions(dir, snap, plan, &mut temps)?;
     parts.extend(new_parts.iter().cloned());
     for (tmp, name) in &temps {
@@ -323,16 +323,17 @@ fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> 
     })
 }
 
-/// The new parts (one per range of the plan), built in parallel, written and synced
-/// under temporary names (added to `temps`); their manifest entries, in plan order.
-fn build_parts(
+/// The new parts (one per range of visitors, with the file ids `first_id..`), built in
+/// parallel, written and synced under temporary names (added to `temps`); their
+/// manifest entries, in order.
+pub(crate) fn build_parts(
     dir: &dyn VfsDir,
     input: &Input<'_>,
-    plan: &Plan<'_>,
+    first_id: u64,
+    ranges: &[Range<usize>],
     temps: &mut Temps,
 ) -> Result<Vec<PartEntry>> {
-    let work: Vec<(u64, Range<usize>)> =
-        (plan.first_id..).zip(plan.ranges.iter().cloned()).collect();
+    let work: Vec<(u64, Range<usize>)> = (first_id..).zip(ranges.iter().cloned()).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let threads = crate::storage::worker_threads().min(work.len());
