@@ -149,75 +149,7 @@ pub struct Catalog {
 impl Catalog {
     /// The catalog of a database with these custom dimensions.
     pub fn new(custom: &[CustomDim]) -> Catalog {
-        use DimType::*;
-        use Level::*;
-        let mut dims = Vec::new();
-        dims.push(Dimension::new("visitorId", Visit, Text, Source::VisitorId));
-        dims.push(Dimension::new("visitId", Visit, Text, Source::VisitId));
-        dims.push(Dimension::new(
-            "siteId",
-            Visit,
-            Number,
-            Source::VisitNumber(crate::schema::internal::SITE_ID),
-        ));
-        for name in VISIT_STRINGS {
-            let ty = match name {
-                "deviceType" => Enum(DEVICE_TYPES),
-                "referrerType" => Enum(REFERRER_TYPES),
-                _ => Text,
-            };
-            dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
-        }
-        for name in DERIVED_INTS {
-            dims.push(Dimension::new(
-                name,
-                Visit,
-                Number,
-                Source::VisitNumber(name),
-            ));
-        }
-        for name in crate::schema::DERIVED_STRINGS {
-            let ty = match name {
-                "visitorType" => Enum(VISITOR_TYPES),
-                "visitEcommerceStatus" => Enum(ECOMMERCE_STATUSES),
-                _ => Text,
-            };
-            dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
-        }
-        const ACTION_TYPE_NAMES: &[&str] = &[
-            "pageviews",
-            "outlinks",
-            "downloads",
-            "sitesearches",
-            "events",
-        ];
-        dims.push(Dimension::new(
-            "actionType",
-            Action,
-            Enum(ACTION_TYPE_NAMES),
-            Source::ActionType,
-        ));
-        for name in EVENT_STRINGS {
-            dims.push(Dimension::new(name, Action, Text, Source::EventText(name)));
-        }
-        dims.push(Dimension::new(
-            "eventValue",
-            Action,
-            Number,
-            Source::EventNumber(crate::schema::internal::EVENT_VALUE),
-        ));
-        dims.push(Dimension::new(
-            "visitConvertedGoalId",
-            Conversion,
-            Number,
-            Source::ConversionGoal,
-        ));
-        dims.push(Dimension::new(
-            "revenue",
-            Conversion,
-            Number,
-            Source::ConversionRevenue,
-        ));
+        let mut dims = builtin_dimensions();
         let mut by_name: std::collections::HashMap<String, usize> = dims
             .iter()
             .enumerate()
@@ -230,11 +162,11 @@ impl Catalog {
                 continue; // a built-in name always wins (ingest never creates such a custom)
             }
             let (ty, source) = match c.ty {
-                CustomType::String => (Text, Source::CustomText(c.name.clone())),
-                CustomType::Number => (Number, Source::CustomNumber(c.name.clone())),
+                CustomType::String => (DimType::Text, Source::CustomText(c.name.clone())),
+                CustomType::Number => (DimType::Number, Source::CustomNumber(c.name.clone())),
             };
             by_name.insert(c.name.clone(), dims.len());
-            dims.push(Dimension::new(&c.name, Action, ty, source));
+            dims.push(Dimension::new(&c.name, Level::Action, ty, source));
         }
         Catalog { dims, by_name }
     }
@@ -273,6 +205,94 @@ impl Catalog {
             .chain(ALIASES.iter().map(|(a, _)| *a));
         suggest(name, names)
     }
+}
+
+/// The built-in dimensions, in `.schema` order: visit level first, then the ones
+/// stored on event rows.
+fn builtin_dimensions() -> Vec<Dimension> {
+    let mut dims = Vec::new();
+    push_visit_dimensions(&mut dims);
+    push_event_dimensions(&mut dims);
+    dims
+}
+
+/// Appends the visit-level built-in dimensions to `dims`.
+fn push_visit_dimensions(dims: &mut Vec<Dimension>) {
+    use DimType::*;
+    use Level::*;
+    dims.push(Dimension::new("visitorId", Visit, Text, Source::VisitorId));
+    dims.push(Dimension::new("visitId", Visit, Text, Source::VisitId));
+    dims.push(Dimension::new(
+        "siteId",
+        Visit,
+        Number,
+        Source::VisitNumber(crate::schema::internal::SITE_ID),
+    ));
+    for name in VISIT_STRINGS {
+        let ty = match name {
+            "deviceType" => Enum(DEVICE_TYPES),
+            "referrerType" => Enum(REFERRER_TYPES),
+            _ => Text,
+        };
+        dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
+    }
+    for name in DERIVED_INTS {
+        dims.push(Dimension::new(
+            name,
+            Visit,
+            Number,
+            Source::VisitNumber(name),
+        ));
+    }
+    for name in crate::schema::DERIVED_STRINGS {
+        let ty = match name {
+            "visitorType" => Enum(VISITOR_TYPES),
+            "visitEcommerceStatus" => Enum(ECOMMERCE_STATUSES),
+            _ => Text,
+        };
+        dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
+    }
+}
+
+/// Appends the built-in dimensions stored on event rows to `dims`: action level, then
+/// conversion level.
+fn push_event_dimensions(dims: &mut Vec<Dimension>) {
+    use DimType::*;
+    use Level::*;
+    const ACTION_TYPE_NAMES: &[&str] = &[
+        "pageviews",
+        "outlinks",
+        "downloads",
+        "sitesearches",
+        "events",
+    ];
+    dims.push(Dimension::new(
+        "actionType",
+        Action,
+        Enum(ACTION_TYPE_NAMES),
+        Source::ActionType,
+    ));
+    for name in EVENT_STRINGS {
+        dims.push(Dimension::new(name, Action, Text, Source::EventText(name)));
+    }
+    dims.push(Dimension::new(
+        "eventValue",
+        Action,
+        Number,
+        Source::EventNumber(crate::schema::internal::EVENT_VALUE),
+    ));
+    dims.push(Dimension::new(
+        "visitConvertedGoalId",
+        Conversion,
+        Number,
+        Source::ConversionGoal,
+    ));
+    dims.push(Dimension::new(
+        "revenue",
+        Conversion,
+        Number,
+        Source::ConversionRevenue,
+    ));
 }
 
 /// Up to three of `candidates` closest to `word`, best first: case-insensitive equality

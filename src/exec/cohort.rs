@@ -117,8 +117,14 @@ pub(crate) fn cohorts(
             Box::new(move || cohorts_part(&lp, &sel, period, periods, end)) as pool::Job<_>
         })
         .collect();
-    let mut merged: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     let per_part: Vec<Vec<(i64, Vec<u64>)>> = pool::run_all(jobs)?;
+    empty.cohorts = cohort_rows(merge_parts(per_part), period, end, periods)?;
+    Ok(empty)
+}
+
+/// The parts' counts added up per cohort (a visitor lives in one part).
+fn merge_parts(per_part: Vec<Vec<(i64, Vec<u64>)>>) -> BTreeMap<i64, Vec<u64>> {
+    let mut merged: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     for part in per_part {
         for (cohort, counts) in part {
             let row = merged
@@ -129,13 +135,26 @@ pub(crate) fn cohorts(
             }
         }
     }
+    merged
+}
+
+/// The table's rows from the merged counts: one per period from the first cohort to the
+/// newest one not after the end period `end`, each with its reached periods (at most
+/// `periods`); fails when the table would exceed [`MAX_COHORT_CELLS`].
+fn cohort_rows(
+    mut merged: BTreeMap<i64, Vec<u64>>,
+    period: Period,
+    end: i64,
+    periods: usize,
+) -> Result<Vec<Cohort>> {
+    let mut rows = Vec::new();
     // Visitors acquired after the end period are not shown (their cohorts have no
     // reached period), and must not stretch the table either.
     let (Some(&first), Some(newest)) = (
         merged.keys().next(),
         merged.range(..=end).next_back().map(|(c, _)| *c),
     ) else {
-        return Ok(empty);
+        return Ok(rows);
     };
     // The table is dense from the first cohort to the newest: bound it before
     // building it (one stray event decades away would otherwise ask for millions of
@@ -157,13 +176,13 @@ pub(crate) fn cohorts(
         let len = reached(c, end, periods);
         let mut retained = merged.remove(&c).unwrap_or_else(|| vec![0; len]);
         retained.resize(len, 0);
-        empty.cohorts.push(Cohort {
+        rows.push(Cohort {
             start: period.start(c)?,
             size: retained.first().copied().unwrap_or(0),
             retained,
         });
     }
-    Ok(empty)
+    Ok(rows)
 }
 
 /// Most cells (cohorts × reported periods) a cohort table may have.

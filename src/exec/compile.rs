@@ -266,28 +266,16 @@ fn positions(hir: &Hir) -> u64 {
     }
 }
 
+/// Resolves and types one condition (see [`compile`]).
 fn compile_condition(
     c: &Condition,
     catalog: &Catalog,
     input: &str,
     regexes: &mut Regexes,
 ) -> Result<Cond, SegmentError> {
-    let err_name = |reason: String| SegmentError::new(input, c.name_span.start, reason);
     let err_value = |reason: String| SegmentError::new(input, c.value_span.start, reason);
     let Some(dim) = catalog.get(&c.name) else {
-        let s = catalog.suggest(&c.name);
-        let hint = if s.is_empty() {
-            "; `.schema` in the REPL lists every dimension".to_string()
-        } else {
-            format!(
-                "; did you mean {}?",
-                s.iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        return Err(err_name(format!("unknown dimension `{}`{hint}", c.name)));
+        return Err(unknown_dimension(c, catalog, input));
     };
     let dim = dim.clone();
     let op = c.op;
@@ -312,52 +300,9 @@ fn compile_condition(
     );
     let regex = matches!(op, Op::Matches | Op::NotMatches);
     if dim.is_numeric() {
-        if pattern || regex {
-            return Err(SegmentError::new(
-                input,
-                c.name_span.end,
-                format!(
-                    "`{op}` compares text, but `{}` is a number; use ==, !=, <, <=, > or >=",
-                    dim.name
-                ),
-            ));
-        }
-        let n = c
-            .value
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| {
-                err_value(format!(
-                    "`{}` is a number; `{}` is not a number",
-                    dim.name, c.value
-                ))
-            })?;
-        return Ok(Cond {
-            dim,
-            op,
-            operand: Operand::Number(n),
-            fold_case: false,
-            text,
-        });
+        return number_condition(c, dim, text, input, pattern || regex);
     }
-    if let DimType::Enum(values) = dim.ty
-        && matches!(op, Op::Eq | Op::Ne)
-        && !values.contains(&c.value.as_str())
-    {
-        let close = super::catalog::suggest(&c.value, values.iter().copied());
-        let hint = close
-            .first()
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        return Err(err_value(format!(
-            "`{}` is not a valid {}{hint}; valid values: {}",
-            c.value,
-            dim.name,
-            list(values)
-        )));
-    }
+    check_enum_value(c, &dim, input)?;
     let fold_case = dim.code || pattern;
     if regex {
         let re = regexes.get(&c.value, dim.code).map_err(err_value)?;
@@ -385,6 +330,97 @@ fn compile_condition(
         fold_case,
         text,
     })
+}
+
+/// "unknown dimension `x`", at the name of `c`, with the closest names of `catalog` (or
+/// where to find them all).
+fn unknown_dimension(c: &Condition, catalog: &Catalog, input: &str) -> SegmentError {
+    let s = catalog.suggest(&c.name);
+    let hint = if s.is_empty() {
+        "; `.schema` in the REPL lists every dimension".to_string()
+    } else {
+        format!(
+            "; did you mean {}?",
+            s.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    SegmentError::new(
+        input,
+        c.name_span.start,
+        format!("unknown dimension `{}`{hint}", c.name),
+    )
+}
+
+/// `c` (with a value) on the numeric dimension `dim`: the value must be a finite
+/// number, and the operator must not be a text one (`compares_text`: a pattern or
+/// regex operator).
+fn number_condition(
+    c: &Condition,
+    dim: Dimension,
+    text: String,
+    input: &str,
+    compares_text: bool,
+) -> Result<Cond, SegmentError> {
+    let op = c.op;
+    if compares_text {
+        return Err(SegmentError::new(
+            input,
+            c.name_span.end,
+            format!(
+                "`{op}` compares text, but `{}` is a number; use ==, !=, <, <=, > or >=",
+                dim.name
+            ),
+        ));
+    }
+    let n = c
+        .value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| {
+            SegmentError::new(
+                input,
+                c.value_span.start,
+                format!("`{}` is a number; `{}` is not a number", dim.name, c.value),
+            )
+        })?;
+    Ok(Cond {
+        dim,
+        op,
+        operand: Operand::Number(n),
+        fold_case: false,
+        text,
+    })
+}
+
+/// Fails when `c` tests an enumerated dimension for equality with a value outside its
+/// list (other operators may take any text).
+fn check_enum_value(c: &Condition, dim: &Dimension, input: &str) -> Result<(), SegmentError> {
+    if let DimType::Enum(values) = dim.ty
+        && matches!(c.op, Op::Eq | Op::Ne)
+        && !values.contains(&c.value.as_str())
+    {
+        let close = super::catalog::suggest(&c.value, values.iter().copied());
+        let hint = close
+            .first()
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        return Err(SegmentError::new(
+            input,
+            c.value_span.start,
+            format!(
+                "`{}` is not a valid {}{hint}; valid values: {}",
+                c.value,
+                dim.name,
+                list(values)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -427,26 +427,7 @@ impl<'a> PartEval<'a> {
                 }
                 None => Ok(self.absent_column(c, self.ne)),
             },
-            Source::ActionType => {
-                let body = self
-                    .r
-                    .event_column(internal::TYPE)
-                    .ok_or_else(|| self.r.corrupt("missing event column type"))?;
-                let cv = self.r.cat(body, self.ne)?;
-                // Conversion types have no action-type name: they never match.
-                self.text_rows(
-                    &cv,
-                    c,
-                    self.ne,
-                    |stored| {
-                        ACTION_TYPES
-                            .iter()
-                            .find(|(_, t)| *t == stored)
-                            .map(|(name, _)| *name)
-                    },
-                    within,
-                )
-            }
+            Source::ActionType => self.action_type_rows(c, within),
             Source::VisitNumber(col) => {
                 let bsi = self.bsi_visit(col)?;
                 Ok(self.number_rows(&bsi, c, self.nv))
@@ -459,25 +440,7 @@ impl<'a> PartEval<'a> {
                 let bsi = self.bsi_of(&format!("c:{name}"), self.r.custom_column(name), self.ne)?;
                 Ok(self.number_rows(&bsi, c, self.ne))
             }
-            Source::ConversionGoal => {
-                let col = internal::GOAL_ID;
-                let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
-                // SPEC §1.1: `ecommerceOrder` rows have goal id 0 (unless one is given).
-                let orders =
-                    self.rows_of_types(|t| t == EventType::EcommerceOrder)? - bsi.present();
-                let zero_matches = match c.operand {
-                    Operand::Number(v) => match c.op.positive() {
-                        Op::Lt => 0.0 < v,
-                        Op::Le => 0.0 <= v,
-                        Op::Gt => 0.0 > v,
-                        Op::Ge => 0.0 >= v,
-                        _ => 0.0 == v,
-                    },
-                    _ => c.op == Op::Ne,
-                };
-                let rows = self.number_rows(&bsi, c, self.ne) - &orders;
-                Ok(if zero_matches { rows | orders } else { rows })
-            }
+            Source::ConversionGoal => self.goal_rows(c),
             Source::ConversionRevenue => {
                 let col = internal::REVENUE_EVENT;
                 let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
@@ -486,6 +449,50 @@ impl<'a> PartEval<'a> {
             Source::VisitorId => self.visitor_id_visits(c),
             Source::VisitId => self.visit_id_visits(c),
         }
+    }
+
+    /// Event rows whose action type matches `c`'s positive test (only the rows of
+    /// `within` matter when it is given).
+    fn action_type_rows(&self, c: &Cond, within: Option<&RoaringBitmap>) -> Result<RoaringBitmap> {
+        let body = self
+            .r
+            .event_column(internal::TYPE)
+            .ok_or_else(|| self.r.corrupt("missing event column type"))?;
+        let cv = self.r.cat(body, self.ne)?;
+        // Conversion types have no action-type name: they never match.
+        self.text_rows(
+            &cv,
+            c,
+            self.ne,
+            |stored| {
+                ACTION_TYPES
+                    .iter()
+                    .find(|(_, t)| *t == stored)
+                    .map(|(name, _)| *name)
+            },
+            within,
+        )
+    }
+
+    /// Event rows whose goal id (0 for an `ecommerceOrder` row without one) passes `c`'s
+    /// positive test.
+    fn goal_rows(&self, c: &Cond) -> Result<RoaringBitmap> {
+        let col = internal::GOAL_ID;
+        let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
+        // SPEC §1.1: `ecommerceOrder` rows have goal id 0 (unless one is given).
+        let orders = self.rows_of_types(|t| t == EventType::EcommerceOrder)? - bsi.present();
+        let zero_matches = match c.operand {
+            Operand::Number(v) => match c.op.positive() {
+                Op::Lt => 0.0 < v,
+                Op::Le => 0.0 <= v,
+                Op::Gt => 0.0 > v,
+                Op::Ge => 0.0 >= v,
+                _ => 0.0 == v,
+            },
+            _ => c.op == Op::Ne,
+        };
+        let rows = self.number_rows(&bsi, c, self.ne) - &orders;
+        Ok(if zero_matches { rows | orders } else { rows })
     }
 
     /// A custom column this part does not have: every row lacks a value.
@@ -829,24 +836,9 @@ impl<'a> PartEval<'a> {
         restrict: bool,
     ) -> Result<RoaringBitmap> {
         let mut candidates = self.live_visits(range)?;
-        let mut order: Vec<usize> = (0..groups.len()).collect();
-        let scanning = |g: &[Cond]| {
-            g.iter()
-                .any(|c| c.level() == Level::Action && !c.is_negative() && scans_dictionary(c))
-        };
-        order.sort_by_key(|&i| {
-            let g = groups.get(i).map_or(&[][..], |g| &g[..]);
-            (yields_rows(g), scanning(g))
-        });
-        // Whether a row group at or after position k of `order` scans a dictionary (and
-        // so can use the restriction).
-        let mut scans_from = vec![false; order.len() + 1];
-        for k in (0..order.len()).rev() {
-            let g = groups.get(order[k]).map_or(&[][..], |g| &g[..]);
-            scans_from[k] = scans_from[k + 1] || (yields_rows(g) && scanning(g));
-        }
+        let (order, scans_from) = evaluation_order(groups);
         // (visit part, row part) of each group holding positive action conditions.
-        let mut row_groups: Vec<(Option<RoaringBitmap>, RoaringBitmap)> = Vec::new();
+        let mut row_groups: Vec<RowGroup> = Vec::new();
         let mut within: Option<RoaringBitmap> = None;
         for (k, &i) in order.iter().enumerate() {
             let (Some(g), Some(gstats)) = (groups.get(i), stats.get_mut(i)) else {
@@ -862,15 +854,7 @@ impl<'a> PartEval<'a> {
                     .then(|| self.broadcast(&candidates))
                     .transpose()?;
             }
-            let mut visits: Vec<RoaringBitmap> = Vec::new();
-            let mut rows: Vec<RoaringBitmap> = Vec::new();
-            for (c, st) in g.iter().zip(gstats.iter_mut()) {
-                match self.condition_within(c, st, within.as_ref())? {
-                    Value::Visits(v) => visits.push(v),
-                    Value::Rows(r) => rows.push(r),
-                }
-            }
-            let visits = (!visits.is_empty()).then(|| visits.union());
+            let (visits, rows) = self.group_values(g, gstats, within.as_ref())?;
             if !row_group {
                 candidates &= visits.unwrap_or_default();
                 continue;
@@ -892,6 +876,38 @@ impl<'a> PartEval<'a> {
         if row_groups.is_empty() || candidates.is_empty() {
             return Ok(candidates);
         }
+        self.combine_row_groups(row_groups, candidates)
+    }
+
+    /// The conditions of group `g` evaluated (their counts added to `gstats`; only the
+    /// action rows of `within` matter): the union of the visit-valued results (`None`
+    /// when there are none) and the action-row results, not yet combined.
+    fn group_values(
+        &self,
+        g: &[Cond],
+        gstats: &mut [CondStats],
+        within: Option<&RoaringBitmap>,
+    ) -> Result<(Option<RoaringBitmap>, Vec<RoaringBitmap>)> {
+        let mut visits: Vec<RoaringBitmap> = Vec::new();
+        let mut rows: Vec<RoaringBitmap> = Vec::new();
+        for (c, st) in g.iter().zip(gstats.iter_mut()) {
+            match self.condition_within(c, st, within)? {
+                Value::Visits(v) => visits.push(v),
+                Value::Rows(r) => rows.push(r),
+            }
+        }
+        let visits = (!visits.is_empty()).then(|| visits.union());
+        Ok((visits, rows))
+    }
+
+    /// The selected visits among `candidates` once the groups holding positive action
+    /// conditions (`row_groups`, at least one) are applied: one group `V ∪ A` gives
+    /// `V ∪ project(A)`; several must hold on one and the same action row.
+    fn combine_row_groups(
+        &self,
+        mut row_groups: Vec<RowGroup>,
+        candidates: RoaringBitmap,
+    ) -> Result<RoaringBitmap> {
         if row_groups.len() == 1 {
             let (visits, rows) = row_groups.pop().unwrap_or_default();
             let mut sel = self.project(&rows)?;
@@ -924,6 +940,34 @@ impl<'a> PartEval<'a> {
         let projected = self.project(&same_row.unwrap_or_default())?;
         Ok((projected | base) & candidates)
     }
+}
+
+/// (visit part, row part) of a group holding positive action conditions: the union of
+/// its visit-valued results (`None`: none) and of its action-row results.
+type RowGroup = (Option<RoaringBitmap>, RoaringBitmap);
+
+/// The order in which [`PartEval::select`] evaluates `groups` (indexes into `groups`):
+/// groups deciding visits on their own first, dictionary-scanning ones last among their
+/// kind; and, per position of that order plus one past the end, whether a row group
+/// from there on scans a dictionary.
+fn evaluation_order(groups: &[Vec<Cond>]) -> (Vec<usize>, Vec<bool>) {
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    let scanning = |g: &[Cond]| {
+        g.iter()
+            .any(|c| c.level() == Level::Action && !c.is_negative() && scans_dictionary(c))
+    };
+    order.sort_by_key(|&i| {
+        let g = groups.get(i).map_or(&[][..], |g| &g[..]);
+        (yields_rows(g), scanning(g))
+    });
+    // Whether a row group at or after position k of `order` scans a dictionary (and
+    // so can use the restriction).
+    let mut scans_from = vec![false; order.len() + 1];
+    for k in (0..order.len()).rev() {
+        let g = groups.get(order[k]).map_or(&[][..], |g| &g[..]);
+        scans_from[k] = scans_from[k + 1] || (yields_rows(g) && scanning(g));
+    }
+    (order, scans_from)
 }
 
 /// Rows `0..n`, in array or bitmap containers, never run containers: complements

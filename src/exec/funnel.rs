@@ -11,6 +11,7 @@ use super::report::check_selection;
 use super::{CompiledSegment, Cond, Selection, pool};
 use crate::error::{Error, Result};
 use crate::schema::internal;
+use crate::storage::part_reader::NumView;
 
 /// Most steps a funnel may have.
 pub const MAX_FUNNEL_STEPS: usize = 32;
@@ -214,6 +215,19 @@ impl PartFunnel {
             durations: vec![Vec::new(); steps],
         }
     }
+
+    /// Counts the unit `walker` has just walked at each step from 2 on it reaches, with
+    /// its shortest time to that step.
+    #[inline]
+    fn add_walk(&mut self, walker: &Walker) {
+        for j in 1..self.counts.len() {
+            let d = walker.shortest[j];
+            if d != NONE {
+                self.counts[j] += 1;
+                self.durations[j].push(d);
+            }
+        }
+    }
 }
 
 /// The funnel on one part.
@@ -229,7 +243,6 @@ fn funnel_part(
         return Ok(out);
     }
     let eval = PartEval::new(lp);
-    let r = eval.r;
     let ix = eval.summary_index()?;
     let visitor_scope = options.scope == FunnelScope::Visitor;
     out.units = if visitor_scope {
@@ -259,32 +272,36 @@ fn funnel_part(
     if walk.is_empty() {
         return Ok(out);
     }
+    walk_units(&eval, sel, rows, &walk, options, &mut out)?;
+    Ok(out)
+}
+
+/// Walks the units of `walk` (units of `sel` with rows for steps 1 and 2) row by row,
+/// given each step's rows, and adds to `out` the units reaching steps 2… and their
+/// shortest times.
+fn walk_units(
+    eval: &PartEval<'_>,
+    sel: &RoaringBitmap,
+    rows: Vec<RoaringBitmap>,
+    walk: &RoaringBitmap,
+    options: &FunnelOptions,
+    out: &mut PartFunnel,
+) -> Result<()> {
+    let k = rows.len();
+    let visitor_scope = options.scope == FunnelScope::Visitor;
     // Only the rows of the units walked matter from here on.
     let walk_visits = if visitor_scope {
-        eval.visits_of_visitors(&walk)? & sel
+        eval.visits_of_visitors(walk)? & sel
     } else {
         walk.clone()
     };
     let walk_rows = eval.broadcast(&walk_visits)?;
     let rows: Vec<RoaringBitmap> = rows.into_iter().map(|r| r & &walk_rows).collect();
     // Which steps each row matches.
-    let mut mask = vec![0u32; eval.ne as usize];
-    for (i, bm) in rows.iter().enumerate() {
-        for row in bm {
-            if let Some(m) = mask.get_mut(row as usize) {
-                *m |= 1 << i;
-            }
-        }
-    }
+    let mask = step_masks(&rows, eval.ne);
     let starts = eval.visit_starts()?;
     let visitors = eval.visitor_starts()?;
-    let need = |name: &str| {
-        r.visit_column(name)
-            .or_else(|| r.event_column(name))
-            .ok_or_else(|| r.corrupt(format!("missing column {name}")))
-    };
-    let start = r.num(need(internal::VISIT_START)?, eval.nv)?;
-    let offset = r.num(need(internal::TS_OFFSET)?, eval.ne)?;
+    let (start, offset) = row_times(eval)?;
     let dense_offsets = offset.dense_ints();
     let mut walker = Walker::new(k, options.window());
     let mut chain: Vec<(i64, u32)> = Vec::new();
@@ -293,22 +310,9 @@ fn funnel_part(
     let matching = roaring::MultiOps::union(rows.iter());
     let mut it = matching.iter();
     let mut cur = it.next();
-    for unit in &walk {
+    for unit in walk {
         chain.clear();
-        let (first_visit, end_visit) = if visitor_scope {
-            match (visitors.get(unit as usize), visitors.get(unit as usize + 1)) {
-                (Some(&a), Some(&b)) => (a, b),
-                _ => return Err(r.corrupt("visitor beyond the visitor table")),
-            }
-        } else {
-            (unit, unit + 1)
-        };
-        let (Some(&lo), Some(&hi)) = (
-            starts.get(first_visit as usize),
-            starts.get(end_visit as usize),
-        ) else {
-            return Err(r.corrupt("visit beyond the visit table"));
-        };
+        let (first_visit, lo, hi) = unit_rows(eval, &starts, &visitors, unit, visitor_scope)?;
         if cur.is_some_and(|row| row < lo) {
             it.advance_to(lo);
             cur = it.next();
@@ -338,15 +342,66 @@ fn funnel_part(
             chain.sort_by_key(|c| c.0);
         }
         walker.run(&chain);
-        for j in 1..k {
-            let d = walker.shortest[j];
-            if d != NONE {
-                out.counts[j] += 1;
-                out.durations[j].push(d);
+        out.add_walk(&walker);
+    }
+    Ok(())
+}
+
+/// Which steps each of the part's `events` rows matches, as a bit mask (bit `i`: step
+/// `i + 1`), from each step's rows.
+fn step_masks(rows: &[RoaringBitmap], events: u32) -> Vec<u32> {
+    let mut mask = vec![0u32; events as usize];
+    for (i, bm) in rows.iter().enumerate() {
+        for row in bm {
+            if let Some(m) = mask.get_mut(row as usize) {
+                *m |= 1 << i;
             }
         }
     }
-    Ok(out)
+    mask
+}
+
+/// The columns giving an event row's time: each visit's start, and each row's offset
+/// from the start of its visit.
+fn row_times<'a>(eval: &PartEval<'a>) -> Result<(NumView<'a>, NumView<'a>)> {
+    let r = eval.r;
+    let need = |name: &str| {
+        r.visit_column(name)
+            .or_else(|| r.event_column(name))
+            .ok_or_else(|| r.corrupt(format!("missing column {name}")))
+    };
+    let start = r.num(need(internal::VISIT_START)?, eval.nv)?;
+    let offset = r.num(need(internal::TS_OFFSET)?, eval.ne)?;
+    Ok((start, offset))
+}
+
+/// The first visit of `unit` (a visit, or a visitor in visitor scope) and the range
+/// `lo..hi` of its event rows, from the offsets of the visits' event rows (`starts`)
+/// and of the visitors' visits (`visitors`).
+#[inline]
+fn unit_rows(
+    eval: &PartEval<'_>,
+    starts: &[u32],
+    visitors: &[u32],
+    unit: u32,
+    visitor_scope: bool,
+) -> Result<(u32, u32, u32)> {
+    let r = eval.r;
+    let (first_visit, end_visit) = if visitor_scope {
+        match (visitors.get(unit as usize), visitors.get(unit as usize + 1)) {
+            (Some(&a), Some(&b)) => (a, b),
+            _ => return Err(r.corrupt("visitor beyond the visitor table")),
+        }
+    } else {
+        (unit, unit + 1)
+    };
+    let (Some(&lo), Some(&hi)) = (
+        starts.get(first_visit as usize),
+        starts.get(end_visit as usize),
+    ) else {
+        return Err(r.corrupt("visit beyond the visit table"));
+    };
+    Ok((first_visit, lo, hi))
 }
 
 /// "No chain": a missing start or duration.

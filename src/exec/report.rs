@@ -30,7 +30,7 @@ use crate::schema::{Level, internal};
 use crate::storage::dict::DictView;
 use crate::storage::format::ColumnBody;
 use crate::storage::packed::PackedView;
-use crate::storage::part_reader::{CatView, NumView};
+use crate::storage::part_reader::{CatView, NumView, PartReader};
 
 /// A value of the dimension a report is grouped by.
 #[derive(Debug, Clone)]
@@ -397,6 +397,14 @@ enum GroupValues<'a> {
 }
 
 impl Grouping<'_> {
+    /// Precomputed groups (numbers, goal ids, visit ids).
+    fn dense(d: Arc<DenseGroups>) -> Self {
+        Grouping {
+            ids: Ids::Dense(d.clone()),
+            values: GroupValues::Dense(d),
+        }
+    }
+
     fn len(&self) -> usize {
         match &self.values {
             GroupValues::List(v) => v.len(),
@@ -521,149 +529,209 @@ fn grouping<'a>(
     ix: &Arc<SummaryIndex>,
 ) -> Result<Grouping<'a>> {
     let r = eval.r;
-    let text = |cv: CatView<'a>, fold: bool, name: &dyn Fn(&str) -> Option<String>| {
-        let mut values = vec![ReportValue::Null];
-        if !fold {
-            for i in 0..cv.dict.len() {
-                let s = cv
-                    .dict
-                    .get(i)
-                    .ok_or_else(|| r.corrupt("dictionary entry"))?;
-                values.push(name(s).map_or(ReportValue::Null, ReportValue::Text));
-            }
-            return Ok(Grouping {
-                ids: Ids::Dict(cv.ids),
-                values: GroupValues::List(values),
-            });
-        }
-        // Code dimensions: dictionary entries equal but for case share a group.
-        let mut seen: HashMap<String, u32> = HashMap::new();
-        let mut map = vec![0u32];
-        for i in 0..cv.dict.len() {
-            let s = cv
-                .dict
-                .get(i)
-                .ok_or_else(|| r.corrupt("dictionary entry"))?;
-            let folded = s.to_lowercase();
-            let g = *seen.entry(folded.clone()).or_insert_with(|| {
-                values.push(ReportValue::Text(folded));
-                values.len() as u32 - 1
-            });
-            map.push(g);
-        }
-        Ok(Grouping {
-            ids: Ids::Folded(cv.ids, map),
-            values: GroupValues::List(values),
-        })
-    };
     let stored = |s: &str| Some(s.to_string());
-    let dense = |d: Arc<DenseGroups>| Grouping {
-        ids: Ids::Dense(d.clone()),
-        values: GroupValues::Dense(d),
-    };
-    let numbers = |key: String, body: Option<&ColumnBody>, rows: u32| -> Result<Grouping<'a>> {
-        let d = eval.cache.groups(&key, || match body {
-            Some(b) => Ok(DenseGroups::numbers(&r.num(b, rows)?, rows)),
-            None => Ok(DenseGroups::build::<i64>(
-                rows,
-                Vec::new(),
-                ReportValue::Int,
-            )),
-        })?;
-        Ok(dense(d))
-    };
-    let need = |b: Option<&'a ColumnBody>, name: &str| {
-        b.ok_or_else(|| r.corrupt(format!("missing column {name}")))
-    };
     match &dim.source {
-        Source::VisitText(col) => text(
-            r.cat(need(r.visit_column(col), col)?, eval.nv)?,
+        Source::VisitText(col) => text_grouping(
+            r,
+            r.cat(need_column(r, r.visit_column(col), col)?, eval.nv)?,
             dim.code,
             &stored,
         ),
-        Source::EventText(col) => text(
-            r.cat(need(r.event_column(col), col)?, eval.ne)?,
+        Source::EventText(col) => text_grouping(
+            r,
+            r.cat(need_column(r, r.event_column(col), col)?, eval.ne)?,
             dim.code,
             &stored,
         ),
         Source::CustomText(name) => match r.custom_column(name) {
-            Some(body) => text(r.cat(body, eval.ne)?, dim.code, &stored),
+            Some(body) => text_grouping(r, r.cat(body, eval.ne)?, dim.code, &stored),
             None => Ok(Grouping {
                 ids: Ids::Zero,
                 values: GroupValues::List(vec![ReportValue::Null]),
             }),
         },
         Source::ActionType => {
-            let cv = r.cat(need(r.event_column(internal::TYPE), "type")?, eval.ne)?;
-            text(cv, false, &|stored: &str| {
+            let cv = r.cat(
+                need_column(r, r.event_column(internal::TYPE), "type")?,
+                eval.ne,
+            )?;
+            text_grouping(r, cv, false, &|stored: &str| {
                 ACTION_TYPES
                     .iter()
                     .find(|(_, t)| *t == stored)
                     .map(|(name, _)| name.to_string())
             })
         }
-        Source::VisitNumber(col) => numbers(format!("v:{col}"), r.visit_column(col), eval.nv),
-        Source::EventNumber(col) => numbers(format!("e:{col}"), r.event_column(col), eval.ne),
-        Source::CustomNumber(name) => numbers(format!("c:{name}"), r.custom_column(name), eval.ne),
+        Source::VisitNumber(col) => {
+            number_grouping(eval, &format!("v:{col}"), r.visit_column(col), eval.nv)
+        }
+        Source::EventNumber(col) => {
+            number_grouping(eval, &format!("e:{col}"), r.event_column(col), eval.ne)
+        }
+        Source::CustomNumber(name) => {
+            number_grouping(eval, &format!("c:{name}"), r.custom_column(name), eval.ne)
+        }
         Source::ConversionRevenue => {
             let col = internal::REVENUE_EVENT;
-            numbers(format!("e:{col}"), r.event_column(col), eval.ne)
+            number_grouping(eval, &format!("e:{col}"), r.event_column(col), eval.ne)
         }
-        Source::ConversionGoal => {
-            let d = eval.cache.groups("goal", || {
-                // SPEC §1.1: an `ecommerceOrder` row without a goal id has goal id 0.
-                let goal = r.num(need(r.event_column(internal::GOAL_ID), "goalId")?, eval.ne)?;
-                let types = r.cat(need(r.event_column(internal::TYPE), "type")?, eval.ne)?;
-                let order = types
-                    .dict
-                    .find(EventType::EcommerceOrder.name())
-                    .map(|i| i as i64 + 1);
-                let mut pairs: Vec<(u32, i64)> = goal.iter_int().collect();
-                let mut with_goal = pairs.iter().map(|p| p.0).peekable();
-                let mut orders = Vec::new();
-                for row in 0..eval.ne {
-                    while with_goal.next_if(|&g| g < row).is_some() {}
-                    if with_goal.peek() != Some(&row) && Some(types.ids.get(row as usize)) == order
-                    {
-                        orders.push((row, 0));
-                    }
-                }
-                pairs.extend(orders);
-                Ok(DenseGroups::build(eval.ne, pairs, ReportValue::Int))
-            })?;
-            Ok(dense(d))
-        }
+        Source::ConversionGoal => Ok(Grouping::dense(
+            eval.cache.groups("goal", || goal_groups(eval))?,
+        )),
         Source::VisitorId => Ok(Grouping {
             ids: Ids::Visitor(ix.clone()),
             values: GroupValues::Visitors(r.visitor_ids()?),
         }),
-        Source::VisitId => {
-            let d = eval.cache.groups("visitId", || {
-                let given = r.cat(
-                    need(r.visit_column(internal::VISIT_ID), "visitId")?,
-                    eval.nv,
-                )?;
-                let start = r.num(
-                    need(r.visit_column(internal::VISIT_START), "@start")?,
-                    eval.nv,
-                )?;
-                let mut names: Vec<String> = Vec::with_capacity(eval.nv as usize);
-                for v in 0..eval.nv as usize {
-                    names.push(match r.text(&given, v)? {
-                        Some(s) => s.to_string(),
-                        None => start.int(v).unwrap_or(0).to_string(),
-                    });
-                }
-                let pairs = names
-                    .iter()
-                    .enumerate()
-                    .map(|(v, n)| (v as u32, n.as_str()))
-                    .collect();
-                Ok(DenseGroups::build(eval.nv, pairs, |s: &str| {
-                    ReportValue::Text(s.to_string())
-                }))
-            })?;
-            Ok(dense(d))
+        Source::VisitId => Ok(Grouping::dense(
+            eval.cache.groups("visitId", || visit_id_groups(eval))?,
+        )),
+    }
+}
+
+/// The column `body` of a part, or a corruption error naming column `name`: a part
+/// always has the built-in columns.
+fn need_column<'a>(
+    r: &PartReader,
+    body: Option<&'a ColumnBody>,
+    name: &str,
+) -> Result<&'a ColumnBody> {
+    body.ok_or_else(|| r.corrupt(format!("missing column {name}")))
+}
+
+/// The groups of a string column: with `fold` (code dimensions), entries equal but
+/// for case share a group; otherwise each dictionary entry is a group, its value given
+/// by `name` (`None`: the null value).
+fn text_grouping<'a>(
+    r: &PartReader,
+    cv: CatView<'a>,
+    fold: bool,
+    name: &dyn Fn(&str) -> Option<String>,
+) -> Result<Grouping<'a>> {
+    if fold {
+        folded_text_grouping(r, cv)
+    } else {
+        dict_grouping(r, cv, name)
+    }
+}
+
+/// One group per dictionary entry: the dictionary id is the group.
+fn dict_grouping<'a>(
+    r: &PartReader,
+    cv: CatView<'a>,
+    name: &dyn Fn(&str) -> Option<String>,
+) -> Result<Grouping<'a>> {
+    let mut values = vec![ReportValue::Null];
+    for i in 0..cv.dict.len() {
+        let s = cv
+            .dict
+            .get(i)
+            .ok_or_else(|| r.corrupt("dictionary entry"))?;
+        values.push(name(s).map_or(ReportValue::Null, ReportValue::Text));
+    }
+    Ok(Grouping {
+        ids: Ids::Dict(cv.ids),
+        values: GroupValues::List(values),
+    })
+}
+
+/// One group per lower-cased dictionary entry, for code dimensions.
+fn folded_text_grouping<'a>(r: &PartReader, cv: CatView<'a>) -> Result<Grouping<'a>> {
+    let mut values = vec![ReportValue::Null];
+    // Code dimensions: dictionary entries equal but for case share a group.
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut map = vec![0u32];
+    for i in 0..cv.dict.len() {
+        let s = cv
+            .dict
+            .get(i)
+            .ok_or_else(|| r.corrupt("dictionary entry"))?;
+        let folded = s.to_lowercase();
+        let g = *seen.entry(folded.clone()).or_insert_with(|| {
+            values.push(ReportValue::Text(folded));
+            values.len() as u32 - 1
+        });
+        map.push(g);
+    }
+    Ok(Grouping {
+        ids: Ids::Folded(cv.ids, map),
+        values: GroupValues::List(values),
+    })
+}
+
+/// One group per distinct value of the numeric column `body` (`rows` rows; a column
+/// the part lacks gives the null group only), cached under `key`.
+fn number_grouping<'a>(
+    eval: &PartEval<'a>,
+    key: &str,
+    body: Option<&ColumnBody>,
+    rows: u32,
+) -> Result<Grouping<'a>> {
+    let r = eval.r;
+    let d = eval.cache.groups(key, || match body {
+        Some(b) => Ok(DenseGroups::numbers(&r.num(b, rows)?, rows)),
+        None => Ok(DenseGroups::build::<i64>(
+            rows,
+            Vec::new(),
+            ReportValue::Int,
+        )),
+    })?;
+    Ok(Grouping::dense(d))
+}
+
+/// One group per goal id of the part's event rows (`ecommerceOrder` rows included).
+fn goal_groups(eval: &PartEval<'_>) -> Result<DenseGroups> {
+    let r = eval.r;
+    // SPEC §1.1: an `ecommerceOrder` row without a goal id has goal id 0.
+    let goal = r.num(
+        need_column(r, r.event_column(internal::GOAL_ID), "goalId")?,
+        eval.ne,
+    )?;
+    let types = r.cat(
+        need_column(r, r.event_column(internal::TYPE), "type")?,
+        eval.ne,
+    )?;
+    let order = types
+        .dict
+        .find(EventType::EcommerceOrder.name())
+        .map(|i| i as i64 + 1);
+    let mut pairs: Vec<(u32, i64)> = goal.iter_int().collect();
+    let mut with_goal = pairs.iter().map(|p| p.0).peekable();
+    let mut orders = Vec::new();
+    for row in 0..eval.ne {
+        while with_goal.next_if(|&g| g < row).is_some() {}
+        if with_goal.peek() != Some(&row) && Some(types.ids.get(row as usize)) == order {
+            orders.push((row, 0));
         }
     }
+    pairs.extend(orders);
+    Ok(DenseGroups::build(eval.ne, pairs, ReportValue::Int))
+}
+
+/// One group per visit id of the part's visits: the given `visitId`, else the visit's
+/// start in Unix ms.
+fn visit_id_groups(eval: &PartEval<'_>) -> Result<DenseGroups> {
+    let r = eval.r;
+    let given = r.cat(
+        need_column(r, r.visit_column(internal::VISIT_ID), "visitId")?,
+        eval.nv,
+    )?;
+    let start = r.num(
+        need_column(r, r.visit_column(internal::VISIT_START), "@start")?,
+        eval.nv,
+    )?;
+    let mut names: Vec<String> = Vec::with_capacity(eval.nv as usize);
+    for v in 0..eval.nv as usize {
+        names.push(match r.text(&given, v)? {
+            Some(s) => s.to_string(),
+            None => start.int(v).unwrap_or(0).to_string(),
+        });
+    }
+    let pairs = names
+        .iter()
+        .enumerate()
+        .map(|(v, n)| (v as u32, n.as_str()))
+        .collect();
+    Ok(DenseGroups::build(eval.nv, pairs, |s: &str| {
+        ReportValue::Text(s.to_string())
+    }))
 }
