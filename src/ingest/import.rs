@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam::channel::{Receiver, Sender};
+
 use super::parse::{self, Mode, RawRow, Scalar};
 use super::rows::Rows;
 use crate::error::{Error, Result, RowError};
@@ -152,6 +154,9 @@ fn settle(
     }
 }
 
+/// Reads a JSON Lines file into `rows`: a reader thread cuts it into chunks
+/// ([`ChunkReader`]), worker threads parse them ([`parse_chunks`]) and the caller's
+/// thread absorbs them in file order ([`ChunkMerge`]).
 fn import_jsonl(
     path: &Path,
     opts: &ImportOptions,
@@ -159,193 +164,311 @@ fn import_jsonl(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     let file_name = path.display().to_string();
-    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let workers = crate::storage::worker_threads();
     let (chunk_tx, chunk_rx) = crossbeam::channel::bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = crossbeam::channel::bounded::<(u64, Parsed)>(workers * 2);
     // Lowest chunk with an error: later chunks need not be parsed when failing fast.
     let first_bad = AtomicU64::new(u64::MAX);
     let skip = opts.skip_invalid;
-    let mut report = FileReport::default();
-    let mut first_error: Option<RowError> = None;
+    let mut merge = ChunkMerge {
+        rows,
+        file_name: &file_name,
+        skip,
+        first_bad: &first_bad,
+        report: FileReport::default(),
+        first_error: None,
+        failed: false,
+    };
 
     let read_result: Result<u64> = crossbeam::thread::scope(|s| {
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
             let (file_name, first_bad) = (&file_name, &first_bad);
-            s.spawn(move |_| {
-                for chunk in rx {
-                    let parsed = if !skip && chunk.seq > first_bad.load(Ordering::Relaxed) {
-                        Parsed {
-                            rows: Rows::default(),
-                            lines: Vec::new(),
-                            errors: Vec::new(),
-                        }
-                    } else {
-                        parse_chunk(&chunk, file_name, skip)
-                    };
-                    if !parsed.errors.is_empty() {
-                        first_bad.fetch_min(chunk.seq, Ordering::Relaxed);
-                    }
-                    if tx.send((chunk.seq, parsed)).is_err() {
-                        return;
-                    }
-                }
-            });
+            s.spawn(move |_| parse_chunks(rx, tx, file_name, first_bad, skip));
         }
         drop(done_tx);
         drop(chunk_rx);
         let first_bad = &first_bad;
-        let reader = s.spawn(move |_| -> Result<u64> {
-            let mut seq = 0u64;
-            let mut line = 1u64;
-            let mut carry: Vec<u8> = Vec::new();
-            let mut total = 0u64;
-            let mut want = CHUNK;
-            loop {
-                // Failing fast: once a chunk already read holds an error, the first
-                // error of the file is in what was read, so reading stops (a huge or
-                // endless input with a bad first line is not read to its end).
-                if !skip && first_bad.load(Ordering::Relaxed) != u64::MAX {
-                    break;
-                }
-                let mut buf = std::mem::take(&mut carry);
-                let start = buf.len();
-                buf.resize(start.max(want), 0);
-                let target = buf.len();
-                let mut filled = start;
-                while filled < buf.len() {
-                    match file.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(Error::io("read", path, e)),
-                    }
-                }
-                total += (filled - start) as u64;
-                buf.truncate(filled);
-                let eof = filled < target;
-                if buf.is_empty() {
-                    break;
-                }
-                let cut = if eof {
-                    buf.len()
-                } else {
-                    match memchr::memrchr(b'\n', &buf) {
-                        Some(i) => i + 1,
-                        None => {
-                            if buf.len() > MAX_LINE {
-                                let error = RowError {
-                                    file: path.display().to_string(),
-                                    line,
-                                    field: "row".into(),
-                                    reason: format!("line longer than {} MiB", MAX_LINE >> 20),
-                                };
-                                if !skip {
-                                    return Err(Error::Row(error));
-                                }
-                                // Skip to the end of the line without keeping it.
-                                drop(buf);
-                                let (read, rest) = skip_line(&mut file, path)?;
-                                total += read;
-                                let at_end = rest.is_none();
-                                carry = rest.unwrap_or_default();
-                                let chunk = Chunk {
-                                    seq,
-                                    first_line: line,
-                                    bytes: Vec::new(),
-                                    skipped: Some(error),
-                                };
-                                if chunk_tx.send(chunk).is_err() {
-                                    break;
-                                }
-                                seq += 1;
-                                line += 1;
-                                want = CHUNK;
-                                if at_end {
-                                    break;
-                                }
-                                continue;
-                            }
-                            // Never read more than one byte past the longest line.
-                            want = (buf.len() * 2).min(MAX_LINE + 1);
-                            carry = buf;
-                            continue;
-                        }
-                    }
-                };
-                carry = buf.split_off(cut);
-                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
-                if chunk_tx
-                    .send(Chunk {
-                        seq,
-                        first_line: line,
-                        bytes: buf,
-                        skipped: None,
-                    })
-                    .is_err()
-                {
-                    break;
-                }
-                progress(total);
-                seq += 1;
-                line += lines;
-                want = CHUNK;
-                if eof && carry.is_empty() {
-                    break;
-                }
-            }
-            Ok(total)
+        let reader = s.spawn(move |_| {
+            ChunkReader::new(file, path, chunk_tx, first_bad, skip, progress).run()
         });
-
-        // Merge in file order.
-        let mut pending: BTreeMap<u64, Parsed> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut failed = false;
-        for (seq, parsed) in done_rx.iter() {
-            pending.insert(seq, parsed);
-            while let Some(parsed) = pending.remove(&next) {
-                next += 1;
-                if failed {
-                    continue;
-                }
-                let Parsed {
-                    rows: local,
-                    lines,
-                    errors,
-                } = parsed;
-                let mut chunk_errors = errors;
-                let before = rows.rows.len();
-                rows.absorb(local, &lines, &file_name, &mut |e| {
-                    chunk_errors.push(e);
-                    true
-                });
-                report.rows += (rows.rows.len() - before) as u64;
-                if !chunk_errors.is_empty() {
-                    report.rejected += chunk_errors.len() as u64;
-                    chunk_errors.sort_by_key(|e| e.line);
-                    if !skip {
-                        first_error = chunk_errors.into_iter().next();
-                        failed = true;
-                        first_bad.store(0, Ordering::Relaxed);
-                        continue;
-                    }
-                    let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
-                    report.errors.extend(chunk_errors.into_iter().take(room));
-                }
-            }
-        }
+        merge.merge_all(&done_rx);
         reader
             .join()
             .unwrap_or_else(|_| Err(Error::internal("the import reader thread panicked")))
     })
     .unwrap_or_else(|_| Err(Error::internal("an import worker thread panicked")));
+    let ChunkMerge {
+        mut report,
+        first_error,
+        ..
+    } = merge;
     if let Some(e) = first_error {
         return Err(Error::Row(e));
     }
     report.bytes = read_result?;
     Ok(report)
+}
+
+/// A parser thread of a JSON Lines import: parses `chunks` until the reader is done and
+/// sends each result on `done` with its chunk's number. A chunk with an error lowers
+/// `first_bad`; when failing fast, a chunk after it is passed on empty, unparsed.
+fn parse_chunks(
+    chunks: Receiver<Chunk>,
+    done: Sender<(u64, Parsed)>,
+    file_name: &str,
+    first_bad: &AtomicU64,
+    skip: bool,
+) {
+    for chunk in chunks {
+        let parsed = if !skip && chunk.seq > first_bad.load(Ordering::Relaxed) {
+            Parsed {
+                rows: Rows::default(),
+                lines: Vec::new(),
+                errors: Vec::new(),
+            }
+        } else {
+            parse_chunk(&chunk, file_name, skip)
+        };
+        if !parsed.errors.is_empty() {
+            first_bad.fetch_min(chunk.seq, Ordering::Relaxed);
+        }
+        if done.send((chunk.seq, parsed)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The reader thread of a JSON Lines import: cuts the file into chunks that end at a
+/// newline, numbered in file order with the line each starts on, for the parser
+/// threads. A line longer than [`MAX_LINE`] fails the import, or with `skip_invalid`
+/// is skipped unread and sent as a chunk that is only its error.
+struct ChunkReader<'a> {
+    file: File,
+    path: &'a Path,
+    chunks: Sender<Chunk>,
+    /// Lowest chunk with an error (see [`import_jsonl`]).
+    first_bad: &'a AtomicU64,
+    skip: bool,
+    progress: &'a (dyn Fn(u64) + Sync),
+    /// Number of the next chunk.
+    seq: u64,
+    /// Line the next chunk starts on.
+    line: u64,
+    /// Bytes read and not yet sent: the start of a line not yet ended.
+    carry: Vec<u8>,
+    /// Bytes read so far.
+    total: u64,
+    /// How many bytes the next read fills the buffer to.
+    want: usize,
+}
+
+impl<'a> ChunkReader<'a> {
+    /// A reader at the start of `file`, the first chunk's line 1.
+    fn new(
+        file: File,
+        path: &'a Path,
+        chunks: Sender<Chunk>,
+        first_bad: &'a AtomicU64,
+        skip: bool,
+        progress: &'a (dyn Fn(u64) + Sync),
+    ) -> Self {
+        ChunkReader {
+            file,
+            path,
+            chunks,
+            first_bad,
+            skip,
+            progress,
+            seq: 0,
+            line: 1,
+            carry: Vec::new(),
+            total: 0,
+            want: CHUNK,
+        }
+    }
+
+    /// Reads and sends chunks until the end of the file, a known error when failing
+    /// fast, or no parser left. Returns the bytes read.
+    fn run(mut self) -> Result<u64> {
+        loop {
+            // Failing fast: once a chunk already read holds an error, the first
+            // error of the file is in what was read, so reading stops (a huge or
+            // endless input with a bad first line is not read to its end).
+            if !self.skip && self.first_bad.load(Ordering::Relaxed) != u64::MAX {
+                break;
+            }
+            let (mut buf, eof) = self.fill()?;
+            if buf.is_empty() {
+                break;
+            }
+            let cut = if eof {
+                buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => i + 1,
+                    None => {
+                        if buf.len() > MAX_LINE {
+                            if self.skip_long_line(buf)? {
+                                continue;
+                            }
+                            break;
+                        }
+                        // Never read more than one byte past the longest line.
+                        self.want = (buf.len() * 2).min(MAX_LINE + 1);
+                        self.carry = buf;
+                        continue;
+                    }
+                }
+            };
+            self.carry = buf.split_off(cut);
+            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+            let chunk = Chunk {
+                seq: self.seq,
+                first_line: self.line,
+                bytes: buf,
+                skipped: None,
+            };
+            if self.chunks.send(chunk).is_err() {
+                break;
+            }
+            (self.progress)(self.total);
+            self.seq += 1;
+            self.line += lines;
+            self.want = CHUNK;
+            if eof && self.carry.is_empty() {
+                break;
+            }
+        }
+        Ok(self.total)
+    }
+
+    /// The bytes carried over, then the file's, up to `want` bytes in all (or the carried
+    /// bytes if more). Also returns whether the end of the file was reached.
+    fn fill(&mut self) -> Result<(Vec<u8>, bool)> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let start = buf.len();
+        buf.resize(start.max(self.want), 0);
+        let target = buf.len();
+        let mut filled = start;
+        while filled < buf.len() {
+            match self.file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("read", self.path, e)),
+            }
+        }
+        self.total += (filled - start) as u64;
+        buf.truncate(filled);
+        let eof = filled < target;
+        Ok((buf, eof))
+    }
+
+    /// `buf` holds no newline and is longer than [`MAX_LINE`]: its line is an error.
+    /// Failing fast, that is the import's error; with `skip_invalid`, the rest of the
+    /// line is skipped and the error sent as a chunk of its own. Returns whether to
+    /// read on.
+    fn skip_long_line(&mut self, buf: Vec<u8>) -> Result<bool> {
+        let error = RowError {
+            file: self.path.display().to_string(),
+            line: self.line,
+            field: "row".into(),
+            reason: format!("line longer than {} MiB", MAX_LINE >> 20),
+        };
+        if !self.skip {
+            return Err(Error::Row(error));
+        }
+        // Skip to the end of the line without keeping it.
+        drop(buf);
+        let (read, rest) = skip_line(&mut self.file, self.path)?;
+        self.total += read;
+        let at_end = rest.is_none();
+        self.carry = rest.unwrap_or_default();
+        let chunk = Chunk {
+            seq: self.seq,
+            first_line: self.line,
+            bytes: Vec::new(),
+            skipped: Some(error),
+        };
+        if self.chunks.send(chunk).is_err() {
+            return Ok(false);
+        }
+        self.seq += 1;
+        self.line += 1;
+        self.want = CHUNK;
+        Ok(!at_end)
+    }
+}
+
+/// The caller's side of a JSON Lines import: parsed chunks, which arrive in any order,
+/// absorbed into `rows` in file order, so line numbers, the custom-dimension type rule
+/// and the first error are exactly a sequential reader's.
+struct ChunkMerge<'a> {
+    rows: &'a mut Rows,
+    file_name: &'a str,
+    skip: bool,
+    /// Lowest chunk with an error (see [`import_jsonl`]): set to 0 on failing, so
+    /// that the reader stops and the parsers parse nothing more.
+    first_bad: &'a AtomicU64,
+    report: FileReport,
+    /// The file's first error, when failing fast.
+    first_error: Option<RowError>,
+    /// `first_error` is known: later chunks are dropped unread.
+    failed: bool,
+}
+
+impl ChunkMerge<'_> {
+    /// Merge in file order: absorbs parsed chunks from `done` until every parser
+    /// thread has finished.
+    fn merge_all(&mut self, done: &Receiver<(u64, Parsed)>) {
+        let mut pending: BTreeMap<u64, Parsed> = BTreeMap::new();
+        let mut next = 0u64;
+        for (seq, parsed) in done.iter() {
+            pending.insert(seq, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                next += 1;
+                if self.failed {
+                    continue;
+                }
+                self.absorb(parsed);
+            }
+        }
+    }
+
+    /// Absorbs the next chunk in file order: its rows into `rows` (a custom-dimension
+    /// type conflict is a row error too), its errors into the report, or failing fast,
+    /// its first error ends the import.
+    fn absorb(&mut self, parsed: Parsed) {
+        let Parsed {
+            rows: local,
+            lines,
+            errors,
+        } = parsed;
+        let mut chunk_errors = errors;
+        let before = self.rows.rows.len();
+        self.rows.absorb(local, &lines, self.file_name, &mut |e| {
+            chunk_errors.push(e);
+            true
+        });
+        self.report.rows += (self.rows.rows.len() - before) as u64;
+        if !chunk_errors.is_empty() {
+            self.report.rejected += chunk_errors.len() as u64;
+            chunk_errors.sort_by_key(|e| e.line);
+            if !self.skip {
+                self.first_error = chunk_errors.into_iter().next();
+                self.failed = true;
+                self.first_bad.store(0, Ordering::Relaxed);
+                return;
+            }
+            let room = MAX_REPORTED_ERRORS.saturating_sub(self.report.errors.len());
+            self.report
+                .errors
+                .extend(chunk_errors.into_iter().take(room));
+        }
+    }
 }
 
 fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
@@ -459,6 +582,9 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// Reads CSV text with a header row into `rows`: the header first
+/// ([`CsvInput::header`]), then record by record ([`CsvInput::next_record`]).
+/// `source`: the regular file being read and its size, if it is one.
 fn import_csv(
     reader: impl Read,
     file_name: &str,
@@ -470,113 +596,194 @@ fn import_csv(
     // The size of a regular file: the record that reaches it is checked for an
     // unclosed quote (see below); pipes and in-memory readers are not.
     let size = source.map(|(_, size)| size);
-    // Records are bounded like JSON Lines lines: the reader refuses to hand the csv
-    // parser more than MAX_LINE bytes past the start of the record being read.
-    let bound = Arc::new(AtomicU64::new(RECORD_SLACK + MAX_LINE as u64));
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(Bounded {
-            inner: reader,
-            read: 0,
-            limit: bound.clone(),
-        });
-    let row_err = |line: u64, field: &str, reason: String| RowError {
-        file: file_name.to_string(),
-        line,
-        field: field.to_string(),
-        reason,
-    };
-    let mut lines = Lines::new(source.map(|(path, _)| path));
-    // The csv reader skips empty lines, even before the header: a first data row
-    // would silently become the header.
-    if let Ok(h) = rdr.byte_headers()
-        && !h.is_empty()
-        && let line = lines.record_line(0, 1)
-        && line > 1
-    {
-        return Err(Error::Row(row_err(
-            1,
-            "header",
-            format!(
-                "line 1 is empty; the header (the column names) must be the first line, \
-                 not line {line}"
-            ),
-        )));
-    }
-    let headers: Vec<String> = match rdr.byte_headers() {
-        Ok(h) => h
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let b = if i == 0 {
-                    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
-                } else {
-                    b
-                };
-                String::from_utf8(b.to_vec()).map(|s| s.trim().to_string())
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::Row(row_err(1, "header", "not valid UTF-8".into())))?,
-        Err(e) => {
-            let reason = match e.kind() {
-                csv::ErrorKind::Io(io) if is_too_long(io) => too_long_record(),
-                _ => e.to_string(),
-            };
-            return Err(Error::Row(row_err(1, "header", reason)));
-        }
-    };
-    for (i, h) in headers.iter().enumerate() {
-        if h.is_empty() {
-            return Err(Error::Row(row_err(
-                1,
-                "header",
-                format!("column {} has no name", i + 1),
-            )));
-        }
-        if headers[..i].contains(h) {
-            return Err(Error::Row(row_err(1, h, "duplicate column".into())));
-        }
-    }
+    let mut input = CsvInput::new(reader, file_name, source.map(|(path, _)| path));
+    let headers = input.header()?;
     let mut report = FileReport::default();
     let mut record = csv::ByteRecord::new();
     let mut n = 0u64;
     loop {
-        let line = rdr.position().line();
-        let (start, before) = (rdr.position().byte(), rows.checkpoint());
-        bound.store(
+        let line = input.rdr.position().line();
+        let (start, before) = (input.rdr.position().byte(), rows.checkpoint());
+        input.bound.store(
             start + RECORD_SLACK + MAX_LINE as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
         // Where the csv reader says the record starts (byte, line): see `Lines`.
-        let at;
-        let mut res = match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
+        let Some((at, mut res)) = input.next_record(&mut record, (start, line), &headers, rows)?
+        else {
+            break;
+        };
+        // The csv reader ends a quoted field that is never closed at the end of the
+        // file, so every line after the opening quote silently becomes part of one
+        // value (and the record often has too few fields): a record that ends the file
+        // is checked for that, and the unclosed quote is its error.
+        let last = size.is_some_and(|size| input.rdr.position().byte() >= size);
+        if last
+            && let Some((path, _)) = source
+            && unclosed_quote(path, start)?
+        {
+            if res.is_ok() {
+                rows.rollback(before);
+            }
+            let line = input.lines.record_line(at.0, at.1);
+            res = Err(row_error(file_name, line, "row", UNCLOSED_QUOTE.into()));
+        }
+        count_record(&mut report, res, opts.skip_invalid)?;
+        n += 1;
+        if n.is_multiple_of(65536) {
+            progress(input.rdr.position().byte());
+        }
+    }
+    // A header with an unclosed quote swallows the whole file (no record follows).
+    if n == 0
+        && let Some((path, _)) = source
+        && unclosed_quote(path, 0)?
+    {
+        let error = row_error(file_name, 1, "header", UNCLOSED_QUOTE.into());
+        return Err(Error::Row(error));
+    }
+    report.bytes = input.rdr.position().byte();
+    progress(report.bytes);
+    Ok(report)
+}
+
+/// Counts one CSV record in `report`: accepted, or rejected (its error kept among the
+/// first few) with `skip_invalid`; without, its error fails the import.
+fn count_record(
+    report: &mut FileReport,
+    res: std::result::Result<(), RowError>,
+    skip_invalid: bool,
+) -> Result<()> {
+    match res {
+        Ok(()) => report.rows += 1,
+        Err(e) if skip_invalid => {
+            report.rejected += 1;
+            if report.errors.len() < MAX_REPORTED_ERRORS {
+                report.errors.push(e);
+            }
+        }
+        Err(e) => return Err(Error::Row(e)),
+    }
+    Ok(())
+}
+
+/// A row error of the CSV input `file`.
+fn row_error(file: &str, line: u64, field: &str, reason: String) -> RowError {
+    RowError {
+        file: file.to_string(),
+        line,
+        field: field.to_string(),
+        reason,
+    }
+}
+
+/// Where a CSV record starts (byte, line, as the csv reader says) and its row error, if
+/// it has one.
+type RecordOutcome = ((u64, u64), std::result::Result<(), RowError>);
+
+/// The reading side of one CSV import: the csv reader over the input, bounded record
+/// by record, and the physical line numbers of its records.
+struct CsvInput<'f, R> {
+    rdr: csv::Reader<Bounded<R>>,
+    /// How far in the input the csv reader may read: moved on with each record.
+    bound: Arc<AtomicU64>,
+    lines: Lines,
+    /// The input, as row errors name it.
+    file_name: &'f str,
+}
+
+impl<'f, R: Read> CsvInput<'f, R> {
+    /// `path`: the regular file `reader` reads, opened again to count lines (`None`:
+    /// the reader's numbers are used).
+    fn new(reader: R, file_name: &'f str, path: Option<&Path>) -> Self {
+        // Records are bounded like JSON Lines lines: the reader refuses to hand the csv
+        // parser more than MAX_LINE bytes past the start of the record being read.
+        let bound = Arc::new(AtomicU64::new(RECORD_SLACK + MAX_LINE as u64));
+        let rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(Bounded {
+                inner: reader,
+                read: 0,
+                limit: bound.clone(),
+            });
+        let lines = Lines::new(path);
+        CsvInput {
+            rdr,
+            bound,
+            lines,
+            file_name,
+        }
+    }
+
+    /// Reads the header row: it must be the first line and valid UTF-8 (a byte-order
+    /// mark before the first name is dropped); names are trimmed, then checked by
+    /// [`check_header_names`].
+    fn header(&mut self) -> Result<Vec<String>> {
+        let file_name = self.file_name;
+        let row_err =
+            |line: u64, field: &str, reason: String| row_error(file_name, line, field, reason);
+        // The csv reader skips empty lines, even before the header: a first data row
+        // would silently become the header.
+        if let Ok(h) = self.rdr.byte_headers()
+            && !h.is_empty()
+            && let line = self.lines.record_line(0, 1)
+            && line > 1
+        {
+            return Err(Error::Row(row_err(
+                1,
+                "header",
+                format!(
+                    "line 1 is empty; the header (the column names) must be the first line, \
+                     not line {line}"
+                ),
+            )));
+        }
+        let headers: Vec<String> = match self.rdr.byte_headers() {
+            Ok(h) => h
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let b = if i == 0 {
+                        b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+                    } else {
+                        b
+                    };
+                    String::from_utf8(b.to_vec()).map(|s| s.trim().to_string())
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| Error::Row(row_err(1, "header", "not valid UTF-8".into())))?,
+            Err(e) => {
+                let reason = match e.kind() {
+                    csv::ErrorKind::Io(io) if is_too_long(io) => too_long_record(),
+                    _ => e.to_string(),
+                };
+                return Err(Error::Row(row_err(1, "header", reason)));
+            }
+        };
+        check_header_names(&headers, file_name)?;
+        Ok(headers)
+    }
+
+    /// Reads the next record into `record` and appends its row to `rows`. `None` at the
+    /// end of the input; `fallback` is where the record starts when the csv reader does
+    /// not say. A record the csv reader fails on in any other way than its number of
+    /// fields or its UTF-8 fails the import.
+    fn next_record(
+        &mut self,
+        record: &mut csv::ByteRecord,
+        fallback: (u64, u64),
+        headers: &[String],
+        rows: &mut Rows,
+    ) -> Result<Option<RecordOutcome>> {
+        match self.rdr.read_byte_record(record) {
+            Ok(false) => Ok(None),
             Ok(true) => {
-                at = record
-                    .position()
-                    .map_or((start, line), |p| (p.byte(), p.line()));
-                let mut line = || lines.record_line(at.0, at.1);
-                let mut raw: RawRow<'_> = Vec::with_capacity(headers.len());
-                let mut bad = None;
-                for (h, cell) in headers.iter().zip(record.iter()) {
-                    match std::str::from_utf8(cell) {
-                        Ok("") => raw.push((h.as_str().into(), Scalar::Null)),
-                        Ok(s) => raw.push((h.as_str().into(), Scalar::Str(s.into()))),
-                        Err(_) => {
-                            bad = Some(row_err(line(), h, "not valid UTF-8".into()));
-                            break;
-                        }
-                    }
-                }
-                match bad {
-                    Some(e) => Err(e),
-                    None => parse::push_raw(&raw, Mode::Text, rows, true)
-                        .map_err(|(f, r)| row_err(line(), &f, r)),
-                }
+                let at = record.position().map_or(fallback, |p| (p.byte(), p.line()));
+                Ok(Some((at, self.push_record(record, at, headers, rows))))
             }
             Err(e) => {
-                at = e.position().map_or((start, line), |p| (p.byte(), p.line()));
-                let line = lines.record_line(at.0, at.1);
+                let at = e.position().map_or(fallback, |p| (p.byte(), p.line()));
+                let line = self.lines.record_line(at.0, at.1);
                 let reason = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
@@ -590,55 +797,69 @@ fn import_csv(
                     e.kind(),
                     csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
                 );
+                let error = row_error(self.file_name, line, "row", reason);
                 if fatal {
-                    return Err(Error::Row(row_err(line, "row", reason)));
+                    return Err(Error::Row(error));
                 }
-                Err(row_err(line, "row", reason))
+                Ok(Some((at, Err(error))))
             }
-        };
-        // The csv reader ends a quoted field that is never closed at the end of the
-        // file, so every line after the opening quote silently becomes part of one
-        // value (and the record often has too few fields): a record that ends the file
-        // is checked for that, and the unclosed quote is its error.
-        let last = size.is_some_and(|size| rdr.position().byte() >= size);
-        if last
-            && let Some((path, _)) = source
-            && unclosed_quote(path, start)?
-        {
-            if res.is_ok() {
-                rows.rollback(before);
-            }
-            res = Err(row_err(
-                lines.record_line(at.0, at.1),
-                "row",
-                UNCLOSED_QUOTE.into(),
-            ));
-        }
-        match res {
-            Ok(()) => report.rows += 1,
-            Err(e) if opts.skip_invalid => {
-                report.rejected += 1;
-                if report.errors.len() < MAX_REPORTED_ERRORS {
-                    report.errors.push(e);
-                }
-            }
-            Err(e) => return Err(Error::Row(e)),
-        }
-        n += 1;
-        if n.is_multiple_of(65536) {
-            progress(rdr.position().byte());
         }
     }
-    // A header with an unclosed quote swallows the whole file (no record follows).
-    if n == 0
-        && let Some((path, _)) = source
-        && unclosed_quote(path, 0)?
-    {
-        return Err(Error::Row(row_err(1, "header", UNCLOSED_QUOTE.into())));
+
+    /// Appends the row of `record` (which starts at `at`), its cells named by
+    /// `headers`, to `rows`; an empty cell is a null.
+    fn push_record(
+        &mut self,
+        record: &csv::ByteRecord,
+        at: (u64, u64),
+        headers: &[String],
+        rows: &mut Rows,
+    ) -> std::result::Result<(), RowError> {
+        let file_name = self.file_name;
+        let row_err =
+            |line: u64, field: &str, reason: String| row_error(file_name, line, field, reason);
+        let mut line = || self.lines.record_line(at.0, at.1);
+        let mut raw: RawRow<'_> = Vec::with_capacity(headers.len());
+        let mut bad = None;
+        for (h, cell) in headers.iter().zip(record.iter()) {
+            match std::str::from_utf8(cell) {
+                Ok("") => raw.push((h.as_str().into(), Scalar::Null)),
+                Ok(s) => raw.push((h.as_str().into(), Scalar::Str(s.into()))),
+                Err(_) => {
+                    bad = Some(row_err(line(), h, "not valid UTF-8".into()));
+                    break;
+                }
+            }
+        }
+        match bad {
+            Some(e) => Err(e),
+            None => parse::push_raw(&raw, Mode::Text, rows, true)
+                .map_err(|(f, r)| row_err(line(), &f, r)),
+        }
     }
-    report.bytes = rdr.position().byte();
-    progress(report.bytes);
-    Ok(report)
+}
+
+/// Checks the header's names: every column has one, and no name is given twice.
+fn check_header_names(headers: &[String], file_name: &str) -> Result<()> {
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
+            return Err(Error::Row(row_error(
+                file_name,
+                1,
+                "header",
+                format!("column {} has no name", i + 1),
+            )));
+        }
+        if headers[..i].contains(h) {
+            return Err(Error::Row(row_error(
+                file_name,
+                1,
+                h,
+                "duplicate column".into(),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Physical line numbers of CSV records. The csv reader's are wrong after CRLF line

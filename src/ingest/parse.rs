@@ -218,101 +218,8 @@ pub fn push_raw(
     settle_types: bool,
 ) -> Result<(), FieldError> {
     let mut row = Row::new(0, 0);
-    let mut seen_ts = false;
-    let mut seen_visitor = false;
-    // Keys of this row, for the duplicate check once there are many of them (a linear
-    // scan per key would make a row of 100,000 keys quadratic).
-    let mut keys: Option<std::collections::HashSet<&str>> = None;
     let (custom_start, names_before) = (rows.custom.len(), rows.custom_names.len());
-    let result = (|| {
-        for (i, (k, v)) in raw.iter().enumerate() {
-            let key: &str = k;
-            // A key given twice is an error, whatever its values (null included).
-            let earlier = raw.get(..i).unwrap_or_default();
-            let duplicate = match &mut keys {
-                Some(set) => !set.insert(key),
-                None if i < 16 => earlier.iter().any(|(e, _)| e.as_ref() == key),
-                None => {
-                    let mut set: std::collections::HashSet<&str> =
-                        earlier.iter().map(|(e, _)| e.as_ref()).collect();
-                    let duplicate = !set.insert(key);
-                    keys = Some(set);
-                    duplicate
-                }
-            };
-            if duplicate {
-                return Err(ferr(key, "duplicate key"));
-            }
-            if matches!(v, Scalar::Null) {
-                continue;
-            }
-            let Some(field) = Field::lookup(key) else {
-                let (ty, val) = custom_value(key, v, mode, rows)?;
-                let d = if settle_types {
-                    rows.custom_dim(key, ty)
-                        .map_err(|e| ferr(key, e.reason()))?
-                } else {
-                    rows.parser_dim(key, ty)
-                };
-                rows.custom.push((d, val));
-                continue;
-            };
-            match field {
-                Field::Ts => {
-                    row.ts = timestamp(v, mode).map_err(|r| ferr(key, r))?;
-                    seen_ts = true;
-                }
-                Field::VisitorId => {
-                    let s = string(v).map_err(|r| ferr(key, r))?;
-                    if s.is_empty() {
-                        return Err(ferr(key, "must not be empty"));
-                    }
-                    row.visitor = rows.strings.intern(s);
-                    seen_visitor = true;
-                }
-                Field::VisitId => {
-                    let s = string(v).map_err(|r| ferr(key, r))?;
-                    if s.is_empty() {
-                        return Err(ferr(key, "must not be empty"));
-                    }
-                    row.visit_id = rows.strings.intern(s);
-                }
-                Field::SiteId => row.site_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
-                Field::Type => {
-                    let s = string(v).map_err(|r| ferr(key, r))?;
-                    row.kind = EventType::from_name(s).ok_or_else(|| {
-                        let names: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
-                        ferr(
-                            key,
-                            format!("unknown type {s:?} (expected one of: {})", names.join(", ")),
-                        )
-                    })?;
-                }
-                Field::EventStr(i) => {
-                    row.ev[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?)
-                }
-                Field::VisitStr(i) => {
-                    row.vis[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?)
-                }
-                Field::EventValue => {
-                    row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?)
-                }
-                Field::Revenue => {
-                    let x = number(v, mode).map_err(|r| ferr(key, r))?;
-                    crate::event::check_revenue(x).map_err(|r| ferr(key, r))?;
-                    row.revenue = Some(x);
-                }
-                Field::GoalId => row.goal_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
-            }
-        }
-        if !seen_ts {
-            return Err(ferr("ts", "missing (required)"));
-        }
-        if !seen_visitor {
-            return Err(ferr("visitorId", "missing (required)"));
-        }
-        Ok(())
-    })();
+    let result = check_fields(raw, mode, rows, settle_types, &mut row);
     match result {
         Ok(()) => {
             row.custom_start = custom_start as u32;
@@ -329,6 +236,146 @@ pub fn push_raw(
             Err(e)
         }
     }
+}
+
+/// Checks every key of `raw` in input order: built-in fields are set on `row`, custom
+/// dimensions appended to `rows.custom` (which [`push_raw`] trims again if the row is
+/// rejected). The first problem is the row's error; `ts` and `visitorId` are required.
+fn check_fields(
+    raw: &RawRow<'_>,
+    mode: Mode,
+    rows: &mut Rows,
+    settle_types: bool,
+    row: &mut Row,
+) -> Result<(), FieldError> {
+    let mut seen_ts = false;
+    let mut seen_visitor = false;
+    let mut keys = RowKeys::default();
+    for (i, (k, v)) in raw.iter().enumerate() {
+        let key: &str = k;
+        // A key given twice is an error, whatever its values (null included).
+        if keys.is_duplicate(raw, i, key) {
+            return Err(ferr(key, "duplicate key"));
+        }
+        if matches!(v, Scalar::Null) {
+            continue;
+        }
+        let Some(field) = Field::lookup(key) else {
+            push_custom(key, v, mode, rows, settle_types)?;
+            continue;
+        };
+        set_field(row, field, key, v, mode, rows)?;
+        seen_ts |= field == Field::Ts;
+        seen_visitor |= field == Field::VisitorId;
+    }
+    if !seen_ts {
+        return Err(ferr("ts", "missing (required)"));
+    }
+    if !seen_visitor {
+        return Err(ferr("visitorId", "missing (required)"));
+    }
+    Ok(())
+}
+
+/// Keys of one row, for the duplicate check once there are many of them (a linear
+/// scan per key would make a row of 100,000 keys quadratic).
+#[derive(Default)]
+struct RowKeys<'r> {
+    /// Every key up to the one last checked; `None` while the row is short.
+    set: Option<std::collections::HashSet<&'r str>>,
+}
+
+impl<'r> RowKeys<'r> {
+    /// Whether `key`, the key of `raw[i]`, is given earlier in `raw`. Called for each
+    /// `i` in order.
+    fn is_duplicate(&mut self, raw: &'r RawRow<'_>, i: usize, key: &'r str) -> bool {
+        let earlier = raw.get(..i).unwrap_or_default();
+        match &mut self.set {
+            Some(set) => !set.insert(key),
+            None if i < 16 => earlier.iter().any(|(e, _)| e.as_ref() == key),
+            None => {
+                let mut set: std::collections::HashSet<&str> =
+                    earlier.iter().map(|(e, _)| e.as_ref()).collect();
+                let duplicate = !set.insert(key);
+                self.set = Some(set);
+                duplicate
+            }
+        }
+    }
+}
+
+/// Checks a custom dimension's value and appends it to `rows.custom`: typed against
+/// the types fixed in `rows` with `settle_types`, else recorded with its own type.
+fn push_custom(
+    key: &str,
+    v: &Scalar<'_>,
+    mode: Mode,
+    rows: &mut Rows,
+    settle_types: bool,
+) -> Result<(), FieldError> {
+    let (ty, val) = custom_value(key, v, mode, rows)?;
+    let d = if settle_types {
+        rows.custom_dim(key, ty)
+            .map_err(|e| ferr(key, e.reason()))?
+    } else {
+        rows.parser_dim(key, ty)
+    };
+    rows.custom.push((d, val));
+    Ok(())
+}
+
+/// Checks the value `v` of the built-in field `field` (named `key`) and sets it on
+/// `row`, interning strings into `rows`.
+fn set_field(
+    row: &mut Row,
+    field: Field,
+    key: &str,
+    v: &Scalar<'_>,
+    mode: Mode,
+    rows: &mut Rows,
+) -> Result<(), FieldError> {
+    match field {
+        Field::Ts => {
+            row.ts = timestamp(v, mode).map_err(|r| ferr(key, r))?;
+        }
+        Field::VisitorId => {
+            let s = string(v).map_err(|r| ferr(key, r))?;
+            if s.is_empty() {
+                return Err(ferr(key, "must not be empty"));
+            }
+            row.visitor = rows.strings.intern(s);
+        }
+        Field::VisitId => {
+            let s = string(v).map_err(|r| ferr(key, r))?;
+            if s.is_empty() {
+                return Err(ferr(key, "must not be empty"));
+            }
+            row.visit_id = rows.strings.intern(s);
+        }
+        Field::SiteId => row.site_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
+        Field::Type => {
+            let s = string(v).map_err(|r| ferr(key, r))?;
+            row.kind = EventType::from_name(s).ok_or_else(|| {
+                let names: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
+                ferr(
+                    key,
+                    format!("unknown type {s:?} (expected one of: {})", names.join(", ")),
+                )
+            })?;
+        }
+        Field::EventStr(i) => row.ev[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?),
+        Field::VisitStr(i) => {
+            row.vis[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?)
+        }
+        Field::EventValue => row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?),
+        Field::Revenue => {
+            let x = number(v, mode).map_err(|r| ferr(key, r))?;
+            crate::event::check_revenue(x).map_err(|r| ferr(key, r))?;
+            row.revenue = Some(x);
+        }
+        Field::GoalId => row.goal_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
+    }
+    Ok(())
 }
 
 fn string<'v>(v: &'v Scalar<'_>) -> Result<&'v str, String> {

@@ -117,7 +117,7 @@ fn cmp_f64(a: Option<f64>, b: Option<f64>) -> Ordering {
 /// visit's value only on the event that supplied it, so rows read back for
 /// re-sessionisation may lack values their input rows had. Rows that differ only there
 /// are interchangeable, and [`sessionize`] picks visit values without regard to their
-/// order (see `derive_visitor`).
+/// order (see `VisitValues`).
 pub fn row_cmp(rows: &Rows, a: &Row, b: &Row) -> Ordering {
     let s = |x: Sym| rows.strings.get(x);
     let some = |x: Sym| x != 0;
@@ -301,95 +301,150 @@ fn split_visits(rows: &Rows, sorted: &[u32], timeout_ms: i64, groups: &mut Vec<V
     }
 }
 
+/// Derives the visits of one visitor (`groups`: row indices of each visit, in visit
+/// order, each in time order) and appends them, with their events, to `out`.
 fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
-    let mut first_start = 0;
-    let mut prev_start = 0;
-    let mut any_order = false;
+    let mut history = VisitorHistory::default();
     for (k, g) in groups.iter().enumerate() {
-        let mut v = Visit::default();
-        let first = &rows.rows[g[0] as usize];
-        v.start = first.ts;
-        v.end = g
-            .iter()
-            .map(|&i| rows.rows[i as usize].ts)
-            .max()
-            .unwrap_or(first.ts);
-        v.visit_id = first.visit_id;
-        v.site_id = 1;
-        let mut last_order: Option<usize> = None;
-        let mut last_cart: Option<usize> = None;
-        let mut first_pv: Option<&Row> = None;
-        let mut last_pv: Option<&Row> = None;
-        // A visit-level field takes the value of the visit's earliest event that has
-        // one; among events of that same instant, the smallest value (bytewise, or
-        // numerically for siteId). Its source is the first event of that instant: rows
-        // of one instant that differ only in visit-level fields are in no defined order
-        // (`row_cmp`), so neither the value nor the source may depend on it.
-        let mut vis_ts = [None::<i64>; 13];
-        let mut site_ts = None::<i64>;
-        let mut instant_start = 0usize;
-        for (off, &i) in g.iter().enumerate() {
-            let row = &rows.rows[i as usize];
-            if off > 0 && row.ts != rows.rows[g[off - 1] as usize].ts {
-                instant_start = off;
+        let mut v = derive_visit(rows, g, out);
+        history.number(&mut v, k);
+        out.visits.push(v);
+    }
+}
+
+/// One visit of `g` (row indices in time order, at least one): appends its events to
+/// `out.events` and derives every value of the visit that depends on it alone (the
+/// visitor-level ones are [`VisitorHistory`]'s). A revenue overflow is recorded on
+/// `out` for the visit about to be pushed.
+fn derive_visit(rows: &Rows, g: &[u32], out: &mut Sessionized) -> Visit {
+    let mut v = Visit::default();
+    let first = &rows.rows[g[0] as usize];
+    v.start = first.ts;
+    v.end = g
+        .iter()
+        .map(|&i| rows.rows[i as usize].ts)
+        .max()
+        .unwrap_or(first.ts);
+    v.visit_id = first.visit_id;
+    v.site_id = 1;
+    let mut events = EventTally::default();
+    let mut values = VisitValues::default();
+    for (off, &i) in g.iter().enumerate() {
+        let row = &rows.rows[i as usize];
+        if off > 0 && row.ts != rows.rows[g[off - 1] as usize].ts {
+            values.instant_start = off;
+        }
+        values.take(rows, row, &mut v);
+        events.count(row, off, &mut v, out);
+        out.events.push(i);
+    }
+    out.visit_events.push(out.events.len() as u32);
+    events.finish(&mut v);
+    v.duration_s = (v.end - v.start).div_euclid(1000);
+    v.start_hour = v.start.div_euclid(HOUR_MS).rem_euclid(24) as u8;
+    v.end_hour = v.end.div_euclid(HOUR_MS).rem_euclid(24) as u8;
+    v
+}
+
+/// The choice of a visit's visit-level values (its strings and siteId) as its events
+/// are scanned in time order.
+///
+/// A visit-level field takes the value of the visit's earliest event that has
+/// one; among events of that same instant, the smallest value (bytewise, or
+/// numerically for siteId). Its source is the first event of that instant: rows
+/// of one instant that differ only in visit-level fields are in no defined order
+/// (`row_cmp`), so neither the value nor the source may depend on it.
+#[derive(Default)]
+struct VisitValues {
+    /// The instant each string was taken from (`None`: not yet given).
+    vis_ts: [Option<i64>; 13],
+    /// The instant siteId was taken from (`None`: not yet given).
+    site_ts: Option<i64>,
+    /// Offset in the visit of the first event of the current event's instant.
+    instant_start: usize,
+}
+
+impl VisitValues {
+    /// Takes the visit-level values of `row` (the event at the current instant) into
+    /// `v` where the rule above says so.
+    fn take(&mut self, rows: &Rows, row: &Row, v: &mut Visit) {
+        let fields = self.vis_ts.iter_mut().zip(&mut v.vis).zip(&mut v.vis_src);
+        for (((ts, value), src), &x) in fields.zip(&row.vis) {
+            if x == 0 {
+                continue;
             }
-            let fields = vis_ts.iter_mut().zip(&mut v.vis).zip(&mut v.vis_src);
-            for (((ts, value), src), &x) in fields.zip(&row.vis) {
-                if x == 0 {
-                    continue;
+            match *ts {
+                None => {
+                    *ts = Some(row.ts);
+                    *value = x;
+                    *src = self.instant_start as u32;
                 }
-                match *ts {
-                    None => {
-                        *ts = Some(row.ts);
-                        *value = x;
-                        *src = instant_start as u32;
-                    }
-                    Some(t) if t == row.ts && rows.strings.get(x) < rows.strings.get(*value) => {
-                        *value = x;
-                    }
-                    _ => {}
+                Some(t) if t == row.ts && rows.strings.get(x) < rows.strings.get(*value) => {
+                    *value = x;
                 }
-            }
-            if let Some(s) = row.site_id {
-                match site_ts {
-                    None => {
-                        site_ts = Some(row.ts);
-                        v.site_id = s;
-                        v.site_src = instant_start as u32 + 1;
-                    }
-                    Some(t) if t == row.ts && s < v.site_id => v.site_id = s,
-                    _ => {}
-                }
-            }
-            match row.kind {
-                EventType::Pageview => {
-                    first_pv.get_or_insert(row);
-                    last_pv = Some(row);
-                }
-                EventType::EcommerceOrder => last_order = Some(off),
-                EventType::EcommerceCart => last_cart = Some(off),
                 _ => {}
             }
-            if row.kind.is_conversion() {
-                if row.kind.counts_as_conversion() {
-                    v.conversions += 1;
-                    v.converted = true;
-                    if let Some(rev) = row.revenue {
-                        match v.revenue_micros.checked_add(micros(rev)) {
-                            Some(total) => v.revenue_micros = total,
-                            None => {
-                                out.revenue_overflow.get_or_insert(out.visits.len());
-                            }
+        }
+        if let Some(s) = row.site_id {
+            match self.site_ts {
+                None => {
+                    self.site_ts = Some(row.ts);
+                    v.site_id = s;
+                    v.site_src = self.instant_start as u32 + 1;
+                }
+                Some(t) if t == row.ts && s < v.site_id => v.site_id = s,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What a visit's events add up to besides its visit-level values: the pageviews that
+/// give the entry and exit pages, the last order and cart (the ecommerce status), and
+/// the actions, conversions and revenue (counted on the visit as they come).
+#[derive(Default)]
+struct EventTally<'r> {
+    last_order: Option<usize>,
+    last_cart: Option<usize>,
+    first_pv: Option<&'r Row>,
+    last_pv: Option<&'r Row>,
+}
+
+impl<'r> EventTally<'r> {
+    /// Counts `row`, the event at offset `off` of the visit `v` (the next visit of
+    /// `out`).
+    fn count(&mut self, row: &'r Row, off: usize, v: &mut Visit, out: &mut Sessionized) {
+        match row.kind {
+            EventType::Pageview => {
+                self.first_pv.get_or_insert(row);
+                self.last_pv = Some(row);
+            }
+            EventType::EcommerceOrder => self.last_order = Some(off),
+            EventType::EcommerceCart => self.last_cart = Some(off),
+            _ => {}
+        }
+        if row.kind.is_conversion() {
+            if row.kind.counts_as_conversion() {
+                v.conversions += 1;
+                v.converted = true;
+                if let Some(rev) = row.revenue {
+                    match v.revenue_micros.checked_add(micros(rev)) {
+                        Some(total) => v.revenue_micros = total,
+                        None => {
+                            out.revenue_overflow.get_or_insert(out.visits.len());
                         }
                     }
                 }
-            } else {
-                v.actions += 1;
             }
-            out.events.push(i);
+        } else {
+            v.actions += 1;
         }
-        out.visit_events.push(out.events.len() as u32);
-        v.ecommerce = match (last_order, last_cart) {
+    }
+
+    /// Sets the ecommerce status and the entry and exit pages of `v` once every event
+    /// is counted.
+    fn finish(self, v: &mut Visit) {
+        v.ecommerce = match (self.last_order, self.last_cart) {
             (None, None) => 0,
             (Some(_), None) => 1,
             (None, Some(_)) => 2,
@@ -401,30 +456,45 @@ fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
                 }
             }
         };
-        v.has_order = last_order.is_some();
-        if let Some(p) = first_pv {
+        v.has_order = self.last_order.is_some();
+        if let Some(p) = self.first_pv {
             v.entry_url = p.ev[0];
             v.entry_title = p.ev[1];
         }
-        if let Some(p) = last_pv {
+        if let Some(p) = self.last_pv {
             v.exit_url = p.ev[0];
             v.exit_title = p.ev[1];
         }
-        v.duration_s = (v.end - v.start).div_euclid(1000);
-        v.start_hour = v.start.div_euclid(HOUR_MS).rem_euclid(24) as u8;
-        v.end_hour = v.end.div_euclid(HOUR_MS).rem_euclid(24) as u8;
+    }
+}
+
+/// A visitor's earlier visits, as far as the visitor-level values of the next one
+/// depend on them.
+#[derive(Default)]
+struct VisitorHistory {
+    /// Start of the first visit.
+    first_start: i64,
+    /// Start of the previous visit.
+    prev_start: i64,
+    /// An earlier visit has an order.
+    any_order: bool,
+}
+
+impl VisitorHistory {
+    /// Sets `visitCount`, `visitorType` and `daysSince*` of `v`, the visitor's visit
+    /// `k` (from 0, in visit order), then records it.
+    fn number(&mut self, v: &mut Visit, k: usize) {
         v.visit_count = k as u32 + 1;
         if k == 0 {
-            first_start = v.start;
-            prev_start = v.start;
+            self.first_start = v.start;
+            self.prev_start = v.start;
             v.visitor_type = 0;
         } else {
-            v.visitor_type = if any_order { 2 } else { 1 };
+            v.visitor_type = if self.any_order { 2 } else { 1 };
         }
-        v.days_since_first = (v.start - first_start).div_euclid(DAY_MS);
-        v.days_since_last = (v.start - prev_start).div_euclid(DAY_MS);
-        prev_start = v.start;
-        any_order |= v.has_order;
-        out.visits.push(v);
+        v.days_since_first = (v.start - self.first_start).div_euclid(DAY_MS);
+        v.days_since_last = (v.start - self.prev_start).div_euclid(DAY_MS);
+        self.prev_start = v.start;
+        self.any_order |= v.has_order;
     }
 }
