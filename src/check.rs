@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::storage::checksum::crc32c;
 use crate::storage::fs::{self, Vfs, VfsDir};
-use crate::storage::manifest::{self, Manifest, PartEntry};
+use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
 use crate::storage::part_reader::PartReader;
 
 /// What `check` found.
@@ -65,34 +65,70 @@ pub fn check_in(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => no_database(),
         _ => Error::io("open directory", path, e),
     })?;
-    let gens = manifest::generations(&*dir)?;
-    let &newest = gens.last().ok_or_else(no_database)?;
+    // A writer may replace files while the check runs (a commit drops the files only
+    // the generation before the previous one used): a problem seen while the newest
+    // generation changed is checked again on the new state.
+    let mut attempts = 0;
+    loop {
+        let gens = manifest::generations(&*dir)?;
+        let report = check_generations(&*dir, &gens).ok_or_else(no_database)?;
+        attempts += 1;
+        if report.is_ok() || attempts >= 5 || manifest::generations(&*dir)? == gens {
+            return Ok(report);
+        }
+    }
+}
+
+/// Checks the database whose manifests are `gens` (ascending); `None` if there is none.
+fn check_generations(dir: &dyn VfsDir, gens: &[u64]) -> Option<CheckReport> {
+    let &newest = gens.last()?;
     let mut check = Checker {
-        dir: &*dir,
+        dir,
         report: CheckReport {
             generation: newest,
             ..CheckReport::default()
         },
         verified: HashSet::new(),
     };
-    // Every manifest present, newest first; the parts and deletion files of the two
-    // newest (the database, and the generation kept for rollback).
+    // Every manifest present, newest first, with the blobs it holds inline; the parts
+    // and deletion sets of the newest (the database) and of its rollback generation.
     let manifests: Vec<Option<Manifest>> = gens.iter().rev().map(|&g| check.manifest(g)).collect();
-    for m in manifests.iter().take(2).flatten() {
+    for m in manifests.iter().flatten() {
+        let own = Manifest::file_name(m.generation);
+        for p in &m.parts {
+            if p.inline.is_some() && p.file == own {
+                check.part(p);
+            }
+            if let Some(d) = &p.deletions
+                && d.inline.is_some()
+                && d.file == own
+            {
+                check.deletions(p, d);
+            }
+        }
+    }
+    let newest_m = manifests.first().and_then(Option::as_ref);
+    let rollback = newest_m
+        .and_then(|m| m.rollback)
+        .and_then(|r| manifests.iter().flatten().find(|m| m.generation == r));
+    for m in newest_m.into_iter().chain(rollback) {
         for p in &m.parts {
             check.part(p);
+            if let Some(d) = &p.deletions {
+                check.deletions(p, d);
+            }
         }
     }
     // Orphans are not problems: the next writer removes them. (Without a readable
     // newest manifest nothing can be called an orphan.)
     if let Some(Some(m)) = manifests.first() {
-        check.report.orphans = manifest::orphans(&*dir, &[m])
+        check.report.orphans = manifest::orphans(dir, &[m])
             .unwrap_or_default()
             .into_iter()
-            .map(|n| fs::path_of(&*dir, &n))
+            .map(|n| fs::path_of(dir, &n))
             .collect();
     }
-    Ok(check.report)
+    Some(check.report)
 }
 
 /// A check in progress.
@@ -148,21 +184,40 @@ impl Checker<'_> {
         }
     }
 
-    /// Verifies part `p` (whole-file checksum, every section and structure, counts)
-    /// and its deletion file, unless already done.
+    /// Reads a part or deletion set: its own file (counted as a file), or its blob
+    /// inline in a manifest (whose file is counted with the manifests). Records why
+    /// it cannot be read.
+    fn read_stored(&mut self, file: &str, inline: Option<u64>, len: u64) -> Option<Vec<u8>> {
+        let Some(offset) = inline else {
+            return self.read(file);
+        };
+        match manifest::read_inline(self.dir, file, offset, len) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.report.problems.push(e);
+                None
+            }
+        }
+    }
+
+    /// Verifies part `p` (whole-file checksum, every section and structure, counts),
+    /// unless already done.
     fn part(&mut self, p: &PartEntry) {
-        if self.verified.insert(p.file.clone())
-            && let Some(bytes) = self.read(&p.file)
+        if self.verified.insert(stored_key(&p.file, p.inline))
+            && let Some(bytes) = self.read_stored(&p.file, p.inline, p.bytes)
             && let Err(e) = verify_part(&fs::path_of(self.dir, &p.file), p, bytes)
         {
             self.report.problems.push(e);
         }
-        let Some(d) = &p.deletions else { return };
-        if !self.verified.insert(d.file.clone()) {
+    }
+
+    /// Verifies the deletion set `d` of part `p`, unless already done.
+    fn deletions(&mut self, p: &PartEntry, d: &DelEntry) {
+        if !self.verified.insert(stored_key(&d.file, d.inline)) {
             return;
         }
         let path = fs::path_of(self.dir, &d.file);
-        let res = self.read(&d.file).map(|b| {
+        let res = self.read_stored(&d.file, d.inline, d.bytes).map(|b| {
             let bm = manifest::decode_deletions(&path, &b)?;
             if bm.len() != d.visitors as u64 || bm.max().is_some_and(|x| x >= p.visitors) {
                 return Err(Error::corrupt(
@@ -175,6 +230,14 @@ impl Checker<'_> {
         if let Some(Err(e)) = res {
             self.report.problems.push(e);
         }
+    }
+}
+
+/// What identifies a stored object: its file, and its offset when inline.
+fn stored_key(file: &str, inline: Option<u64>) -> String {
+    match inline {
+        Some(o) => format!("{file}@{o}"),
+        None => file.to_string(),
     }
 }
 

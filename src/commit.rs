@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use parking_lot::Mutex;
+use roaring::RoaringBitmap;
 
 use crate::db::{CommitSummary, Db};
 use crate::error::{Error, Result};
@@ -48,6 +49,12 @@ pub(crate) struct WriterState {
     /// Set when a failed commit could not be undone: what is on disk is then unknown
     /// to this handle, and it refuses to write until the database is reopened.
     pub poisoned: Option<String>,
+    /// The rollback generation's manifest of the current one, when known: what the
+    /// next commit's clean-up removes is computed from it, without listing the
+    /// directory.
+    pub rollback: Option<Manifest>,
+    /// Files a clean-up could not remove yet (a snapshot of this process uses them).
+    pub deferred: Vec<String>,
 }
 
 /// Stored visitors to rewrite: for each part (its position in the snapshot), the
@@ -109,7 +116,7 @@ fn apply(
     let generation = old.generation.max(state.next_generation) + 1;
     let first_id = old.next_file_id.max(state.next_file_id);
     state.next_generation = generation;
-    state.next_file_id = first_id + ranges.len() as u64 + moved.len() as u64;
+    state.next_file_id = first_id + ranges.len() as u64;
     let plan = Plan {
         generation,
         first_id,
@@ -126,16 +133,38 @@ fn apply(
         Err(e) => return Err(undo(db.dir(), state, &plan, e)),
     };
 
-    // Committed. Publish in memory, then drop files older than the previous
-    // generation; that clean-up is best effort (the next writer retries it).
+    // Committed. Publish in memory, then drop the files only the generation before
+    // the previous one used; that clean-up is best effort (the next writer's open
+    // retries it).
     let new = written.snapshot.clone();
     db.publish(written.snapshot);
-    let _ = db.remove_orphans(&[new.manifest(), old]);
+    let _ = clean_up(db, state, old, new.manifest());
     Ok(Applied {
         generation,
         parts_written: written.parts_written,
         visits_touched,
     })
+}
+
+/// After commit `new` over `old`: removes what `old`'s rollback generation used and
+/// neither `old` nor `new` does (and that manifest), computed from the manifests in
+/// memory; lists the directory instead when the rollback manifest is not known.
+fn clean_up(db: &Db, state: &mut WriterState, old: &Manifest, new: &Manifest) -> Result<()> {
+    let previous = state.rollback.replace(old.clone());
+    let Some(gone) = previous.filter(|r| Some(r.generation) == old.rollback) else {
+        return db.remove_orphans(state, &[new, old]);
+    };
+    let keep: HashSet<&str> = old.files().chain(new.files()).collect();
+    let name = Manifest::file_name(gone.generation);
+    let mut names: Vec<String> = gone
+        .files()
+        .filter(|f| !keep.contains(f))
+        .map(str::to_string)
+        .collect();
+    if !keep.contains(name.as_str()) {
+        names.push(name);
+    }
+    db.remove_files(state, names)
 }
 
 /// The visitors of `rows` already stored in a live part of `snap`, by part, and how
@@ -239,10 +268,9 @@ pub(crate) struct Input<'a> {
     pub fixed: &'a FixedSyms,
 }
 
-/// What a commit writes: its generation, and the file ids `first_id..` in order — one
-/// per range of visitors (new parts), then one per part visitors moved out of
-/// (deletion files).
-struct Plan<'a> {
+/// What a commit writes: its generation, and the file ids `first_id..` in order, one
+/// per range of visitors (new parts). Deletion sets go inline in the manifest.
+pub(crate) struct Plan<'a> {
     generation: u64,
     first_id: u64,
     ranges: &'a [Range<usize>],
@@ -253,23 +281,13 @@ impl Plan<'_> {
     pub(crate) fn part_name(id: u64) -> String {
         format!("part-{id:08}.slp")
     }
-    pub(crate) fn del_name(id: u64) -> String {
-        format!("del-{id:08}.slr")
-    }
     /// Every name this commit may create (final and temporary), the manifest first:
     /// what [`undo`] removes, in this order. None of them is referenced by a committed
     /// manifest, since ids and generations are never reused.
     fn all_names(&self) -> Vec<String> {
-        let parts = self.ranges.len() as u64;
-        let ids = self.first_id..self.first_id + parts + self.moved.len() as u64;
+        let ids = self.first_id..self.first_id + self.ranges.len() as u64;
         std::iter::once(Manifest::file_name(self.generation))
-            .chain(ids.map(|id| {
-                if id < self.first_id + parts {
-                    Plan::part_name(id)
-                } else {
-                    Plan::del_name(id)
-                }
-            }))
+            .chain(ids.map(Plan::part_name))
             .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
             .collect()
     }
@@ -283,18 +301,82 @@ struct Written {
 /// Files written under temporary names: (temporary name, final name).
 pub(crate) type Temps = Vec<(String, String)>;
 
-/// Builds and writes the parts and deletion files, publishes them, then publishes the
-/// manifest (the commit point). On error the caller undoes whatever was created.
+/// Parts of at most this many bytes (and every deletion set) a commit writes into its
+/// manifest, so that a small commit creates one file and syncs it once, instead of one
+/// file per part and per deletion set (each costing a create, an fsync and a rename).
+/// The compactor later merges them into part files of their own.
+pub(crate) const INLINE_MAX_BYTES: usize = 256 << 10;
+
+/// Inline blobs of the manifest being written (parts and deletion sets), under the
+/// manifest's file name.
+pub(crate) struct Blobs {
+    manifest: String,
+    bytes: Vec<u8>,
+}
+
+impl Blobs {
+    pub(crate) fn new(generation: u64) -> Blobs {
+        Blobs {
+            manifest: Manifest::file_name(generation),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Adds `blob`; returns (file name, offset) to record in its entry.
+    fn push(&mut self, blob: &[u8]) -> (String, u64) {
+        let offset = self.bytes.len() as u64;
+        self.bytes.extend_from_slice(blob);
+        (self.manifest.clone(), offset)
+    }
+
+    /// Holds part `bytes` inline; returns its entry pointing there.
+    pub(crate) fn hold(&mut self, mut entry: PartEntry, bytes: &[u8]) -> PartEntry {
+        let (file, offset) = self.push(bytes);
+        entry.file = file;
+        entry.inline = Some(offset);
+        entry
+    }
+
+    /// Holds the deletion set `deleted` of part `entry` inline.
+    pub(crate) fn hold_deletions(&mut self, entry: &mut PartEntry, deleted: &RoaringBitmap) {
+        let bytes = manifest::encode_deletions(deleted);
+        let (file, offset) = self.push(&bytes);
+        entry.deletions = Some(DelEntry {
+            file,
+            bytes: bytes.len() as u64,
+            visitors: deleted.len() as u32,
+            inline: Some(offset),
+        });
+    }
+
+    /// The manifest file the blobs go into.
+    pub(crate) fn manifest(&self) -> &str {
+        &self.manifest
+    }
+
+    /// The blobs, in order.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Builds and writes the parts and deletion sets (small ones inline in the manifest),
+/// publishes the part files, then publishes the manifest (the commit point). On error
+/// the caller undoes whatever was created.
 fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> Result<Written> {
     let dir = db.dir();
     let mut temps = Temps::new();
-    let new_parts = build_parts(dir, input, plan.first_id, plan.ranges, &mut temps)?;
-    let (mut parts, next_id) = write_deletions(dir, snap, plan, &mut temps)?;
+    let mut blobs = Blobs::new(plan.generation);
+    let built = build_parts(dir, input, plan.first_id, plan.ranges, true)?;
+    let new_parts = place(built, &mut temps, &mut blobs);
+    let (mut parts, next_id) = write_deletions(snap, plan, &mut blobs);
     parts.extend(new_parts.iter().cloned());
     for (tmp, name) in &temps {
         fs::publish(dir, tmp, name)?;
     }
-    fs::sync_dir(dir)?;
+    if !temps.is_empty() {
+        fs::sync_dir(dir)?;
+    }
 
     // The new manifest: the commit point.
     let old = snap.manifest();
@@ -310,12 +392,13 @@ fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> 
         visit_timeout_ms: old.visit_timeout_ms,
         next_file_id: next_id,
         parts,
+        rollback: Some(old.generation),
         custom,
     };
-    let encoded = m.encode();
+    let encoded = m.encode_with(&blobs.bytes);
     // Open the new snapshot before the commit point: if a new file cannot be read back,
     // the commit fails with nothing committed.
-    let snapshot = db.load(m)?;
+    let snapshot = db.load_with(m, Some((&blobs.manifest, &encoded)))?;
     fs::write_durable(dir, &Manifest::file_name(plan.generation), &encoded)?;
     Ok(Written {
         snapshot,
@@ -324,16 +407,24 @@ fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> 
 }
 
 /// The new parts (one per range of visitors, with the file ids `first_id..`), built in
-/// parallel, written and synced under temporary names (added to `temps`); their
-/// manifest entries, in order.
+/// parallel, in order. Parts of at most [`INLINE_MAX_BYTES`] stay in memory when
+/// `may_inline` (for the manifest to hold); the others are written and synced under
+/// temporary names.
 pub(crate) fn build_parts(
     dir: &dyn VfsDir,
     input: &Input<'_>,
     first_id: u64,
     ranges: &[Range<usize>],
-    temps: &mut Temps,
-) -> Result<Vec<PartEntry>> {
+    may_inline: bool,
+) -> Result<Vec<Built>> {
     let work: Vec<(u64, Range<usize>)> = (first_id..).zip(ranges.iter().cloned()).collect();
+    if work.len() <= 1 {
+        // One part: no threads to start.
+        return work
+            .into_iter()
+            .map(|(id, range)| build_part(dir, input, id, range, may_inline))
+            .collect();
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let threads = crate::storage::worker_threads().min(work.len());
@@ -344,34 +435,58 @@ pub(crate) fn build_parts(
                     .get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
                     .cloned()
                 {
-                    let built = build_part(dir, input, id, range);
-                    results.lock().push((id, built));
+                    let b = build_part(dir, input, id, range, may_inline);
+                    results.lock().push((id, b));
                 }
             });
         }
     });
     let mut built = results.into_inner();
-    built.sort_by_key(|(id, _)| *id);
     if built.len() != work.len() {
         return Err(Error::internal("a part-building thread panicked"));
     }
-    let mut entries = Vec::with_capacity(built.len());
-    for (_, b) in built {
-        let (tmp, entry) = b?;
-        temps.push((tmp, entry.file.clone()));
-        entries.push(entry);
-    }
-    Ok(entries)
+    built.sort_by_key(|(id, _)| *id);
+    built.into_iter().map(|(_, b)| b).collect()
 }
 
-/// Part `id`, holding the visitors `range` of the input: built, written under its
-/// temporary name and synced. Returns the temporary name and the manifest entry.
+/// The manifest entries of `built` parts: those written to files are added to `temps`
+/// (to publish), the others to `blobs`.
+pub(crate) fn place(built: Vec<Built>, temps: &mut Temps, blobs: &mut Blobs) -> Vec<PartEntry> {
+    built
+        .into_iter()
+        .map(|b| match b {
+            Built::File(tmp, entry) => {
+                temps.push((tmp, entry.file.clone()));
+                entry
+            }
+            Built::Inline(bytes, entry) => blobs.hold(entry, &bytes),
+        })
+        .collect()
+}
+
+/// A part built: written under a temporary name, or bytes to hold inline.
+pub(crate) enum Built {
+    File(String, PartEntry),
+    Inline(Vec<u8>, PartEntry),
+}
+
+impl Built {
+    pub(crate) fn entry(&self) -> &PartEntry {
+        match self {
+            Built::File(_, e) | Built::Inline(_, e) => e,
+        }
+    }
+}
+
+/// Part `id`, holding the visitors `range` of the input: built, and unless it is small
+/// enough to go inline (`may_inline`), written under its temporary name and synced.
 fn build_part(
     dir: &dyn VfsDir,
     input: &Input<'_>,
     id: u64,
     range: Range<usize>,
-) -> Result<(String, PartEntry)> {
+    may_inline: bool,
+) -> Result<Built> {
     let name = Plan::part_name(id);
     let (layout, columns) = columns::part_columns(input.rows, input.sess, input.fixed, range);
     let (bytes, sum) = write_part(
@@ -379,32 +494,31 @@ fn build_part(
         layout,
         columns.into_iter().map(|c| c()),
     )?;
-    let tmp = fs::write_temp(dir, &name, &bytes)?;
     let entry = PartEntry {
         id,
-        file: name,
+        file: name.clone(),
         bytes: bytes.len() as u64,
         crc: crc32c(&bytes),
         visitors: sum.visitors,
         visits: sum.visits,
         events: sum.events,
         deletions: None,
+        inline: None,
     };
-    Ok((tmp, entry))
+    if may_inline && bytes.len() <= INLINE_MAX_BYTES {
+        return Ok(Built::Inline(bytes, entry));
+    }
+    let tmp = fs::write_temp(dir, &name, &bytes)?;
+    Ok(Built::File(tmp, entry))
 }
 
 /// The manifest entries of the snapshot's parts after the move: unchanged, with a new
-/// deletion file (written and synced under a temporary name, added to `temps`), or gone
-/// when no live visitor remains. Returns them and the next unused file id.
-fn write_deletions(
-    dir: &dyn VfsDir,
-    snap: &Snapshot,
-    plan: &Plan<'_>,
-    temps: &mut Temps,
-) -> Result<(Vec<PartEntry>, u64)> {
+/// deletion set (inline in the manifest), or gone when no live visitor remains.
+/// Returns them and the next unused file id.
+fn write_deletions(snap: &Snapshot, plan: &Plan<'_>, blobs: &mut Blobs) -> (Vec<PartEntry>, u64) {
     let mut parts = Vec::with_capacity(snap.parts().len());
     let moved: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
-    let mut next_id = plan.first_id + plan.ranges.len() as u64;
+    let next_id = plan.first_id + plan.ranges.len() as u64;
     for (pi, p) in snap.parts().iter().enumerate() {
         let Some(ords) = moved.get(&pi) else {
             parts.push(p.entry.clone());
@@ -412,24 +526,14 @@ fn write_deletions(
         };
         let mut deleted = (*p.deleted).clone();
         deleted.extend(ords.iter().copied());
-        let id = next_id;
-        next_id += 1;
         if deleted.len() == p.entry.visitors as u64 {
             continue; // nothing live remains: the part leaves the manifest
         }
-        let name = Plan::del_name(id);
-        let bytes = manifest::encode_deletions(&deleted);
-        let tmp = fs::write_temp(dir, &name, &bytes)?;
-        temps.push((tmp, name.clone()));
         let mut e = p.entry.clone();
-        e.deletions = Some(DelEntry {
-            file: name,
-            bytes: bytes.len() as u64,
-            visitors: deleted.len() as u32,
-        });
+        blobs.hold_deletions(&mut e, &deleted);
         parts.push(e);
     }
-    Ok((parts, next_id))
+    (parts, next_id)
 }
 
 /// A commit failed with `err`: removes every file it may have created (the manifest

@@ -4,20 +4,21 @@
 //! manifests (`MANIFEST-<generation>`) and the writer `LOCK`. See `docs/ARCHITECTURE.md`
 //! and `docs/file-format.md`.
 //!
-//! Commit protocol (SPEC §4): new parts and deletion files are written under temporary
+//! Commit protocol (`docs/file-format.md`): new parts and deletion files are written under temporary
 //! names and fsynced, renamed, the directory is fsynced, then manifest N+1 is written,
 //! fsynced, renamed over nothing (it is a new name) and the directory fsynced again.
 //! Only then is the commit acknowledged. A crash at any point leaves manifest N (or
 //! N+1, once its rename is durable) naming only complete, synced files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 
 use crate::commit::WriterState;
+use crate::compaction::{self, Compaction};
 use crate::error::{Error, Result, RowError};
 use crate::event::Event;
 use crate::exec::LivePart;
@@ -28,7 +29,7 @@ use crate::ingest::rows::Rows;
 use crate::options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
 use crate::snapshot::Snapshot;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
-use crate::storage::manifest::{self, Manifest};
+use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
 use crate::storage::part_reader::PartReader;
 
 /// An opened part: the checksum and length its manifest entry gave, the reader, and the
@@ -49,6 +50,16 @@ struct Inner {
     readers: Mutex<HashMap<u64, CachedReader>>,
     /// Held by the write transaction; guards the writer state.
     writing: Mutex<WriterState>,
+    /// Names of files a compaction is writing without the writer lock: the clean-up of
+    /// commits leaves them alone.
+    in_flight: Mutex<HashSet<String>>,
+    /// Deletion sets read, by file name (a deletion file never changes).
+    deletions: Mutex<HashMap<String, Arc<RoaringBitmap>>>,
+    /// Parts no longer in the current snapshot, which older snapshots may still use:
+    /// their files are not removed while a snapshot holds them.
+    retired: Mutex<Vec<(String, Weak<PartReader>)>>,
+    /// Held by a compaction from its plan to its swap: one runs at a time.
+    compacting: Mutex<()>,
 }
 
 /// A database handle. Cheap to clone; all clones share one snapshot and one writer
@@ -69,6 +80,9 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Db {
+    // Declared first, so dropped first: the last handle stops and joins the background
+    // compactor before the database (and its lock) goes.
+    compactor: Option<Arc<Compactor>>,
     inner: Arc<Inner>,
 }
 
@@ -120,6 +134,7 @@ pub struct DbBuilder {
     options: DbOptions,
     read_only: bool,
     create_if_missing: bool,
+    auto_compact: bool,
     vfs: Arc<dyn Vfs>,
 }
 
@@ -129,6 +144,7 @@ impl std::fmt::Debug for DbBuilder {
             .field("options", &self.options)
             .field("read_only", &self.read_only)
             .field("create_if_missing", &self.create_if_missing)
+            .field("auto_compact", &self.auto_compact)
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +155,7 @@ impl Default for DbBuilder {
             options: DbOptions::default(),
             read_only: false,
             create_if_missing: false,
+            auto_compact: true,
             vfs: fs::os(),
         }
     }
@@ -172,11 +189,24 @@ impl DbBuilder {
         self
     }
 
+    /// Whether a writable handle compacts in the background (default: yes): after
+    /// commits, a thread of its own merges parts by size tiers, so that their number
+    /// stays logarithmic in the data (`Db::compact_as_needed` does the same in the
+    /// caller's thread). Commits and readers wait for a compaction at most one manifest
+    /// swap.
+    pub fn auto_compact(mut self, on: bool) -> Self {
+        self.auto_compact = on;
+        self
+    }
+
     /// Every file operation through `vfs` instead of the real file system: for
-    /// sightline's own tests, which run on a simulated disk.
+    /// sightline's own tests, which run on a simulated disk. Turns the background
+    /// compactor off (tests count the disk's operations); `auto_compact(true)` after it
+    /// turns it back on.
     #[doc(hidden)]
     pub fn file_system(mut self, vfs: Arc<dyn Vfs>) -> Self {
         self.vfs = vfs;
+        self.auto_compact = false;
         self
     }
 
@@ -215,6 +245,7 @@ impl DbBuilder {
             visit_timeout_ms: self.options.visit_timeout_ms,
             next_file_id: 1,
             parts: vec![],
+            rollback: None,
             custom: vec![],
         };
         let name = Manifest::file_name(0);
@@ -224,7 +255,16 @@ impl DbBuilder {
             let _ = fs::remove(&*dir, &format!("{}{name}", fs::TMP_PREFIX));
             return Err(e);
         }
-        Db::open_with(self.vfs.clone(), dir, Some(lock))
+        let db = Db::open_with(self.vfs.clone(), dir, Some(lock))?;
+        Ok(self.with_compactor(db))
+    }
+
+    /// `db` with its background compactor, if asked for.
+    fn with_compactor(&self, mut db: Db) -> Db {
+        if self.auto_compact {
+            db.compactor = Some(Compactor::start(&db.inner));
+        }
+        db
     }
 
     /// Opens the database at `path`: for writing (taking the writer lock) unless
@@ -250,8 +290,8 @@ impl DbBuilder {
         // Best effort: a failure (an unreadable older manifest, a failed unlink) leaves
         // the files for the next writer and never fails the open.
         let current = db.snapshot();
-        let _ = db.remove_orphans(&[current.manifest()]);
-        Ok(db)
+        let _ = db.remove_orphans(&mut db.inner.writing.lock(), &[current.manifest()]);
+        Ok(self.with_compactor(db))
     }
 }
 
@@ -287,8 +327,13 @@ impl Db {
             current: RwLock::new(Snapshot::new(empty_manifest(), Vec::new())),
             readers: Mutex::new(HashMap::new()),
             writing: Mutex::new(WriterState::default()),
+            in_flight: Mutex::new(HashSet::new()),
+            deletions: Mutex::new(HashMap::new()),
+            retired: Mutex::new(Vec::new()),
+            compacting: Mutex::new(()),
         };
         let db = Db {
+            compactor: None,
             inner: Arc::new(inner),
         };
         db.refresh()?;
@@ -393,6 +438,116 @@ impl Db {
         })
     }
 
+    /// Merges every part worth merging into as few parts as the data needs, dropping
+    /// the data of visitors moved out of them (or erased) and folding their deletion
+    /// files away, and commits the result: durable when it returns. Readers and writers
+    /// wait for it at most one manifest swap (`sightline compact`).
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::builder().auto_compact(false).create(dir.path())?;
+    /// for minute in 0..5 {
+    ///     let mut tx = db.begin_write()?;
+    ///     tx.append(&sightline::Event::pageview(minute * 60_000, "v", "/"))?;
+    ///     tx.commit()?; // each commit rewrites the returning visitor
+    /// }
+    /// let before = db.snapshot().stats()?;
+    /// let c = db.compact()?;
+    /// assert_eq!((c.parts_after, db.snapshot().stats()?.events), (1, before.events));
+    /// # Ok(()) }
+    /// ```
+    pub fn compact(&self) -> Result<Compaction> {
+        self.check_writable()?;
+        compaction::compact(self, compaction::plan_all, &|| false)
+    }
+
+    /// Merges parts by the size-tier policy until it asks for nothing more (what the
+    /// background compactor does after commits), in the caller's thread. Returns the
+    /// totals of what was done.
+    pub fn compact_as_needed(&self) -> Result<Compaction> {
+        self.check_writable()?;
+        let mut total = compaction::compact(self, compaction::plan_tiers, &|| false)?;
+        while total.parts_merged > 0 {
+            let c = compaction::compact(self, compaction::plan_tiers, &|| false)?;
+            if c.parts_merged == 0 {
+                break;
+            }
+            total.parts_after = c.parts_after;
+            total.bytes_after = c.bytes_after;
+            total.generation = c.generation;
+            total.parts_merged += c.parts_merged;
+            total.visitors_dropped += c.visitors_dropped;
+        }
+        Ok(total)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.inner.lock.is_none() {
+            return Err(Error::ReadOnly);
+        }
+        if let Some(why) = &self.inner.writing.lock().poisoned {
+            return Err(Error::WritesRefused {
+                reason: why.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reserves `n` file ids for files written without the writer lock.
+    pub(crate) fn reserve_file_ids(&self, n: u64) -> Result<u64> {
+        let mut state = self.inner.writing.lock();
+        if let Some(why) = &state.poisoned {
+            return Err(Error::WritesRefused {
+                reason: why.clone(),
+            });
+        }
+        let first = self
+            .snapshot()
+            .manifest()
+            .next_file_id
+            .max(state.next_file_id);
+        state.next_file_id = first + n;
+        Ok(first)
+    }
+
+    /// Held by a compaction from its plan to its swap: one runs at a time.
+    pub(crate) fn compaction_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.inner.compacting.lock()
+    }
+
+    /// Runs `f` under the writer lock with the current snapshot.
+    pub(crate) fn write_locked<T>(
+        &self,
+        f: impl FnOnce(&mut WriterState, &Snapshot) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.inner.writing.lock();
+        if let Some(why) = &state.poisoned {
+            return Err(Error::WritesRefused {
+                reason: why.clone(),
+            });
+        }
+        let current = self.snapshot();
+        f(&mut state, &current)
+    }
+
+    /// Marks `names` as being written without the writer lock until the guard drops:
+    /// clean-ups leave them alone.
+    pub(crate) fn in_flight(&self, names: &[String]) -> InFlight<'_> {
+        self.inner.in_flight.lock().extend(names.iter().cloned());
+        InFlight {
+            db: self,
+            names: names.to_vec(),
+        }
+    }
+
+    /// Tells the background compactor that a commit happened.
+    pub(crate) fn committed(&self) {
+        if let Some(c) = &self.compactor {
+            c.nudge();
+        }
+    }
+
     /// The database directory, held open.
     pub(crate) fn dir(&self) -> &dyn VfsDir {
         &*self.inner.dir
@@ -406,7 +561,19 @@ impl Db {
     /// The snapshot of `manifest`: every part it names opened (or taken from the cache
     /// of opened parts) and every deletion set read and checked.
     pub(crate) fn load(&self, manifest: Manifest) -> Result<Snapshot> {
+        self.load_with(manifest, None)
+    }
+
+    /// [`load`](Db::load), with `pending` = (name, bytes) of the manifest file being
+    /// committed, not yet on disk, whose inline blobs `manifest` may point into.
+    pub(crate) fn load_with(
+        &self,
+        manifest: Manifest,
+        pending: Option<(&str, &[u8])>,
+    ) -> Result<Snapshot> {
         let mut cache = self.inner.readers.lock();
+        let mut dels = self.inner.deletions.lock();
+        let mut store = Stored::new(&*self.inner.dir, pending);
         let mut parts = Vec::with_capacity(manifest.parts.len());
         for e in &manifest.parts {
             let (reader, part_cache) = match cache.get(&e.id) {
@@ -414,25 +581,14 @@ impl Db {
                     (r.clone(), c.clone())
                 }
                 _ => {
-                    let r = Arc::new(PartReader::open(&*self.inner.dir, &e.file, e.bytes)?);
+                    let r = Arc::new(store.part(e)?);
                     let c = Arc::new(PartCache::default());
                     cache.insert(e.id, (e.crc, e.bytes, r.clone(), c.clone()));
                     (r, c)
                 }
             };
             let deleted = match &e.deletions {
-                Some(d) => {
-                    let path = fs::path_of(&*self.inner.dir, &d.file);
-                    let bytes = fs::read(&*self.inner.dir, &d.file)?;
-                    let bm = manifest::decode_deletions(&path, &bytes)?;
-                    if bm.len() != d.visitors as u64 || bm.max().is_some_and(|m| m >= e.visitors) {
-                        return Err(Error::corrupt(
-                            &path,
-                            "deletion set does not match the manifest",
-                        ));
-                    }
-                    Arc::new(bm)
-                }
+                Some(d) => deletion_set(&mut store, d, e.visitors, &mut dels)?,
                 None => Arc::new(RoaringBitmap::new()),
             };
             if reader.meta().visitors != e.visitors
@@ -448,23 +604,73 @@ impl Db {
                 cache: part_cache,
             });
         }
-        let live: std::collections::HashSet<u64> = manifest.parts.iter().map(|p| p.id).collect();
-        cache.retain(|id, _| live.contains(id));
+        let live: HashSet<u64> = manifest.parts.iter().map(|p| p.id).collect();
+        let mut retired = self.inner.retired.lock();
+        cache.retain(|id, (_, _, reader, _)| {
+            let keep = live.contains(id);
+            if !keep && let Some(name) = reader.path().file_name().and_then(|n| n.to_str()) {
+                retired.push((name.to_string(), Arc::downgrade(reader)));
+            }
+            keep
+        });
+        let live_dels: HashSet<String> = manifest
+            .parts
+            .iter()
+            .filter_map(|p| p.deletions.as_ref().map(del_key))
+            .collect();
+        dels.retain(|key, _| live_dels.contains(key));
         Ok(Snapshot::new(manifest, parts))
     }
 
-    /// Deletes files no manifest of the last two generations references: temporary files
-    /// of interrupted commits, and files superseded before the previous commit. `known`:
-    /// manifests held in memory (not read again). Deletes nothing if a manifest it needs
-    /// cannot be read ([`manifest::orphans`]).
-    pub(crate) fn remove_orphans(&self, known: &[&Manifest]) -> Result<()> {
+    /// Files of parts that a snapshot of this process still uses though the current
+    /// one does not.
+    fn pinned(&self) -> HashSet<String> {
+        let mut retired = self.inner.retired.lock();
+        retired.retain(|(_, reader)| reader.strong_count() > 0);
+        retired.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Deletes the database files the directory need not keep (listing it): temporary
+    /// files of interrupted commits, and superseded files ([`manifest::orphans`]).
+    /// Files of parts that a snapshot of this process still uses stay (a later clean-up
+    /// takes them). `known`: manifests held in memory (not read again). Deletes nothing
+    /// if a manifest it needs cannot be read. Call under the writer lock.
+    pub(crate) fn remove_orphans(
+        &self,
+        state: &mut WriterState,
+        known: &[&Manifest],
+    ) -> Result<()> {
+        let orphans = manifest::orphans(&*self.inner.dir, known)?;
+        state.deferred.clear();
+        self.remove_files(state, orphans)
+    }
+
+    /// Deletes `names` (files no manifest the directory keeps references), and those
+    /// an earlier clean-up had to leave, but for files of parts a snapshot of this
+    /// process still uses, which are left for the next clean-up. Not synced: a removal
+    /// lost to a crash is simply retried by the next writer's open, and a commit is not
+    /// made to wait for a directory fsync it does not need.
+    pub(crate) fn remove_files(&self, state: &mut WriterState, names: Vec<String>) -> Result<()> {
         let dir = &*self.inner.dir;
-        let orphans = manifest::orphans(dir, known)?;
-        for name in &orphans {
+        let pinned = self.pinned();
+        let mut names: Vec<String> = std::mem::take(&mut state.deferred)
+            .into_iter()
+            .chain(names)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let in_flight = self.inner.in_flight.lock().clone();
+        let (keep, remove): (Vec<String>, Vec<String>) = names
+            .into_iter()
+            .filter(|n| !in_flight.contains(n))
+            .partition(|n| pinned.contains(n));
+        state.deferred = keep;
+        // Manifests first: an older manifest does not outlive files it names.
+        let (manifests, files): (Vec<&String>, Vec<&String>) = remove
+            .iter()
+            .partition(|n| n.starts_with(manifest::MANIFEST_PREFIX));
+        for name in manifests.into_iter().chain(files) {
             fs::remove(dir, name)?;
-        }
-        if !orphans.is_empty() {
-            fs::sync_dir(dir)?;
         }
         Ok(())
     }
@@ -518,6 +724,7 @@ fn empty_manifest() -> Manifest {
         visit_timeout_ms: DEFAULT_VISIT_TIMEOUT_MS,
         next_file_id: 1,
         parts: vec![],
+        rollback: None,
         custom: vec![],
     }
 }
@@ -532,6 +739,11 @@ pub struct WriteTxn<'db> {
 }
 
 impl WriteTxn<'_> {
+    /// Replaces the transaction's rows (for the appender, which gathers them itself).
+    pub(crate) fn set_rows(&mut self, rows: Rows) {
+        self.rows = rows;
+    }
+
     /// Number of events appended so far.
     pub fn len(&self) -> usize {
         self.rows.rows.len()
@@ -550,7 +762,7 @@ impl WriteTxn<'_> {
             .map_err(Error::Row)
     }
 
-    /// Appends one event given as a JSON object in the input format of SPEC §1.1.
+    /// Appends one event given as a JSON object in the input format of `docs/ingest.md`.
     pub fn append_json(&mut self, line: &str) -> Result<()> {
         self.api_rows += 1;
         let mut raw = Vec::new();
@@ -578,7 +790,7 @@ impl WriteTxn<'_> {
         import::import_file(path, options, &mut self.rows, progress)
     }
 
-    /// Makes the appended events durable and visible (SPEC §4). Returns once the commit
+    /// Makes the appended events durable and visible (`docs/file-format.md`). Returns once the commit
     /// survives a crash or power loss.
     pub fn commit(self) -> Result<CommitSummary> {
         let WriteTxn {
@@ -587,6 +799,226 @@ impl WriteTxn<'_> {
             rows,
             ..
         } = self;
-        crate::commit::commit(db, &mut state, rows)
+        let summary = crate::commit::commit(db, &mut state, rows)?;
+        drop(state);
+        db.committed();
+        Ok(summary)
+    }
+}
+
+/// Names being written without the writer lock (see [`Db::in_flight`]).
+pub(crate) struct InFlight<'a> {
+    db: &'a Db,
+    names: Vec<String>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut set = self.db.inner.in_flight.lock();
+        for n in &self.names {
+            set.remove(n);
+        }
+    }
+}
+
+/// Wakes the background compactor after commits, and stops it when the last handle of
+/// the database goes.
+#[derive(Debug)]
+pub(crate) struct Compactor {
+    signal: Arc<Signal>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the compactor is told, and the condition it waits on.
+#[derive(Debug, Default)]
+struct Signal {
+    state: Mutex<SignalState>,
+    cond: parking_lot::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SignalState {
+    /// A commit happened since the compactor last looked.
+    pending: bool,
+    /// The handle is going: stop.
+    stop: bool,
+    /// When the last commit happened.
+    last_commit: Option<std::time::Instant>,
+}
+
+/// The writer is idle once no commit happened for this long: only then does the
+/// compactor do the merges that only speed up queries on small data (see
+/// `compaction::plan_tiers`), so that they do not compete with a stream of commits.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Compactor {
+    /// Starts the compactor of the database behind `inner` (held weakly: the thread
+    /// never keeps the database open).
+    fn start(inner: &Arc<Inner>) -> Arc<Compactor> {
+        let signal = Arc::new(Signal::default());
+        let weak = Arc::downgrade(inner);
+        let s = signal.clone();
+        let thread = std::thread::Builder::new()
+            .name("sightline-compactor".into())
+            .spawn(move || compactor_loop(&weak, &s))
+            .ok();
+        Arc::new(Compactor {
+            signal,
+            thread: Mutex::new(thread),
+        })
+    }
+
+    /// Asks for a look at the parts (after a commit).
+    fn nudge(&self) {
+        let mut st = self.signal.state.lock();
+        st.pending = true;
+        st.last_commit = Some(std::time::Instant::now());
+        self.signal.cond.notify_all();
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.signal.state.lock().stop = true;
+        self.signal.cond.notify_all();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The compactor: waits for a nudge, then merges by the tier policy until nothing is
+/// left to merge, a compaction fails (retried at the next nudge), or it is stopped.
+/// While commits keep coming it leaves out the merges only worth making on small data,
+/// and comes back for them once the writer is idle.
+fn compactor_loop(inner: &std::sync::Weak<Inner>, signal: &Signal) {
+    let stop = || signal.state.lock().stop;
+    loop {
+        {
+            let mut st = signal.state.lock();
+            while !st.pending && !st.stop {
+                signal.cond.wait(&mut st);
+            }
+            if st.stop {
+                return;
+            }
+            st.pending = false;
+        }
+        while !stop() {
+            let Some(inner) = inner.upgrade() else { return };
+            let db = Db {
+                compactor: None,
+                inner,
+            };
+            let since = signal.state.lock().last_commit.map(|t| t.elapsed());
+            let busy = since.is_some_and(|s| s < IDLE);
+            let plan = if busy {
+                compaction::plan_busy
+            } else {
+                compaction::plan_tiers
+            };
+            match compaction::compact(&db, plan, &stop) {
+                Ok(c) if c.parts_merged > 0 => continue,
+                Ok(_) if busy => {
+                    drop(db);
+                    // Back when the writer has been idle for a while (or stopped).
+                    let mut st = signal.state.lock();
+                    let wait = IDLE.saturating_sub(since.unwrap_or_default());
+                    if !st.stop {
+                        let _ = signal.cond.wait_for(&mut st, wait);
+                    }
+                    st.pending = false;
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// The key of a deletion set in the cache of sets read: its file, and its offset when
+/// inline (a manifest may hold several).
+fn del_key(d: &DelEntry) -> String {
+    match d.inline {
+        Some(offset) => format!("{}@{offset}", d.file),
+        None => d.file.clone(),
+    }
+}
+
+/// The deletion set `d` of a part of `visitors` visitors: read and checked, or taken
+/// from `cache`.
+fn deletion_set(
+    store: &mut Stored<'_>,
+    d: &DelEntry,
+    visitors: u32,
+    cache: &mut HashMap<String, Arc<RoaringBitmap>>,
+) -> Result<Arc<RoaringBitmap>> {
+    let key = del_key(d);
+    if let Some(bm) = cache.get(&key) {
+        return Ok(bm.clone());
+    }
+    let path = fs::path_of(store.dir, &d.file);
+    let bytes = store.bytes(&d.file, d.inline, d.bytes)?;
+    let bm = manifest::decode_deletions(&path, &bytes)?;
+    if bm.len() != d.visitors as u64 || bm.max().is_some_and(|m| m >= visitors) {
+        return Err(Error::corrupt(
+            &path,
+            "deletion set does not match the manifest",
+        ));
+    }
+    let bm = Arc::new(bm);
+    cache.insert(key, bm.clone());
+    Ok(bm)
+}
+
+/// Reads parts and deletion sets for a load: files of their own, or blobs inline in a
+/// manifest (each manifest read once per load; the one being committed is in memory).
+struct Stored<'a> {
+    dir: &'a dyn VfsDir,
+    pending: Option<(&'a str, &'a [u8])>,
+    manifests: HashMap<String, Vec<u8>>,
+}
+
+impl<'a> Stored<'a> {
+    fn new(dir: &'a dyn VfsDir, pending: Option<(&'a str, &'a [u8])>) -> Stored<'a> {
+        Stored {
+            dir,
+            pending,
+            manifests: HashMap::new(),
+        }
+    }
+
+    /// The bytes of a stored object: `len` bytes at offset `inline` in the blobs of
+    /// manifest `file`, or the whole of `file`.
+    fn bytes(&mut self, file: &str, inline: Option<u64>, len: u64) -> Result<Vec<u8>> {
+        let Some(offset) = inline else {
+            return fs::read(self.dir, file);
+        };
+        let path = fs::path_of(self.dir, file);
+        if let Some((name, bytes)) = self.pending
+            && name == file
+        {
+            return manifest::inline_blob(&path, bytes, offset, len);
+        }
+        if !self.manifests.contains_key(file) {
+            let bytes = fs::read(self.dir, file)?;
+            self.manifests.insert(file.to_string(), bytes);
+        }
+        let whole = self
+            .manifests
+            .get(file)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        manifest::inline_blob(&path, whole, offset, len)
+    }
+
+    /// Part `e` opened: mapped from its file, or read from its manifest.
+    fn part(&mut self, e: &PartEntry) -> Result<PartReader> {
+        match e.inline {
+            None => PartReader::open(self.dir, &e.file, e.bytes),
+            Some(offset) => {
+                let bytes = self.bytes(&e.file, Some(offset), e.bytes)?;
+                PartReader::from_bytes(&fs::path_of(self.dir, &e.file), bytes)
+            }
+        }
     }
 }

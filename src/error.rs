@@ -83,13 +83,14 @@ pub enum Error {
         reason: String,
     },
     /// A file carries a format version this build cannot read.
-    #[error("{path}: unsupported format version {found} (this build reads version {supported})")]
+    #[error("{path}: format version {found}; this build reads {}", readable_versions(*supported))]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,
         /// The version found in the file.
         found: u32,
-        /// The version this build reads and writes.
+        /// The newest version of that kind of file this build reads (it reads every
+        /// version from 1 up to it).
         supported: u32,
     },
     /// Another writer holds the database.
@@ -233,3 +234,12 @@ impl From<crate::lang::SegmentError> for Error {
 
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "version 1", or "versions 1 to N": what a build reads of a kind of file.
+fn readable_versions(newest: u32) -> String {
+    if newest <= 1 {
+        "version 1".to_string()
+    } else {
+        format!("versions 1 to {newest}")
+    }
+}

@@ -1,4 +1,4 @@
-//! The input data model (SPEC §1.1): one [`Event`] per input row.
+//! The input data model (`docs/ingest.md`): one [`Event`] per input row.
 
 use std::fmt;
 
@@ -112,7 +112,7 @@ impl EventType {
     }
 
     /// Conversions are `goal`, `ecommerceOrder` and `ecommerceCart` rows; the rest are
-    /// actions (SPEC §1.1).
+    /// actions (`docs/ingest.md`).
     pub fn is_conversion(self) -> bool {
         matches!(
             self,
@@ -121,7 +121,7 @@ impl EventType {
     }
 
     /// Rows counted by the `conversions` metric and whose revenue is summed:
-    /// `goal` and `ecommerceOrder` (SPEC §3).
+    /// `goal` and `ecommerceOrder` (`docs/analytics.md`).
     pub fn counts_as_conversion(self) -> bool {
         matches!(self, EventType::Goal | EventType::EcommerceOrder)
     }

@@ -1,4 +1,4 @@
-//! Synthetic web-analytics data: a deterministic generator of SPEC-format JSON Lines.
+//! Synthetic web-analytics data: a deterministic generator of sightline's input JSON Lines (`docs/ingest.md`).
 //!
 //! This module owns the synthetic data model: an imaginary shop at
 //! `https://www.shop.example` with a home page, ~2000 product pages, 50 category pages, a blog,
@@ -128,7 +128,7 @@ pub struct GenSummary {
     pub revenue: f64,
 }
 
-/// Writes `opts.visitors` visitors' worth of synthetic events to `out` as SPEC JSON Lines and
+/// Writes `opts.visitors` visitors' worth of synthetic events to `out` as input JSON Lines and
 /// returns what was written.
 ///
 /// `out` is wrapped in a [`BufWriter`] internally, so an unbuffered `File` is fine. Errors of

@@ -68,8 +68,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod appender;
 mod check;
 mod commit;
+mod compaction;
 mod db;
 mod error;
 mod event;
@@ -84,7 +86,9 @@ mod storage;
 #[doc(hidden)]
 pub mod testing;
 
+pub use appender::{AppendOptions, Appender};
 pub use check::{CheckReport, check};
+pub use compaction::Compaction;
 pub use db::{CommitSummary, Db, DbBuilder, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
 pub use event::{Event, EventType, MAX_REVENUE, MAX_TS_MS, MIN_TS_MS, Value};

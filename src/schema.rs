@@ -1,6 +1,6 @@
 //! Dimensions: the names the engine knows, their level and type.
 //!
-//! Input fields (SPEC §1.1), derived visit dimensions (SPEC §1.2) and custom dimensions,
+//! Input fields (`docs/ingest.md`), derived visit dimensions (`docs/ingest.md`) and custom dimensions,
 //! whose type is fixed by their first non-null value and recorded in the manifest.
 
 use bincode::{Decode, Encode};

@@ -158,7 +158,7 @@ impl Snapshot {
         self.checked(exec::explain(self.parts(), segment, range))
     }
 
-    /// The report of `selection` by the dimension `by` (SPEC §3; `docs/analytics.md`):
+    /// The report of `selection` by the dimension `by` (`docs/analytics.md`):
     /// one row per value, with the metrics of the selected visits having it.
     ///
     /// ```
@@ -202,8 +202,8 @@ impl Snapshot {
         ))
     }
 
-    /// The funnel of `steps` over the visits of `selection` (SPEC §3;
-    /// `docs/analytics.md`). 1 to [`MAX_FUNNEL_STEPS`] steps, each a segment
+    /// The funnel of `steps` over the visits of `selection` (`docs/analytics.md`).
+    /// 1 to [`MAX_FUNNEL_STEPS`](crate::MAX_FUNNEL_STEPS) steps, each a segment
     /// evaluated on single rows.
     ///
     /// ```
@@ -240,8 +240,8 @@ impl Snapshot {
         ))
     }
 
-    /// The cohorts of the visitors whose first visit is in `selection` (SPEC §3;
-    /// `docs/analytics.md`): grouped by the period of that first visit, with how many
+    /// The cohorts of the visitors whose first visit is in `selection` (`docs/analytics.md`):
+    /// grouped by the period of that first visit, with how many
     /// of them have a selected visit in each later period.
     ///
     /// ```

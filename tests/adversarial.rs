@@ -636,7 +636,13 @@ fn a_rejected_row_fixes_no_dimension_type() {
 #[test]
 fn a_missing_part_is_corruption_and_a_missing_database_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = small_db(tmp.path());
+    // Enough visitors for a part file of its own (small parts live in the manifest).
+    let db = tmp.path().join("db");
+    let input = tmp.path().join("in.jsonl");
+    let out = sightline(&["gen", "--visitors", "2000", "--seed", "3", "-o", s(&input)]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = sightline(&["import", "--db", s(&db), s(&input)]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let part = std::fs::read_dir(&db)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -68,8 +68,9 @@ const GOOD: [&str; 3] = [
 fn a_bad_row_fails_the_import_and_changes_no_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
-    // Two committed imports, so the directory holds parts, deletion files and two
-    // manifests; the first fixes the custom dimension `plan` as a string.
+    // Two committed imports (the second rewrites visitor base1; the import's
+    // compaction then merges the parts); the first fixes the custom dimension `plan`
+    // as a string.
     let base = write(
         tmp.path(),
         "base.jsonl",
@@ -175,7 +176,9 @@ fn a_bad_row_fails_the_import_and_changes_no_byte() {
         };
         let before = dir_content(&db);
         assert!(
-            before.len() >= 4,
+            before
+                .keys()
+                .any(|k| k.to_string_lossy().starts_with("MANIFEST-")),
             "expected a populated database, got {:?}",
             before.keys()
         );

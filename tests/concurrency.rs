@@ -1,5 +1,5 @@
 //! One writer at a time (in-process and across processes), and readers that see whole
-//! commits only while a writer works (SPEC §4).
+//! commits only while a writer works (`docs/file-format.md`).
 //!
 //! The tests of this file take `SERIAL`, so that the timed refusal of a second writer is
 //! not measured while other tests load the two cores.
@@ -97,7 +97,7 @@ fn a_second_writer_is_refused_at_once() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let db = Db::create(&dir, DbOptions::default()).unwrap();
+    let db = writer_without_compactor(&dir);
     commit(&db, &batch(30, 5, 0, "a"));
     let input = write_jsonl(&tmp.path().join("b.jsonl"), &batch(12, 4, 100, "b"));
 
@@ -153,7 +153,7 @@ fn an_old_snapshot_never_changes_and_refresh_shows_new_commits() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let writer = Db::create(&dir, DbOptions::default()).unwrap();
+    let writer = writer_without_compactor(&dir);
     let first = commit(&writer, &batch(200, 20, 0, "a"));
     assert_eq!((first.events, first.visitors), (200, 20));
 
@@ -211,7 +211,7 @@ fn readers_only_ever_see_whole_commits() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let writer = Db::create(&dir, DbOptions::default()).unwrap();
+    let writer = writer_without_compactor(&dir);
     let empty = writer.snapshot().stats().unwrap();
     assert_eq!(empty.events, 0);
 
@@ -305,7 +305,7 @@ fn readers_only_ever_see_whole_commits() {
     }
 }
 
-/// SPEC §4 and the reliability issue: a second writer process is told "database is
+/// `docs/file-format.md` and the reliability issue: a second writer process is told "database is
 /// locked" within 100 ms (the lock is tried, never waited for). Wall time of the whole
 /// refused `sightline import` process, start-up included; the median of 7 must be under
 /// 100 ms and no single one may reach a second (that would mean waiting).
@@ -314,7 +314,7 @@ fn a_second_writer_process_is_refused_within_100_ms() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let db = Db::create(&dir, DbOptions::default()).unwrap();
+    let db = writer_without_compactor(&dir);
     commit(&db, &batch(30, 5, 0, "a"));
     let input = write_jsonl(&tmp.path().join("b.jsonl"), &batch(12, 4, 100, "b"));
     let mut times = Vec::new();
@@ -347,7 +347,7 @@ fn readers_querying_during_cli_imports_see_whole_commits() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    drop(Db::create(&dir, DbOptions::default()).unwrap());
+    drop(writer_without_compactor(&dir));
     let mut totals = vec![0u64];
     let files: Vec<PathBuf> = (0..FILES)
         .map(|f| {
@@ -436,4 +436,13 @@ fn readers_querying_during_cli_imports_see_whole_commits() {
         by_generation.len()
     );
     assert!(by_generation.len() > 2, "the readers saw too few commits");
+}
+
+/// A writer whose commits are the only changes to the database (no background
+/// compactor), so generations map to commits.
+fn writer_without_compactor(dir: &Path) -> Db {
+    Db::builder()
+        .auto_compact(false)
+        .create(dir)
+        .expect("create")
 }

@@ -1,5 +1,6 @@
-//! Every single-byte change of a part, a deletion file or a manifest is reported as
-//! corruption by `check`, and reading the damaged database (totals, every visit, a
+//! Every single-byte change of any file of the database — parts, deletion sets, and
+//! manifests (the previous one included, and the parts and deletion sets they hold
+//! inline) — is reported as corruption by `check`, and reading the damaged database (totals, every visit, a
 //! segment query and a report) either fails with a typed error or returns exactly the
 //! original answer: never a panic, never a wrong answer. Every truncation fails. A seeded
 //! sample of the same damage through the CLI exits with status 3 (corruption, distinct
@@ -8,7 +9,7 @@
 use std::path::Path;
 
 use sightline::generate::{GenOptions, write_jsonl};
-use sightline::{Db, DbOptions, ErrorKind};
+use sightline::{Db, ErrorKind};
 
 type Answer = (
     sightline::Stats,
@@ -45,7 +46,7 @@ fn build(dir: &Path) {
     .unwrap();
     let text = String::from_utf8(input).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let db = Db::create(dir, DbOptions::default()).unwrap();
+    let db = Db::builder().auto_compact(false).create(dir).unwrap();
     // Two commits whose visitors overlap, so a deletion file exists too.
     for half in [&lines[..lines.len() / 2], &lines[lines.len() / 3..]] {
         let mut tx = db.begin_write().unwrap();
@@ -61,20 +62,29 @@ fn every_byte_flip_is_detected_and_never_gives_a_wrong_answer() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let reference = answer(dir.path()).unwrap();
-    let newest = Db::open_read_only(dir.path())
-        .unwrap()
-        .snapshot()
-        .generation();
+    // Every file of the directory: the parts, and both manifests, the previous one
+    // included (each holds its commit's part and deletion set inline).
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("part-") || n.starts_with("del-"))
         .collect();
-    files.push(sightline::testing::Manifest::file_name(newest));
     files.sort();
+    let manifests: Vec<&String> = files
+        .iter()
+        .filter(|f| f.starts_with("MANIFEST-"))
+        .collect();
+    assert_eq!(manifests.len(), 2, "{files:?}");
+    let newest = manifests[1];
+    let m = sightline::testing::Manifest::decode(
+        Path::new(newest),
+        &std::fs::read(dir.path().join(newest)).unwrap(),
+    )
+    .unwrap();
     assert!(
-        files.iter().any(|f| f.starts_with("del-")),
-        "no deletion file in {files:?}"
+        m.parts
+            .iter()
+            .any(|p| p.deletions.as_ref().is_some_and(|d| d.inline.is_some())),
+        "no inline deletion set in {m:?}"
     );
     let (mut flips, mut errors, mut same) = (0u64, 0u64, 0u64);
     for name in &files {
@@ -168,15 +178,8 @@ fn damaged_files_exit_with_status_3_naming_the_file() {
     // A usage error, for contrast: status 2.
     let usage = sightline(&["query", "--db", db, "countryCode"]);
     assert_eq!(usage.status.code(), Some(2));
-    // Seeded positions (splitmix64), a flip or a truncation each; the first manifest is
-    // superseded (never read), so it is skipped.
-    let newest = files
-        .iter()
-        .filter(|f| f.starts_with("MANIFEST-"))
-        .max()
-        .cloned()
-        .unwrap();
-    files.retain(|f| !f.starts_with("MANIFEST-") || *f == newest);
+    // Seeded positions (splitmix64), a flip or a truncation each. Both manifests are
+    // read: the first still holds a live part inline.
     let mut x: u64 = 0x5EED_0003;
     let mut next = || {
         x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

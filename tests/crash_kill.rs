@@ -1,4 +1,4 @@
-//! SPEC §4 under `kill -9`: `sightline import` children are killed at random moments; after
+//! `docs/file-format.md` under `kill -9`: `sightline import` children are killed at random moments; after
 //! every kill the database opens, passes `sightline check`, and holds exactly the
 //! acknowledged imports (or, if the kill landed after the commit point, those plus the
 //! killed one). In the end it equals a database that imported everything in one commit.
@@ -82,7 +82,10 @@ fn sorted_visits(db: &Db) -> Vec<VisitRecord> {
 }
 
 /// The fields of [`Stats`] that do not depend on how the data was committed.
-fn content(s: &Stats) -> impl PartialEq + std::fmt::Debug {
+/// What a database holds (not how: parts, bytes and generation left out).
+type Content = (u64, u64, u64, u64, u64, f64, Option<i64>, Option<i64>);
+
+fn content(s: &Stats) -> Content {
     (
         s.events,
         s.visits,
@@ -159,8 +162,14 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
     let mut pending: VecDeque<usize> = (0..n_files).collect();
     let mut interrupted = vec![0u32; n_files];
     let (mut acknowledged, mut commits) = (0u64, 0u64);
+    // Generations only grow, and grow with every commit; they may skip numbers (a
+    // crashed commit's names are never reused) and also count the compactions imports
+    // run after committing.
+    let (mut generation, mut commits_seen) = (0u64, 0u64);
     let (mut rounds, mut kills_before_commit, mut kills_after_commit, mut natural) = (0, 0, 0, 0);
     let mut kills_mid_commit = 0;
+    let (mut compact_kills, mut compacts_finished) = (0, 0);
+    let mut compact_basis = Duration::from_millis(20);
     while let Some(f) = pending.pop_front() {
         rounds += 1;
         let ctx = format!("seed {seed}, round {rounds}, file {f}");
@@ -252,7 +261,71 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
         } else {
             assert_eq!(st.events, acknowledged, "{ctx}: after a clean import");
         }
-        assert_eq!(st.generation, commits, "{ctx}: one generation per commit");
+        assert!(
+            st.generation >= generation,
+            "{ctx}: the generation went back"
+        );
+        if commits > commits_seen {
+            assert!(
+                st.generation > generation,
+                "{ctx}: a commit without a generation"
+            );
+        }
+        (generation, commits_seen) = (st.generation, commits);
+
+        // Every other round, a `sightline compact` killed at a random moment: whatever
+        // it had done, the database holds the same data and passes `check`.
+        if rng.random_bool(0.5) {
+            let before = content(&st);
+            let started = Instant::now();
+            let mut child = bin()
+                .args(["compact", "--db", s(&db), "--json"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn compact");
+            let delay = Duration::from_micros(
+                rng.random_range(0..(compact_basis.as_micros() as u64 * 3 / 2).max(1)),
+            );
+            while started.elapsed() < delay && child.try_wait().expect("poll").is_none() {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait for compact");
+            if out.status.signal() == Some(SIGKILL) {
+                compact_kills += 1;
+            } else {
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{ctx}: compact: {}",
+                    describe(&out)
+                );
+                compact_basis = compact_basis.max(started.elapsed());
+                compacts_finished += 1;
+            }
+            let check = bin().args(["check", "--db", s(&db)]).output().unwrap();
+            assert_eq!(
+                check.status.code(),
+                Some(0),
+                "{ctx}: check after compact: {}",
+                describe(&check)
+            );
+            let after = Db::open_read_only(&db)
+                .and_then(|d| d.snapshot().stats())
+                .unwrap_or_else(|e| panic!("{ctx}: after compact: {e}"));
+            assert_eq!(
+                content(&after),
+                before,
+                "{ctx}: compaction changed the data"
+            );
+            assert!(
+                after.generation >= generation,
+                "{ctx}: the generation went back"
+            );
+            generation = after.generation;
+        }
     }
     assert!(rounds >= n_files);
     assert_eq!(commits, n_files as u64);
@@ -284,8 +357,8 @@ fn imports_killed_at_random_moments_lose_or_corrupt_nothing() {
         "crash_kill summary: seed {seed}, {rounds} rounds, {} kills that interrupted an import \
          ({kills_before_commit} before the commit point, {kills_after_commit} after it; \
          {kills_mid_commit} inside the commit, leaving orphan files), \
-         {natural} imports finished, {commits} commits; calibration {:.1} ms, \
-         longest import {:.1} ms",
+         {natural} imports finished, {commits} commits; {compact_kills} compactions \
+         killed, {compacts_finished} finished; calibration {:.1} ms, longest import {:.1} ms",
         kills_before_commit + kills_after_commit,
         calibration.as_secs_f64() * 1000.0,
         basis.as_secs_f64() * 1000.0

@@ -1,4 +1,4 @@
-//! Every derived visit dimension of SPEC §1.2 on a hand-computed example.
+//! Every derived visit dimension of `docs/ingest.md` on a hand-computed example.
 
 use sightline::{Db, DbOptions};
 use sightline::{DimValue, VisitRecord};

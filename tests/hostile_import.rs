@@ -3,7 +3,7 @@
 //!
 //! - Without `--skip-invalid` the first bad row fails the import with
 //!   `FILE:LINE: field: reason` on stderr (the right physical line), exit status 2
-//!   (SPEC §3: a parse error), and the database's files are unchanged byte for byte.
+//!   (`docs/analytics.md`: a parse error), and the database's files are unchanged byte for byte.
 //! - With it, the good rows are committed, the bad ones counted exactly and the first
 //!   ten listed with their line numbers.
 //! - Always: no panic message, the process ends by itself (an exit status, not a

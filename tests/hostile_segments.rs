@@ -978,7 +978,7 @@ fn small_db(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Asserts that a finished `sightline` run failed with a segment error: exit status 2
-/// (SPEC §3: usage or parse error; not a signal, not 1), `error: …at byte OFFSET: …`
+/// (`docs/analytics.md`: usage or parse error; not a signal, not 1), `error: …at byte OFFSET: …`
 /// containing `says`, the caret line under that byte, no panic, nothing on stdout.
 fn assert_segment_error(out: &std::process::Output, offset: usize, says: &str, what: &str) {
     let stderr = common::text(&out.stderr);

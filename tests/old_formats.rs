@@ -197,6 +197,7 @@ fn check_fixture(version: &str) {
             .unwrap()
             + 1
     );
+    drop(db); // and its background compactor
     assert!(sightline::check(&path).unwrap().is_ok());
 }
 

@@ -1,4 +1,4 @@
-//! Results must not depend on how events were batched or ordered (SPEC §1): importing
+//! Results must not depend on how events were batched or ordered (`docs/ingest.md`): importing
 //! the same events in one batch, in several batches (in any order), shuffled, gives the
 //! same visits with the same derived dimensions. Checked with proptest over small random
 //! data, with a naive oracle for the visit boundaries.

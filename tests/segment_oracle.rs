@@ -1,4 +1,4 @@
-//! The bitmap engine against the scan oracle (SPEC §2.1): on random events imported in
+//! The bitmap engine against the scan oracle (`docs/segment-language.md`): on random events imported in
 //! random batches, random segments over every kind of dimension and operator select
 //! exactly the same visits and give exactly the same summary through
 //! `Snapshot::select`/`summarize` as through `exec::scan`, the naive row-by-row

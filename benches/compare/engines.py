@@ -12,7 +12,7 @@ stdin (`{"sql": ...}`), one JSON answer per line on stdout (`{"rows", "ms"}` or
 into the client. `{"memory": true}` answers with the process's resident memory.
 
 Both engines run with 2 threads. The sessionisation and the visit dimensions follow
-SPEC §1 and sightline's docs/ingest.md (30-minute timeout, the visit takes the value of
+`docs/ingest.md` and sightline's docs/ingest.md (30-minute timeout, the visit takes the value of
 its earliest event that has one, code dimensions compared lower-cased, revenue summed in
 millionths per row).
 """

@@ -3,7 +3,7 @@ ClickHouse (chDB), over the tables engines.py builds (`visits`, and `ev` with on
 event carrying its `visit_id`).
 
 A segment summary is `{"visits", "visitors", "actions", "conversions", "revenue",
-"bounces", "sumVisitDuration"}` (SPEC §3). The SQL translations follow SPEC §2.1:
+"bounces", "sumVisitDuration"}` (`docs/analytics.md`). The SQL translations follow `docs/segment-language.md`:
 visit-level conditions test the visit; positive action-level conditions of one segment
 must hold on one and the same action row; negated action-level conditions mean "no
 action row matches"; conversion-level conditions test the visit's conversion rows. URL
@@ -343,5 +343,5 @@ def normalise_sql(kind, rows):
 
 
 def sorted_report(rows):
-    # Visits descending, then value ascending, nulls last (SPEC §3 and docs/analytics.md).
+    # Visits descending, then value ascending, nulls last (`docs/analytics.md` and docs/analytics.md).
     return sorted(rows, key=lambda r: (-r[1], r[0] is None, "" if r[0] is None else str(r[0])))

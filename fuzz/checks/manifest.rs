@@ -4,7 +4,7 @@ use std::path::Path;
 
 use sightline::ErrorKind;
 use sightline::testing::crc32c;
-use sightline::testing::{Manifest, decode_deletions, encode_deletions};
+use sightline::testing::{MANIFEST_VERSION, Manifest, decode_deletions, encode_deletions};
 
 /// Length of the frame around a payload: magic (8), version (4), length (4), CRC (4).
 const FRAME: usize = 20;
@@ -24,15 +24,24 @@ fn reframe(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Decodes `bytes` as a manifest and as a deletion file: each returns a value or a
-/// corruption / version error, never a panic. A decoded manifest re-encodes to the
-/// very same bytes (the encoding is canonical); a decoded deletion set re-encodes to a
-/// file that decodes to an equal set.
+/// corruption / version error, never a panic. A decoded manifest of the current
+/// version re-encodes to the very same frame (the encoding is canonical; the inline
+/// blobs after it are not the manifest's to decode), and any decoded manifest
+/// re-encodes to one that decodes to an equal value; a decoded deletion set re-encodes
+/// to a file that decodes to an equal set.
 fn decode_both(bytes: &[u8]) {
     let path = Path::new("fuzz");
     match Manifest::decode(path, bytes) {
         Ok(m) => {
             let again = m.encode();
-            assert_eq!(again, bytes, "manifest re-encodes differently: {m:?}");
+            let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            if version == MANIFEST_VERSION {
+                assert_eq!(
+                    again[..],
+                    bytes[..again.len().min(bytes.len())],
+                    "manifest re-encodes differently: {m:?}"
+                );
+            }
             assert_eq!(Manifest::decode(path, &again).ok(), Some(m));
         }
         Err(e) => assert!(

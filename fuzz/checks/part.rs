@@ -93,6 +93,7 @@ fn run_queries(reader: PartReader) {
         visits: m.visits,
         events: m.events,
         deletions: None,
+        inline: None,
     };
     let reader = Arc::new(reader);
     let whole = LoosePart::new(reader.clone(), entry.clone(), RoaringBitmap::new());

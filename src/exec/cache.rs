@@ -30,6 +30,17 @@ pub(crate) struct PartCache {
     pub(super) groups: Mutex<HashMap<String, Arc<DenseGroups>>>,
     /// Decoded bitmap-index entries, by (index section, entry): see [`decoded`].
     decoded: Mutex<HashMap<(u32, u32), Arc<RoaringBitmap>>>,
+    /// The live visits under the part's latest deletion set (by deletion file name;
+    /// `None`: no deletions). Older snapshots' sets are recomputed when asked for.
+    pub(super) live: Mutex<Option<(Option<String>, Arc<LiveVisits>)>>,
+}
+
+/// The visits of a part's live visitors (under one deletion set), and their metrics.
+#[derive(Debug)]
+pub(super) struct LiveVisits {
+    pub visits: RoaringBitmap,
+    /// Built on first use (a summary needs the part's summary index).
+    pub sums: OnceLock<Sums>,
 }
 
 impl std::fmt::Debug for PartCache {
@@ -63,8 +74,53 @@ pub(super) struct SummaryIndex {
     /// Visits with exactly one action.
     pub bounces: RoaringBitmap,
     /// The same metrics as plain per-visit arrays, for the analyses that visit rows one
-    /// by one (reports): actions, conversions, revenue in millionths.
+    /// by one (reports, and summaries of few visits).
     pub per_visit: Vec<VisitMetrics>,
+    /// The metrics summed over every visit.
+    pub total: Sums,
+}
+
+/// Summary metrics added up over a set of visits.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sums {
+    pub actions: i128,
+    pub conversions: i128,
+    pub duration: i128,
+    pub revenue_micros: i128,
+    pub bounces: u64,
+}
+
+impl Sums {
+    /// The metrics of the visits `rows` (positions in `per_visit`; others are ignored),
+    /// one visit at a time: cheaper than the bit slices for a few visits.
+    pub fn of(per_visit: &[VisitMetrics], rows: impl IntoIterator<Item = u32>) -> Sums {
+        let mut s = Sums::default();
+        for r in rows {
+            if let Some(m) = per_visit.get(r as usize) {
+                s.add(m);
+            }
+        }
+        s
+    }
+
+    pub fn add(&mut self, m: &VisitMetrics) {
+        self.actions += i128::from(m.actions);
+        self.conversions += i128::from(m.conversions);
+        self.duration += i128::from(m.duration);
+        self.revenue_micros += i128::from(m.revenue_micros);
+        self.bounces += u64::from(m.actions == 1);
+    }
+
+    /// `self` without `other` (a subset of the visits `self` adds up).
+    pub fn minus(&self, other: &Sums) -> Sums {
+        Sums {
+            actions: self.actions - other.actions,
+            conversions: self.conversions - other.conversions,
+            duration: self.duration - other.duration,
+            revenue_micros: self.revenue_micros - other.revenue_micros,
+            bounces: self.bounces - other.bounces.min(self.bounces),
+        }
+    }
 }
 
 /// The summary metrics of one visit.
@@ -76,6 +132,8 @@ pub(super) struct VisitMetrics {
     pub conversions: u32,
     /// Their revenue, in millionths.
     pub revenue_micros: i64,
+    /// The visit's duration, in seconds.
+    pub duration: i64,
 }
 
 /// An integer column as `min` plus `unit` times one bitmap per bit of

@@ -4,7 +4,7 @@
 
 use crate::schema::{CustomDim, CustomType, DERIVED_INTS, EVENT_STRINGS, Level, VISIT_STRINGS};
 
-/// Valid `deviceType` values (SPEC §2).
+/// Valid `deviceType` values (`docs/segment-language.md`).
 pub const DEVICE_TYPES: &[&str] = &[
     "desktop",
     "smartphone",
@@ -41,7 +41,7 @@ pub const ACTION_TYPES: &[(&str, &str)] = &[
     ("events", "event"),
 ];
 
-/// Dimensions compared case-insensitively under every operator (SPEC §2).
+/// Dimensions compared case-insensitively under every operator (`docs/segment-language.md`).
 pub const CODE_DIMENSIONS: &[&str] = &[
     "countryCode",
     "regionCode",

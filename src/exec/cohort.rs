@@ -1,4 +1,4 @@
-//! Cohorts (SPEC §3, `sightline cohorts`; exact rules in `docs/analytics.md`).
+//! Cohorts (`docs/analytics.md`, `sightline cohorts`; exact rules in `docs/analytics.md`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,7 +37,7 @@ impl Period {
     }
 }
 
-/// Options of [`Snapshot::cohorts`].
+/// Options of [`Snapshot::cohorts`](crate::Snapshot::cohorts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CohortOptions {
     /// Period length.
@@ -117,7 +117,8 @@ pub(crate) fn cohorts(
             Box::new(move || cohorts_part(&lp, &sel, period, periods, end)) as pool::Job<_>
         })
         .collect();
-    let per_part: Vec<Vec<(i64, Vec<u64>)>> = pool::run_all(jobs)?;
+    let per_part: Vec<Vec<(i64, Vec<u64>)>> =
+        pool::run_all(jobs, super::part::total_events(parts))?;
     empty.cohorts = cohort_rows(merge_parts(per_part), period, end, periods)?;
     Ok(empty)
 }

@@ -108,7 +108,7 @@ impl Cond {
 }
 
 /// Removes a leading `http://` or `https://`, then a leading `www.` (both
-/// case-insensitive): URL dimensions compare in this form (SPEC §2).
+/// case-insensitive): URL dimensions compare in this form (`docs/segment-language.md`).
 pub fn strip_url(s: &str) -> &str {
     fn lower_prefix<'a>(s: &'a str, p: &str) -> Option<&'a str> {
         s.get(..p.len())

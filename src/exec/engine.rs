@@ -11,7 +11,7 @@
 //!   conversion-level ones of conversion rows; rows project to visits by jumping from
 //!   each selected row to the next visit (one step per selected visit, not per row).
 //!
-//! Combination (SPEC §2.1). Groups whose conditions are all visit-valued (visit-level
+//! Combination (`docs/segment-language.md`). Groups whose conditions are all visit-valued (visit-level
 //! conditions, negated action conditions — "no action matches" — and conversion
 //! existence tests) intersect directly. Groups holding positive action-level conditions
 //! must hold on one and the same action row: with one such group `G = V ∪ A` the result
@@ -27,7 +27,7 @@ use std::ops::Bound;
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::bsi::Bsi;
-use super::cache::{PartCache, Slices, SummaryIndex, VisitMetrics, cached};
+use super::cache::{LiveVisits, PartCache, Slices, SummaryIndex, Sums, VisitMetrics, cached};
 use super::catalog::{ACTION_TYPES, Source};
 use super::compile::{Cond, Operand, strip_url};
 use super::part::LivePart;
@@ -152,8 +152,10 @@ impl<'a> PartEval<'a> {
                     actions: actions[v].clamp(0, u32::MAX as i64) as u32,
                     conversions: conversions[v].clamp(0, u32::MAX as i64) as u32,
                     revenue_micros: revenue[v],
+                    duration: duration[v],
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            let total = Sums::of(&per_visit, 0..n as u32);
             Ok(SummaryIndex {
                 visitor,
                 actions: Slices::build(&actions),
@@ -162,6 +164,7 @@ impl<'a> PartEval<'a> {
                 revenue_micros: Slices::build(&revenue),
                 bounces,
                 per_visit,
+                total,
             })
         })
     }
@@ -257,18 +260,36 @@ impl<'a> PartEval<'a> {
         all_rows(self.nv)
     }
 
-    /// Visits of live (not deleted) visitors whose start lies in `range`.
-    pub(super) fn live_visits(&self, range: &TimeRange) -> Result<RoaringBitmap> {
-        let m = self.r.meta();
-        let mut live = self.all_visits();
+    /// Visits of live (not deleted) visitors, with their metrics once asked for:
+    /// computed once per deletion set of the part.
+    pub(super) fn live(&self) -> Result<std::sync::Arc<LiveVisits>> {
+        let key = self.lp.entry.deletions.as_ref().map(|d| d.file.clone());
+        if let Some((k, live)) = &*self.cache.live.lock()
+            && *k == key
+        {
+            return Ok(live.clone());
+        }
+        let mut visits = self.all_visits();
         if !self.lp.deleted.is_empty() {
             let starts = self.visitor_starts()?;
             for v in self.lp.deleted.iter() {
                 if let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1)) {
-                    live.remove_range(a..b);
+                    visits.remove_range(a..b);
                 }
             }
         }
+        let live = std::sync::Arc::new(LiveVisits {
+            visits,
+            sums: std::sync::OnceLock::new(),
+        });
+        *self.cache.live.lock() = Some((key, live.clone()));
+        Ok(live)
+    }
+
+    /// Visits of live (not deleted) visitors whose start lies in `range`.
+    pub(super) fn live_visits(&self, range: &TimeRange) -> Result<RoaringBitmap> {
+        let m = self.r.meta();
+        let mut live = self.live()?.visits.clone();
         let (lo, hi) = (
             range.start.unwrap_or(i64::MIN),
             range.end.unwrap_or(i64::MAX),
@@ -479,7 +500,7 @@ impl<'a> PartEval<'a> {
     fn goal_rows(&self, c: &Cond) -> Result<RoaringBitmap> {
         let col = internal::GOAL_ID;
         let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
-        // SPEC §1.1: `ecommerceOrder` rows have goal id 0 (unless one is given).
+        // `docs/ingest.md`: `ecommerceOrder` rows have goal id 0 (unless one is given).
         let orders = self.rows_of_types(|t| t == EventType::EcommerceOrder)? - bsi.present();
         let zero_matches = match c.operand {
             Operand::Number(v) => match c.op.positive() {
@@ -754,7 +775,7 @@ impl<'a> PartEval<'a> {
         }
     }
 
-    /// The event rows of the visits `visits` that match a funnel step (SPEC §3,
+    /// The event rows of the visits `visits` that match a funnel step (`docs/analytics.md`,
     /// `docs/analytics.md`): every condition is decided on single rows, visit-level ones
     /// through the row's visit, action-level ones on action rows only and
     /// conversion-level ones on conversion rows only, negations included.
@@ -974,7 +995,7 @@ fn evaluation_order(groups: &[Vec<Cond>]) -> (Vec<usize>, Vec<bool>) {
 /// (`all − matches`) are taken from it, and roaring removes an array from a run
 /// container one value at a time, each removal splitting a run (quadratic in the
 /// number of matches: 10,000 negated conditions took seconds on a few thousand rows).
-fn all_rows(n: u32) -> RoaringBitmap {
+pub(super) fn all_rows(n: u32) -> RoaringBitmap {
     let mut b = RoaringBitmap::new();
     b.insert_range(0..n);
     b.remove_run_compression();

@@ -1,4 +1,4 @@
-//! Funnels (SPEC §3, `sightline funnel`; exact rules in `docs/analytics.md`).
+//! Funnels (`docs/analytics.md`, `sightline funnel`; exact rules in `docs/analytics.md`).
 
 use std::sync::Arc;
 
@@ -40,7 +40,7 @@ impl FunnelScope {
     }
 }
 
-/// Options of [`Snapshot::funnel`].
+/// Options of [`Snapshot::funnel`](crate::Snapshot::funnel).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FunnelOptions {
     /// Visits or visitors.
@@ -148,7 +148,7 @@ pub(crate) fn funnel(
         })
         .collect();
     let mut total = PartFunnel::new(steps.len());
-    for p in pool::run_all(jobs)? {
+    for p in pool::run_all(jobs, super::part::total_events(parts))? {
         total.units += p.units;
         for (k, (c, d)) in p.counts.iter().zip(p.durations).enumerate() {
             total.counts[k] += c;

@@ -25,3 +25,9 @@ pub(crate) struct LivePart {
     /// Indexes built on first use (`cache.rs`).
     pub cache: Arc<PartCache>,
 }
+
+/// Events stored in `parts` together (what decides whether a query is worth spreading
+/// over the worker pool).
+pub(crate) fn total_events(parts: &[LivePart]) -> u64 {
+    parts.iter().map(|p| p.entry.events as u64).sum()
+}

@@ -1,4 +1,4 @@
-//! Reports: one row per value of a dimension among the selected visits (SPEC §3,
+//! Reports: one row per value of a dimension among the selected visits (`docs/analytics.md`,
 //! `sightline report`; the exact rules are in `docs/analytics.md`).
 //!
 //! Computed per part from dictionary ids, never by materialising rows: each selected
@@ -149,7 +149,7 @@ pub struct ReportRow {
     pub others: Option<u64>,
 }
 
-/// A report (SPEC §3): rows sorted by visits descending, then value ascending.
+/// A report (`docs/analytics.md`): rows sorted by visits descending, then value ascending.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
@@ -192,7 +192,7 @@ impl RowCounts {
     }
 }
 
-/// Sorts `groups` into report rows (SPEC §3 order) and folds everything after the first
+/// Sorts `groups` into report rows (`docs/analytics.md` order) and folds everything after the first
 /// `limit` rows into an others row whose counters are the sums of the folded rows.
 fn finish_rows(
     mut groups: Vec<(ReportValue, RowCounts)>,
@@ -253,7 +253,7 @@ pub(crate) fn report(
         })
         .collect();
     let mut merged: HashMap<ReportValue, RowCounts> = HashMap::new();
-    for part in pool::run_all(jobs)? {
+    for part in pool::run_all(jobs, super::part::total_events(parts))? {
         for (value, counts) in part {
             merged.entry(value).or_default().add(&counts);
         }
@@ -681,7 +681,7 @@ fn number_grouping<'a>(
 /// One group per goal id of the part's event rows (`ecommerceOrder` rows included).
 fn goal_groups(eval: &PartEval<'_>) -> Result<DenseGroups> {
     let r = eval.r;
-    // SPEC §1.1: an `ecommerceOrder` row without a goal id has goal id 0.
+    // `docs/ingest.md`: an `ecommerceOrder` row without a goal id has goal id 0.
     let goal = r.num(
         need_column(r, r.event_column(internal::GOAL_ID), "goalId")?,
         eval.ne,

@@ -119,7 +119,7 @@ pub fn import_file(
 }
 
 /// Reads CSV text with a header row from `reader` into `rows`, exactly as
-/// [`import_file`] reads a `.csv` file (`name` stands for the file in row errors).
+/// `import_file` reads a `.csv` file (`name` stands for the file in row errors).
 /// Without `skip_invalid`, the first bad row fails the call and `rows` is left as it
 /// was.
 pub fn import_csv_reader(

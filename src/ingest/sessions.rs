@@ -1,4 +1,4 @@
-//! Sessionisation and derived visit dimensions (SPEC §1.1, §1.2).
+//! Sessionisation and derived visit dimensions (`docs/ingest.md`).
 //!
 //! Input: every row of the visitors being (re)built — new rows plus the rows of those
 //! visitors already stored, which the writer reads back. Output: visitors sorted by id,

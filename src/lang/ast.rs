@@ -1,7 +1,7 @@
 //! The parsed form of a segment, shared by every dialect.
 //!
 //! A segment is an AND (`;`) of OR-groups (`,`) of conditions `name operator value`
-//! (SPEC §2). Values are held decoded; [`Display`](std::fmt::Display) writes the
+//! (`docs/segment-language.md`). Values are held decoded; [`Display`](std::fmt::Display) writes the
 //! canonical default-dialect text, which parses back to an equal AST.
 
 use std::fmt;
@@ -45,7 +45,7 @@ impl PartialEq for Condition {
 }
 impl Eq for Condition {}
 
-/// A comparison operator (SPEC §2).
+/// A comparison operator (`docs/segment-language.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// `==`

@@ -79,11 +79,11 @@ pub enum ColumnBody {
         src: Option<PackedRef>,
     },
     /// A number column stored as integers scaled by `10^scale`, or as raw `f64` bits
-    /// when `scale` is [`RAW_F64`]. `present` as for `Int`.
+    /// when `scale` is `RAW_F64` (255). `present` as for `Int`.
     Num {
         /// The values.
         values: PackedRef,
-        /// Decimal scale, or [`RAW_F64`].
+        /// Decimal scale, or `RAW_F64` (255) for a raw `f64`.
         scale: u8,
         /// Rows that have a value (None: all rows).
         present: Option<u32>,
@@ -120,7 +120,7 @@ pub struct PartMeta {
     /// Number of `goal` and `ecommerceOrder` rows.
     pub conversions: u64,
     /// Revenue of conversion rows, in millionths.
-    /// ([`REVENUE_NOT_RECORDED`] if it does not fit).
+    /// (`REVENUE_NOT_RECORDED`, `i64::MIN`, if it does not fit).
     pub revenue_micros: i64,
     /// Every section of the file, in file order.
     pub sections: Vec<SectionRef>,

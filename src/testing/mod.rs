@@ -22,7 +22,7 @@ pub use crate::storage::checksum::crc32c;
 pub use crate::storage::format::{ColumnBody, PartMeta};
 pub use crate::storage::fs::{LockGuard, OsFs, Vfs, VfsDir, VfsFile};
 pub use crate::storage::manifest::{
-    DelEntry, Manifest, PartEntry, decode_deletions, encode_deletions,
+    DelEntry, MANIFEST_VERSION, Manifest, PartEntry, decode_deletions, encode_deletions,
 };
 pub use crate::storage::part_reader::PartReader;
 pub use crate::storage::part_writer::reseal;

@@ -417,6 +417,22 @@ command or date). Lines starting with # or -- are comments.")]
         #[arg(long)]
         json: bool,
     },
+    /// Merge parts and drop data no longer live (visitors moved or erased).
+    #[command(after_help = "\
+Merges every part worth merging into as few parts as the data needs (each at most about
+a million events), drops the data of visitors that moved to newer parts, and folds
+deletion files away, in one atomic commit. Readers and writers keep working meanwhile.
+Imports also compact as needed on their own (by size tiers); this does it all at once.
+
+--json prints {\"partsBefore\", \"partsAfter\", \"bytesBefore\", \"bytesAfter\", \"partsMerged\",
+\"visitorsDropped\", \"generation\"}.")]
+    Compact {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write deterministic synthetic events (JSON Lines).
     Gen {
         /// Number of visitors.
@@ -604,6 +620,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { db, json } => check(&db.db, json),
+        Command::Compact { db, json } => compact(&db.db, json),
         Command::Gen {
             visitors,
             seed,
@@ -728,6 +745,8 @@ struct ImportOutcome {
     rejected: u64,
     errors: Vec<sightline::RowError>,
     elapsed: f64,
+    /// The database, still held: the import compacts it as needed before it ends.
+    db: Db,
 }
 
 fn import_files(
@@ -756,17 +775,23 @@ fn import_files(
     let t0 = Instant::now();
     let created = !path.exists();
     // The writer lock is ours from here on.
+    // Compaction runs in this thread once the import is committed (see `import`), not
+    // in the background: the process ends right after.
     let db = Db::builder()
         .options(opts)
         .create_if_missing(true)
+        .auto_compact(false)
         .open(path)?;
     let result = import_into(&db, iopts, files, quiet, t0);
-    if result.is_err() && created {
-        // A failed import leaves no trace, not even the database it was creating
-        // (whose options, such as the visit timeout, would otherwise stick). It is
-        // removed while the lock is still held (no other writer can be using it), and
-        // through the open directory: one moved or replaced meanwhile is not touched.
-        let _ = db.destroy();
+    if let Err(e) = result {
+        if created {
+            // A failed import leaves no trace, not even the database it was creating
+            // (whose options, such as the visit timeout, would otherwise stick). It is
+            // removed while the lock is still held (no other writer can be using it), and
+            // through the open directory: one moved or replaced meanwhile is not touched.
+            let _ = db.destroy();
+        }
+        return Err(e);
     }
     result
 }
@@ -815,6 +840,7 @@ fn import_into(
         rejected,
         errors,
         elapsed: t0.elapsed().as_secs_f64(),
+        db: db.clone(),
     })
 }
 
@@ -831,16 +857,20 @@ fn import(
     // reported on standard error and the status stays 0.
     if let Err(e) = print_import(&out, json).and_then(|()| out::flush()) {
         out::abandon();
-        if e.is_closed_pipe() {
-            return Ok(ExitCode::SUCCESS);
+        if !e.is_closed_pipe() {
+            errln!(
+                "warning: the import was committed (generation {}, {} events), but its \
+                 summary could not be written: {}",
+                out.summary.generation,
+                out.summary.events,
+                e.0
+            );
         }
-        errln!(
-            "warning: the import was committed (generation {}, {} events), but its \
-             summary could not be written: {}",
-            out.summary.generation,
-            out.summary.events,
-            e.0
-        );
+    }
+    // Then the parts are kept in shape, as a long-running writer's background compactor
+    // would: merged by size tiers, so many small imports do not pile up parts.
+    if let Err(e) = out.db.compact_as_needed() {
+        errln!("warning: the import was committed, but compacting afterwards failed: {e}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -915,6 +945,26 @@ fn print_stats(s: &Stats, json: bool) -> Result<(), out::OutputError> {
         outln!("{k:<12} {v}");
     }
     Ok(())
+}
+
+fn compact(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let db = Db::builder().auto_compact(false).open(path)?;
+    let c = db.compact()?;
+    if json {
+        outln!("{}", serde_json::to_value(c)?);
+    } else {
+        outln!(
+            "parts {} → {}, bytes {} → {} ({} parts merged, data of {} visitors dropped; generation {})",
+            c.parts_before,
+            c.parts_after,
+            c.bytes_before,
+            c.bytes_after,
+            c.parts_merged,
+            c.visitors_dropped,
+            c.generation
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {

@@ -132,7 +132,7 @@ pub fn to_doc(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap_or_else(|_| json!({}))
 }
 
-/// The SPEC §3 `query` document, plus `segment` (canonical text), `range` and
+/// The `docs/analytics.md` `query` document, plus `segment` (canonical text), `range` and
 /// `elapsedMs`.
 pub fn summary_doc(segment: &Segment, s: &Summary, range: &TimeRange, elapsed: Duration) -> Value {
     annotate(to_doc(s), segment, range, elapsed)
@@ -231,7 +231,7 @@ pub fn summary_table(s: &Summary) -> String {
     t.to_string()
 }
 
-/// `{"and": [{"or": [{"name", "op", "value"}]}], "canonical", "dialect"}` (SPEC §3),
+/// `{"and": [{"or": [{"name", "op", "value"}]}], "canonical", "dialect"}` (`docs/analytics.md`),
 /// with `"plan"` and `"range"` when a database was consulted.
 pub fn explain_doc(
     segment: &Segment,

@@ -1,5 +1,5 @@
 //! `--from`/`--to` and `.range`: dates (UTC days, inclusive) and RFC 3339 instants
-//! (inclusive) turned into the library's half-open [`TimeRange`] (SPEC §2.2).
+//! (inclusive) turned into the library's half-open [`TimeRange`] (`docs/segment-language.md`).
 
 use jiff::Timestamp;
 use jiff::civil::Date;

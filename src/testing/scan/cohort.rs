@@ -23,7 +23,7 @@ use crate::snapshot::Snapshot;
 /// within `range`, computed visitor by visitor on calendar dates
 /// (`docs/analytics.md` § Cohorts).
 ///
-/// Fails with [`Error::InvalidInput`] when `options.periods` is 0.
+/// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when `options.periods` is 0.
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {

@@ -22,7 +22,7 @@ use crate::snapshot::Snapshot;
 /// The funnel of `steps` over the visits `segment` selects within `range`, computed by
 /// enumerating every chain of rows (`docs/analytics.md` § Funnels).
 ///
-/// Fails with [`Error::InvalidInput`] for no step, more than [`MAX_FUNNEL_STEPS`] steps
+/// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for no step, more than [`MAX_FUNNEL_STEPS`] steps
 /// or a negative window.
 ///
 /// ```

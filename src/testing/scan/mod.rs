@@ -1,4 +1,4 @@
-//! The scan oracle: a deliberately naive, row-by-row evaluator of SPEC §2.1 that the
+//! The scan oracle: a deliberately naive, row-by-row evaluator of `docs/segment-language.md` that the
 //! tests hold the bitmap engine to.
 //!
 //! It reads every live visit with [`Snapshot::visits`] and applies the definition of
@@ -23,8 +23,8 @@
 //! Speed is not a goal: every query reads the whole database.
 //!
 //! The analyses of `docs/analytics.md` have their own naive versions here, in the same
-//! spirit and on top of the same per-visit definition: [`report`], [`funnel`],
-//! [`cohorts`] and [`visitor`]. They share nothing with the engine's `report`, `funnel`
+//! spirit and on top of the same per-visit definition: [`report()`], [`funnel()`],
+//! [`cohorts()`] and [`visitor()`]. They share nothing with the engine's `report`, `funnel`
 //! and `cohort` modules but the result types.
 
 mod cohort;
@@ -111,7 +111,7 @@ pub fn selected(
     Ok(out)
 }
 
-/// What one visit contributes to the metrics of SPEC §3, counted from its events.
+/// What one visit contributes to the metrics of `docs/analytics.md`, counted from its events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct VisitMetrics {
     /// Action rows.
@@ -273,7 +273,7 @@ pub(super) fn value_of<'a>(
             let e = row?;
             match lookup(&e.fields, "goalId") {
                 Some(x) => Some(x),
-                // SPEC §1.1: `ecommerceOrder` rows have goal id 0.
+                // `docs/ingest.md`: `ecommerceOrder` rows have goal id 0.
                 None if e.kind == EventType::EcommerceOrder => Some(Val::Num(0.0)),
                 None => None,
             }
@@ -283,7 +283,7 @@ pub(super) fn value_of<'a>(
 }
 
 /// Removes a leading `http://` or `https://`, then a leading `www.`, ignoring ASCII
-/// case (the oracle's own copy of the URL rule of SPEC §2).
+/// case (the oracle's own copy of the URL rule of `docs/segment-language.md`).
 fn url_stripped(s: &str) -> &str {
     fn without<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         let head = s.get(..prefix.len())?;
@@ -371,7 +371,7 @@ pub(super) fn is_action(e: &EventRecord) -> bool {
     !e.kind.is_conversion()
 }
 
-/// SPEC §2.1 for one visit (the time range aside).
+/// `docs/segment-language.md` for one visit (the time range aside).
 pub(super) fn visit_selected(segment: &CompiledSegment, v: &VisitRecord) -> bool {
     let whole = |row: Option<&EventRecord>| {
         segment

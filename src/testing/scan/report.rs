@@ -35,7 +35,7 @@ const FOLDED: [&str; 5] = [
 /// computed visit by visit (`docs/analytics.md` § Reports).
 ///
 /// `by` is any name a segment may use (aliases accepted); an unknown name is
-/// [`Error::InvalidInput`]. `total` is [`summary`](super::summary) of the selection.
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput). `total` is [`summary`](super::summary) of the selection.
 ///
 /// ```
 /// # fn main() -> sightline::Result<()> {

@@ -1,0 +1,482 @@
+//! Compaction: live visitors of several parts rewritten as fewer parts, dead data
+//! (visitors moved out, later erased) dropped and deletion files folded away, swapped in
+//! with one manifest commit.
+//!
+//! The work happens without the writer lock, on a snapshot: reading the chosen parts
+//! back (through the cursor, as a commit reads stored visitors), sessionising them again
+//! (which reproduces their visits: a part holds whole visitors) and writing the new
+//! parts under temporary names. Only the swap takes the lock: it renames the new parts
+//! into place and publishes the manifest, so commits and readers wait at most for one
+//! manifest swap. Commits that moved visitors out of a chosen part meanwhile are carried
+//! over: those visitors are marked deleted in the new parts in the same swap.
+//!
+//! The policy ([`plan_tiers`]) keeps the number of parts logarithmic in the data, like
+//! an LSM tree's size tiers: parts are grouped by live events in powers of four, and a
+//! tier holding four or more parts is merged into one part of the next tier.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use roaring::RoaringBitmap;
+
+use crate::commit::{self, Blobs, Built, Input, Moves, Plan, Temps};
+use crate::db::Db;
+use crate::error::Result;
+use crate::exec::LivePart;
+use crate::ingest::rows::Rows;
+use crate::ingest::sessions::{self, FixedSyms, Sessionized};
+use crate::snapshot::Snapshot;
+use crate::storage::fs;
+use crate::storage::manifest::Manifest;
+
+/// What a compaction did (`sightline compact --json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compaction {
+    /// Live parts before.
+    pub parts_before: u64,
+    /// Live parts after.
+    pub parts_after: u64,
+    /// Bytes of the live files (parts and deletion files) before.
+    pub bytes_before: u64,
+    /// Bytes of the live files after.
+    pub bytes_after: u64,
+    /// Parts rewritten.
+    pub parts_merged: u64,
+    /// Visitors whose data was dropped (moved out of, or erased from, the merged parts).
+    pub visitors_dropped: u64,
+    /// The generation of the swap (unchanged when there was nothing to do).
+    pub generation: u64,
+}
+
+/// A part is "full" past this many live events: merging it gains nothing.
+const FULL_PART_EVENTS: u64 = commit::MAX_PART_EVENTS as u64 / 2;
+
+/// Parts of a tier (among the small parts) that trigger a merge of the tier.
+const TIER_WIDTH: usize = 4;
+
+/// The open parts are merged into one once the small parts and the dead data together
+/// reach this fraction (1/N) of the largest open part's live events.
+const LEVEL_RATIO: u64 = 4;
+
+/// Open parts holding this many live events or fewer between them are merged into one
+/// whenever there are two: merging them takes well under a tenth of a second, while
+/// each part adds a fixed cost to every query, which on data this small is most of it.
+const SMALL_EVENTS: u64 = 1 << 16;
+
+/// Live events of part `p` (an estimate when visitors were deleted from it: the part's
+/// events times its live share of visitors).
+fn live_events(p: &LivePart) -> u64 {
+    let visitors = u64::from(p.entry.visitors.max(1));
+    let live = visitors.saturating_sub(p.deleted.len());
+    u64::from(p.entry.events) * live / visitors
+}
+
+/// Events of part `p` that belong to deleted visitors (estimated as in [`live_events`]).
+fn dead_events(p: &LivePart) -> u64 {
+    u64::from(p.entry.events) - live_events(p)
+}
+
+/// A part whose deleted visitors are a third of them or more: rewriting it frees that
+/// space (so dead data stays below about half of the live data).
+fn is_dirty(p: &LivePart) -> bool {
+    !p.deleted.is_empty() && p.deleted.len() * 3 >= u64::from(p.entry.visitors.max(1))
+}
+
+/// The parts (positions in `snap`) the automatic policy merges next, or none.
+///
+/// Parts short of full are "open". The largest open part is the base; the others are
+/// the tail, which takes each commit's new part. The policy keeps the part count
+/// logarithmic and the dead data bounded:
+///
+/// 1. among the tail, the lowest size tier (live events in powers of four) holding
+///    four parts or more merges into one part of the next tier, with any dirty part
+///    (a third of its visitors deleted) of that tier or below;
+/// 2. else, once the tail's live events and the dead events of the open parts reach a
+///    quarter of the base's live events, all open parts merge into one (the base grows
+///    by at least a quarter each time, so an event is rewritten about five times over
+///    its life, however small the commits); so do they when all of them hold no more
+///    than [`SMALL_EVENTS`] live events together (not while commits keep coming:
+///    [`plan_busy`]);
+/// 3. else the dirty parts are rewritten (full parts included), dropping their dead
+///    visitors.
+pub(crate) fn plan_tiers(snap: &Snapshot) -> Vec<usize> {
+    plan(snap, true)
+}
+
+/// [`plan_tiers`] without the merges of small data (the second half of rule 2): what
+/// the background compactor does while commits keep coming.
+pub(crate) fn plan_busy(snap: &Snapshot) -> Vec<usize> {
+    plan(snap, false)
+}
+
+fn plan(snap: &Snapshot, small_merges: bool) -> Vec<usize> {
+    let parts = snap.parts();
+    let open: Vec<usize> = (0..parts.len())
+        .filter(|&i| live_events(&parts[i]) < FULL_PART_EVENTS)
+        .collect();
+    let base = open
+        .iter()
+        .copied()
+        .max_by_key(|&i| (live_events(&parts[i]), std::cmp::Reverse(i)));
+    if let Some(base) = base
+        && open.len() >= 2
+    {
+        let tail: Vec<usize> = open.iter().copied().filter(|&i| i != base).collect();
+        let chosen = lowest_full_tier(parts, &tail);
+        if !chosen.is_empty() {
+            return chosen;
+        }
+        let tail_events: u64 = tail.iter().map(|&i| live_events(&parts[i])).sum();
+        let dead: u64 = open.iter().map(|&i| dead_events(&parts[i])).sum();
+        let base_events = live_events(&parts[base]);
+        if (tail_events + dead) * LEVEL_RATIO >= base_events
+            || (small_merges && tail_events + base_events <= SMALL_EVENTS)
+        {
+            return open;
+        }
+    }
+    (0..parts.len()).filter(|&i| is_dirty(&parts[i])).collect()
+}
+
+/// The parts of `among` in the lowest size tier holding [`TIER_WIDTH`] parts or more,
+/// with the dirty parts of lower tiers; none if no tier is that full.
+fn lowest_full_tier(parts: &[LivePart], among: &[usize]) -> Vec<usize> {
+    // floor(log4(events)), roughly: the tier of a part.
+    let tier = |p: &LivePart| (u64::BITS - live_events(p).max(1).leading_zeros()) / 2;
+    let mut tiers: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for &i in among {
+        tiers.entry(tier(&parts[i])).or_default().push(i);
+    }
+    let Some((&t, _)) = tiers.iter().find(|(_, v)| v.len() >= TIER_WIDTH) else {
+        return Vec::new();
+    };
+    let mut chosen: Vec<usize> = tiers
+        .range(..=t)
+        .flat_map(|(&k, v)| {
+            v.iter()
+                .copied()
+                .filter(move |&i| k == t || is_dirty(&parts[i]))
+        })
+        .collect();
+    chosen.sort_unstable();
+    chosen
+}
+
+/// Every part worth rewriting, for a full compaction: all but the clean full parts in
+/// files of their own (nothing would change for them). A lone part is rewritten only
+/// if that changes something: it has deleted visitors, or it is held inline by an
+/// older manifest (which it keeps on disk). The merged part is held inline in the new
+/// manifest when it is small, else it gets a file of its own.
+pub(crate) fn plan_all(snap: &Snapshot) -> Vec<usize> {
+    let parts = snap.parts();
+    let current = Manifest::file_name(snap.generation());
+    let chosen: Vec<usize> = (0..parts.len())
+        .filter(|&i| {
+            let p = &parts[i];
+            !p.deleted.is_empty() || p.entry.inline.is_some() || live_events(p) < FULL_PART_EVENTS
+        })
+        .collect();
+    let must = chosen.iter().any(|&i| {
+        let p = &parts[i];
+        !p.deleted.is_empty() || (p.entry.inline.is_some() && p.entry.file != current)
+    });
+    if chosen.len() < 2 && !must {
+        return Vec::new();
+    }
+    chosen
+}
+
+/// Totals of the live files of a snapshot: (parts, bytes).
+fn footprint(snap: &Snapshot) -> (u64, u64) {
+    let parts = snap.parts();
+    let bytes = parts
+        .iter()
+        .map(|p| p.entry.bytes + p.entry.deletions.as_ref().map_or(0, |d| d.bytes))
+        .sum();
+    (parts.len() as u64, bytes)
+}
+
+/// Compacts the parts `choose` picks from the current snapshot. Returns what was done
+/// (nothing when `choose` picks nothing). `stop` is asked between the phases: a
+/// compaction that should stop leaves nothing behind. One compaction runs at a time.
+pub(crate) fn compact(
+    db: &Db,
+    choose: impl Fn(&Snapshot) -> Vec<usize>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Compaction> {
+    let _one_at_a_time = db.compaction_lock();
+    let snap = db.snapshot();
+    let (parts_before, bytes_before) = footprint(&snap);
+    let nothing = Compaction {
+        parts_before,
+        parts_after: parts_before,
+        bytes_before,
+        bytes_after: bytes_before,
+        generation: snap.generation(),
+        ..Compaction::default()
+    };
+    let chosen = choose(&snap);
+    if chosen.is_empty() {
+        // Files an earlier clean-up left for snapshots that have gone since.
+        drop(snap);
+        let _ = db.write_locked(|state, _| match state.deferred.is_empty() {
+            true => Ok(()),
+            false => db.remove_files(state, Vec::new()),
+        });
+        return Ok(nothing);
+    }
+    let moved: Moves = chosen
+        .iter()
+        .filter_map(|&pi| {
+            let p = snap.parts().get(pi)?;
+            let live = (0..p.entry.visitors)
+                .filter(|&v| !p.deleted.contains(v))
+                .collect();
+            Some((pi, live))
+        })
+        .collect();
+    let mut rows = Rows::with_schema(&snap.manifest().custom);
+    commit::read_back(&snap, &moved, &mut rows)?;
+    let fixed = FixedSyms::intern(&mut rows);
+    let sess = sessions::sessionize(&rows, snap.manifest().visit_timeout_ms);
+    if let Some(i) = sess.revenue_overflow {
+        return Err(commit::revenue_overflow(&rows, &sess, i));
+    }
+    let ranges = if sess.visitors.is_empty() {
+        Vec::new() // only dead visitors: the parts simply leave the manifest
+    } else {
+        commit::part_ranges(&sess)
+    };
+    let input = Input {
+        rows: &rows,
+        sess: &sess,
+        fixed: &fixed,
+    };
+    let first_id = db.reserve_file_ids(ranges.len() as u64)?;
+    let names: Vec<String> = (first_id..first_id + ranges.len() as u64)
+        .map(Plan::part_name)
+        .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
+        .collect();
+    let _guard = db.in_flight(&names);
+    let built = match commit::build_parts(db.dir(), &input, first_id, &ranges, true) {
+        Ok(b) if !stop() => b,
+        Ok(_) => return Ok(remove(db, &names, nothing)),
+        Err(e) => {
+            let _ = remove(db, &names, nothing);
+            return Err(e);
+        }
+    };
+    let new = New {
+        built,
+        sess: &sess,
+        rows: &rows,
+        ranges: &ranges,
+    };
+    let generation = match swap(db, &snap, &moved, &new) {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = remove(db, &names, nothing);
+            return Err(e);
+        }
+    };
+    // The replaced files go once this compaction's own snapshot no longer holds them
+    // (under the writer lock: a commit's files in the making are not orphans).
+    let (parts_merged, visitors_dropped) = (moved.len() as u64, dropped(&snap, &moved));
+    drop(snap);
+    let _ = db.write_locked(|state, current| db.remove_orphans(state, &[current.manifest()]));
+    let (parts_after, bytes_after) = footprint(&db.snapshot());
+    Ok(Compaction {
+        parts_after,
+        bytes_after,
+        parts_merged,
+        visitors_dropped,
+        generation,
+        ..nothing
+    })
+}
+
+/// Visitors of the parts `moved` that were dead in `snap`.
+fn dropped(snap: &Snapshot, moved: &Moves) -> u64 {
+    moved
+        .iter()
+        .filter_map(|(pi, live)| {
+            snap.parts()
+                .get(*pi)
+                .map(|p| u64::from(p.entry.visitors) - live.len() as u64)
+        })
+        .sum()
+}
+
+/// Removes what an abandoned compaction wrote; returns `nothing`.
+fn remove(db: &Db, names: &[String], nothing: Compaction) -> Compaction {
+    let dir = db.dir();
+    if names.iter().try_for_each(|n| fs::remove(dir, n)).is_ok() {
+        let _ = fs::sync_dir(dir);
+    }
+    nothing
+}
+
+/// The new parts of a compaction: written under temporary names, or in memory to go
+/// inline in the swap's manifest.
+struct New<'a> {
+    /// One per range of `sess`'s visitors.
+    built: Vec<Built>,
+    sess: &'a Sessionized,
+    rows: &'a Rows,
+    ranges: &'a [Range<usize>],
+}
+
+/// The swap, under the writer lock: the new part files renamed into place, and the
+/// manifest without the merged parts and with the new ones — the commit point — holding
+/// the small new parts inline, and as deletion sets the visitors moved out of the
+/// merged parts since `snap` was taken. Returns the new generation.
+fn swap(db: &Db, snap: &Snapshot, moved: &Moves, new: &New<'_>) -> Result<u64> {
+    db.write_locked(|state, current| {
+        let merged: HashSet<u64> = moved
+            .iter()
+            .filter_map(|(pi, _)| snap.parts().get(*pi).map(|p| p.entry.id))
+            .collect();
+        // Visitors moved out of a merged part since `snap`: dead in the new parts too.
+        let gone = moved_since(snap, current, moved);
+        let deleted = locate(&gone, new.sess, new.rows, new.ranges);
+        let old = current.manifest();
+        let generation = old.generation.max(state.next_generation) + 1;
+        state.next_generation = generation;
+        let created = [
+            format!("{}{}", fs::TMP_PREFIX, Manifest::file_name(generation)),
+            Manifest::file_name(generation),
+        ];
+        let m = Manifest {
+            generation,
+            visit_timeout_ms: old.visit_timeout_ms,
+            next_file_id: old.next_file_id.max(state.next_file_id),
+            parts: old
+                .parts
+                .iter()
+                .filter(|p| !merged.contains(&p.id))
+                .cloned()
+                .collect(),
+            rollback: None,
+            custom: old.custom.clone(),
+        };
+        match publish_swap(db, m, new, &deleted) {
+            Ok((snapshot, unused)) => {
+                db.publish(snapshot);
+                // Best effort, like a commit's clean-up: what stays is an orphan.
+                let _ = unused.iter().try_for_each(|t| fs::remove(db.dir(), t));
+                Ok(generation)
+            }
+            Err(e) => {
+                // The new part files are removed by the caller; this removes the rest.
+                let undone = created
+                    .iter()
+                    .try_for_each(|n| fs::remove(db.dir(), n))
+                    .and_then(|()| fs::sync_dir(db.dir()));
+                if let Err(e2) = undone {
+                    state.poisoned = Some(format!(
+                        "a failed compaction ({e}) could not be undone ({e2})"
+                    ));
+                }
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Publishes the new part files and commits manifest `m` (holding the parts that stay;
+/// the new ones are added here, with their `deleted` visitors). Returns the new
+/// snapshot (not yet published) and the temporary files of new parts left out.
+fn publish_swap(
+    db: &Db,
+    mut m: Manifest,
+    new: &New<'_>,
+    deleted: &[RoaringBitmap],
+) -> Result<(Snapshot, Vec<String>)> {
+    let dir = db.dir();
+    let mut blobs = Blobs::new(m.generation);
+    let mut publish = Temps::new();
+    let mut unused = Vec::new();
+    for (built, dead) in new.built.iter().zip(deleted) {
+        let all_dead = dead.len() == u64::from(built.entry().visitors);
+        let mut e = match built {
+            Built::File(tmp, _) if all_dead => {
+                unused.push(tmp.clone()); // every visitor moved on meanwhile
+                continue;
+            }
+            Built::Inline(..) if all_dead => continue,
+            Built::File(tmp, e) => {
+                publish.push((tmp.clone(), e.file.clone()));
+                e.clone()
+            }
+            Built::Inline(bytes, e) => blobs.hold(e.clone(), bytes),
+        };
+        if !dead.is_empty() {
+            blobs.hold_deletions(&mut e, dead);
+        }
+        m.parts.push(e);
+    }
+    for (tmp, name) in &publish {
+        fs::publish(dir, tmp, name)?;
+    }
+    if !publish.is_empty() {
+        fs::sync_dir(dir)?;
+    }
+    let encoded = m.encode_with(blobs.bytes());
+    let generation = m.generation;
+    let snapshot = db.load_with(m, Some((blobs.manifest(), &encoded)))?;
+    fs::write_durable(dir, &Manifest::file_name(generation), &encoded)?;
+    Ok((snapshot, unused))
+}
+
+/// The visitor ids that were live in a merged part of `snap` and no longer are in
+/// `current` (moved out by a commit since, or the part gone).
+fn moved_since(snap: &Snapshot, current: &Snapshot, moved: &Moves) -> Vec<String> {
+    let mut gone = Vec::new();
+    for (pi, live) in moved {
+        let Some(p) = snap.parts().get(*pi) else {
+            continue;
+        };
+        let now = current
+            .parts()
+            .iter()
+            .find(|c| c.entry.id == p.entry.id)
+            .map(|c| c.deleted.clone());
+        let Ok(ids) = p.reader.visitor_ids() else {
+            continue;
+        };
+        for &v in live {
+            let dead = match &now {
+                Some(deleted) => deleted.contains(v),
+                None => true,
+            };
+            if dead && let Some(id) = ids.get(v as usize) {
+                gone.push(id.to_string());
+            }
+        }
+    }
+    gone
+}
+
+/// For each new part (one per range of `sess`'s visitors), the ordinals of the visitors
+/// of `gone` it holds.
+fn locate(
+    gone: &[String],
+    sess: &Sessionized,
+    rows: &Rows,
+    ranges: &[Range<usize>],
+) -> Vec<RoaringBitmap> {
+    let mut out = vec![RoaringBitmap::new(); ranges.len()];
+    for id in gone {
+        let Ok(v) = sess
+            .visitors
+            .binary_search_by(|&s| rows.strings.get(s).cmp(id.as_str()))
+        else {
+            continue;
+        };
+        if let Some((bitmap, r)) = out.iter_mut().zip(ranges).find(|(_, r)| r.contains(&v)) {
+            bitmap.insert((v - r.start) as u32);
+        }
+    }
+    out
+}
