@@ -78,7 +78,7 @@ fn main() -> Fallible<()> {
     let fsync_ms = synced_write_ms(&out)?;
     let events = stream(visitors)?;
     let n = events.len().min(10_000);
-    let written = vec![
+    let written = [
         one_commit("single", &out, &events)?,
         batches(&out, &events)?,
         singles(&out, &events[..n])?,

@@ -310,12 +310,9 @@ fn reader_child(dir: &str) {
     };
     println!("{}", answer(&snap));
     for line in std::io::stdin().lock().lines() {
-        match line.unwrap().as_str() {
-            "refresh" => {
-                db.refresh().unwrap();
-                snap = db.snapshot();
-            }
-            _ => {}
+        if line.unwrap() == "refresh" {
+            db.refresh().unwrap();
+            snap = db.snapshot();
         }
         println!("{}", answer(&snap));
     }

@@ -92,7 +92,7 @@ pub struct Summary {
 }
 
 /// Selected visits: one bitmap of visit rows per live part of the snapshot (same order
-/// as [`Snapshot::parts`](crate::Snapshot::parts)).
+/// as the snapshot's parts).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Selection {
     /// Visit rows selected in each part.
