@@ -205,3 +205,65 @@ fn check_fixture(version: &str) {
 fn format_1_databases_read_and_answer_as_when_written() {
     check_fixture("v1");
 }
+
+#[test]
+fn format_2_databases_read_and_answer_as_when_written() {
+    check_fixture("v2");
+}
+
+/// `c.jsonl` of the fixtures (`tests/fixtures/README.md`): one visitor with every row
+/// type and field, and a visitor at the first accepted instant.
+const FIXTURE_ROWS: &[&str] = &[
+    r#"{"ts":"2026-01-03T09:00:00Z","visitorId":"fixture-a","visitId":"s1","pageUrl":"https://www.fixture.example/","pageTitle":"Home","countryCode":"FR","deviceType":"tablet","referrerType":"search","referrerName":"duckduckgo","referrerKeyword":"café crème","plan":"pro","score":4.5,"siteId":2}"#,
+    r#"{"ts":"2026-01-03T09:01:00Z","visitorId":"fixture-a","visitId":"s1","type":"event","eventCategory":"video","eventAction":"play","eventName":"intro","eventValue":12.25}"#,
+    r#"{"ts":"2026-01-03T09:02:00Z","visitorId":"fixture-a","visitId":"s1","type":"download","pageUrl":"https://www.fixture.example/a.pdf"}"#,
+    r#"{"ts":"2026-01-03T09:03:00Z","visitorId":"fixture-a","visitId":"s1","type":"outlink","pageUrl":"https://elsewhere.example/"}"#,
+    r#"{"ts":"2026-01-03T09:04:00Z","visitorId":"fixture-a","visitId":"s1","type":"siteSearch","pageUrl":"https://www.fixture.example/?q=mug","pageTitle":"Search"}"#,
+    r#"{"ts":"2026-01-03T09:05:00Z","visitorId":"fixture-a","visitId":"s1","type":"ecommerceCart","revenue":19.9}"#,
+    r#"{"ts":"2026-01-03T09:06:00Z","visitorId":"fixture-a","visitId":"s1","type":"ecommerceOrder","revenue":19.9,"userId":"u-42"}"#,
+    r#"{"ts":"2026-01-03T09:07:00Z","visitorId":"fixture-a","visitId":"s1","type":"goal","goalId":3,"revenue":5}"#,
+    r#"{"ts":"2026-01-10T18:00:00Z","visitorId":"fixture-a","pageUrl":"https://www.fixture.example/thanks","score":-1,"ip":"192.0.2.7","city":"Lyon","regionCode":"ARA","languageCode":"fr","browserCode":"FF","operatingSystemCode":"LIN","campaignName":"spring"}"#,
+    r#"{"ts":-62167219200000,"visitorId":"fixture-old","pageUrl":"/year-zero"}"#,
+];
+
+/// Writes `tests/fixtures/v2/db` with this build, through the library, with the
+/// compactor off so that the directory keeps what manifest version 2 introduced: small
+/// parts and deletion sets inline in several manifests, and a rollback generation.
+/// Run once, by the build that introduced version 2
+/// (`cargo test --test old_formats -- --ignored`, then `FIXTURE_BLESS=1 cargo test
+/// --test old_formats`); refuses to touch an existing fixture.
+#[test]
+#[ignore = "writes tests/fixtures/v2 once; never rewrite a fixture"]
+fn write_fixture_v2() {
+    let dir = fixtures().join("v2").join("db");
+    assert!(!dir.exists(), "{} exists: a fixture is never rewritten", dir.display());
+    let mut gen_bytes = Vec::new();
+    sightline::generate::write_jsonl(
+        &sightline::generate::GenOptions {
+            visitors: 40,
+            seed: 7,
+            days: 10,
+            ..Default::default()
+        },
+        &mut gen_bytes,
+    )
+    .unwrap();
+    let text = String::from_utf8(gen_bytes).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let db = Db::builder().auto_compact(false).create(&dir).unwrap();
+    let csv = "ts,visitorId,pageUrl,plan\n2026-01-04T10:00:00Z,fixture-csv,/from-csv,free\n";
+    let csv_path = std::env::temp_dir().join(format!("fixture-v2-{}.csv", std::process::id()));
+    std::fs::write(&csv_path, csv).unwrap();
+    for batch in [&lines[..250], &lines[250..], FIXTURE_ROWS] {
+        let mut tx = db.begin_write().unwrap();
+        for l in batch {
+            tx.append_json(l).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut tx = db.begin_write().unwrap();
+    tx.import_file(&csv_path, &Default::default(), &|_| {}).unwrap();
+    tx.commit().unwrap();
+    std::fs::remove_file(&csv_path).unwrap();
+}
