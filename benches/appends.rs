@@ -3,12 +3,13 @@
 //! `cargo bench --bench appends`. On a database that already holds 5,000 visitors of
 //! `gen` data (one part), with the background compactor on, as an application runs it:
 //!
-//! - `commit_50_events`: one durable commit of 50 events (the next 50 of a time-sorted
+//! - `appends/commit_50_events`: one durable commit of 50 events (the next 50 of a time-sorted
 //!   stream of further visitors, returning visitors included);
-//! - `commit_1_event`: one durable commit of a single event;
-//! - `appender_10k_events`: 10,000 events appended through an `Appender` from one
-//!   thread, then one commit (throughput: events per second);
-//! - `compact_16_commits`: `Db::compact` of a database written by 16 commits of ~600 events (returning visitors move
+//! - `appends/commit_1_event`: one durable commit of a single event;
+//! - `appender/10k_events`: the first 10,000 events of further traffic (1,000 new
+//!   visitors) appended through an `Appender` from one thread, then one commit, on a
+//!   fresh copy of the base database each time (throughput: events per second);
+//! - `compaction/compact_16_commits`: `Db::compact` of a database written by 16 commits of ~600 events (returning visitors move
 //!   to the later parts, so 8 to 16 parts) (the
 //!   setup, which builds the database, is not timed).
 //!
@@ -61,44 +62,60 @@ fn database(dir: &std::path::Path, base: &[String]) -> Db {
 
 fn bench_commits(c: &mut Criterion) {
     let base = stream(5000, 1);
+    // Later traffic: the commits take its events in order (returning visitors of the
+    // base and of earlier commits included), never the same event twice while it lasts.
     let more = stream(20_000, 2);
     let mut g = c.benchmark_group("appends");
     g.sample_size(30).measurement_time(Duration::from_secs(5));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let db = database(dir.path(), &base);
-    let mut next = more.chunks(50).cycle();
+    let mut next = more.iter().cycle();
     g.throughput(Throughput::Elements(50));
     g.bench_function("commit_50_events", |b| {
         b.iter(|| {
             let mut tx = db.begin_write().expect("begin");
-            for l in next.next().expect("cycle") {
+            for l in next.by_ref().take(50) {
                 tx.append_json(l).expect("append");
             }
             tx.commit().expect("commit")
         })
     });
-    let mut one = more.iter().cycle();
     g.throughput(Throughput::Elements(1));
     g.bench_function("commit_1_event", |b| {
         b.iter(|| {
             let mut tx = db.begin_write().expect("begin");
-            tx.append_json(one.next().expect("cycle")).expect("append");
+            tx.append_json(next.next().expect("cycle")).expect("append");
             tx.commit().expect("commit")
         })
     });
-    let appender = db.appender(AppendOptions::default()).expect("appender");
-    let mut lines = more.chunks(10_000).cycle();
-    g.throughput(Throughput::Elements(10_000));
-    g.bench_function("appender_10k_events", |b| {
-        b.iter(|| {
-            for l in lines.next().expect("cycle") {
-                appender.append_json(l).expect("append");
-            }
-            appender.commit().expect("commit")
-        })
+    g.finish();
+
+    // Each iteration on a fresh copy of the base database (the setup is not timed), so
+    // that the figure does not drift as the database grows.
+    let traffic = stream(1000, 4);
+    let traffic = &traffic[..traffic.len().min(10_000)];
+    let mut g = c.benchmark_group("appender");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Elements(traffic.len() as u64));
+    g.bench_function("10k_events", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let db = database(dir.path(), &base);
+                let appender = db.appender(AppendOptions::default()).expect("appender");
+                (dir, db, appender)
+            },
+            |(dir, db, appender)| {
+                for l in traffic {
+                    appender.append_json(l).expect("append");
+                }
+                appender.commit().expect("commit");
+                (dir, db, appender)
+            },
+            BatchSize::PerIteration,
+        )
     });
-    drop(appender);
     g.finish();
 }
 

@@ -236,7 +236,11 @@ const FIXTURE_ROWS: &[&str] = &[
 #[ignore = "writes tests/fixtures/v2 once; never rewrite a fixture"]
 fn write_fixture_v2() {
     let dir = fixtures().join("v2").join("db");
-    assert!(!dir.exists(), "{} exists: a fixture is never rewritten", dir.display());
+    assert!(
+        !dir.exists(),
+        "{} exists: a fixture is never rewritten",
+        dir.display()
+    );
     let mut gen_bytes = Vec::new();
     sightline::generate::write_jsonl(
         &sightline::generate::GenOptions {
@@ -263,7 +267,8 @@ fn write_fixture_v2() {
         tx.commit().unwrap();
     }
     let mut tx = db.begin_write().unwrap();
-    tx.import_file(&csv_path, &Default::default(), &|_| {}).unwrap();
+    tx.import_file(&csv_path, &Default::default(), &|_| {})
+        .unwrap();
     tx.commit().unwrap();
     std::fs::remove_file(&csv_path).unwrap();
 }
