@@ -19,6 +19,7 @@ mod seeded;
 use proptest::prelude::*;
 use random_events::{BASE_MS, import, json_batches, visitors};
 use random_segments::{Expect, condition, range_of, segments};
+use sightline::testing::{SummaryPath, summarize_by};
 use sightline::{Db, Dialect, Snapshot, Summary, TimeRange};
 use sightline::{Explain, testing::scan};
 use sightline::{OrGroup, Segment};
@@ -51,6 +52,14 @@ fn both(
     let c = snap.compile(text, Dialect::Default)?;
     let sel = snap.select(&c, range)?;
     let engine = (scan::selection_keys(snap, &sel)?, snap.summarize(&sel)?);
+    // Every way of reading the metrics gives the same summary.
+    for path in [SummaryPath::Direct, SummaryPath::Index] {
+        assert_eq!(
+            summarize_by(snap, &sel, path)?,
+            engine.1,
+            "{path:?} summary of {text:?}"
+        );
+    }
     let oracle = (
         scan::selected(snap, &c, range)?,
         scan::summary(snap, &c, range)?,

@@ -343,5 +343,5 @@ def normalise_sql(kind, rows):
 
 
 def sorted_report(rows):
-    # Visits descending, then value ascending, nulls last (`docs/analytics.md` and docs/analytics.md).
+    # Visits descending, then value ascending, nulls last (`docs/analytics.md`).
     return sorted(rows, key=lambda r: (-r[1], r[0] is None, "" if r[0] is None else str(r[0])))

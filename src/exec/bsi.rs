@@ -5,11 +5,14 @@
 //! rank interval (binary search over the distinct values, so integers, scaled decimals
 //! and raw floats all compare exactly) and is answered with about `2 × bits` bitmap
 //! operations (O'Neil and Quass, "Improved query performance with variant indexes",
-//! 1997), never a row scan. Built once per part and column, in memory.
+//! 1997), never a row scan. Built once per part and column, in memory, when a part's
+//! column has served a few conditions ([`Numbers`]).
 
 use std::ops::Bound;
 
 use roaring::RoaringBitmap;
+
+use crate::storage::part_reader::NumView;
 
 /// A bit-sliced index of one numeric column of one part.
 #[derive(Debug, Default)]
@@ -49,11 +52,6 @@ impl Bsi {
             slices: rows.into_iter().map(from).collect(),
             present: from(present),
         }
-    }
-
-    /// Rows that have a value.
-    pub fn present(&self) -> &RoaringBitmap {
-        &self.present
     }
 
     /// Number of distinct values.
@@ -114,6 +112,61 @@ impl Bsi {
         }
         gt | eq
     }
+}
+
+/// A numeric column as a condition reads it: through its bit-sliced index once the part
+/// has one, or by a pass over the mapped column (what a process asking once does: a
+/// pass costs a fraction of building the index).
+pub(crate) enum Numbers<'a> {
+    /// The column's index.
+    Index(std::sync::Arc<Bsi>),
+    /// The column itself (`None`: the part has no such column).
+    Scan(Option<NumView<'a>>),
+}
+
+impl Numbers<'_> {
+    /// Rows that have a (non-NaN) value.
+    pub fn present(&self) -> RoaringBitmap {
+        match self {
+            Numbers::Index(b) => b.present.clone(),
+            Numbers::Scan(col) => scan(col, |_| true),
+        }
+    }
+
+    /// Rows whose value lies within the bounds (as [`Bsi::range`]).
+    pub fn range(&self, lo: Bound<f64>, hi: Bound<f64>) -> RoaringBitmap {
+        match self {
+            Numbers::Index(b) => b.range(lo, hi),
+            Numbers::Scan(col) => scan(col, |x| within(x, lo, hi)),
+        }
+    }
+}
+
+/// Rows of `col` with a non-NaN value that passes `keep`.
+fn scan(col: &Option<NumView<'_>>, keep: impl Fn(f64) -> bool) -> RoaringBitmap {
+    let Some(col) = col else {
+        return RoaringBitmap::new();
+    };
+    let rows = col
+        .iter_num()
+        .filter(|&(_, x)| !x.is_nan() && keep(x))
+        .map(|(r, _)| r);
+    RoaringBitmap::from_sorted_iter(rows).unwrap_or_default()
+}
+
+/// Whether `x` lies within the bounds.
+pub(crate) fn within(x: f64, lo: Bound<f64>, hi: Bound<f64>) -> bool {
+    let above = match lo {
+        Bound::Unbounded => true,
+        Bound::Included(v) => x >= v,
+        Bound::Excluded(v) => x > v,
+    };
+    let below = match hi {
+        Bound::Unbounded => true,
+        Bound::Included(v) => x <= v,
+        Bound::Excluded(v) => x < v,
+    };
+    above && below
 }
 
 #[cfg(test)]

@@ -25,7 +25,13 @@ pub(crate) struct PartCache {
     pub(super) action_rows: OnceLock<Arc<RoaringBitmap>>,
     pub(super) conversion_rows: OnceLock<Arc<RoaringBitmap>>,
     pub(super) bsi: Mutex<HashMap<String, Arc<Bsi>>>,
+    /// Conditions each numeric column answered without its index (`bsi::Numbers`).
+    bsi_uses: Mutex<HashMap<String, u32>>,
     pub(super) summary: OnceLock<Arc<SummaryIndex>>,
+    /// Projections made without decoding the visit offsets (`PartEval::project`).
+    pub(super) direct_projections: std::sync::atomic::AtomicU32,
+    /// Summaries served without the summary index (`direct.rs`).
+    pub(super) direct_summaries: std::sync::atomic::AtomicU32,
     /// Numeric (and other computed) report keys per column: see `report::DenseGroups`.
     pub(super) groups: Mutex<HashMap<String, Arc<DenseGroups>>>,
     /// Decoded bitmap-index entries, by (index section, entry): see [`decoded`].
@@ -247,6 +253,20 @@ impl PartCache {
             }
         }
         Ok(b)
+    }
+
+    /// The bit-sliced index stored under `key`, if built.
+    pub(super) fn built_bsi(&self, key: &str) -> Option<Arc<Bsi>> {
+        self.bsi.lock().get(key).cloned()
+    }
+
+    /// Counts one more use of the numeric column `key` without its index; returns the
+    /// count.
+    pub(super) fn bsi_use(&self, key: &str) -> u32 {
+        let mut uses = self.bsi_uses.lock();
+        let n = uses.entry(key.to_string()).or_insert(0);
+        *n += 1;
+        *n
     }
 
     /// The bit-sliced index stored under `key`, built by `build` on first use.

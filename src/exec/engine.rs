@@ -26,7 +26,7 @@ use std::ops::Bound;
 
 use roaring::{MultiOps, RoaringBitmap};
 
-use super::bsi::Bsi;
+use super::bsi::{Bsi, Numbers};
 use super::cache::{LiveVisits, PartCache, Slices, SummaryIndex, Sums, VisitMetrics, cached};
 use super::catalog::{ACTION_TYPES, Source};
 use super::compile::{Cond, Operand, strip_url};
@@ -45,6 +45,14 @@ const MAX_INDEX_FAN_IN: usize = 64;
 /// A condition restricted to candidate rows looks their ids up one by one when there
 /// are fewer than 1/`RESTRICT_RATIO` of the column's rows, instead of a full pass.
 const RESTRICT_RATIO: u64 = 8;
+
+/// Conditions a part's numeric column answers by a pass over the column before its
+/// bit-sliced index is built (`bsi::Numbers`).
+const DIRECT_NUMBER_SCANS: u32 = 2;
+
+/// Projections of rows to visits a part makes from its mapped offsets before it
+/// decodes them (`PartEval::project`).
+const DIRECT_PROJECTIONS: u32 = 2;
 
 /// Evaluation context of one part.
 pub(super) struct PartEval<'a> {
@@ -304,8 +312,25 @@ impl<'a> PartEval<'a> {
         Ok(live)
     }
 
-    /// Projects event rows to the visits that own them.
+    /// Projects event rows to the visits that own them: through the decoded visit
+    /// offsets once the part has them, else (a process asking once or twice) straight
+    /// from the mapped offsets column, which costs a few probes per selected visit
+    /// instead of decoding every visit's offset.
     pub(super) fn project(&self, rows: &RoaringBitmap) -> Result<RoaringBitmap> {
+        if self.cache.visit_starts.get().is_none()
+            && self
+                .cache
+                .direct_projections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                < DIRECT_PROJECTIONS
+        {
+            let packed = self.r.packed(&self.r.meta().visit_events)?;
+            if packed.len() != self.nv as usize + 1 {
+                return Err(self.r.corrupt("visit offsets do not match the visit count"));
+            }
+            let get = |i: usize| packed.get(i).clamp(0, i64::from(self.ne)) as u32;
+            return self.project_by(rows, packed.len(), get);
+        }
         self.project_over(rows, &self.visit_starts()?)
     }
 
@@ -325,6 +350,17 @@ impl<'a> PartEval<'a> {
     /// Projects rows to the owners whose first rows are `starts` (`n + 1` entries,
     /// non-decreasing).
     fn project_over(&self, rows: &RoaringBitmap, starts: &[u32]) -> Result<RoaringBitmap> {
+        self.project_by(rows, starts.len(), |i| starts[i])
+    }
+
+    /// [`project_over`](Self::project_over) with the `len` offsets read by `start`
+    /// (called with indexes below `len` only).
+    fn project_by(
+        &self,
+        rows: &RoaringBitmap,
+        len: usize,
+        start: impl Fn(usize) -> u32,
+    ) -> Result<RoaringBitmap> {
         let mut out = Vec::new();
         let mut it = rows.iter();
         let mut buf = [0u32; 256];
@@ -342,10 +378,11 @@ impl<'a> PartEval<'a> {
                 }
                 // Empty visits share a start: the owner is the last visit starting at
                 // or before `row`.
-                let v = owner_visit(starts, from, row);
-                let Some(&next) = starts.get(v + 1) else {
+                let v = owner_visit(len, &start, from, row);
+                if v + 1 >= len {
                     return Err(self.r.corrupt("event row beyond the last visit"));
-                };
+                }
+                let next = start(v + 1);
                 out.push(v as u32);
                 from = v + 1;
                 end = next;
@@ -400,14 +437,21 @@ impl<'a> PartEval<'a> {
         key: &str,
         body: Option<&crate::storage::format::ColumnBody>,
         rows: u32,
-    ) -> Result<std::sync::Arc<Bsi>> {
-        self.cache.bsi(key, || match body {
+    ) -> Result<Numbers<'a>> {
+        if let Some(b) = self.cache.built_bsi(key) {
+            return Ok(Numbers::Index(b));
+        }
+        if self.cache.bsi_use(key) <= DIRECT_NUMBER_SCANS {
+            let col = body.map(|b| self.r.num(b, rows)).transpose()?;
+            return Ok(Numbers::Scan(col));
+        }
+        Ok(Numbers::Index(self.cache.bsi(key, || match body {
             Some(b) => Ok(Bsi::build(self.r.num(b, rows)?.iter_num())),
             None => Ok(Bsi::default()),
-        })
+        })?))
     }
 
-    pub(super) fn bsi_visit(&self, name: &str) -> Result<std::sync::Arc<Bsi>> {
+    pub(super) fn bsi_visit(&self, name: &str) -> Result<Numbers<'a>> {
         let body = self
             .r
             .visit_column(name)
@@ -501,7 +545,7 @@ impl<'a> PartEval<'a> {
         let col = internal::GOAL_ID;
         let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
         // `docs/ingest.md`: `ecommerceOrder` rows have goal id 0 (unless one is given).
-        let orders = self.rows_of_types(|t| t == EventType::EcommerceOrder)? - bsi.present();
+        let orders = self.rows_of_types(|t| t == EventType::EcommerceOrder)? - &bsi.present();
         let zero_matches = match c.operand {
             Operand::Number(v) => match c.op.positive() {
                 Op::Lt => 0.0 < v,
@@ -525,12 +569,12 @@ impl<'a> PartEval<'a> {
         }
     }
 
-    fn number_rows(&self, bsi: &Bsi, c: &Cond, rows: u32) -> RoaringBitmap {
+    fn number_rows(&self, bsi: &Numbers<'_>, c: &Cond, rows: u32) -> RoaringBitmap {
         let v = match c.operand {
             Operand::Number(v) => v,
             // `==`: no value (numbers are never empty strings); `!=`: has a value.
             _ if c.op == Op::Eq => return all_rows(rows) - bsi.present(),
-            _ => return bsi.present().clone(),
+            _ => return bsi.present(),
         };
         use Bound::*;
         let (lo, hi) = match c.op.positive() {
@@ -1042,23 +1086,35 @@ fn scans_dictionary(c: &Cond) -> bool {
     text && !(c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url)
 }
 
-/// The visit owning event row `row`: the last `v` with `starts[v] <= row`, searched from
-/// `from` on by galloping (rows are projected in ascending order, so the answer is
-/// usually close to the previous one; a binary search from scratch costs ~18 probes).
-fn owner_visit(starts: &[u32], from: usize, row: u32) -> usize {
-    if starts.get(from).is_none_or(|&s| s > row) {
+/// The visit owning event row `row`: the last `v` with `start(v) <= row` among the
+/// `len` offsets, searched from `from` on by galloping (rows are projected in ascending
+/// order, so the answer is usually close to the previous one; a binary search from
+/// scratch costs ~18 probes). 0 when no offset is at or below `row`.
+fn owner_visit(len: usize, start: &impl Fn(usize) -> u32, from: usize, row: u32) -> usize {
+    // The first index in `lo..hi` whose offset is above `row` (`hi` if none).
+    let first_above = |mut lo: usize, mut hi: usize| {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if start(mid) <= row {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    if from >= len || start(from) > row {
         // Not past `from` (only on damaged offsets): search everything.
-        return starts.partition_point(|&s| s <= row).saturating_sub(1);
+        return first_above(0, len).saturating_sub(1);
     }
     let (mut lo, mut step) = (from, 1);
     let mut hi = lo + 1;
-    while starts.get(hi).is_some_and(|&s| s <= row) {
+    while hi < len && start(hi) <= row {
         lo = hi;
         step *= 2;
         hi = lo + step;
     }
-    let hi = hi.min(starts.len());
-    lo + starts[lo..hi].partition_point(|&s| s <= row) - 1
+    first_above(lo + 1, hi.min(len)) - 1
 }
 
 /// Stored values compare as they are (action types are the exception: see
@@ -1168,7 +1224,7 @@ mod tests {
             let mut from = 0;
             for row in rows {
                 let want = starts.partition_point(|&s| s <= row) - 1;
-                let got = owner_visit(&starts, from, row);
+                let got = owner_visit(starts.len(), &|i| starts[i], from, row);
                 prop_assert_eq!(got, want);
                 from = got;
             }

@@ -16,6 +16,7 @@ pub(crate) mod cache;
 pub mod catalog;
 pub mod cohort;
 pub mod compile;
+mod direct;
 mod engine;
 pub mod funnel;
 pub(crate) mod part;
@@ -336,14 +337,34 @@ fn select_with_stats(
     Ok((Selection { parts }, per_condition))
 }
 
+/// How a summary reads a part's metrics (tests compare the ways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryPath {
+    /// The cheapest for this part and selection (what queries use).
+    Auto,
+    /// Always straight from the columns (`direct.rs`).
+    Direct,
+    /// Always through the summary index (built if need be).
+    Index,
+}
+
 /// The summary of the selected visits (parts in parallel).
 pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
+    summarize_by(parts, selection, SummaryPath::Auto)
+}
+
+/// [`summarize`], reading metrics the way `path` says.
+pub(crate) fn summarize_by(
+    parts: &[LivePart],
+    selection: &Selection,
+    path: SummaryPath,
+) -> Result<Summary> {
     let jobs = parts
         .iter()
         .zip(selection.parts.iter())
         .map(|(lp, sel)| {
             let (lp, sel) = (lp.clone(), sel.clone());
-            Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
+            Box::new(move || summarize_part(&lp, &sel, path)) as pool::Job<(Summary, i128)>
         })
         .collect();
     let per_part = pool::run_all(jobs, part::total_events(parts))?;
@@ -377,24 +398,64 @@ fn for_each_part<R: Send + 'static>(
     pool::run_all(jobs, part::total_events(parts))
 }
 
+/// Summaries (see [`direct`]) a part serves from its columns before its summary index
+/// is built: a process that asks once or twice never pays for the index, one that
+/// keeps asking gets it.
+const DIRECT_SUMMARIES: u32 = 2;
+
 /// Summary of `sel` in one part, with revenue in micros.
-fn summarize_part(lp: &LivePart, sel: &RoaringBitmap) -> Result<(Summary, i128)> {
+fn summarize_part(
+    lp: &LivePart,
+    sel: &RoaringBitmap,
+    path: SummaryPath,
+) -> Result<(Summary, i128)> {
     let eval = PartEval::new(lp);
-    let ix = eval.summary_index()?;
-    let visits = ix.visitor.len() as u64;
     let live = eval.live()?;
-    let (visitors, sums) = if sel.len() == live.visits.len() && *sel == live.visits {
+    if path == SummaryPath::Direct {
+        let (visitors, sums) = direct::summarize(lp, sel, true)?;
+        return Ok(summary_of(sel, visitors, sums));
+    }
+    let every_live =
+        path == SummaryPath::Auto && sel.len() == live.visits.len() && *sel == live.visits;
+    let index = match lp.cache.summary.get() {
+        Some(ix) => Some(ix.clone()),
+        None if path == SummaryPath::Index => Some(eval.summary_index()?),
+        None if lp
+            .cache
+            .direct_summaries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            < DIRECT_SUMMARIES =>
+        {
+            None
+        }
+        None => Some(eval.summary_index()?),
+    };
+    let (visitors, sums) = if every_live {
         // Every live visit (the empty segment): added up once per deletion set.
         let visitors = u64::from(lp.entry.visitors).saturating_sub(lp.deleted.len());
-        let sums = *live
-            .sums
-            .get_or_init(|| selected_sums(&ix, &live.visits, visits));
+        let sums = match (live.sums.get(), &index) {
+            (Some(s), _) => *s,
+            (None, Some(ix)) => *live.sums.get_or_init(|| {
+                selected_sums(ix, &live.visits, u64::from(lp.reader.meta().visits))
+            }),
+            (None, None) => {
+                let (_, s) = direct::summarize(lp, sel, false)?;
+                *live.sums.get_or_init(|| s)
+            }
+        };
         (visitors, sums)
-    } else {
+    } else if let Some(ix) = &index {
         // (Also checks that `sel` lies within the visits.)
         let visitors = eval.distinct_visitors(sel, &ix.visitor)?;
-        (visitors, selected_sums(&ix, sel, visits))
+        (visitors, selected_sums(ix, sel, ix.visitor.len() as u64))
+    } else {
+        direct::summarize(lp, sel, true)?
     };
+    Ok(summary_of(sel, visitors, sums))
+}
+
+/// The summary of `sel` from its metrics (revenue apart, in micros).
+fn summary_of(sel: &RoaringBitmap, visitors: u64, sums: cache::Sums) -> (Summary, i128) {
     let count = |x: i128| x.clamp(0, u64::MAX as i128) as u64;
     let s = Summary {
         visits: sel.len(),
@@ -405,7 +466,7 @@ fn summarize_part(lp: &LivePart, sel: &RoaringBitmap) -> Result<(Summary, i128)>
         bounces: sums.bounces,
         sum_visit_duration: count(sums.duration),
     };
-    Ok((s, sums.revenue_micros))
+    (s, sums.revenue_micros)
 }
 
 /// Below this many selected visits per 65,536 (a roaring container), adding up the

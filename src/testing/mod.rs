@@ -28,6 +28,18 @@ pub use crate::storage::part_reader::PartReader;
 pub use crate::storage::part_writer::reseal;
 pub use crate::storage::sim::{CrashState, Fault, FaultError, FaultMode, SimFs};
 
+pub use crate::exec::SummaryPath;
+
+/// [`Snapshot::summarize`](crate::Snapshot::summarize), reading the parts' metrics the
+/// way `path` says (the engine picks by itself; tests hold every way to the oracle).
+pub fn summarize_by(
+    snap: &crate::Snapshot,
+    selection: &Selection,
+    path: SummaryPath,
+) -> Result<Summary> {
+    exec::summarize_by(snap.parts(), selection, path)
+}
+
 /// A part held outside any database (read from bytes by a fuzzer), to be queried as if
 /// it were the only part of one.
 #[derive(Debug, Clone)]
