@@ -147,6 +147,22 @@ fn scan(col: &Option<NumView<'_>>, keep: impl Fn(f64) -> bool) -> RoaringBitmap 
     let Some(col) = col else {
         return RoaringBitmap::new();
     };
+    if let Some(dense) = col.dense_ints() {
+        // One value per row: decode 64 at a time into a bit vector.
+        let min = i128::from(dense.min());
+        let mut words = Vec::with_capacity(dense.len().div_ceil(64));
+        dense.for_each_chunk(|_, raw| {
+            let mut w = 0u64;
+            for (j, &x) in raw.iter().enumerate() {
+                // Values are `i64`s (as `Bsi::build` sees them through `iter_num`).
+                let v = (min + i128::from(x)) as i64;
+                w |= u64::from(keep(v as f64)) << j;
+            }
+            words.push(w);
+        });
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        return RoaringBitmap::from_lsb0_bytes(0, &bytes);
+    }
     let rows = col
         .iter_num()
         .filter(|&(_, x)| !x.is_nan() && keep(x))

@@ -41,6 +41,9 @@ pub(super) fn summarize(lp: &LivePart, sel: &RoaringBitmap, visitors: bool) -> R
     };
     let (actions, duration) = (col("actions")?, col("visitDuration")?);
     let (conversions, revenue) = (col(internal::CONVERSIONS)?, col(internal::REVENUE)?);
+    if sel.is_empty() {
+        return Ok((0, Sums::default()));
+    }
     let selection = Selected::new(sel, nv);
     let a = selection.sum(&actions, true);
     let s = Sums {
@@ -108,7 +111,17 @@ impl<'a> Selected<'a> {
             ..ColumnSum::default()
         };
         let Some(dense) = col.dense_ints() else {
-            // A sparse column: its present rows, tested against the selection.
+            if self.sel.len() * 4 < col.stored() as u64 {
+                // A sparse column, fewer rows selected than it has values: look each
+                // selected row up (a rank in its presence bitmap).
+                for row in self.sel.iter() {
+                    if let Some(v) = col.int(row as usize) {
+                        out.add(v);
+                    }
+                }
+                return out;
+            }
+            // Its present rows, tested against the selection.
             for (row, v) in col.iter_int() {
                 if self.contains(row) {
                     out.add(v);

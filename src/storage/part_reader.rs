@@ -82,6 +82,11 @@ impl NumView<'_> {
         (self.present.is_none() && self.scale.is_none()).then_some(self.values)
     }
 
+    /// Number of rows that have a value.
+    pub fn stored(&self) -> usize {
+        self.values.len()
+    }
+
     /// Integer value of `row`.
     pub fn int(&self, row: usize) -> Option<i64> {
         self.slot(row).map(|i| self.values.get(i))
