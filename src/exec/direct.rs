@@ -15,6 +15,7 @@
 use roaring::RoaringBitmap;
 
 use super::cache::Sums;
+use super::engine::owner_visit;
 use super::part::LivePart;
 use crate::error::Result;
 use crate::schema::internal;
@@ -200,14 +201,17 @@ impl ColumnSum {
 /// Visitors owning the visits `sel`, where visitor `v` owns visits
 /// `offsets[v]..offsets[v + 1]`. The selection is walked run by run (a run of
 /// consecutive visits `a..=b` holds exactly the visitors `owner(a)..=owner(b)`, since
-/// every visitor has a visit), finding owners with a cursor that gallops forward.
+/// every visitor has a visit), finding owners with the engine's galloping search.
 fn distinct_visitors(sel: &RoaringBitmap, offsets: &PackedView<'_>) -> u64 {
     let visitors = offsets.len().saturating_sub(1);
     let (mut p, mut n, mut last) = (0usize, 0u64, usize::MAX);
     let mut it = sel.iter();
     while let Some(run) = it.next_range() {
-        let first = owner_from(offsets, visitors, p, *run.start());
-        let end = owner_from(offsets, visitors, first, *run.end());
+        // The owner of visit `x` is the last visitor whose first visit is at or before
+        // it (`visitors` past the table): the engine's galloping search over offsets.
+        let start = |i: usize| offsets.get(i).clamp(0, i64::from(u32::MAX)) as u32;
+        let first = owner_visit(offsets.len(), &start, p, *run.start());
+        let end = owner_visit(offsets.len(), &start, first, *run.end());
         if end >= visitors {
             // Beyond the visit table (the caller checked): count what lies within.
             n += visitors.saturating_sub(first) as u64;
@@ -217,40 +221,6 @@ fn distinct_visitors(sel: &RoaringBitmap, offsets: &PackedView<'_>) -> u64 {
         (p, last) = (end, end);
     }
     n
-}
-
-/// The visitor owning visit `x`, searching forward from visitor `from` (which owns a
-/// visit at or before `x`); `visitors` if none does.
-fn owner_from(offsets: &PackedView<'_>, visitors: usize, from: usize, x: u32) -> usize {
-    let x = i64::from(x);
-    let end_of = |q: usize| offsets.get(q + 1);
-    if from >= visitors || end_of(from) > x {
-        return from;
-    }
-    // Gallop: end_of(lo) <= x; find hi with end_of(hi) > x (or the table's end).
-    let (mut lo, mut step) = (from, 1);
-    let mut hi = loop {
-        let q = lo + step;
-        if q >= visitors {
-            break visitors;
-        }
-        if end_of(q) > x {
-            break q;
-        }
-        lo = q;
-        step *= 2;
-    };
-    // The first q in (lo, hi] with end_of(q) > x.
-    let mut low = lo + 1;
-    while low < hi {
-        let mid = low + (hi - low) / 2;
-        if end_of(mid) <= x {
-            low = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    low
 }
 
 #[cfg(test)]

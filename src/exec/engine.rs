@@ -1090,7 +1090,12 @@ fn scans_dictionary(c: &Cond) -> bool {
 /// `len` offsets, searched from `from` on by galloping (rows are projected in ascending
 /// order, so the answer is usually close to the previous one; a binary search from
 /// scratch costs ~18 probes). 0 when no offset is at or below `row`.
-fn owner_visit(len: usize, start: &impl Fn(usize) -> u32, from: usize, row: u32) -> usize {
+pub(super) fn owner_visit(
+    len: usize,
+    start: &impl Fn(usize) -> u32,
+    from: usize,
+    row: u32,
+) -> usize {
     // The first index in `lo..hi` whose offset is above `row` (`hi` if none).
     let first_above = |mut lo: usize, mut hi: usize| {
         while lo < hi {
