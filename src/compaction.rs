@@ -26,6 +26,7 @@ use crate::exec::LivePart;
 use crate::ingest::rows::Rows;
 use crate::ingest::sessions::{self, FixedSyms, Sessionized};
 use crate::snapshot::Snapshot;
+use crate::storage::format::PART_FORMAT_VERSION;
 use crate::storage::fs;
 use crate::storage::manifest::Manifest;
 
@@ -166,20 +167,26 @@ fn lowest_full_tier(parts: &[LivePart], among: &[usize]) -> Vec<usize> {
 /// Every part worth rewriting, for a full compaction: all but the clean full parts in
 /// files of their own (nothing would change for them). A lone part is rewritten only
 /// if that changes something: it has deleted visitors, or it is held inline by an
-/// older manifest (which it keeps on disk). The merged part is held inline in the new
-/// manifest when it is small, else it gets a file of its own.
+/// older manifest (which it keeps on disk), or it is of an older format version (it is
+/// rewritten in the current one, with the query index older versions lack). The merged
+/// part is held inline in the new manifest when it is small, else it gets a file of
+/// its own.
 pub(crate) fn plan_all(snap: &Snapshot) -> Vec<usize> {
     let parts = snap.parts();
     let current = Manifest::file_name(snap.generation());
+    let old = |p: &crate::exec::LivePart| p.reader.version() < PART_FORMAT_VERSION;
     let chosen: Vec<usize> = (0..parts.len())
         .filter(|&i| {
             let p = &parts[i];
-            !p.deleted.is_empty() || p.entry.inline.is_some() || live_events(p) < FULL_PART_EVENTS
+            !p.deleted.is_empty()
+                || p.entry.inline.is_some()
+                || live_events(p) < FULL_PART_EVENTS
+                || old(p)
         })
         .collect();
     let must = chosen.iter().any(|&i| {
         let p = &parts[i];
-        !p.deleted.is_empty() || (p.entry.inline.is_some() && p.entry.file != current)
+        !p.deleted.is_empty() || (p.entry.inline.is_some() && p.entry.file != current) || old(p)
     });
     if chosen.len() < 2 && !must {
         return Vec::new();

@@ -111,10 +111,33 @@ pub(crate) mod internal {
     pub const SITE_ID: &str = "siteId";
     pub const VISIT_ID: &str = "visitId";
     pub const CONVERSIONS: &str = "@conversions";
+    /// Per-visit revenue in millionths, stored where non-zero (format version 1).
     pub const REVENUE: &str = "@revenueMicros";
+    /// Per-visit revenue, dense, decimal-scaled (format version 2).
+    pub const REVENUE_SCALED: &str = "@revenue";
+    /// The row set of a part's `goal`, `ecommerceOrder` and `ecommerceCart` rows.
+    pub const CONVERSION_ROWS: &str = "conversions";
     pub const TS_OFFSET: &str = "@tsOffset";
     pub const TYPE: &str = "type";
     pub const EVENT_VALUE: &str = "eventValue";
     pub const GOAL_ID: &str = "goalId";
     pub const REVENUE_EVENT: &str = "revenue";
+
+    /// The per-visit measures a part sums per dictionary entry of its visit-level string
+    /// columns and over all its visits (format version 2), in this order: the summary
+    /// metrics of a set of visits.
+    pub mod measure {
+        /// Action rows.
+        pub const ACTIONS: usize = 0;
+        /// `goal` and `ecommerceOrder` rows.
+        pub const CONVERSIONS: usize = 1;
+        /// Visit duration, seconds.
+        pub const DURATION: usize = 2;
+        /// Revenue, millionths.
+        pub const REVENUE_MICROS: usize = 3;
+        /// 1 for a visit with exactly one action.
+        pub const BOUNCES: usize = 4;
+        /// How many there are.
+        pub const COUNT: usize = 5;
+    }
 }

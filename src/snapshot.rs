@@ -150,7 +150,21 @@ impl Snapshot {
     /// ```
     pub fn query(&self, segment: &str, range: &TimeRange) -> Result<Summary> {
         let c = self.compile(segment, Dialect::Default)?;
-        self.summarize(&self.select(&c, range)?)
+        self.summary(&c, range)
+    }
+
+    /// The summary of the visits `segment` selects within `range`: what
+    /// [`summarize`](Self::summarize) of [`select`](Self::select) gives, in one pass
+    /// over the parts, and in constant time per part for a segment that is one value
+    /// of a visit-level string dimension (each part keeps the summary of every such
+    /// value held by at least 64 of its visits).
+    pub fn summary(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Summary> {
+        self.checked(exec::summary(
+            self.parts(),
+            segment,
+            range,
+            exec::SummaryPath::Auto,
+        ))
     }
 
     /// The plan of `segment` on this database, with the cardinality of every step.

@@ -43,6 +43,7 @@ fn seed() -> u64 {
 /// The suites' configuration: `default_cases` cases unless `ANALYTICS_ORACLE_CASES`
 /// says otherwise (the defaults keep the whole file to seconds in the dev profile).
 fn config(default_cases: u32) -> ProptestConfig {
+    seeded::oracle_databases("analytics_oracle");
     seeded::config(
         "analytics_oracle",
         "ANALYTICS_ORACLE_SEED",

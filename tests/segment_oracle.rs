@@ -19,7 +19,7 @@ mod seeded;
 use proptest::prelude::*;
 use random_events::{BASE_MS, import, json_batches, visitors};
 use random_segments::{Expect, condition, range_of, segments};
-use sightline::testing::{SummaryPath, summarize_by};
+use sightline::testing::{SummaryPath, summary_by};
 use sightline::{Db, Dialect, Snapshot, Summary, TimeRange};
 use sightline::{Explain, testing::scan};
 use sightline::{OrGroup, Segment};
@@ -30,6 +30,7 @@ fn seed() -> u64 {
 }
 
 fn config() -> ProptestConfig {
+    seeded::oracle_databases("segment_oracle");
     seeded::config(
         "segment_oracle",
         "SEGMENT_ORACLE_SEED",
@@ -52,10 +53,10 @@ fn both(
     let c = snap.compile(text, Dialect::Default)?;
     let sel = snap.select(&c, range)?;
     let engine = (scan::selection_keys(snap, &sel)?, snap.summarize(&sel)?);
-    // Every way of reading the metrics gives the same summary.
-    for path in [SummaryPath::Direct, SummaryPath::Index] {
+    // Every way of reading the parts gives the same summary.
+    for path in [SummaryPath::Auto, SummaryPath::Columns] {
         assert_eq!(
-            summarize_by(snap, &sel, path)?,
+            summary_by(snap, &c, range, path)?,
             engine.1,
             "{path:?} summary of {text:?}"
         );

@@ -257,7 +257,7 @@ fn cohorts_part(
     let eval = PartEval::new(lp);
     let r = eval.r;
     let visitors = eval.visitor_starts()?;
-    let ix = eval.summary_index()?;
+    let owners = eval.visit_visitors()?;
     let start = r.num(
         r.visit_column(internal::VISIT_START)
             .ok_or_else(|| r.corrupt("missing visit column @start"))?,
@@ -265,11 +265,10 @@ fn cohorts_part(
     )?;
     let mut it = sel.iter().peekable();
     while let Some(&v) = it.peek() {
-        let u = ix
-            .visitor
-            .get(v as usize)
-            .copied()
-            .ok_or_else(|| r.corrupt("selected visit beyond the visit table"))?;
+        if v >= eval.nv {
+            return Err(r.corrupt("selected visit beyond the visit table"));
+        }
+        let u = owners.owner(v);
         let (Some(&first), Some(&end)) = (visitors.get(u as usize), visitors.get(u as usize + 1))
         else {
             return Err(r.corrupt("visitor beyond the visitor table"));

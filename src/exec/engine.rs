@@ -6,10 +6,10 @@
 //! - string dimensions: the predicate is decided once per distinct dictionary value
 //!   (exact equality is a single dictionary lookup) and the bitmap-index entries of the
 //!   matching values are OR-ed;
-//! - numeric dimensions: a range over the column's bit-sliced index ([`Bsi`]);
+//! - numeric dimensions: one pass over the mapped column ([`numbers`]);
 //! - action-level conditions give bitmaps of event rows (restricted to action rows),
-//!   conversion-level ones of conversion rows; rows project to visits by jumping from
-//!   each selected row to the next visit (one step per selected visit, not per row).
+//!   conversion-level ones of conversion rows; rows project to visits through the
+//!   rank bitset of visit starts (one lookup per selected visit, not per row).
 //!
 //! Combination (`docs/segment-language.md`). Groups whose conditions are all visit-valued (visit-level
 //! conditions, negated action conditions — "no action matches" — and conversion
@@ -20,23 +20,24 @@
 //! with every positive action condition false. Everything is finally intersected with the
 //! part's live visits in the time range.
 //!
-//! [`Bsi`]: super::bsi::Bsi
+//! [`numbers`]: super::numbers
 
 use std::ops::Bound;
 
 use roaring::{MultiOps, RoaringBitmap};
 
-use super::bsi::{Bsi, Numbers};
-use super::cache::{LiveVisits, PartCache, Slices, SummaryIndex, Sums, VisitMetrics, cached};
+use super::cache::{LiveVisits, PartCache, cached};
 use super::catalog::{ACTION_TYPES, Source};
 use super::compile::{Cond, Operand, strip_url};
+use super::numbers;
 use super::part::LivePart;
 use super::{CondStats, TimeRange};
 use crate::error::Result;
 use crate::event::EventType;
 use crate::lang::Op;
 use crate::schema::{Level, internal};
-use crate::storage::part_reader::{CatView, PartReader};
+use crate::storage::format::ColumnBody;
+use crate::storage::part_reader::{CatView, NumView, PartReader};
 
 /// Above this many matching dictionary values, a string condition is decided by one
 /// pass over the column's ids instead of OR-ing the values' bitmaps.
@@ -45,14 +46,6 @@ const MAX_INDEX_FAN_IN: usize = 64;
 /// A condition restricted to candidate rows looks their ids up one by one when there
 /// are fewer than 1/`RESTRICT_RATIO` of the column's rows, instead of a full pass.
 const RESTRICT_RATIO: u64 = 8;
-
-/// Conditions a part's numeric column answers by a pass over the column before its
-/// bit-sliced index is built (`bsi::Numbers`).
-const DIRECT_NUMBER_SCANS: u32 = 2;
-
-/// Projections of rows to visits a part makes from its mapped offsets before it
-/// decodes them (`PartEval::project`).
-const DIRECT_PROJECTIONS: u32 = 2;
 
 /// Evaluation context of one part.
 pub(super) struct PartEval<'a> {
@@ -84,141 +77,6 @@ impl<'a> PartEval<'a> {
         }
     }
 
-    /// Offsets of the visits' event rows (`visits + 1` entries).
-    pub(super) fn visit_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
-        cached(&self.cache.visit_starts, || {
-            let ve = self.r.packed(&self.r.meta().visit_events)?;
-            let v: Vec<u32> = ve
-                .iter()
-                .map(|x| x.clamp(0, self.ne as i64) as u32)
-                .collect();
-            if v.len() != self.nv as usize + 1 || v.windows(2).any(|w| w[0] > w[1]) {
-                return Err(self.r.corrupt("visit offsets out of order"));
-            }
-            Ok(v)
-        })
-    }
-
-    /// Offsets of the visitors' visits (`visitors + 1` entries).
-    pub(super) fn visitor_starts(&self) -> Result<std::sync::Arc<Vec<u32>>> {
-        cached(&self.cache.visitor_starts, || {
-            let vv = self.r.packed(&self.r.meta().visitor_visits)?;
-            let v: Vec<u32> = vv
-                .iter()
-                .map(|x| x.clamp(0, self.nv as i64) as u32)
-                .collect();
-            if v.len() != self.r.meta().visitors as usize + 1 || v.windows(2).any(|w| w[0] > w[1]) {
-                return Err(self.r.corrupt("visitor offsets out of order"));
-            }
-            Ok(v)
-        })
-    }
-
-    /// Visitor ordinal of every visit.
-    fn visit_visitor(&self) -> Result<Vec<u32>> {
-        let starts = self.visitor_starts()?;
-        let mut out = Vec::with_capacity(self.nv as usize);
-        for (v, w) in starts.windows(2).enumerate() {
-            out.extend(std::iter::repeat_n(v as u32, (w[1] - w[0]) as usize));
-        }
-        Ok(out)
-    }
-
-    /// The summary index of the part, built on first use.
-    pub(super) fn summary_index(&self) -> Result<std::sync::Arc<SummaryIndex>> {
-        cached(&self.cache.summary, || {
-            let n = self.nv as usize;
-            let col = |name: &str| -> Result<Vec<i64>> {
-                let c = self
-                    .r
-                    .visit_column(name)
-                    .ok_or_else(|| self.r.corrupt(format!("missing visit column {name}")))
-                    .and_then(|b| self.r.num(b, self.nv))?;
-                // One pass (sparse columns have no per-row presence lookups); a missing
-                // value is 0.
-                let mut out = vec![0i64; n];
-                for (r, v) in c.iter_int() {
-                    if let Some(slot) = out.get_mut(r as usize) {
-                        *slot = v;
-                    }
-                }
-                Ok(out)
-            };
-            let actions = col("actions")?;
-            let bounces = actions
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| **a == 1)
-                .map(|(r, _)| r as u32)
-                .collect();
-            let conversions = col(internal::CONVERSIONS)?;
-            let revenue = col(internal::REVENUE)?;
-            let duration = col("visitDuration")?;
-            let visitor = self.visit_visitor()?;
-            let per_visit = (0..n)
-                .map(|v| VisitMetrics {
-                    actions: actions[v].clamp(0, u32::MAX as i64) as u32,
-                    conversions: conversions[v].clamp(0, u32::MAX as i64) as u32,
-                    revenue_micros: revenue[v],
-                    duration: duration[v],
-                })
-                .collect::<Vec<_>>();
-            let total = Sums::of(&per_visit, 0..n as u32);
-            Ok(SummaryIndex {
-                visitor,
-                actions: Slices::build(&actions),
-                duration: Slices::build(&duration),
-                conversions: Slices::build(&conversions),
-                revenue_micros: Slices::build(&revenue),
-                bounces,
-                per_visit,
-                total,
-            })
-        })
-    }
-
-    /// Distinct visitors among `sel`, `owner` giving each visit's visitor ordinal. A
-    /// visitor's visits are consecutive rows, so the count is the number of changes of
-    /// owner along the selection. Dense selections are walked run by run: a run of
-    /// consecutive visits `a..=b` holds exactly the visitors `owner[a]..=owner[b]`
-    /// (every visitor has a visit), and only one shared with the previous run is not new.
-    pub(super) fn distinct_visitors(&self, sel: &RoaringBitmap, owner: &[u32]) -> Result<u64> {
-        let out_of_range = || self.r.corrupt("selected visit beyond the visit table");
-        if sel.max().is_some_and(|m| m as usize >= owner.len()) {
-            return Err(out_of_range());
-        }
-        let owner_of = |v: u32| owner.get(v as usize).copied().unwrap_or(u32::MAX);
-        if sel.len() * 4 < owner.len() as u64 {
-            // Sparse: runs are short, a plain pass (in batches) is cheaper.
-            let (mut n, mut last) = (0u64, u32::MAX);
-            let mut buf = [0u32; 256];
-            let mut it = sel.iter();
-            loop {
-                let batch = it.next_many(&mut buf);
-                if batch.is_empty() {
-                    return Ok(n);
-                }
-                for &v in batch.iter() {
-                    let who = owner_of(v);
-                    n += u64::from(who != last);
-                    last = who;
-                }
-            }
-        }
-        let mut n = 0u64;
-        let mut last: Option<u32> = None;
-        let mut it = sel.iter();
-        while let Some(run) = it.next_range() {
-            let (first, end) = (owner_of(*run.start()), owner_of(*run.end()));
-            n += u64::from(end.saturating_sub(first)) + 1;
-            if last == Some(first) {
-                n -= 1;
-            }
-            last = Some(end);
-        }
-        Ok(n)
-    }
-
     /// Rows whose type is in `types`.
     fn rows_of_types(&self, pick: fn(EventType) -> bool) -> Result<RoaringBitmap> {
         let body = self
@@ -241,12 +99,18 @@ impl<'a> PartEval<'a> {
 
     pub(super) fn action_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
         cached(&self.cache.action_rows, || {
+            if let Some(conv) = self.r.row_set(internal::CONVERSION_ROWS)? {
+                return Ok(all_rows(self.ne) - conv);
+            }
             self.rows_of_types(|t| !t.is_conversion())
         })
     }
 
     pub(super) fn conversion_rows(&self) -> Result<std::sync::Arc<RoaringBitmap>> {
         cached(&self.cache.conversion_rows, || {
+            if let Some(conv) = self.r.row_set(internal::CONVERSION_ROWS)? {
+                return Ok(conv);
+            }
             self.rows_of_types(EventType::is_conversion)
         })
     }
@@ -306,66 +170,53 @@ impl<'a> PartEval<'a> {
             return Ok(RoaringBitmap::new());
         }
         if lo > m.min_ts || hi <= m.max_ts {
-            let bsi = self.bsi_visit(internal::VISIT_START)?;
-            live &= bsi.range(Bound::Included(lo as f64), Bound::Excluded(hi as f64));
+            let start = self.visit_number(internal::VISIT_START)?;
+            live &= numbers::range(
+                Some(&start),
+                Bound::Included(lo as f64),
+                Bound::Excluded(hi as f64),
+            );
         }
         Ok(live)
     }
 
-    /// Projects event rows to the visits that own them: through the decoded visit
-    /// offsets once the part has them, else (a process asking once or twice) straight
-    /// from the mapped offsets column, which costs a few probes per selected visit
-    /// instead of decoding every visit's offset.
+    /// Projects event rows to the visits that own them: the owner of a row is one rank
+    /// lookup in the bitset of visit starts, and the rows up to the owner's end are
+    /// skipped, so the cost is one step per visit found.
     pub(super) fn project(&self, rows: &RoaringBitmap) -> Result<RoaringBitmap> {
-        if self.cache.visit_starts.get().is_none()
-            && self
-                .cache
-                .direct_projections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                < DIRECT_PROJECTIONS
-        {
-            let packed = self.r.packed(&self.r.meta().visit_events)?;
-            if packed.len() != self.nv as usize + 1 {
-                return Err(self.r.corrupt("visit offsets do not match the visit count"));
-            }
-            let get = |i: usize| packed.get(i).clamp(0, i64::from(self.ne)) as u32;
-            return self.project_by(rows, packed.len(), get);
-        }
-        self.project_over(rows, &self.visit_starts()?)
+        let owners = self.row_visits()?;
+        let starts = self.visit_starts()?;
+        self.project_by(rows, |row| {
+            let v = owners.owner(row);
+            (v, starts.get(v as usize + 1).copied())
+        })
     }
 
     /// Projects event rows to the visitors that own them.
     pub(super) fn project_to_visitors(&self, rows: &RoaringBitmap) -> Result<RoaringBitmap> {
-        let rows_of = cached(&self.cache.visitor_rows, || {
-            let visits = self.visit_starts()?;
-            Ok(self
-                .visitor_starts()?
-                .iter()
-                .map(|&v| visits.get(v as usize).copied().unwrap_or(self.ne))
-                .collect())
-        })?;
-        self.project_over(rows, &rows_of)
+        let (rows_visit, visit_visitor) = (self.row_visits()?, self.visit_visitors()?);
+        let (starts, visitors) = (self.visit_starts()?, self.visitor_starts()?);
+        self.project_by(rows, |row| {
+            let u = visit_visitor.owner(rows_visit.owner(row));
+            let end = visitors
+                .get(u as usize + 1)
+                .and_then(|&v| starts.get(v as usize))
+                .copied();
+            (u, end)
+        })
     }
 
-    /// Projects rows to the owners whose first rows are `starts` (`n + 1` entries,
-    /// non-decreasing).
-    fn project_over(&self, rows: &RoaringBitmap, starts: &[u32]) -> Result<RoaringBitmap> {
-        self.project_by(rows, starts.len(), |i| starts[i])
-    }
-
-    /// [`project_over`](Self::project_over) with the `len` offsets read by `start`
-    /// (called with indexes below `len` only).
+    /// Projects rows (ascending) to their owners: `owner(row)` gives the owner and the
+    /// first row past it (`None`: beyond the table, a damaged part).
     fn project_by(
         &self,
         rows: &RoaringBitmap,
-        len: usize,
-        start: impl Fn(usize) -> u32,
+        owner: impl Fn(u32) -> (u32, Option<u32>),
     ) -> Result<RoaringBitmap> {
         let mut out = Vec::new();
         let mut it = rows.iter();
         let mut buf = [0u32; 256];
-        let mut from = 0;
-        // Rows below `end` belong to the visit pushed last.
+        // Rows below `end` belong to the owner pushed last.
         let mut end = 0u32;
         loop {
             let batch = it.next_many(&mut buf);
@@ -376,15 +227,11 @@ impl<'a> PartEval<'a> {
                 if row < end {
                     continue;
                 }
-                // Empty visits share a start: the owner is the last visit starting at
-                // or before `row`.
-                let v = owner_visit(len, &start, from, row);
-                if v + 1 >= len {
-                    return Err(self.r.corrupt("event row beyond the last visit"));
-                }
-                let next = start(v + 1);
-                out.push(v as u32);
-                from = v + 1;
+                let (o, next) = owner(row);
+                let next = next
+                    .filter(|&n| n > row)
+                    .ok_or_else(|| self.r.corrupt("event row beyond the last visit"))?;
+                out.push(o);
                 end = next;
             }
         }
@@ -394,7 +241,7 @@ impl<'a> PartEval<'a> {
     /// The event rows of `visits`.
     pub(super) fn broadcast(&self, visits: &RoaringBitmap) -> Result<RoaringBitmap> {
         let starts = self.visit_starts()?;
-        self.expand(visits, &starts, self.ne, "visit beyond the visit table")
+        self.expand(visits, starts, self.ne, "visit beyond the visit table")
     }
 
     /// The visits of the visitor ordinals in `visitors`.
@@ -402,7 +249,7 @@ impl<'a> PartEval<'a> {
         let starts = self.visitor_starts()?;
         self.expand(
             visitors,
-            &starts,
+            starts,
             self.nv,
             "visitor beyond the visitor table",
         )
@@ -432,31 +279,18 @@ impl<'a> PartEval<'a> {
         Ok(from_words(&words))
     }
 
-    fn bsi_of(
-        &self,
-        key: &str,
-        body: Option<&crate::storage::format::ColumnBody>,
-        rows: u32,
-    ) -> Result<Numbers<'a>> {
-        if let Some(b) = self.cache.built_bsi(key) {
-            return Ok(Numbers::Index(b));
-        }
-        if self.cache.bsi_use(key) <= DIRECT_NUMBER_SCANS {
-            let col = body.map(|b| self.r.num(b, rows)).transpose()?;
-            return Ok(Numbers::Scan(col));
-        }
-        Ok(Numbers::Index(self.cache.bsi(key, || match body {
-            Some(b) => Ok(Bsi::build(self.r.num(b, rows)?.iter_num())),
-            None => Ok(Bsi::default()),
-        })?))
-    }
-
-    pub(super) fn bsi_visit(&self, name: &str) -> Result<Numbers<'a>> {
+    /// A visit-level numeric column.
+    pub(super) fn visit_number(&self, name: &str) -> Result<NumView<'a>> {
         let body = self
             .r
             .visit_column(name)
             .ok_or_else(|| self.r.corrupt(format!("missing visit column {name}")))?;
-        self.bsi_of(&format!("v:{name}"), Some(body), self.nv)
+        self.r.num(body, self.nv)
+    }
+
+    /// An event-level or custom numeric column (`None`: the part lacks it).
+    fn event_number(&self, body: Option<&ColumnBody>) -> Result<Option<NumView<'a>>> {
+        body.map(|b| self.r.num(b, self.ne)).transpose()
     }
 
     /// Evaluates the positive counterpart of `c` (for a negative condition, what it
@@ -494,22 +328,21 @@ impl<'a> PartEval<'a> {
             },
             Source::ActionType => self.action_type_rows(c, within),
             Source::VisitNumber(col) => {
-                let bsi = self.bsi_visit(col)?;
-                Ok(self.number_rows(&bsi, c, self.nv))
+                let col = self.visit_number(col)?;
+                Ok(self.number_rows(Some(&col), c, self.nv))
             }
             Source::EventNumber(col) => {
-                let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
-                Ok(self.number_rows(&bsi, c, self.ne))
+                let col = self.event_number(self.r.event_column(col))?;
+                Ok(self.number_rows(col.as_ref(), c, self.ne))
             }
             Source::CustomNumber(name) => {
-                let bsi = self.bsi_of(&format!("c:{name}"), self.r.custom_column(name), self.ne)?;
-                Ok(self.number_rows(&bsi, c, self.ne))
+                let col = self.event_number(self.r.custom_column(name))?;
+                Ok(self.number_rows(col.as_ref(), c, self.ne))
             }
             Source::ConversionGoal => self.goal_rows(c),
             Source::ConversionRevenue => {
-                let col = internal::REVENUE_EVENT;
-                let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
-                Ok(self.number_rows(&bsi, c, self.ne))
+                let col = self.event_number(self.r.event_column(internal::REVENUE_EVENT))?;
+                Ok(self.number_rows(col.as_ref(), c, self.ne))
             }
             Source::VisitorId => self.visitor_id_visits(c),
             Source::VisitId => self.visit_id_visits(c),
@@ -542,10 +375,11 @@ impl<'a> PartEval<'a> {
     /// Event rows whose goal id (0 for an `ecommerceOrder` row without one) passes `c`'s
     /// positive test.
     fn goal_rows(&self, c: &Cond) -> Result<RoaringBitmap> {
-        let col = internal::GOAL_ID;
-        let bsi = self.bsi_of(&format!("e:{col}"), self.r.event_column(col), self.ne)?;
+        let col = self.event_number(self.r.event_column(internal::GOAL_ID))?;
+        let col = col.as_ref();
         // `docs/ingest.md`: `ecommerceOrder` rows have goal id 0 (unless one is given).
-        let orders = self.rows_of_types(|t| t == EventType::EcommerceOrder)? - &bsi.present();
+        let orders = self.rows_of_types(|t| t == EventType::EcommerceOrder)?
+            - &numbers::present(col, self.ne);
         let zero_matches = match c.operand {
             Operand::Number(v) => match c.op.positive() {
                 Op::Lt => 0.0 < v,
@@ -556,7 +390,7 @@ impl<'a> PartEval<'a> {
             },
             _ => c.op == Op::Ne,
         };
-        let rows = self.number_rows(&bsi, c, self.ne) - &orders;
+        let rows = self.number_rows(col, c, self.ne) - &orders;
         Ok(if zero_matches { rows | orders } else { rows })
     }
 
@@ -569,12 +403,12 @@ impl<'a> PartEval<'a> {
         }
     }
 
-    fn number_rows(&self, bsi: &Numbers<'_>, c: &Cond, rows: u32) -> RoaringBitmap {
+    fn number_rows(&self, col: Option<&NumView<'_>>, c: &Cond, rows: u32) -> RoaringBitmap {
         let v = match c.operand {
             Operand::Number(v) => v,
             // `==`: no value (numbers are never empty strings); `!=`: has a value.
-            _ if c.op == Op::Eq => return all_rows(rows) - bsi.present(),
-            _ => return bsi.present(),
+            _ if c.op == Op::Eq => return all_rows(rows) - numbers::present(col, rows),
+            _ => return numbers::present(col, rows),
         };
         use Bound::*;
         let (lo, hi) = match c.op.positive() {
@@ -584,7 +418,7 @@ impl<'a> PartEval<'a> {
             Op::Ge => (Included(v), Unbounded),
             _ => (Included(v), Included(v)),
         };
-        bsi.range(lo, hi)
+        numbers::range(col, lo, hi)
     }
 
     /// Rows of a string column matching `c`'s positive test; `name` maps a stored value
@@ -794,7 +628,8 @@ impl<'a> PartEval<'a> {
                 Ok(Value::Visits(v))
             }
             Level::Action => {
-                let rows = pos & &*self.action_rows()?;
+                // Action rows: every row but the conversions.
+                let rows = pos - &*self.conversion_rows()?;
                 stats.rows += rows.len();
                 if c.is_negative() {
                     let v = self.all_visits() - self.project(&rows)?;
@@ -1047,13 +882,13 @@ pub(super) fn all_rows(n: u32) -> RoaringBitmap {
 }
 
 /// The bitmap of a plain bitset (bit `i` of word `i / 64` is member `i`).
-fn from_words(words: &[u64]) -> RoaringBitmap {
+pub(super) fn from_words(words: &[u64]) -> RoaringBitmap {
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     RoaringBitmap::from_lsb0_bytes(0, &bytes)
 }
 
 /// Sets bits `a..b` of a bitset (bits beyond its end are ignored).
-fn set_bits(words: &mut [u64], a: usize, b: usize) {
+pub(super) fn set_bits(words: &mut [u64], a: usize, b: usize) {
     let b = b.min(words.len() * 64);
     let mut i = a;
     while i < b {
@@ -1084,42 +919,6 @@ fn scans_dictionary(c: &Cond) -> bool {
         Source::VisitText(_) | Source::EventText(_) | Source::CustomText(_) | Source::ActionType
     );
     text && !(c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url)
-}
-
-/// The visit owning event row `row`: the last `v` with `start(v) <= row` among the
-/// `len` offsets, searched from `from` on by galloping (rows are projected in ascending
-/// order, so the answer is usually close to the previous one; a binary search from
-/// scratch costs ~18 probes). 0 when no offset is at or below `row`.
-pub(super) fn owner_visit(
-    len: usize,
-    start: &impl Fn(usize) -> u32,
-    from: usize,
-    row: u32,
-) -> usize {
-    // The first index in `lo..hi` whose offset is above `row` (`hi` if none).
-    let first_above = |mut lo: usize, mut hi: usize| {
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if start(mid) <= row {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    };
-    if from >= len || start(from) > row {
-        // Not past `from` (only on damaged offsets): search everything.
-        return first_above(0, len).saturating_sub(1);
-    }
-    let (mut lo, mut step) = (from, 1);
-    let mut hi = lo + 1;
-    while hi < len && start(hi) <= row {
-        lo = hi;
-        step *= 2;
-        hi = lo + step;
-    }
-    first_above(lo + 1, hi.min(len)) - 1
 }
 
 /// Stored values compare as they are (action types are the exception: see
@@ -1196,8 +995,7 @@ impl<'c> TextTest<'c> {
 
 #[cfg(test)]
 mod tests {
-    use super::{all_rows, owner_visit};
-    use proptest::prelude::*;
+    use super::all_rows;
     use roaring::RoaringBitmap;
 
     #[test]
@@ -1209,30 +1007,6 @@ mod tests {
             // What the complements rely on: removing scattered values stays exact.
             let odd: RoaringBitmap = (1..n).step_by(2).collect();
             assert_eq!((all - &odd).len(), u64::from(n.div_ceil(2)));
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn galloping_finds_the_owner(
-            lens in prop::collection::vec(0u32..5, 1..60),
-            probes in prop::collection::vec(any::<u32>(), 1..40),
-        ) {
-            let mut starts = vec![0u32];
-            for l in &lens {
-                starts.push(starts.last().unwrap() + l);
-            }
-            let total = *starts.last().unwrap();
-            prop_assume!(total > 0);
-            let mut rows: Vec<u32> = probes.iter().map(|p| p % total).collect();
-            rows.sort_unstable();
-            let mut from = 0;
-            for row in rows {
-                let want = starts.partition_point(|&s| s <= row) - 1;
-                let got = owner_visit(starts.len(), &|i| starts[i], from, row);
-                prop_assert_eq!(got, want);
-                from = got;
-            }
         }
     }
 }

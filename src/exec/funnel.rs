@@ -243,10 +243,9 @@ fn funnel_part(
         return Ok(out);
     }
     let eval = PartEval::new(lp);
-    let ix = eval.summary_index()?;
     let visitor_scope = options.scope == FunnelScope::Visitor;
     out.units = if visitor_scope {
-        eval.distinct_visitors(sel, &ix.visitor)?
+        super::summary::distinct_visitors(&eval.visit_visitors()?, sel)
     } else {
         sel.len()
     };
@@ -312,7 +311,7 @@ fn walk_units(
     let mut cur = it.next();
     for unit in walk {
         chain.clear();
-        let (first_visit, lo, hi) = unit_rows(eval, &starts, &visitors, unit, visitor_scope)?;
+        let (first_visit, lo, hi) = unit_rows(eval, starts, visitors, unit, visitor_scope)?;
         if cur.is_some_and(|row| row < lo) {
             it.advance_to(lo);
             cur = it.next();

@@ -4,26 +4,30 @@
 //! - [`catalog`]: the dimensions a segment can name;
 //! - [`compile`](mod@compile): names resolved, values typed ([`CompiledSegment`]);
 //! - `engine`: per-part bitmap evaluation (`docs/segment-language.md` semantics);
-//! - [`bsi`]: bit-sliced indexes for numeric ranges;
+//! - `numbers`: numeric conditions as passes over the mapped columns;
+//! - `views`, `summary`: what queries read besides the columns (mapped from version 2
+//!   parts, built once for version 1 parts), and summaries straight from the columns;
 //! - [`scan`]: the naive row-by-row oracle the tests hold the engine to.
 //!
 //! Results are bitmaps of visit rows per part ([`Selection`]), so memory does not grow
 //! with the number of matching rows; every visitor lives in exactly one part, so
 //! per-part distinct visitor counts add up.
 
-pub mod bsi;
 pub(crate) mod cache;
 pub mod catalog;
 pub mod cohort;
 pub mod compile;
-mod direct;
 mod engine;
 pub mod funnel;
+mod kernels;
+mod numbers;
 pub(crate) mod part;
 mod pool;
 pub mod report;
 mod stats;
+mod summary;
 mod values;
+mod views;
 pub mod visits;
 
 use std::sync::Arc;
@@ -163,7 +167,7 @@ fn method(c: &Cond) -> String {
             | Source::ConversionRevenue
     );
     let base = if numeric {
-        "bit-sliced index range".to_string()
+        "column scan".to_string()
     } else if matches!(c.operand, Operand::Empty) {
         "null rows + empty dictionary entry".to_string()
     } else if c.op.positive() == lang::Op::Eq && !c.fold_case && !c.dim.url {
@@ -337,37 +341,63 @@ fn select_with_stats(
     Ok((Selection { parts }, per_condition))
 }
 
-/// How a summary reads a part's metrics (tests compare the ways).
+/// How a summary of a segment reads each part (tests compare the ways).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SummaryPath {
-    /// The cheapest for this part and selection (what queries use).
+    /// The cheapest: a part's per-value summaries when the segment is one value of a
+    /// visit-level string dimension, else the selection and the columns.
     Auto,
-    /// Always straight from the columns (`direct.rs`).
-    Direct,
-    /// Always through the summary index (built if need be).
-    Index,
+    /// Always the selection and the columns.
+    Columns,
 }
 
 /// The summary of the selected visits (parts in parallel).
 pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
-    summarize_by(parts, selection, SummaryPath::Auto)
-}
-
-/// [`summarize`], reading metrics the way `path` says.
-pub(crate) fn summarize_by(
-    parts: &[LivePart],
-    selection: &Selection,
-    path: SummaryPath,
-) -> Result<Summary> {
     let jobs = parts
         .iter()
         .zip(selection.parts.iter())
         .map(|(lp, sel)| {
             let (lp, sel) = (lp.clone(), sel.clone());
-            Box::new(move || summarize_part(&lp, &sel, path)) as pool::Job<(Summary, i128)>
+            Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
         })
         .collect();
-    let per_part = pool::run_all(jobs, part::total_events(parts))?;
+    Ok(merge(pool::run_all(jobs, part::total_events(parts))?))
+}
+
+/// The summary of the visits `segment` selects within `range`: per part, from the
+/// part's per-value summaries where they answer it, else selected and summarised in
+/// one job.
+pub(crate) fn summary(
+    parts: &[LivePart],
+    segment: &CompiledSegment,
+    range: &TimeRange,
+    path: SummaryPath,
+) -> Result<Summary> {
+    let (distinct, _) = distinct_groups(&segment.groups);
+    let value = match path {
+        SummaryPath::Auto => ValueLookup::of(&distinct),
+        SummaryPath::Columns => None,
+    };
+    let (groups, value, range) = (Arc::new(distinct), Arc::new(value), *range);
+    let blank: Vec<Vec<CondStats>> = groups
+        .iter()
+        .map(|g| vec![CondStats::default(); g.len()])
+        .collect();
+    let per_part = for_each_part(parts, move |lp| {
+        if let Some(v) = value.as_ref()
+            && let Some(s) = v.summary(lp, &range)?
+        {
+            return Ok(s);
+        }
+        let mut stats = blank.clone();
+        let sel = PartEval::new(lp).select(&groups, &range, &mut stats, true)?;
+        summarize_part(lp, &sel)
+    })?;
+    Ok(merge(per_part))
+}
+
+/// Per-part summaries (revenue in micros) added up.
+fn merge(per_part: Vec<(Summary, i128)>) -> Summary {
     let mut s = Summary::default();
     let mut micros: i128 = 0;
     for (p, m) in per_part {
@@ -380,7 +410,90 @@ pub(crate) fn summarize_by(
         micros += m;
     }
     s.revenue = micros as f64 / 1e6;
-    Ok(s)
+    s
+}
+
+/// A segment that is one exact value of a visit-level string dimension
+/// (`countryCode==de`, `visitorType==returningCustomer`): each part answers it from the
+/// summary it keeps of that dictionary entry, in constant time.
+#[derive(Debug)]
+struct ValueLookup {
+    column: String,
+    value: String,
+    /// Compare ignoring case (code dimensions).
+    fold_case: bool,
+}
+
+impl ValueLookup {
+    fn of(groups: &[Vec<Cond>]) -> Option<ValueLookup> {
+        let [group] = groups else { return None };
+        let [c] = group.as_slice() else { return None };
+        let catalog::Source::VisitText(column) = &c.dim.source else {
+            return None;
+        };
+        let Operand::Text(value) = &c.operand else {
+            return None;
+        };
+        (c.op == lang::Op::Eq && !c.dim.url).then(|| ValueLookup {
+            column: column.to_string(),
+            value: value.clone(),
+            fold_case: c.fold_case,
+        })
+    }
+
+    /// The summary of part `lp` (revenue in micros), or `None` when the part cannot
+    /// answer from its summaries (visitors deleted from it, a time range cutting it, a
+    /// value too rare to be summarised, or an older part without them).
+    fn summary(&self, lp: &LivePart, range: &TimeRange) -> Result<Option<(Summary, i128)>> {
+        let r = &lp.reader;
+        let m = r.meta();
+        let whole =
+            range.start.is_none_or(|s| s <= m.min_ts) && range.end.is_none_or(|e| e > m.max_ts);
+        if !lp.deleted.is_empty() || !whole {
+            return Ok(None);
+        }
+        let Some(view) = r.value_summaries(&self.column)? else {
+            return Ok(None);
+        };
+        let body = r
+            .visit_column(&self.column)
+            .ok_or_else(|| r.corrupt(format!("missing visit column {}", self.column)))?;
+        let dict = r.cat(body, m.visits)?.dict;
+        let entry = if self.fold_case {
+            let mut found = None;
+            for i in 0..dict.len() {
+                let s = dict.get(i).ok_or_else(|| r.corrupt("dictionary entry"))?;
+                if s.to_lowercase() == self.value {
+                    if found.is_some() {
+                        // Several spellings: their visitors may overlap.
+                        return Ok(None);
+                    }
+                    found = Some(i);
+                }
+            }
+            found
+        } else {
+            dict.find(&self.value)
+        };
+        let Some(entry) = entry else {
+            return Ok(Some((Summary::default(), 0)));
+        };
+        let Some(rec) = u32::try_from(entry).ok().and_then(|e| view.get(e)) else {
+            return Ok(None);
+        };
+        use crate::schema::internal::measure;
+        let count = |k: usize| rec.measure(k).max(0) as u64;
+        let s = Summary {
+            visits: u64::from(rec.visits),
+            visitors: u64::from(rec.visitors),
+            actions: count(measure::ACTIONS),
+            conversions: count(measure::CONVERSIONS),
+            revenue: 0.0,
+            bounces: count(measure::BOUNCES),
+            sum_visit_duration: count(measure::DURATION),
+        };
+        Ok(Some((s, i128::from(rec.measure(measure::REVENUE_MICROS)))))
+    }
 }
 
 /// Runs `f` on every live part (in parallel, on the worker pool), in part order.
@@ -398,58 +511,23 @@ fn for_each_part<R: Send + 'static>(
     pool::run_all(jobs, part::total_events(parts))
 }
 
-/// Summaries (see [`direct`]) a part serves from its columns before its summary index
-/// is built: a process that asks once or twice never pays for the index, one that
-/// keeps asking gets it.
-const DIRECT_SUMMARIES: u32 = 2;
-
 /// Summary of `sel` in one part, with revenue in micros.
-fn summarize_part(
-    lp: &LivePart,
-    sel: &RoaringBitmap,
-    path: SummaryPath,
-) -> Result<(Summary, i128)> {
+fn summarize_part(lp: &LivePart, sel: &RoaringBitmap) -> Result<(Summary, i128)> {
     let eval = PartEval::new(lp);
     let live = eval.live()?;
-    if path == SummaryPath::Direct {
-        let (visitors, sums) = direct::summarize(lp, sel, true)?;
-        return Ok(summary_of(sel, visitors, sums));
-    }
-    let every_live =
-        path == SummaryPath::Auto && sel.len() == live.visits.len() && *sel == live.visits;
-    let index = match lp.cache.summary.get() {
-        Some(ix) => Some(ix.clone()),
-        None if path == SummaryPath::Index => Some(eval.summary_index()?),
-        None if lp
-            .cache
-            .direct_summaries
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            < DIRECT_SUMMARIES =>
-        {
-            None
-        }
-        None => Some(eval.summary_index()?),
-    };
-    let (visitors, sums) = if every_live {
+    let (visitors, sums) = if sel.len() == live.visits.len() && *sel == live.visits {
         // Every live visit (the empty segment): added up once per deletion set.
         let visitors = u64::from(lp.entry.visitors).saturating_sub(lp.deleted.len());
-        let sums = match (live.sums.get(), &index) {
-            (Some(s), _) => *s,
-            (None, Some(ix)) => *live.sums.get_or_init(|| {
-                selected_sums(ix, &live.visits, u64::from(lp.reader.meta().visits))
-            }),
-            (None, None) => {
-                let (_, s) = direct::summarize(lp, sel, false)?;
+        let sums = match live.sums.get() {
+            Some(s) => *s,
+            None => {
+                let (_, s) = summary::summarize(&eval, sel, false)?;
                 *live.sums.get_or_init(|| s)
             }
         };
         (visitors, sums)
-    } else if let Some(ix) = &index {
-        // (Also checks that `sel` lies within the visits.)
-        let visitors = eval.distinct_visitors(sel, &ix.visitor)?;
-        (visitors, selected_sums(ix, sel, ix.visitor.len() as u64))
     } else {
-        direct::summarize(lp, sel, true)?
+        summary::summarize(&eval, sel, true)?
     };
     Ok(summary_of(sel, visitors, sums))
 }
@@ -467,50 +545,6 @@ fn summary_of(sel: &RoaringBitmap, visitors: u64, sums: cache::Sums) -> (Summary
         sum_visit_duration: count(sums.duration),
     };
     (s, sums.revenue_micros)
-}
-
-/// Below this many selected visits per 65,536 (a roaring container), adding up the
-/// visits one by one beats the bit slices' intersection counts (measured: a few dozen
-/// slices, each counted against the selection, cost about as much as walking 6,000
-/// visits; `benches/query.rs`).
-const WALK_VISITS_PER_CONTAINER: u64 = 6_000;
-
-/// The metrics of the visits `sel` (within `0..visits`), by the cheapest way: visit by
-/// visit for a few visits (or all but a few), else by bit-slice intersection counts
-/// with the selection or its complement, whichever is smaller.
-fn selected_sums(ix: &cache::SummaryIndex, sel: &RoaringBitmap, visits: u64) -> cache::Sums {
-    let rest_len = visits.saturating_sub(sel.len());
-    let walk = visits.div_ceil(1 << 16) * WALK_VISITS_PER_CONTAINER;
-    if sel.len() <= rest_len {
-        if sel.len() <= walk {
-            return cache::Sums::of(&ix.per_visit, sel.iter());
-        }
-        let mut flat = sel.clone();
-        flat.remove_run_compression();
-        return sliced_sums(ix, &flat);
-    }
-    if rest_len == 0 {
-        return ix.total;
-    }
-    let mut rest = engine::all_rows(visits as u32);
-    rest -= sel;
-    if rest_len <= walk {
-        return ix.total.minus(&cache::Sums::of(&ix.per_visit, rest.iter()));
-    }
-    rest.remove_run_compression();
-    ix.total.minus(&sliced_sums(ix, &rest))
-}
-
-/// The metrics of the visits `set` (without run containers) by bit-slice intersection
-/// counts.
-fn sliced_sums(ix: &cache::SummaryIndex, set: &RoaringBitmap) -> cache::Sums {
-    cache::Sums {
-        actions: ix.actions.sum(set),
-        conversions: ix.conversions.sum(set),
-        duration: ix.duration.sum(set),
-        revenue_micros: ix.revenue_micros.sum(set),
-        bounces: ix.bounces.intersection_len(set),
-    }
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 use serde::{Serialize, Serializer};
 
-use super::cache::SummaryIndex;
 use super::catalog::{ACTION_TYPES, Catalog, Dimension, Source};
 use super::engine::PartEval;
 use super::part::LivePart;
+use super::views::Metrics;
 use super::{Selection, Summary, pool};
 use crate::error::{Error, Result};
 use crate::event::EventType;
@@ -31,6 +31,7 @@ use crate::storage::dict::DictView;
 use crate::storage::format::ColumnBody;
 use crate::storage::packed::PackedView;
 use crate::storage::part_reader::{CatView, NumView, PartReader};
+use crate::storage::rank::RankView;
 
 /// A value of the dimension a report is grouped by.
 #[derive(Debug, Clone)]
@@ -364,8 +365,10 @@ enum Ids<'a> {
     Folded(PackedView<'a>, Vec<u32>),
     /// Precomputed groups.
     Dense(Arc<DenseGroups>),
-    /// Visit → its visitor's ordinal + 1.
-    Visitor(Arc<SummaryIndex>),
+    /// A narrow dense integer column: the raw (offset) value + 1 is the group.
+    Raw(PackedView<'a>),
+    /// Visit → its visitor's ordinal + 1 (of `n` visits).
+    Visitor(RankView<'a>, u32),
 }
 
 impl Ids<'_> {
@@ -379,7 +382,10 @@ impl Ids<'_> {
                 .get(p.get(r) as usize)
                 .map_or(usize::MAX, |&g| g as usize),
             Ids::Dense(d) => d.ids.get(r).map_or(usize::MAX, |&g| g as usize),
-            Ids::Visitor(ix) => ix.visitor.get(r).map_or(usize::MAX, |&u| u as usize + 1),
+            Ids::Raw(p) if r < p.len() => p.get_raw(r) as usize + 1,
+            Ids::Raw(_) => usize::MAX,
+            Ids::Visitor(owners, n) if row < *n => owners.owner(row) as usize + 1,
+            Ids::Visitor(..) => usize::MAX,
         }
     }
 }
@@ -394,6 +400,11 @@ enum GroupValues<'a> {
     List(Vec<ReportValue>),
     Dense(Arc<DenseGroups>),
     Visitors(DictView<'a>),
+    /// Group `g > 0` is the integer `min + g − 1` (of `len` groups).
+    Ints {
+        min: i64,
+        len: usize,
+    },
 }
 
 impl Grouping<'_> {
@@ -410,6 +421,7 @@ impl Grouping<'_> {
             GroupValues::List(v) => v.len(),
             GroupValues::Dense(d) => d.values.len(),
             GroupValues::Visitors(d) => d.len() + 1,
+            GroupValues::Ints { len, .. } => *len,
         }
     }
 
@@ -419,6 +431,10 @@ impl Grouping<'_> {
             GroupValues::Dense(d) => d.values.get(g).cloned(),
             GroupValues::Visitors(_) if g == 0 => Some(ReportValue::Null),
             GroupValues::Visitors(d) => d.get(g - 1).map(|s| ReportValue::Text(s.into())),
+            GroupValues::Ints { .. } if g == 0 => Some(ReportValue::Null),
+            GroupValues::Ints { min, len } => {
+                (g < *len).then(|| ReportValue::Int((i128::from(*min) + g as i128 - 1) as i64))
+            }
         }
     }
 }
@@ -434,19 +450,25 @@ struct Acc {
 
 impl Acc {
     #[inline]
-    fn add_visit(&mut self, v: u32, ix: &SummaryIndex) {
-        let m = ix.per_visit.get(v as usize).copied().unwrap_or_default();
+    fn add_visit(&mut self, v: u32, part: &PartMetrics<'_>) {
+        let (actions, conversions, _, revenue_micros) = part.metrics.of(v as usize);
         let c = &mut self.counts;
         c.visits += 1;
-        c.actions += u64::from(m.actions);
-        c.conversions += u64::from(m.conversions);
-        c.revenue_micros += i128::from(m.revenue_micros);
-        let who = ix.visitor.get(v as usize).map_or(0, |&u| u + 1);
+        c.actions += actions.max(0) as u64;
+        c.conversions += conversions.max(0) as u64;
+        c.revenue_micros += i128::from(revenue_micros);
+        let who = part.owners.owner(v) + 1;
         if self.last_visitor != who {
             self.last_visitor = who;
             c.visitors += 1;
         }
     }
+}
+
+/// What a report adds per visit: the part's metrics and each visit's visitor.
+struct PartMetrics<'a> {
+    metrics: Metrics<'a>,
+    owners: RankView<'a>,
 }
 
 /// The groups of `sel` in one part.
@@ -460,8 +482,14 @@ fn report_part(
     }
     let eval = PartEval::new(lp);
     let r = eval.r;
-    let ix = eval.summary_index()?;
-    let grouping = grouping(&eval, dim, &ix)?;
+    if sel.max().is_some_and(|m| m >= eval.nv) {
+        return Err(r.corrupt("selected visit beyond the visit table"));
+    }
+    let ix = PartMetrics {
+        metrics: eval.metrics()?,
+        owners: eval.visit_visitors()?,
+    };
+    let grouping = grouping(&eval, dim)?;
     let mut acc = vec![Acc::default(); grouping.len()];
     let bad_group = || r.corrupt("report group id out of range");
     match dim.level {
@@ -523,11 +551,7 @@ fn report_part(
 }
 
 /// How `dim` groups the rows of one part.
-fn grouping<'a>(
-    eval: &PartEval<'a>,
-    dim: &Dimension,
-    ix: &Arc<SummaryIndex>,
-) -> Result<Grouping<'a>> {
+fn grouping<'a>(eval: &PartEval<'a>, dim: &Dimension) -> Result<Grouping<'a>> {
     let r = eval.r;
     let stored = |s: &str| Some(s.to_string());
     match &dim.source {
@@ -579,7 +603,7 @@ fn grouping<'a>(
             eval.cache.groups("goal", || goal_groups(eval))?,
         )),
         Source::VisitorId => Ok(Grouping {
-            ids: Ids::Visitor(ix.clone()),
+            ids: Ids::Visitor(eval.visit_visitors()?, eval.nv),
             values: GroupValues::Visitors(r.visitor_ids()?),
         }),
         Source::VisitId => Ok(Grouping::dense(
@@ -658,8 +682,13 @@ fn folded_text_grouping<'a>(r: &PartReader, cv: CatView<'a>) -> Result<Grouping<
     })
 }
 
+/// Widest dense integer column grouped by its raw values directly (4,096 groups).
+const RAW_GROUP_BITS: u8 = 12;
+
 /// One group per distinct value of the numeric column `body` (`rows` rows; a column
-/// the part lacks gives the null group only), cached under `key`.
+/// the part lacks gives the null group only): a narrow dense integer column groups by
+/// its stored values as they are, others by value ranks built once and cached under
+/// `key`.
 fn number_grouping<'a>(
     eval: &PartEval<'a>,
     key: &str,
@@ -667,6 +696,18 @@ fn number_grouping<'a>(
     rows: u32,
 ) -> Result<Grouping<'a>> {
     let r = eval.r;
+    if let Some(b) = body
+        && let Some(dense) = r.num(b, rows)?.dense_ints()
+        && dense.width() <= RAW_GROUP_BITS
+    {
+        return Ok(Grouping {
+            ids: Ids::Raw(dense),
+            values: GroupValues::Ints {
+                min: dense.min(),
+                len: (1usize << dense.width()) + 1,
+            },
+        });
+    }
     let d = eval.cache.groups(key, || match body {
         Some(b) => Ok(DenseGroups::numbers(&r.num(b, rows)?, rows)),
         None => Ok(DenseGroups::build::<i64>(

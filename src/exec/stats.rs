@@ -99,9 +99,7 @@ fn live_totals(p: &LivePart) -> Result<LiveTotals> {
             .ok_or_else(|| r.corrupt(format!("missing visit column {n}")))
     };
     let start = r.num(col(internal::VISIT_START)?, m.visits)?;
-    let actions = r.num(col("actions")?, m.visits)?;
-    let conv = r.num(col(internal::CONVERSIONS)?, m.visits)?;
-    let rev = r.num(col(internal::REVENUE)?, m.visits)?;
+    let metrics = super::engine::PartEval::new(p).metrics()?;
     let ts = r.num(
         r.event_column(internal::TS_OFFSET)
             .ok_or_else(|| r.corrupt("missing event times"))?,
@@ -122,9 +120,10 @@ fn live_totals(p: &LivePart) -> Result<LiveTotals> {
             let s = start.int(i).unwrap_or(0);
             t.visits += 1;
             t.events += ev.len() as u64;
-            t.actions += actions.int(i).unwrap_or(0) as u64;
-            t.conversions += conv.int(i).unwrap_or(0) as u64;
-            t.revenue_micros += rev.int(i).unwrap_or(0) as i128;
+            let (actions, conversions, _, revenue_micros) = metrics.of(i);
+            t.actions += actions.max(0) as u64;
+            t.conversions += conversions.max(0) as u64;
+            t.revenue_micros += i128::from(revenue_micros);
             t.first = t.first.min(s);
             if let Some(last) = ev.end.checked_sub(1) {
                 t.last = t.last.max(s.saturating_add(ts.int(last).unwrap_or(0)));

@@ -23,6 +23,7 @@ pub mod mmap;
 pub mod packed;
 pub mod part_reader;
 pub mod part_writer;
+pub mod rank;
 pub mod sim;
 
 /// Threads for parallel work (parsing, building parts, queries over several parts):

@@ -18,6 +18,7 @@ use super::fs::VfsDir;
 use super::index::IndexView;
 use super::mmap::Backing;
 use super::packed::PackedView;
+use super::rank::RankView;
 use crate::error::{Error, Result};
 
 /// A part opened for reading.
@@ -26,6 +27,8 @@ pub struct PartReader {
     data: Backing,
     meta: PartMeta,
     verified: Vec<OnceLock<bool>>,
+    /// Sections with block checksums: their table section and each block's state.
+    blocks: HashMap<u32, (u32, Vec<OnceLock<bool>>)>,
     visit_cols: HashMap<String, usize>,
     event_cols: HashMap<String, usize>,
     custom_cols: HashMap<String, usize>,
@@ -54,6 +57,77 @@ pub struct CatView<'a> {
     pub src: Option<PackedView<'a>>,
 }
 
+/// The per-entry summaries of one visit-level string column ([`ValueSummaries`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SummaryView<'a> {
+    bytes: &'a [u8],
+    entries: u32,
+    measures: u8,
+}
+
+/// One entry's summary: its visits, their distinct visitors, and each measure summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueSummary<'a> {
+    /// Visits holding the entry.
+    pub visits: u32,
+    /// Their distinct visitors.
+    pub visitors: u32,
+    measures: &'a [u8],
+}
+
+impl ValueSummary<'_> {
+    /// Measure `k` summed over the entry's visits (0 past the last).
+    pub fn measure(&self, k: usize) -> i64 {
+        le_u64(self.measures, k * 8) as i64
+    }
+}
+
+impl<'a> SummaryView<'a> {
+    /// Number of entries with a summary.
+    pub fn len(&self) -> u32 {
+        self.entries
+    }
+
+    /// True when no entry has a summary.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    fn record(&self, i: u32) -> Option<(u32, ValueSummary<'a>)> {
+        let len = summary_record_len(self.measures);
+        let r = self.bytes.get(i as usize * len..(i as usize + 1) * len)?;
+        Some((
+            le_u32(r, 0),
+            ValueSummary {
+                visits: le_u32(r, 4),
+                visitors: le_u32(r, 8),
+                measures: r.get(16..)?,
+            },
+        ))
+    }
+
+    /// The summary of dictionary entry `entry`, if it has one (entries of fewer than
+    /// [`VALUE_SUMMARY_MIN_VISITS`] visits have none).
+    pub fn get(&self, entry: u32) -> Option<ValueSummary<'a>> {
+        let (mut lo, mut hi) = (0u32, self.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (e, s) = self.record(mid)?;
+            match e.cmp(&entry) {
+                std::cmp::Ordering::Equal => return Some(s),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        None
+    }
+
+    /// Every record in order: (entry, summary).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, ValueSummary<'a>)> + '_ {
+        (0..self.entries).filter_map(|i| self.record(i))
+    }
+}
+
 /// Typed view of an integer or number column.
 pub struct NumView<'a> {
     values: PackedView<'a>,
@@ -64,7 +138,7 @@ pub struct NumView<'a> {
     pub src: Option<PackedView<'a>>,
 }
 
-impl NumView<'_> {
+impl<'a> NumView<'a> {
     /// Position of `row` in `values`, if it has a value.
     fn slot(&self, row: usize) -> Option<usize> {
         match &self.present {
@@ -78,8 +152,27 @@ impl NumView<'_> {
 
     /// The packed values of a dense integer column (one value per row, no presence
     /// bitmap), for callers reading many rows: `get(row)` without per-row dispatch.
-    pub fn dense_ints(&self) -> Option<PackedView<'_>> {
+    pub fn dense_ints(&self) -> Option<PackedView<'a>> {
         (self.present.is_none() && self.scale.is_none()).then_some(self.values)
+    }
+
+    /// The packed values and decimal scale of a dense decimal column (value = stored
+    /// integer / 10^scale; not for raw IEEE bits).
+    pub fn dense_scaled(&self) -> Option<(PackedView<'a>, u8)> {
+        match self.scale {
+            Some(s) if s != RAW_F64 && self.present.is_none() => Some((self.values, s)),
+            _ => None,
+        }
+    }
+
+    /// The presence bitmap of a sparse column (`None`: every row has a value).
+    pub fn presence(&self) -> Option<&RoaringBitmap> {
+        self.present.as_ref()
+    }
+
+    /// The stored values (for a sparse column, those of the present rows in row order).
+    pub fn values(&self) -> PackedView<'a> {
+        self.values
     }
 
     /// Number of rows that have a value.
@@ -176,11 +269,25 @@ impl PartReader {
             .map(|(i, c)| (c.name.clone(), i))
             .collect();
         let verified = (0..meta.sections.len()).map(|_| OnceLock::new()).collect();
+        let blocks = meta
+            .query
+            .iter()
+            .flat_map(|q| q.blocks.iter())
+            .filter_map(|b| {
+                let len = meta.sections.get(b.section as usize)?.len as usize;
+                let n = len.div_ceil(CHECK_BLOCK);
+                Some((
+                    b.section,
+                    (b.table, (0..n).map(|_| OnceLock::new()).collect()),
+                ))
+            })
+            .collect();
         Ok(PartReader {
             path: path.to_path_buf(),
             data,
             meta,
             verified,
+            blocks,
             visit_cols,
             event_cols,
             custom_cols,
@@ -240,6 +347,56 @@ impl PartReader {
         }
     }
 
+    /// The bytes of section `i` for reading in parts: unverified when the section has
+    /// block checksums (read them through [`verify_range`](Self::verify_range)), else
+    /// verified whole as by [`section`](Self::section). The flag says which.
+    pub(crate) fn section_in_blocks(&self, i: u32) -> Result<(&[u8], bool)> {
+        if !self.blocks.contains_key(&i) {
+            return Ok((self.section(i)?, false));
+        }
+        let s = self
+            .meta
+            .sections
+            .get(i as usize)
+            .ok_or_else(|| self.corrupt(format!("no section {i}")))?;
+        let bytes = self
+            .data
+            .get(s.offset as usize..(s.offset + s.len) as usize)
+            .ok_or_else(|| self.corrupt(format!("section {i} out of bounds")))?;
+        Ok((bytes, true))
+    }
+
+    /// Verifies the blocks of section `i` covering `range` (the whole section when it
+    /// has no block checksums), each once.
+    pub(crate) fn verify_range(&self, i: u32, range: Range<usize>) -> Result<()> {
+        let Some((table, states)) = self.blocks.get(&i) else {
+            return self.section(i).map(|_| ());
+        };
+        if self.verified.get(i as usize).and_then(|v| v.get()) == Some(&true) {
+            return Ok(());
+        }
+        let (bytes, _) = self.section_in_blocks(i)?;
+        let crcs = self.section(*table)?;
+        let first = range.start / CHECK_BLOCK;
+        let last = range.end.max(range.start + 1).div_ceil(CHECK_BLOCK);
+        for k in first..last.min(states.len()) {
+            let ok = states.get(k).map(|st| {
+                *st.get_or_init(|| {
+                    let block =
+                        bytes.get(k * CHECK_BLOCK..((k + 1) * CHECK_BLOCK).min(bytes.len()));
+                    block.is_some_and(|b| crc32c(b) == le_u32(crcs, k * 4))
+                })
+            });
+            if ok != Some(true) {
+                return Err(self.corrupt(format!("section {i}, block {k}: checksum mismatch")));
+            }
+        }
+        if range.end > bytes.len() {
+            return Err(self.corrupt(format!("section {i}: read past its end")));
+        }
+        Ok(())
+    }
+
     /// A packed column.
     pub fn packed(&self, p: &PackedRef) -> Result<PackedView<'_>> {
         PackedView::new(self.section(p.section)?, p)
@@ -286,8 +443,13 @@ impl PartReader {
         let dict =
             DictView::new(self.section(*dict)?).ok_or_else(|| self.corrupt("dictionary header"))?;
         let index_section = *index;
-        let index = IndexView::new(self.section(index_section)?)
-            .ok_or_else(|| self.corrupt("index header"))?;
+        let (bytes, blocked) = self.section_in_blocks(index_section)?;
+        let index = if blocked {
+            IndexView::new_checked(bytes, super::index::Checker::new(self, index_section))
+                .map_err(|e| self.corrupt(format!("index: {e}")))?
+        } else {
+            IndexView::new(bytes).ok_or_else(|| self.corrupt("index header"))?
+        };
         let src = src.as_ref().map(|s| self.packed(s)).transpose()?;
         Ok(CatView {
             ids: ids_v,
@@ -322,6 +484,61 @@ impl PartReader {
             scale,
             src,
         })
+    }
+
+    /// The format version of the file.
+    pub fn version(&self) -> u32 {
+        le_u32(&self.data, 8)
+    }
+
+    /// A rank bitset of the query index.
+    pub fn rank(&self, r: &RankRef) -> Result<RankView<'_>> {
+        RankView::new(self.section(r.bits)?, self.section(r.ranks)?, r.len)
+            .ok_or_else(|| self.corrupt("rank bitset too short"))
+    }
+
+    /// Section `i` as little-endian 64-bit words lent from the map (`None` when the bytes
+    /// do not lie 8-aligned in memory, or on a big-endian machine: then decode them).
+    pub fn words(&self, i: u32) -> Result<Option<&[u64]>> {
+        let bytes = self.section(i)?;
+        if cfg!(target_endian = "big") {
+            return Ok(None);
+        }
+        Ok(bytemuck::try_cast_slice::<u8, u64>(bytes).ok())
+    }
+
+    /// The named row set `name` of the query index, if the part keeps it.
+    pub fn row_set(&self, name: &str) -> Result<Option<RoaringBitmap>> {
+        let Some(set) = self
+            .meta
+            .query
+            .as_ref()
+            .and_then(|q| q.row_sets.iter().find(|s| s.name == name))
+        else {
+            return Ok(None);
+        };
+        let bm = RoaringBitmap::deserialize_from(self.section(set.section)?)
+            .map_err(|e| self.corrupt(format!("row set {name}: {e}")))?;
+        if bm.max().is_some_and(|m| m >= self.meta.events) {
+            return Err(self.corrupt(format!("row set {name} beyond the events")));
+        }
+        Ok(Some(bm))
+    }
+
+    /// The per-entry summaries of the visit-level string column `column`, if the part
+    /// keeps them.
+    pub fn value_summaries(&self, column: &str) -> Result<Option<SummaryView<'_>>> {
+        let Some(q) = &self.meta.query else {
+            return Ok(None);
+        };
+        let Some(v) = q.summaries.iter().find(|v| v.column == column) else {
+            return Ok(None);
+        };
+        Ok(Some(SummaryView {
+            bytes: self.section(v.section)?,
+            entries: v.entries,
+            measures: q.measures,
+        }))
     }
 
     /// The column body of a visit-level column.
@@ -414,6 +631,9 @@ impl PartReader {
         if ve.get(0) != 0 || ve.get(self.meta.visits as usize) != self.meta.events as i64 {
             return Err(self.corrupt("visit offsets do not cover the events"));
         }
+        if let Some(q) = &self.meta.query {
+            self.verify_query(q, &vv, &ve)?;
+        }
         let all = [
             (&self.meta.visit_columns, self.meta.visits),
             (&self.meta.event_columns, self.meta.events),
@@ -453,6 +673,75 @@ impl PartReader {
     }
 }
 
+impl PartReader {
+    /// The query index against the offsets and the columns: rank bitsets mark exactly
+    /// the owners' first rows, and every per-entry summary counts the visits and
+    /// visitors of its entry.
+    fn verify_query(&self, q: &QueryIndex, vv: &PackedView<'_>, ve: &PackedView<'_>) -> Result<()> {
+        fn firsts<'p>(p: &PackedView<'p>, n: u32) -> impl Iterator<Item = u32> + 'p {
+            let p = *p;
+            (0..n as usize).map(move |i| p.get(i).clamp(0, i64::from(u32::MAX)) as u32)
+        }
+        if let Some(r) = &q.visit_firsts {
+            self.rank(r)?
+                .validate(firsts(ve, self.meta.visits))
+                .map_err(|e| self.corrupt(format!("visit bitset: {e}")))?;
+        }
+        if let Some(r) = &q.visitor_firsts {
+            self.rank(r)?
+                .validate(firsts(vv, self.meta.visitors))
+                .map_err(|e| self.corrupt(format!("visitor bitset: {e}")))?;
+        }
+        let owner = |v: usize| vv_owner(vv, self.meta.visitors, v);
+        for s in &q.summaries {
+            let what = |e: String| self.corrupt(format!("summaries of {}: {e}", s.column));
+            let view = self
+                .value_summaries(&s.column)?
+                .ok_or_else(|| what("missing".into()))?;
+            let body = self
+                .visit_column(&s.column)
+                .ok_or_else(|| what("no such column".into()))?;
+            let col = self.cat(body, self.meta.visits)?;
+            let mut last = None;
+            for (entry, sum) in view.iter() {
+                if last.is_some_and(|l| l >= entry) || entry as usize >= col.dict.len() {
+                    return Err(what(format!("entry {entry} out of order or range")));
+                }
+                last = Some(entry);
+                let bm = col.index.bitmap(entry as usize).map_err(what)?;
+                let mut owners = 0u32;
+                let mut prev = None;
+                for v in bm.iter() {
+                    let o = owner(v as usize);
+                    owners += u32::from(prev != Some(o));
+                    prev = Some(o);
+                }
+                if bm.len() != u64::from(sum.visits) || owners != sum.visitors {
+                    return Err(what(format!(
+                        "entry {entry} counts disagree with the column"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The visitor owning visit `v` under the visitor offsets `vv` (`visitors + 1` entries):
+/// a binary search, for checks.
+fn vv_owner(vv: &PackedView<'_>, visitors: u32, v: usize) -> usize {
+    let (mut lo, mut hi) = (0usize, visitors as usize + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if vv.get(mid) <= v as i64 {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo.saturating_sub(1)
+}
+
 /// Checks the header and the trailer of the part bytes `b` and decodes the directory;
 /// returns it and where it starts.
 fn read_directory(path: &Path, b: &[u8]) -> Result<(PartMeta, u64)> {
@@ -467,11 +756,11 @@ fn read_directory(path: &Path, b: &[u8]) -> Result<(PartMeta, u64)> {
         return Err(bad("not a part file (bad magic)".into()));
     }
     let hv = le_u32(b, 8);
-    if hv != FORMAT_VERSION {
+    if !(1..=PART_FORMAT_VERSION).contains(&hv) {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
             found: hv,
-            supported: FORMAT_VERSION,
+            supported: PART_FORMAT_VERSION,
         });
     }
     let t = b.len() - TRAILER_LEN;
@@ -479,7 +768,7 @@ fn read_directory(path: &Path, b: &[u8]) -> Result<(PartMeta, u64)> {
     if crc32c(&trailer[..32]) != le_u32(trailer, 32) {
         return Err(bad("trailer checksum mismatch".into()));
     }
-    if trailer[24..32] != PART_MAGIC || le_u32(trailer, 20) != FORMAT_VERSION {
+    if trailer[24..32] != PART_MAGIC || le_u32(trailer, 20) != hv {
         return Err(bad("bad trailer magic or version".into()));
     }
     let (dir_off, dir_len) = (le_u64(trailer, 0), le_u64(trailer, 8));
@@ -490,7 +779,13 @@ fn read_directory(path: &Path, b: &[u8]) -> Result<(PartMeta, u64)> {
     if crc32c(dir) != le_u32(trailer, 16) {
         return Err(bad("directory checksum mismatch".into()));
     }
-    let meta: PartMeta = codec::decode(dir).map_err(|e| bad(format!("directory: {e}")))?;
+    let meta: PartMeta = if hv == 1 {
+        codec::decode::<PartMetaV1>(dir)
+            .map_err(|e| bad(format!("directory: {e}")))?
+            .into()
+    } else {
+        codec::decode(dir).map_err(|e| bad(format!("directory: {e}")))?
+    };
     Ok((meta, dir_off))
 }
 
@@ -512,6 +807,65 @@ fn check_structure(path: &Path, meta: &PartMeta, dir_off: u64) -> Result<()> {
         || meta.visitor_ids as usize >= meta.sections.len()
     {
         return Err(bad("directory: inconsistent structure".into()));
+    }
+    if let Some(q) = &meta.query {
+        check_query(meta, q).map_err(|why| bad(format!("query index: {why}")))?;
+    }
+    Ok(())
+}
+
+/// Checks the sizes and references of a query index against the directory (contents
+/// are checked by `verify_all`).
+fn check_query(meta: &PartMeta, q: &QueryIndex) -> std::result::Result<(), String> {
+    let section_len = |i: u32| meta.sections.get(i as usize).map(|s| s.len);
+    let rank = |r: &Option<RankRef>, len: u32, what: &str| -> std::result::Result<(), String> {
+        let Some(r) = r else { return Ok(()) };
+        let words = u64::from(len).div_ceil(64);
+        if r.len != len
+            || section_len(r.bits) != Some(words * 8)
+            || section_len(r.ranks) != Some(words * 4)
+        {
+            return Err(format!("{what} bitset does not fit its table"));
+        }
+        Ok(())
+    };
+    for b in &q.blocks {
+        let n = section_len(b.section)
+            .ok_or("a block-checked section is missing")?
+            .div_ceil(CHECK_BLOCK as u64);
+        if section_len(b.table) != Some(n * 4) {
+            return Err("a block checksum table does not fit its section".into());
+        }
+    }
+    if q.row_sets.iter().any(|r| section_len(r.section).is_none()) {
+        return Err("row set section missing".into());
+    }
+    rank(&q.visit_firsts, meta.events, "visit")?;
+    rank(&q.visitor_firsts, meta.visits, "visitor")?;
+    if q.measure_totals.len() != usize::from(q.measures)
+        || q.measure_slices.len() != usize::from(q.measures)
+    {
+        return Err("measure totals or slices do not match the measures".into());
+    }
+    let words = u64::from(meta.visits).div_ceil(64) * 8;
+    for set in &q.measure_slices {
+        if set.bits.len() > 64
+            || set.unit <= 0
+            || set.bits.iter().any(|&b| section_len(b) != Some(words))
+        {
+            return Err("measure slices do not fit the visits".into());
+        }
+    }
+    for v in &q.summaries {
+        let record = summary_record_len(q.measures) as u64;
+        if section_len(v.section) != Some(u64::from(v.entries) * record)
+            || !meta
+                .visit_columns
+                .iter()
+                .any(|c| c.name == v.column && matches!(c.body, ColumnBody::Cat { .. }))
+        {
+            return Err(format!("summaries of `{}` do not fit", v.column));
+        }
     }
     Ok(())
 }

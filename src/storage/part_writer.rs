@@ -48,6 +48,9 @@ pub(crate) enum ColumnData {
     },
     /// Numbers, decimal-scaled or raw IEEE bits.
     Num { values: Vec<Option<f64>> },
+    /// Decimal numbers given as integers: value = `values[i]` / 10^`scale` (0..=6),
+    /// every row holding one (a `Num` column without presence bitmap).
+    Scaled { values: Vec<i64>, scale: u8 },
 }
 
 /// One column to write.
@@ -72,22 +75,34 @@ pub(crate) struct PartLayout {
     pub actions: u64,
     pub conversions: u64,
     pub revenue_micros: i128,
+    /// Per-visit measures (each `visits` long), summed per dictionary entry of every
+    /// visit-level string column and over the part ([`QueryIndex`]). Their meaning is
+    /// the caller's; the part only adds them up.
+    pub measures: Vec<Vec<i64>>,
+    /// Named sets of event rows (ascending) to keep as bitmaps ([`QueryIndex`]).
+    pub row_sets: Vec<(String, Vec<u32>)>,
 }
 
 struct Sections {
     buf: Vec<u8>,
     refs: Vec<SectionRef>,
+    /// Sections given block checksums (version 2).
+    blocks: Vec<BlockCrcs>,
+    /// Whether to give large bitmap indexes block checksums.
+    blocked: bool,
 }
 
 impl Sections {
-    fn new() -> Sections {
+    fn new(version: u32) -> Sections {
         let mut buf = Vec::with_capacity(1 << 20);
         buf.extend_from_slice(&PART_MAGIC);
-        buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        buf.extend_from_slice(&version.to_le_bytes());
         buf.extend_from_slice(&0u32.to_le_bytes());
         Sections {
             buf,
             refs: Vec::new(),
+            blocks: Vec::new(),
+            blocked: version >= 2,
         }
     }
 
@@ -105,6 +120,21 @@ impl Sections {
         self.refs.len() as u32 - 1
     }
 
+    /// A section read in parts (a bitmap index): in version 2, one larger than a block
+    /// also gets a table of block checksums.
+    fn add_blocked(&mut self, bytes: &[u8]) -> u32 {
+        let section = self.add(bytes);
+        if self.blocked && bytes.len() > CHECK_BLOCK {
+            let table: Vec<u8> = bytes
+                .chunks(CHECK_BLOCK)
+                .flat_map(|b| crc32c(b).to_le_bytes())
+                .collect();
+            let table = self.add(&table);
+            self.blocks.push(BlockCrcs { section, table });
+        }
+        section
+    }
+
     fn packed(&mut self, values: &[i64]) -> PackedRef {
         let (min, width, bytes) = pack(values);
         let section = self.add(&bytes);
@@ -114,6 +144,67 @@ impl Sections {
             width,
             min,
         }
+    }
+
+    /// Offsets (non-negative, below 2³²) packed at width 32: each value is then a plain
+    /// little-endian `u32`, read with one load (`PackedView::get`).
+    fn offsets(&mut self, values: &[i64]) -> PackedRef {
+        let fits = values
+            .iter()
+            .all(|&v| (0..=i64::from(u32::MAX)).contains(&v));
+        if !fits {
+            return self.packed(values);
+        }
+        let bytes = super::packed::pack_with(values.iter().map(|&v| v as u64), values.len(), 32);
+        let section = self.add(&bytes);
+        PackedRef {
+            section,
+            len: values.len() as u32,
+            width: 32,
+            min: 0,
+        }
+    }
+
+    /// The firsts of `offsets` (`n + 1` non-decreasing offsets into `len` rows, from 0 to
+    /// `len`) as a bitset with a rank directory; `None` unless every range is non-empty
+    /// (two ranges starting at one row cannot be told apart by a bitset).
+    fn firsts(&mut self, offsets: &[i64], len: u32) -> Option<RankRef> {
+        let (first, last) = (offsets.first()?, offsets.last()?);
+        if *first != 0 || *last != i64::from(len) || offsets.windows(2).any(|w| w[0] >= w[1]) {
+            return None;
+        }
+        let mut words = vec![0u64; (len as usize).div_ceil(64)];
+        for &o in offsets.iter().take(offsets.len() - 1) {
+            if let Some(w) = words.get_mut(o as usize / 64) {
+                *w |= 1 << (o % 64);
+            }
+        }
+        let mut ranks = Vec::with_capacity(words.len() * 4);
+        let mut acc = 0u32;
+        for w in &words {
+            ranks.extend_from_slice(&acc.to_le_bytes());
+            acc += w.count_ones();
+        }
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        Some(RankRef {
+            bits: self.add(&bytes),
+            ranks: self.add(&ranks),
+            len,
+        })
+    }
+
+    /// `values` (one per visit) as bit slices of `(value − min) / unit`, each a bitset
+    /// section ([`SliceSet`]).
+    fn slices(&mut self, values: &[i64]) -> SliceSet {
+        let (min, unit, planes) = bit_slices(values);
+        let bits = planes
+            .iter()
+            .map(|p| {
+                let bytes: Vec<u8> = p.iter().flat_map(|w| w.to_le_bytes()).collect();
+                self.add(&bytes)
+            })
+            .collect();
+        SliceSet { min, unit, bits }
     }
 
     fn present(&mut self, present: &[bool]) -> Option<u32> {
@@ -131,10 +222,47 @@ impl Sections {
         Some(self.add(&index::encode_bitmap(&bm)))
     }
 
-    fn int_column(&mut self, values: &[Option<i64>], src: Option<&[i64]>) -> ColumnBody {
+    /// `values` packed at the smallest of 8, 16 or 32 bits that holds them (wider ones
+    /// at their own width): each value is then one plain load, and a pass over the
+    /// column compares whole bytes (`exec::numbers`).
+    fn packed_aligned(&mut self, values: &[i64]) -> PackedRef {
+        let lo = values.iter().copied().min().unwrap_or(0);
+        let hi = values.iter().copied().max().unwrap_or(0);
+        let span = (hi as i128 - lo as i128) as u128 as u64;
+        let need = (64 - span.leading_zeros()) as u8;
+        let width = match need {
+            0 => 0,
+            1..=8 => 8,
+            9..=16 => 16,
+            17..=32 => 32,
+            w => w,
+        };
+        let bytes = super::packed::pack_with(
+            values.iter().map(|&v| (v as i128 - lo as i128) as u64),
+            values.len(),
+            width,
+        );
+        PackedRef {
+            section: self.add(&bytes),
+            len: values.len() as u32,
+            width,
+            min: lo,
+        }
+    }
+
+    fn int_column(
+        &mut self,
+        values: &[Option<i64>],
+        src: Option<&[i64]>,
+        aligned: bool,
+    ) -> ColumnBody {
         let present: Vec<bool> = values.iter().map(|v| v.is_some()).collect();
         let dense: Vec<i64> = values.iter().flatten().copied().collect();
-        let values = self.packed(&dense);
+        let values = if aligned {
+            self.packed_aligned(&dense)
+        } else {
+            self.packed(&dense)
+        };
         let present = self.present(&present);
         let src = src.map(|s| self.packed(s));
         ColumnBody::Int {
@@ -159,21 +287,27 @@ impl Sections {
 }
 
 impl Sections {
-    /// The file: the sections, then the directory (`meta`) and the trailer.
-    fn finish(self, meta: &PartMeta) -> Vec<u8> {
+    /// The file: the sections, then the directory (`meta`, in the layout of `version`)
+    /// and the trailer.
+    fn finish(self, meta: PartMeta, version: u32) -> Vec<u8> {
         let mut buf = self.buf;
         while !buf.len().is_multiple_of(8) {
             buf.push(0);
         }
         // Encoding a plain struct into a Vec cannot fail short of running out of memory.
-        let dir = codec::encode(meta).unwrap_or_default();
+        let dir = if version == 1 {
+            codec::encode(&PartMetaV1::from(meta))
+        } else {
+            codec::encode(&meta)
+        }
+        .unwrap_or_default();
         let dir_offset = buf.len() as u64;
         buf.extend_from_slice(&dir);
         let mut trailer = Vec::with_capacity(TRAILER_LEN);
         trailer.extend_from_slice(&dir_offset.to_le_bytes());
         trailer.extend_from_slice(&(dir.len() as u64).to_le_bytes());
         trailer.extend_from_slice(&crc32c(&dir).to_le_bytes());
-        trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        trailer.extend_from_slice(&version.to_le_bytes());
         trailer.extend_from_slice(&PART_MAGIC);
         let tcrc = crc32c(&trailer);
         trailer.extend_from_slice(&tcrc.to_le_bytes());
@@ -221,7 +355,8 @@ impl<'a> CatBuilder<'a> {
         name: &str,
         syms: &[u32],
         src: Option<&[i64]>,
-    ) -> Result<ColumnBody> {
+        summary: Option<&Summarise<'_>>,
+    ) -> Result<(ColumnBody, Option<ValueSummaries>)> {
         let mut distinct: Vec<u32> = Vec::new();
         for &s in syms {
             match self.slot.get_mut(s as usize) {
@@ -252,17 +387,131 @@ impl<'a> CatBuilder<'a> {
         let dict = out.add(&dict);
         let index = index::build(&ids, distinct.len())
             .map_err(|why| Error::too_large(format!("column `{name}`: {why}")))?;
-        let index = out.add(&index);
+        let index = out.add_blocked(&index);
+        let summaries =
+            summary
+                .and_then(|s| s.records(&ids, distinct.len()))
+                .map(|(bytes, entries)| ValueSummaries {
+                    column: name.to_string(),
+                    section: out.add(&bytes),
+                    entries,
+                });
         let ids64: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let ids = out.packed(&ids64);
         let src = src.map(|s| out.packed(s));
-        Ok(ColumnBody::Cat {
-            dict,
-            ids,
-            index,
-            src,
-        })
+        Ok((
+            ColumnBody::Cat {
+                dict,
+                ids,
+                index,
+                src,
+            },
+            summaries,
+        ))
     }
+}
+
+/// What the per-entry summaries of visit-level string columns are made of: each visit's
+/// owner (visitor ordinal) and measures.
+struct Summarise<'a> {
+    owner: Vec<u32>,
+    measures: &'a [Vec<i64>],
+    /// Entries of fewer visits get no record.
+    min_visits: u32,
+}
+
+impl Summarise<'_> {
+    /// The records of the entries of a visit column with ids `ids` (0: no value, k:
+    /// entry k − 1) among `n` entries, and their count; `None` when a sum does not fit
+    /// an `i64` (the engine then adds the visits up itself).
+    fn records(&self, ids: &[u32], n: usize) -> Option<(Vec<u8>, u32)> {
+        #[derive(Clone, Default)]
+        struct Acc {
+            visits: u32,
+            owners: u32,
+            last_owner: Option<u32>,
+        }
+        let m = self.measures.len();
+        let mut acc = vec![Acc::default(); n];
+        let mut sums = vec![0i128; n * m];
+        for (v, &id) in ids.iter().enumerate() {
+            let Some(e) = (id as usize).checked_sub(1) else {
+                continue;
+            };
+            let a = acc.get_mut(e)?;
+            a.visits += 1;
+            let owner = self.owner.get(v).copied();
+            if a.last_owner != owner {
+                a.owners += 1;
+                a.last_owner = owner;
+            }
+            for (k, col) in self.measures.iter().enumerate() {
+                *sums.get_mut(e * m + k)? += i128::from(col.get(v).copied().unwrap_or(0));
+            }
+        }
+        let mut out = Vec::new();
+        let mut entries = 0u32;
+        for (e, a) in acc.iter().enumerate() {
+            if a.visits < self.min_visits {
+                continue;
+            }
+            out.extend_from_slice(&(e as u32).to_le_bytes());
+            out.extend_from_slice(&a.visits.to_le_bytes());
+            out.extend_from_slice(&a.owners.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            for k in 0..m {
+                let s = i64::try_from(*sums.get(e * m + k)?).ok()?;
+                out.extend_from_slice(&s.to_le_bytes());
+            }
+            entries += 1;
+        }
+        Some((out, entries))
+    }
+}
+
+/// `values` as bit slices ([`SliceSet`]): `(min, unit, planes)`, plane `i` a bitset of
+/// the rows whose `(value − min) / unit` has bit `i` set.
+pub(crate) fn bit_slices(values: &[i64]) -> (i64, i64, Vec<Vec<u64>>) {
+    let min = values.iter().copied().min().unwrap_or(0);
+    let max = values.iter().copied().max().unwrap_or(0);
+    let mut unit: i64 = 1;
+    while unit < 1_000_000
+        && values
+            .iter()
+            .all(|&v| (v.wrapping_sub(min) as u64).is_multiple_of((unit * 10) as u64))
+    {
+        unit *= 10;
+    }
+    let span = max.wrapping_sub(min) as u64 / unit as u64;
+    let nbits = (u64::BITS - span.leading_zeros()) as usize;
+    let mut planes = vec![vec![0u64; values.len().div_ceil(64)]; nbits];
+    for (v, &x) in values.iter().enumerate() {
+        let mut d = x.wrapping_sub(min) as u64 / unit as u64;
+        while d != 0 {
+            let i = d.trailing_zeros() as usize;
+            if let Some(w) = planes.get_mut(i).and_then(|p| p.get_mut(v / 64)) {
+                *w |= 1 << (v % 64);
+            }
+            d &= d - 1;
+        }
+    }
+    (min, unit, planes)
+}
+
+/// The owner of each of `visits` visits under visitor offsets `offsets` (ordinal of the
+/// last visitor starting at or before it).
+fn owners(offsets: &[i64], visits: u32) -> Vec<u32> {
+    let mut owner = vec![0u32; visits as usize];
+    for (v, w) in offsets.windows(2).enumerate() {
+        let (a, b) = (
+            w[0].max(0) as usize,
+            (w[1].max(0) as usize).min(owner.len()),
+        );
+        if let Some(slots) = owner.get_mut(a..b) {
+            slots.fill(v as u32);
+        }
+    }
+    owner
 }
 
 fn too_large(column: &str, bytes: u64) -> Error {
@@ -305,7 +554,8 @@ pub(crate) fn write_part(
         layout.visit_events.last().copied().unwrap_or(0).max(0) as usize,
         "events",
     )?;
-    let mut out = Sections::new();
+    let version = if write_v1() { 1 } else { PART_FORMAT_VERSION };
+    let mut out = Sections::new(version);
     let mut cats = CatBuilder::new(strings);
     let visitor_ids = dict::encode(
         layout.visitors.iter().map(|&s| strings.get(s)),
@@ -313,16 +563,80 @@ pub(crate) fn write_part(
     )
     .map_err(|bytes| too_large("visitorId", bytes))?;
     let visitor_ids = out.add(&visitor_ids);
-    let visitor_visits = out.packed(&layout.visitor_visits);
-    let visit_events = out.packed(&layout.visit_events);
+    let v2 = version >= 2;
+    let (visitor_visits, visit_events) = if v2 {
+        (
+            out.offsets(&layout.visitor_visits),
+            out.offsets(&layout.visit_events),
+        )
+    } else {
+        (
+            out.packed(&layout.visitor_visits),
+            out.packed(&layout.visit_events),
+        )
+    };
+    let (visit_firsts, visitor_firsts) = if v2 {
+        (
+            out.firsts(&layout.visit_events, events),
+            out.firsts(&layout.visitor_visits, visits),
+        )
+    } else {
+        (None, None)
+    };
+    let measures_ok = v2
+        && layout.measures.len() <= usize::from(u8::MAX)
+        && layout.measures.iter().all(|m| m.len() == visits as usize);
+    let measures: &[Vec<i64>] = if measures_ok { &layout.measures } else { &[] };
+    let summarise = Summarise {
+        owner: owners(&layout.visitor_visits, visits),
+        measures,
+        min_visits: value_summary_min_visits(),
+    };
+    let measure_totals = measures
+        .iter()
+        .map(|m| m.iter().map(|&x| i128::from(x)).sum())
+        .collect();
+    let measure_slices = measures.iter().map(|m| out.slices(m)).collect();
+    let row_sets = if v2 {
+        layout
+            .row_sets
+            .iter()
+            .map(|(name, rows)| {
+                let mut bm =
+                    RoaringBitmap::from_sorted_iter(rows.iter().copied()).unwrap_or_default();
+                bm.optimize();
+                RowSet {
+                    name: name.clone(),
+                    section: out.add(&index::encode_bitmap(&bm)),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut summaries = Vec::new();
     let (mut vcols, mut ecols, mut ccols) = (Vec::new(), Vec::new(), Vec::new());
     for c in columns {
         let body = match c.data {
             ColumnData::Text { syms, src } => {
-                cats.column(&mut out, &c.name, &syms, src.as_deref())?
+                let summary =
+                    (c.table == Table::Visit && !measures.is_empty()).then_some(&summarise);
+                let (body, s) = cats.column(&mut out, &c.name, &syms, src.as_deref(), summary)?;
+                summaries.extend(s);
+                body
             }
-            ColumnData::Int { values, src } => out.int_column(&values, src.as_deref()),
+            // Visit-level numbers byte-aligned (version 2): they are what conditions
+            // and summaries scan; the few extra bits a visit cost little beside the
+            // event table.
+            ColumnData::Int { values, src } => {
+                out.int_column(&values, src.as_deref(), v2 && c.table == Table::Visit)
+            }
             ColumnData::Num { values } => out.num_column(&values),
+            ColumnData::Scaled { values, scale } => ColumnBody::Num {
+                values: out.packed_aligned(&values),
+                scale: scale.min(6),
+                present: None,
+            },
         };
         let meta = ColumnMeta { name: c.name, body };
         match c.table {
@@ -349,9 +663,19 @@ pub(crate) fn write_part(
         visit_columns: vcols,
         event_columns: ecols,
         custom_columns: ccols,
+        query: v2.then_some(QueryIndex {
+            visit_firsts,
+            visitor_firsts,
+            measures: measures.len() as u8,
+            measure_totals,
+            summaries,
+            measure_slices,
+            row_sets,
+            blocks: std::mem::take(&mut out.blocks),
+        }),
     };
     Ok((
-        out.finish(&meta),
+        out.finish(meta, version),
         PartSummary {
             visitors,
             visits,
@@ -375,14 +699,52 @@ pub fn reseal(bytes: &mut Vec<u8>) {
         return;
     }
     let dir_off = dir_off as usize;
-    if let Ok(mut meta) = codec::decode::<PartMeta>(&bytes[dir_off..t]) {
-        for s in &mut meta.sections {
-            let end = s.offset.checked_add(s.len).filter(|&e| e <= dir_off as u64);
-            if let Some(end) = end {
-                s.crc = crc32c(&bytes[s.offset as usize..end as usize]);
+    let version = le_u32(bytes, 8);
+    let meta = if version == 1 {
+        codec::decode::<PartMetaV1>(&bytes[dir_off..t]).map(PartMeta::from)
+    } else {
+        codec::decode::<PartMeta>(&bytes[dir_off..t])
+    };
+    if let Ok(mut meta) = meta {
+        let range = |s: &SectionRef| {
+            let end = s
+                .offset
+                .checked_add(s.len)
+                .filter(|&e| e <= dir_off as u64)?;
+            Some(s.offset as usize..end as usize)
+        };
+        // Block checksum tables first: they are sections themselves.
+        let blocks = meta
+            .query
+            .as_ref()
+            .map(|q| q.blocks.clone())
+            .unwrap_or_default();
+        for b in blocks {
+            let (Some(sec), Some(tab)) = (
+                meta.sections.get(b.section as usize).and_then(range),
+                meta.sections.get(b.table as usize).and_then(range),
+            ) else {
+                continue;
+            };
+            let crcs: Vec<u8> = bytes[sec]
+                .chunks(CHECK_BLOCK)
+                .flat_map(|c| crc32c(c).to_le_bytes())
+                .collect();
+            if crcs.len() == tab.len() {
+                bytes[tab].copy_from_slice(&crcs);
             }
         }
-        if let Ok(dir) = codec::encode(&meta) {
+        for s in &mut meta.sections {
+            if let Some(r) = range(s) {
+                s.crc = crc32c(&bytes[r]);
+            }
+        }
+        let dir = if version == 1 {
+            codec::encode(&PartMetaV1::from(meta))
+        } else {
+            codec::encode(&meta)
+        };
+        if let Ok(dir) = dir {
             let trailer = bytes.split_off(t);
             bytes.truncate(dir_off);
             bytes.extend_from_slice(&dir);

@@ -30,14 +30,35 @@ pub use crate::storage::sim::{CrashState, Fault, FaultError, FaultMode, SimFs};
 
 pub use crate::exec::SummaryPath;
 
-/// [`Snapshot::summarize`](crate::Snapshot::summarize), reading the parts' metrics the
-/// way `path` says (the engine picks by itself; tests hold every way to the oracle).
-pub fn summarize_by(
+/// [`Snapshot::summary`](crate::Snapshot::summary), reading the parts the way `path`
+/// says (the engine picks by itself; tests hold every way to the oracle).
+pub fn summary_by(
     snap: &crate::Snapshot,
-    selection: &Selection,
+    segment: &crate::CompiledSegment,
+    range: &crate::TimeRange,
     path: SummaryPath,
 ) -> Result<Summary> {
-    exec::summarize_by(snap.parts(), selection, path)
+    exec::summary(snap.parts(), segment, range, path)
+}
+
+/// The readers of the snapshot's live parts (format versions, query indexes).
+pub fn part_readers(snap: &crate::Snapshot) -> Vec<Arc<PartReader>> {
+    snap.parts().iter().map(|p| p.reader.clone()).collect()
+}
+
+/// Parts written from now on by this process keep per-value summaries of every
+/// dictionary entry held by at least `visits` visits (the default is
+/// [`VALUE_SUMMARY_MIN_VISITS`](crate::storage::format::VALUE_SUMMARY_MIN_VISITS)):
+/// lets small test databases exercise them.
+pub fn set_value_summary_min_visits(visits: u32) {
+    crate::storage::format::set_value_summary_min_visits(visits);
+}
+
+/// Parts written from now on by this process are of format version 1 (no query
+/// index, conversions and revenue stored where non-zero), as the first release wrote
+/// them: lets the suites hold the engine's reading of old parts to the oracle.
+pub fn write_format_v1(on: bool) {
+    crate::storage::format::set_write_v1(on);
 }
 
 /// A part held outside any database (read from bytes by a fuzzer), to be queried as if

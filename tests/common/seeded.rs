@@ -24,3 +24,19 @@ pub fn config(suite: &str, seed_var: &str, seed: u64, cases: u32) -> ProptestCon
         ..ProptestConfig::default()
     }
 }
+
+/// How the oracle suites' databases are written (process-wide switches: call it from a
+/// test binary whose every database may be written so). Every value gets a per-value
+/// summary (not only those held by 64 visits), so the summaries' shortcut is held to
+/// the oracle on small data; with `SIGHTLINE_TEST_PART_FORMAT=1` parts are written in
+/// format version 1, as the first release wrote them, so that the engine's reading of
+/// old parts is held to the oracle as well (CI runs the oracle suites both ways).
+#[allow(dead_code)]
+pub fn oracle_databases(suite: &str) {
+    sightline::testing::set_value_summary_min_visits(1);
+    let v1 = std::env::var("SIGHTLINE_TEST_PART_FORMAT").is_ok_and(|v| v.trim() == "1");
+    sightline::testing::write_format_v1(v1);
+    if v1 {
+        eprintln!("{suite}: parts written in format version 1");
+    }
+}

@@ -38,7 +38,7 @@ pub fn query(
     let snap = db.snapshot();
     let t0 = Instant::now();
     let compiled = snap.compile(text, dialect)?;
-    let summary = snap.summarize(&snap.select(&compiled, range)?)?;
+    let summary = snap.summary(&compiled, range)?;
     let elapsed = t0.elapsed();
     if json {
         outln!(

@@ -203,7 +203,7 @@ impl Session {
         let snap = self.snapshot()?;
         let t0 = Instant::now();
         let compiled = snap.compile(text, self.dialect)?;
-        let summary = snap.summarize(&snap.select(&compiled, &self.range)?)?;
+        let summary = snap.summary(&compiled, &self.range)?;
         let elapsed = t0.elapsed();
         let text = match self.mode {
             Mode::Json => {

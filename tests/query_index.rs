@@ -1,0 +1,137 @@
+//! The query index of format version 2 parts against the columns it is derived from
+//! and the scan oracle: per-value summaries answer single-value segments exactly as
+//! selecting and summarising does — on whole parts, parts with deleted visitors, time
+//! ranges cutting parts, values too rare to be summarised and case variants of code
+//! dimensions — and every summary way agrees with the naive oracle.
+//! (`tests/old_parts.rs` holds version 1 parts to the same answers.)
+
+use sightline::generate::{GenOptions, write_jsonl};
+use sightline::testing::{SummaryPath, part_readers, scan, summary_by};
+use sightline::{Db, DbOptions, Dialect, Snapshot, TimeRange};
+
+/// `visitors` synthetic visitors as JSON lines (seed `seed`).
+fn lines(visitors: u64, seed: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let opts = GenOptions {
+        visitors,
+        seed,
+        ..GenOptions::default()
+    };
+    write_jsonl(&opts, &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn commit(db: &Db, lines: &[String]) {
+    let mut tx = db.begin_write().unwrap();
+    for l in lines {
+        tx.append_json(l).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Every way of summarising `text` agrees with the oracle; returns the summary.
+fn agree(snap: &Snapshot, text: &str, range: &TimeRange) -> sightline::Summary {
+    let c = snap.compile(text, Dialect::Default).unwrap();
+    let auto = summary_by(snap, &c, range, SummaryPath::Auto).unwrap();
+    let columns = summary_by(snap, &c, range, SummaryPath::Columns).unwrap();
+    let selected = snap.summarize(&snap.select(&c, range).unwrap()).unwrap();
+    let oracle = scan::summary(snap, &c, range).unwrap();
+    assert_eq!(auto, oracle, "{text} {range:?}: per-value summaries");
+    assert_eq!(columns, oracle, "{text} {range:?}: columns");
+    assert_eq!(selected, oracle, "{text} {range:?}: select + summarize");
+    oracle
+}
+
+/// Single-value segments over several visit-level dimensions, and a few others.
+fn segments(snap: &Snapshot) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for dim in [
+        "countryCode",
+        "deviceType",
+        "referrerType",
+        "visitorType",
+        "browserCode",
+    ] {
+        let values = snap.dimension_values(dim, "", 12).unwrap();
+        for v in &values.values {
+            out.push(format!("{dim}=={v}"));
+        }
+    }
+    out.extend(
+        [
+            "countryCode==DE",
+            "countryCode==zz",
+            "visitEcommerceStatus==ordered",
+            "countryCode==fr,countryCode==de",
+            "visitCount>=3;visitCount<=10",
+            "visitDuration>600;actions>=5",
+            "pageUrl=@/checkout",
+            "deviceType!=desktop",
+            "revenue>100",
+        ]
+        .map(String::from),
+    );
+    out
+}
+
+#[test]
+fn per_value_summaries_agree_with_the_columns_and_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::create(dir.path(), DbOptions::default()).unwrap();
+    let all = lines(1500, 3);
+    let (first, second) = all.split_at(all.len() * 2 / 3);
+    commit(&db, first);
+    // The second batch returns to stored visitors: their old parts get deletion sets.
+    commit(&db, second);
+    let snap = db.snapshot();
+    assert!(
+        part_readers(&snap).len() >= 2,
+        "two commits make two parts at least"
+    );
+    let stats = snap.stats().unwrap();
+    let mid = (stats.first_event.unwrap() + stats.last_event.unwrap()) / 2;
+    let ranges = [
+        TimeRange::ALL,
+        TimeRange {
+            start: Some(mid),
+            end: None,
+        },
+    ];
+    let mut nonzero = 0;
+    for text in segments(&snap) {
+        for range in &ranges {
+            nonzero += u32::from(agree(&snap, &text, range).visits > 0);
+        }
+    }
+    assert!(nonzero > 40, "the segments select something ({nonzero})");
+    // After compaction: no deletions, every part answers from its summaries.
+    db.compact().unwrap();
+    let snap = db.snapshot();
+    for text in segments(&snap) {
+        agree(&snap, &text, &TimeRange::ALL);
+    }
+}
+
+#[test]
+fn a_version_2_part_keeps_its_query_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::create(dir.path(), DbOptions::default()).unwrap();
+    commit(&db, &lines(300, 9));
+    let snap = db.snapshot();
+    let parts = part_readers(&snap);
+    let part = &parts[0];
+    assert_eq!(part.version(), 2);
+    let q = part.meta().query.as_ref().expect("a query index");
+    assert!(q.visit_firsts.is_some() && q.visitor_firsts.is_some());
+    assert_eq!(q.measure_slices.len(), q.measures as usize);
+    assert!(
+        q.summaries.iter().any(|s| s.column == "countryCode"),
+        "countryCode has values of 64 visits: {:?}",
+        q.summaries.iter().map(|s| &s.column).collect::<Vec<_>>()
+    );
+    part.verify_all().unwrap();
+}
