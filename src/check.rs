@@ -261,5 +261,18 @@ fn verify_part(path: &Path, p: &PartEntry, bytes: Vec<u8>) -> Result<()> {
     if (meta.visitors, meta.visits, meta.events) != (p.visitors, p.visits, p.events) {
         return Err(Error::corrupt(path, "counts differ from the manifest"));
     }
-    r.verify_all()
+    verify_reader(p, r)
+}
+
+/// [`PartReader::verify_all`], then what the part's query index derives from its
+/// columns against the columns.
+pub(crate) fn verify_reader(p: &PartEntry, r: PartReader) -> Result<()> {
+    r.verify_all()?;
+    let live = crate::exec::LivePart {
+        entry: p.clone(),
+        reader: std::sync::Arc::new(r),
+        deleted: Default::default(),
+        cache: Default::default(),
+    };
+    crate::exec::verify_query_index(&live)
 }

@@ -264,7 +264,11 @@ fn write_fixture_v3() {
             &mut bytes,
         )
         .unwrap();
-        String::from_utf8(bytes).unwrap().lines().map(String::from).collect()
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
     };
     let big = gen_lines(1500, 11);
     let lines = gen_lines(40, 7);

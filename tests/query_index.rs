@@ -135,3 +135,38 @@ fn a_version_2_part_keeps_its_query_index() {
     );
     part.verify_all().unwrap();
 }
+
+/// `check` holds the query index to the columns: a part whose slices, summaries or
+/// conversion rows were altered (checksums recomputed, so only content can tell) fails,
+/// naming what disagrees; the untouched part passes.
+#[test]
+fn check_finds_a_query_index_that_disagrees_with_its_columns() {
+    use sightline::testing::{PartMeta, reseal, verify_part_bytes};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::builder()
+        .auto_compact(false)
+        .create(dir.path())
+        .unwrap();
+    commit(&db, &lines(1500, 13));
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "slp"))
+        .expect("a part file");
+    let bytes = std::fs::read(&file).unwrap();
+    verify_part_bytes(&file, bytes.clone()).expect("the written part verifies");
+    let meta: PartMeta = part_readers(&db.snapshot())[0].meta().clone();
+    let q = meta.query.as_ref().unwrap();
+    let flip_in = |section: u32, what: &str| {
+        let s = meta.sections[section as usize];
+        let mut damaged = bytes.clone();
+        damaged[s.offset as usize + s.len as usize / 2] ^= 0x10;
+        reseal(&mut damaged);
+        let e = verify_part_bytes(&file, damaged).expect_err(what);
+        assert!(e.to_string().contains(what), "{e}");
+    };
+    let slice = q.measure_slices[sightline::testing::measure::DURATION].bits[0];
+    flip_in(slice, "slices of measure");
+    flip_in(q.summaries[0].section, "summar");
+    flip_in(q.row_sets[0].section, "");
+}

@@ -46,6 +46,7 @@ pub use stats::Stats;
 pub(crate) use stats::stats;
 pub use values::DimensionValues;
 pub(crate) use values::dimension_values;
+pub(crate) use views::verify_query_index;
 pub use visits::{DimValue, EventRecord, VisitRecord, VisitorProfile, VisitorTotals};
 
 use crate::error::Result;

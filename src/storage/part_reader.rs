@@ -692,7 +692,23 @@ impl PartReader {
                 .validate(firsts(vv, self.meta.visitors))
                 .map_err(|e| self.corrupt(format!("visitor bitset: {e}")))?;
         }
-        let owner = |v: usize| vv_owner(vv, self.meta.visitors, v);
+        // Each visit's visitor, once.
+        let mut owners = vec![
+            0u32;
+            if q.summaries.is_empty() {
+                0
+            } else {
+                self.meta.visits as usize
+            }
+        ];
+        for u in 0..self.meta.visitors as usize {
+            let (a, b) = (vv.get(u).max(0) as usize, vv.get(u + 1).max(0) as usize);
+            let end = b.min(owners.len());
+            if let Some(slots) = owners.get_mut(a..end) {
+                slots.fill(u as u32);
+            }
+        }
+        let owner = |v: usize| owners.get(v).copied().unwrap_or(u32::MAX);
         for s in &q.summaries {
             let what = |e: String| self.corrupt(format!("summaries of {}: {e}", s.column));
             let view = self
@@ -725,21 +741,6 @@ impl PartReader {
         }
         Ok(())
     }
-}
-
-/// The visitor owning visit `v` under the visitor offsets `vv` (`visitors + 1` entries):
-/// a binary search, for checks.
-fn vv_owner(vv: &PackedView<'_>, visitors: u32, v: usize) -> usize {
-    let (mut lo, mut hi) = (0usize, visitors as usize + 1);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if vv.get(mid) <= v as i64 {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo.saturating_sub(1)
 }
 
 /// Checks the header and the trailer of the part bytes `b` and decodes the directory;

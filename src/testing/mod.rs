@@ -17,6 +17,7 @@ pub use crate::ingest::import::import_csv_reader;
 pub use crate::ingest::parse::{Mode, parse_json, push_raw};
 pub use crate::ingest::rows::Rows;
 pub mod scan;
+pub use crate::schema::internal::measure;
 pub use crate::schema::{DERIVED_INTS, DERIVED_STRINGS, EVENT_STRINGS, VISIT_STRINGS};
 pub use crate::storage::checksum::crc32c;
 pub use crate::storage::format::{ColumnBody, PartMeta};
@@ -39,6 +40,25 @@ pub fn summary_by(
     path: SummaryPath,
 ) -> Result<Summary> {
     exec::summary(snap.parts(), segment, range, path)
+}
+
+/// What `check` verifies of one part's bytes (named `path` in errors): checksums,
+/// structure, and the query index against the columns.
+pub fn verify_part_bytes(path: &std::path::Path, bytes: Vec<u8>) -> Result<()> {
+    let r = PartReader::from_bytes(path, bytes)?;
+    let m = r.meta();
+    let entry = PartEntry {
+        id: 0,
+        file: String::new(),
+        bytes: r.file_len(),
+        crc: 0,
+        visitors: m.visitors,
+        visits: m.visits,
+        events: m.events,
+        deletions: None,
+        inline: None,
+    };
+    crate::check::verify_reader(&entry, r)
 }
 
 /// The readers of the snapshot's live parts (format versions, query indexes).
