@@ -87,9 +87,11 @@ impl Backing {
             && range.end <= m.map.len()
             && range.start < range.end
         {
-            let _ = m
-                .map
-                .advise_range(memmap2::Advice::PopulateRead, range.start, range.end - range.start);
+            let _ = m.map.advise_range(
+                memmap2::Advice::PopulateRead,
+                range.start,
+                range.end - range.start,
+            );
         }
         #[cfg(not(target_os = "linux"))]
         let _ = range;

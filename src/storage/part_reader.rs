@@ -343,7 +343,8 @@ impl PartReader {
         let ok = self.verified.get(i as usize).map(|v| {
             *v.get_or_init(|| {
                 if s.len >= POPULATE_MIN {
-                    self.data.populate(s.offset as usize..(s.offset + s.len) as usize);
+                    self.data
+                        .populate(s.offset as usize..(s.offset + s.len) as usize);
                 }
                 crc32c(bytes) == s.crc
             })
