@@ -115,7 +115,7 @@ impl<'a> PartEval<'a> {
         })
     }
 
-    fn bitmap(&self, cv: &CatView<'_>, i: usize) -> Result<RoaringBitmap> {
+    pub(super) fn bitmap(&self, cv: &CatView<'_>, i: usize) -> Result<RoaringBitmap> {
         let decode = || {
             cv.index
                 .bitmap(i)

@@ -414,13 +414,16 @@ fn merge(per_part: Vec<(Summary, i128)>) -> Summary {
     s
 }
 
-/// A segment that is one exact value of a visit-level string dimension
-/// (`countryCode==de`, `visitorType==returningCustomer`): each part answers it from the
-/// summary it keeps of that dictionary entry, in constant time.
+/// A segment that is one exact value of a visit-level string dimension, or an OR of
+/// such values of one dimension (`countryCode==de`, `visitorType==returningCustomer`,
+/// `countryCode==fr,countryCode==gb`): each part answers it from the summaries it keeps
+/// of those dictionary entries — in constant time for one value; for several, the
+/// metrics add up (a visit holds one value) and only the distinct visitors are counted
+/// over the entries' visits.
 #[derive(Debug)]
 struct ValueLookup {
     column: String,
-    value: String,
+    values: Vec<String>,
     /// Compare ignoring case (code dimensions).
     fold_case: bool,
 }
@@ -428,17 +431,26 @@ struct ValueLookup {
 impl ValueLookup {
     fn of(groups: &[Vec<Cond>]) -> Option<ValueLookup> {
         let [group] = groups else { return None };
-        let [c] = group.as_slice() else { return None };
-        let catalog::Source::VisitText(column) = &c.dim.source else {
+        let first = group.first()?;
+        let catalog::Source::VisitText(column) = &first.dim.source else {
             return None;
         };
-        let Operand::Text(value) = &c.operand else {
-            return None;
-        };
-        (c.op == lang::Op::Eq && !c.dim.url).then(|| ValueLookup {
+        let mut values = Vec::with_capacity(group.len());
+        for c in group {
+            let same_column =
+                matches!(&c.dim.source, catalog::Source::VisitText(col) if col == column);
+            let Operand::Text(value) = &c.operand else {
+                return None;
+            };
+            if !same_column || c.op != lang::Op::Eq || c.dim.url || c.fold_case != first.fold_case {
+                return None;
+            }
+            values.push(value.clone());
+        }
+        Some(ValueLookup {
             column: column.to_string(),
-            value: value.clone(),
-            fold_case: c.fold_case,
+            values,
+            fold_case: first.fold_case,
         })
     }
 
@@ -459,41 +471,49 @@ impl ValueLookup {
         let body = r
             .visit_column(&self.column)
             .ok_or_else(|| r.corrupt(format!("missing visit column {}", self.column)))?;
-        let dict = r.cat(body, m.visits)?.dict;
-        let entry = if self.fold_case {
-            let mut found = None;
-            for i in 0..dict.len() {
-                let s = dict.get(i).ok_or_else(|| r.corrupt("dictionary entry"))?;
-                if s.to_lowercase() == self.value {
-                    if found.is_some() {
-                        // Several spellings: their visitors may overlap.
-                        return Ok(None);
-                    }
-                    found = Some(i);
+        let cv = r.cat(body, m.visits)?;
+        let mut entries: Vec<usize> = Vec::new();
+        if self.fold_case {
+            for i in 0..cv.dict.len() {
+                let s = cv
+                    .dict
+                    .get(i)
+                    .ok_or_else(|| r.corrupt("dictionary entry"))?;
+                let folded = s.to_lowercase();
+                if self.values.contains(&folded) {
+                    entries.push(i);
                 }
             }
-            found
         } else {
-            dict.find(&self.value)
-        };
-        let Some(entry) = entry else {
-            return Ok(Some((Summary::default(), 0)));
-        };
-        let Some(rec) = u32::try_from(entry).ok().and_then(|e| view.get(e)) else {
-            return Ok(None);
-        };
+            entries.extend(self.values.iter().filter_map(|v| cv.dict.find(v)));
+            entries.sort_unstable();
+            entries.dedup();
+        }
         use crate::schema::internal::measure;
-        let count = |k: usize| rec.measure(k).max(0) as u64;
-        let s = Summary {
-            visits: u64::from(rec.visits),
-            visitors: u64::from(rec.visitors),
-            actions: count(measure::ACTIONS),
-            conversions: count(measure::CONVERSIONS),
-            revenue: 0.0,
-            bounces: count(measure::BOUNCES),
-            sum_visit_duration: count(measure::DURATION),
-        };
-        Ok(Some((s, i128::from(rec.measure(measure::REVENUE_MICROS)))))
+        let (mut s, mut micros) = (Summary::default(), 0i128);
+        for &e in &entries {
+            let Some(rec) = u32::try_from(e).ok().and_then(|e| view.get(e)) else {
+                return Ok(None);
+            };
+            let count = |k: usize| rec.measure(k).max(0) as u64;
+            s.visits += u64::from(rec.visits);
+            s.visitors += u64::from(rec.visitors);
+            s.actions += count(measure::ACTIONS);
+            s.conversions += count(measure::CONVERSIONS);
+            s.bounces += count(measure::BOUNCES);
+            s.sum_visit_duration += count(measure::DURATION);
+            micros += i128::from(rec.measure(measure::REVENUE_MICROS));
+        }
+        if entries.len() > 1 {
+            // A visitor may hold several of the values: count them over the union.
+            let eval = PartEval::new(lp);
+            let mut visits = RoaringBitmap::new();
+            for &e in &entries {
+                visits |= eval.bitmap(&cv, e)?;
+            }
+            s.visitors = summary::visitors(&eval, &visits)?;
+        }
+        Ok(Some((s, micros)))
     }
 }
 

@@ -63,6 +63,18 @@ pub(super) fn summarize(
     Ok((n, sums))
 }
 
+/// Distinct visitors of the visits `sel` (all below the part's visit count).
+pub(super) fn visitors(eval: &PartEval<'_>, sel: &RoaringBitmap) -> Result<u64> {
+    let owners = eval.visit_visitors()?;
+    if is_sparse(sel, eval.nv) {
+        return Ok(distinct_visitors(&owners, sel));
+    }
+    Ok(match owners.words() {
+        Some(firsts) => kernels::owners_hit(&bitset(sel, eval.nv), firsts),
+        None => distinct_visitors(&owners, sel),
+    })
+}
+
 /// Whether `sel` is read visit by visit (fewer than 1/[`SPARSE_RATIO`] of `nv`).
 fn is_sparse(sel: &RoaringBitmap, nv: u32) -> bool {
     sel.len() * SPARSE_RATIO < u64::from(nv)
