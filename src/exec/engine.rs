@@ -43,6 +43,24 @@ use crate::storage::part_reader::{CatView, NumView, PartReader};
 /// pass over the column's ids instead of OR-ing the values' bitmaps.
 const MAX_INDEX_FAN_IN: usize = 64;
 
+/// Runs of wanted ids up to which a column pass tests ranges instead of a table.
+const MAX_ID_RUNS: usize = 4;
+
+/// The runs `lo..=hi` of raw ids marked in `wanted`.
+fn id_runs(wanted: &[bool]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for (i, &w) in wanted.iter().enumerate() {
+        if !w {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(last) if last.1 + 1 == i as u64 => last.1 = i as u64,
+            _ => runs.push((i as u64, i as u64)),
+        }
+    }
+    runs
+}
+
 /// A condition restricted to candidate rows looks their ids up one by one when there
 /// are fewer than 1/`RESTRICT_RATIO` of the column's rows, instead of a full pass.
 const RESTRICT_RATIO: u64 = 8;
@@ -523,7 +541,13 @@ impl<'a> PartEval<'a> {
                 .collect();
             return Ok(RoaringBitmap::from_sorted_iter(hit).unwrap_or_default());
         }
+        // The wanted ids often form a few runs (a prefix of sorted values, a range):
+        // on byte-aligned ids, one vectorised range pass per run.
         let mut words = vec![0u64; cv.ids.len().div_ceil(64)];
+        let runs = id_runs(&wanted);
+        if runs.len() <= MAX_ID_RUNS && super::numbers::ranges_into(&cv.ids, &runs, &mut words) {
+            return Ok(from_words(&words));
+        }
         cv.ids.for_each_chunk(|first, raw| {
             let mut m = 0u64;
             for (j, &v) in raw.iter().enumerate() {
@@ -628,8 +652,9 @@ impl<'a> PartEval<'a> {
                 Ok(Value::Visits(v))
             }
             Level::Action => {
-                // Action rows: every row but the conversions.
-                let rows = pos - &*self.conversion_rows()?;
+                // (Intersected, not `pos − conversions`: removing an array from a run
+                // container goes value by value.)
+                let rows = pos & &*self.action_rows()?;
                 stats.rows += rows.len();
                 if c.is_negative() {
                     let v = self.all_visits() - self.project(&rows)?;

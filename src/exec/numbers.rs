@@ -126,6 +126,35 @@ fn dense_range(col: &PackedView<'_>, lo: Bound<f64>, hi: Bound<f64>) -> RoaringB
     super::engine::from_words(&words)
 }
 
+/// Marks in `words` (a bitset over the column's rows, zeroed) the rows whose raw value
+/// lies in one of `runs` (inclusive), when the column is byte-aligned (8, 16 or 32
+/// bits); returns false, leaving `words` untouched, for other widths.
+pub(crate) fn ranges_into(col: &PackedView<'_>, runs: &[(u64, u64)], words: &mut [u64]) -> bool {
+    let top = match col.width() {
+        8 => u64::from(u8::MAX),
+        16 => u64::from(u16::MAX),
+        32 => u64::from(u32::MAX),
+        _ => return false,
+    };
+    let mut part = vec![0u64; words.len()];
+    for &(lo, hi) in runs {
+        if lo > top {
+            continue;
+        }
+        let span = hi.min(top) - lo;
+        let (b, n) = (col.bytes(), col.len());
+        match col.width() {
+            8 => super::kernels::in_range_u8(b, n, lo as u8, span as u8, &mut part),
+            16 => super::kernels::in_range_u16(b, n, lo as u16, span as u16, &mut part),
+            _ => super::kernels::in_range_u32(b, n, lo as u32, span as u32, &mut part),
+        }
+        for (w, p) in words.iter_mut().zip(&part) {
+            *w |= p;
+        }
+    }
+    true
+}
+
 /// Whether `x` lies within the bounds.
 pub(crate) fn within(x: f64, lo: Bound<f64>, hi: Bound<f64>) -> bool {
     let above = match lo {
@@ -172,6 +201,37 @@ mod tests {
             let want: Vec<u32> = vals.iter().enumerate()
                 .filter(|(_, v)| within(**v as f64, lo, hi)).map(|(r, _)| r as u32).collect();
             let got: Vec<u32> = dense_range(&view, lo, hi).iter().collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest! {
+        /// On byte-aligned widths (the vectorised kernels), ranges and id runs select
+        /// what comparing each value does.
+        #[test]
+        fn aligned_widths_equal_comparisons(
+            vals in prop::collection::vec(0u32..70_000, 0..500),
+            width in prop::sample::select(vec![8u8, 16, 32]),
+            lo in 0u64..300, span in 0u64..300, lo2 in 0u64..70_000,
+        ) {
+            let top = (1u64 << width) - 1;
+            let vals: Vec<u64> = vals.iter().map(|&v| u64::from(v) & top).collect();
+            let bytes = crate::storage::packed::pack_with(vals.iter().copied(), vals.len(), width);
+            let desc = PackedRef { section: 0, len: vals.len() as u32, width, min: 0 };
+            let view = PackedView::new(&bytes, &desc).unwrap();
+            let (lo, hi) = (lo as f64, (lo + span) as f64);
+            let want: Vec<u32> = vals.iter().enumerate()
+                .filter(|(_, v)| within(**v as f64, Bound::Included(lo), Bound::Included(hi)))
+                .map(|(r, _)| r as u32).collect();
+            let got: Vec<u32> = dense_range(&view, Bound::Included(lo), Bound::Included(hi)).iter().collect();
+            prop_assert_eq!(got, want);
+            let runs = [(lo as u64, (lo as u64) + span), (lo2, lo2 + 3)];
+            let mut words = vec![0u64; vals.len().div_ceil(64)];
+            prop_assert!(ranges_into(&view, &runs, &mut words));
+            let want: Vec<u32> = vals.iter().enumerate()
+                .filter(|(_, v)| runs.iter().any(|&(a, b)| (a..=b).contains(*v)))
+                .map(|(r, _)| r as u32).collect();
+            let got: Vec<u32> = super::super::engine::from_words(&words).iter().collect();
             prop_assert_eq!(got, want);
         }
     }

@@ -356,6 +356,7 @@ impl<'a> CatBuilder<'a> {
         syms: &[u32],
         src: Option<&[i64]>,
         summary: Option<&Summarise<'_>>,
+        align: bool,
     ) -> Result<(ColumnBody, Option<ValueSummaries>)> {
         let mut distinct: Vec<u32> = Vec::new();
         for &s in syms {
@@ -397,7 +398,16 @@ impl<'a> CatBuilder<'a> {
                     entries,
                 });
         let ids64: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        let ids = out.packed(&ids64);
+        // Version 2, event rows: ids of 9 to 16 bits are stored at 16, so that a pass
+        // over the column (a condition matching many values) compares whole integers;
+        // wider ones (near-unique values) keep their width, and so do the smaller
+        // visit table's.
+        let wide = (256..65_536).contains(&distinct.len());
+        let ids = if align && wide {
+            out.packed_aligned(&ids64)
+        } else {
+            out.packed(&ids64)
+        };
         let src = src.map(|s| out.packed(s));
         Ok((
             ColumnBody::Cat {
@@ -621,7 +631,9 @@ pub(crate) fn write_part(
             ColumnData::Text { syms, src } => {
                 let summary =
                     (c.table == Table::Visit && !measures.is_empty()).then_some(&summarise);
-                let (body, s) = cats.column(&mut out, &c.name, &syms, src.as_deref(), summary)?;
+                let align = v2 && c.table != Table::Visit;
+                let (body, s) =
+                    cats.column(&mut out, &c.name, &syms, src.as_deref(), summary, align)?;
                 summaries.extend(s);
                 body
             }
