@@ -13,11 +13,20 @@
 //!    manifest — whose rename is the commit point;
 //! 5. clean-up of files no recent manifest names (best effort).
 //!
+//! A batch that spilled sorted runs (`ingest::runs`) is committed by a merge instead
+//! ([`commit_runs`]): the runs are read back visitor by visitor, and the visitors cut
+//! into groups of about a part's worth of events; each group goes through steps 1–3 on
+//! its own (its stored visitors read back, sessionised, its part built and written)
+//! while the merge gathers the next, so memory holds a part or two, not the batch.
+//! Steps 4 and 5 are the same.
+//!
 //! A failure before the commit point is [`undo`]ne. Generations and file ids are
 //! reserved before anything is written and never used twice ([`WriterState`]).
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
@@ -25,6 +34,7 @@ use roaring::RoaringBitmap;
 use crate::db::{CommitSummary, Db};
 use crate::error::{Error, Result};
 use crate::ingest::rows::Rows;
+use crate::ingest::runs::{Batch, RunReader};
 use crate::ingest::sessions::{self, FixedSyms, Sessionized};
 use crate::ingest::{columns, readback};
 use crate::snapshot::Snapshot;
@@ -61,8 +71,18 @@ pub(crate) struct WriterState {
 /// ordinals of the visitors that move out of it.
 pub(crate) type Moves = Vec<(usize, Vec<u32>)>;
 
-/// Commits `rows` (all new) on top of the database's current snapshot.
-pub(crate) fn commit(db: &Db, state: &mut WriterState, rows: Rows) -> Result<CommitSummary> {
+/// Commits `batch` (all new rows) on top of the database's current snapshot: in memory,
+/// or by merging its runs if it spilled any.
+pub(crate) fn commit(db: &Db, state: &mut WriterState, batch: Batch) -> Result<CommitSummary> {
+    if !batch.runs().is_empty() {
+        return commit_runs(db, state, batch);
+    }
+    let (rows, _no_runs) = batch.into_parts();
+    commit_rows(db, state, rows)
+}
+
+/// Commits `rows` (all new, in memory) on top of the database's current snapshot.
+fn commit_rows(db: &Db, state: &mut WriterState, rows: Rows) -> Result<CommitSummary> {
     let snap = db.snapshot();
     let new_rows = rows.rows.len();
     if new_rows == 0 {
@@ -119,8 +139,7 @@ fn apply(
     state.next_file_id = first_id + ranges.len() as u64;
     let plan = Plan {
         generation,
-        first_id,
-        ranges: &ranges,
+        ids: first_id..first_id + ranges.len() as u64,
         moved,
     };
     let input = Input {
@@ -128,7 +147,9 @@ fn apply(
         sess: &sess,
         fixed: &fixed,
     };
-    let written = match write_files(db, snap, &input, &plan) {
+    let written = build_parts(db.dir(), &input, first_id, &ranges, true)
+        .and_then(|built| write_files(db, snap, built, &rows.custom_names, &plan));
+    let written = match written {
         Ok(w) => w,
         Err(e) => return Err(undo(db.dir(), state, &plan, e)),
     };
@@ -272,8 +293,8 @@ pub(crate) struct Input<'a> {
 /// per range of visitors (new parts). Deletion sets go inline in the manifest.
 pub(crate) struct Plan<'a> {
     generation: u64,
-    first_id: u64,
-    ranges: &'a [Range<usize>],
+    /// The file ids the commit may have used for its new parts.
+    ids: Range<u64>,
     moved: &'a Moves,
 }
 
@@ -285,9 +306,8 @@ impl Plan<'_> {
     /// what [`undo`] removes, in this order. None of them is referenced by a committed
     /// manifest, since ids and generations are never reused.
     fn all_names(&self) -> Vec<String> {
-        let ids = self.first_id..self.first_id + self.ranges.len() as u64;
         std::iter::once(Manifest::file_name(self.generation))
-            .chain(ids.map(Plan::part_name))
+            .chain(self.ids.clone().map(Plan::part_name))
             .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
             .collect()
     }
@@ -360,14 +380,20 @@ impl Blobs {
     }
 }
 
-/// Builds and writes the parts and deletion sets (small ones inline in the manifest),
-/// publishes the part files, then publishes the manifest (the commit point). On error
-/// the caller undoes whatever was created.
-fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> Result<Written> {
+/// Writes the deletion sets and the `built` parts (small ones inline in the manifest),
+/// publishes the part files, then publishes the manifest (the commit point) with the
+/// batch's custom dimensions `dims` added. On error the caller undoes whatever was
+/// created.
+fn write_files(
+    db: &Db,
+    snap: &Snapshot,
+    built: Vec<Built>,
+    dims: &[crate::schema::CustomDim],
+    plan: &Plan<'_>,
+) -> Result<Written> {
     let dir = db.dir();
     let mut temps = Temps::new();
     let mut blobs = Blobs::new(plan.generation);
-    let built = build_parts(dir, input, plan.first_id, plan.ranges, true)?;
     let new_parts = place(built, &mut temps, &mut blobs);
     let (mut parts, next_id) = write_deletions(snap, plan, &mut blobs);
     parts.extend(new_parts.iter().cloned());
@@ -382,7 +408,7 @@ fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> 
     let old = snap.manifest();
     let mut custom = old.custom.clone();
     let mut known: HashSet<&str> = old.custom.iter().map(|c| c.name.as_str()).collect();
-    for d in &input.rows.custom_names {
+    for d in dims {
         if known.insert(&d.name) {
             custom.push(d.clone());
         }
@@ -518,7 +544,7 @@ fn build_part(
 fn write_deletions(snap: &Snapshot, plan: &Plan<'_>, blobs: &mut Blobs) -> (Vec<PartEntry>, u64) {
     let mut parts = Vec::with_capacity(snap.parts().len());
     let moved: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
-    let next_id = plan.first_id + plan.ranges.len() as u64;
+    let next_id = plan.ids.end;
     for (pi, p) in snap.parts().iter().enumerate() {
         let Some(ords) = moved.get(&pi) else {
             parts.push(p.entry.clone());
@@ -564,4 +590,302 @@ fn undo(dir: &dyn VfsDir, state: &mut WriterState, plan: &Plan<'_>, err: Error) 
         ));
     }
     err
+}
+
+/// Commits a batch that spilled runs: the rows still in memory become a last run, the
+/// runs are merged visitor by visitor into groups ([`merge_runs`]) built into parts as
+/// they come ([`build_groups`]), and the parts published as by any commit. The runs are
+/// deleted once merged, whatever becomes of the commit.
+fn commit_runs(db: &Db, state: &mut WriterState, mut batch: Batch) -> Result<CommitSummary> {
+    let snap = db.snapshot();
+    batch.spill_now()?;
+    let (schema, runs) = batch.into_parts();
+    let new_rows: u64 = runs.runs().iter().map(|r| r.rows).sum();
+    let budget = db.budget();
+
+    // Generation and file ids are reserved first and never reused, even if this
+    // attempt fails (see `WriterState`); the ids are taken as parts are built.
+    let old = snap.manifest();
+    let generation = old.generation.max(state.next_generation) + 1;
+    let first_id = old.next_file_id.max(state.next_file_id);
+    state.next_generation = generation;
+    let ids = AtomicU64::new(first_id);
+    let builder = GroupBuilder {
+        dir: db.dir(),
+        snap: &snap,
+        ids: &ids,
+        id_limit: u64::MAX,
+        timeout_ms: old.visit_timeout_ms,
+        find_stored: true,
+    };
+    let groups = runs.readers().and_then(|readers| {
+        build_groups(&builder, budget.builders, |emit| {
+            merge_runs(readers, &schema, budget.group_events, emit)
+        })
+    });
+    drop(runs); // merged (or abandoned): deleted now, before the commit point
+    let used = ids.load(Ordering::Relaxed);
+    state.next_file_id = state.next_file_id.max(used);
+    let no_moves = Moves::new();
+    let failed = |state: &mut WriterState, e| {
+        let plan = Plan {
+            generation,
+            ids: first_id..used,
+            moved: &no_moves,
+        };
+        undo(db.dir(), state, &plan, e)
+    };
+    let groups = match groups {
+        Ok(g) => g,
+        Err(e) => return Err(failed(state, e)),
+    };
+
+    let mut moves: HashMap<usize, Vec<u32>> = HashMap::new();
+    let (mut visitors, mut visits_touched, mut rewritten) = (0, 0, 0);
+    let mut built = Vec::new();
+    for g in groups {
+        for (pi, ords) in g.moved {
+            moves.entry(pi).or_default().extend(ords);
+        }
+        visitors += g.visitors;
+        visits_touched += g.visits_touched;
+        rewritten += g.rewritten;
+        built.extend(g.built.into_iter().map(|(b, _)| b));
+    }
+    let mut moved: Moves = moves.into_iter().collect();
+    moved.sort_unstable_by_key(|(pi, _)| *pi);
+    for (_, ords) in &mut moved {
+        ords.sort_unstable();
+    }
+    let plan = Plan {
+        generation,
+        ids: first_id..used,
+        moved: &moved,
+    };
+    let written = match write_files(db, &snap, built, &schema.custom_names, &plan) {
+        Ok(w) => w,
+        Err(e) => return Err(undo(db.dir(), state, &plan, e)),
+    };
+    let new = written.snapshot.clone();
+    db.publish(written.snapshot);
+    let _ = clean_up(db, state, old, new.manifest());
+    Ok(CommitSummary {
+        generation,
+        events: new_rows,
+        visits: visits_touched,
+        visitors,
+        parts_written: written.parts_written,
+        visitors_rewritten: rewritten,
+    })
+}
+
+/// Whole visitors gathered by a merge, to become one part (or more, if the visitors
+/// read back with them make it too large).
+pub(crate) struct Group {
+    /// Position of the group in the merge (groups come in visitor order).
+    pub seq: u64,
+    pub rows: Rows,
+}
+
+/// A group built: its parts (each with its first and last visitor id), and for a
+/// commit's group the stored visitors it moved and what it counts.
+pub(crate) struct GroupBuilt {
+    seq: u64,
+    pub built: Vec<(Built, (String, String))>,
+    /// The stored visitors read back and rewritten into the group's parts.
+    pub moved: Moves,
+    /// Distinct visitors among the group's new rows.
+    pub visitors: u64,
+    /// Visits holding at least one new row.
+    pub visits_touched: u64,
+    /// Stored visitors rewritten.
+    pub rewritten: u64,
+}
+
+/// How the groups of a merge are built into parts.
+pub(crate) struct GroupBuilder<'a> {
+    pub dir: &'a dyn VfsDir,
+    pub snap: &'a Snapshot,
+    /// The next file id; ids up to `id_limit` (exclusive) may be taken.
+    pub ids: &'a AtomicU64,
+    pub id_limit: u64,
+    pub timeout_ms: i64,
+    /// The group's rows are new (a commit's): look for their visitors among the stored
+    /// ones and rewrite those with them. Without (a compaction's), the rows are the
+    /// stored visitors themselves.
+    pub find_stored: bool,
+}
+
+impl GroupBuilder<'_> {
+    /// Builds group `g`: its stored visitors read back (a commit's), sessionised, and
+    /// its parts built and written under temporary names (small ones kept in memory
+    /// for the manifest).
+    fn build(&self, mut g: Group) -> Result<GroupBuilt> {
+        let new_rows = g.rows.rows.len();
+        let (moved, visitors) = if self.find_stored {
+            stored_visitors(self.snap, &g.rows)?
+        } else {
+            (Moves::new(), 0)
+        };
+        read_back(self.snap, &moved, &mut g.rows)?;
+        let rows = g.rows;
+        let mut rows = rows;
+        let fixed = FixedSyms::intern(&mut rows);
+        let sess = sessions::sessionize(&rows, self.timeout_ms);
+        if let Some(i) = sess.revenue_overflow {
+            return Err(revenue_overflow(&rows, &sess, i));
+        }
+        let ranges = if sess.visitors.is_empty() {
+            Vec::new()
+        } else {
+            part_ranges(&sess)
+        };
+        let n = ranges.len() as u64;
+        let first_id = self.ids.fetch_add(n, Ordering::Relaxed);
+        if first_id.saturating_add(n) > self.id_limit {
+            return Err(Error::internal(
+                "a merge made more parts than it reserved ids for",
+            ));
+        }
+        let input = Input {
+            rows: &rows,
+            sess: &sess,
+            fixed: &fixed,
+        };
+        let built = build_parts(self.dir, &input, first_id, &ranges, true)?;
+        let id = |v: usize| {
+            sess.visitors
+                .get(v)
+                .map_or(String::new(), |&s| rows.strings.get(s).to_string())
+        };
+        let bounds = ranges
+            .iter()
+            .map(|r| (id(r.start), id(r.end.saturating_sub(1))));
+        Ok(GroupBuilt {
+            seq: g.seq,
+            built: built.into_iter().zip(bounds).collect(),
+            rewritten: moved.iter().map(|(_, o)| o.len() as u64).sum(),
+            moved,
+            visitors,
+            visits_touched: if self.find_stored {
+                visits_touched(&sess, new_rows)
+            } else {
+                0
+            },
+        })
+    }
+}
+
+/// Builds the groups `produce` emits, in order, on `builders` threads while it gathers
+/// the next (none: in the producing thread, one group after the other). The first error
+/// of either side stops both; a builder's comes first (the producer then only learns
+/// that nobody takes its groups). Returns the built groups in the order emitted.
+pub(crate) fn build_groups(
+    builder: &GroupBuilder<'_>,
+    builders: usize,
+    produce: impl FnOnce(&mut dyn FnMut(Group) -> Result<()>) -> Result<()>,
+) -> Result<Vec<GroupBuilt>> {
+    let mut out = if builders == 0 {
+        let mut out = Vec::new();
+        produce(&mut |g| {
+            out.push(builder.build(g)?);
+            Ok(())
+        })?;
+        out
+    } else {
+        let results = Mutex::new(Vec::new());
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let stop = AtomicBool::new(false);
+        let produced = crossbeam::thread::scope(|s| {
+            // A rendezvous: the producer hands a full group over only when a builder is
+            // free, so groups in memory are the builders' plus the one being gathered.
+            let (tx, rx) = crossbeam::channel::bounded::<Group>(0);
+            for _ in 0..builders {
+                let rx = rx.clone();
+                let (results, failed, stop) = (&results, &failed, &stop);
+                s.spawn(move |_| {
+                    for g in rx {
+                        if stop.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        match builder.build(g) {
+                            Ok(b) => results.lock().push(b),
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                failed.lock().get_or_insert(e);
+                            }
+                        }
+                    }
+                });
+            }
+            drop(rx);
+            let res = produce(&mut |g| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::internal("the part builders stopped"));
+                }
+                tx.send(g)
+                    .map_err(|_| Error::internal("the part builders stopped"))
+            });
+            if res.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            drop(tx);
+            res
+        });
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        match produced {
+            Ok(res) => res?,
+            Err(_) => return Err(Error::internal("a part-building thread panicked")),
+        }
+        results.into_inner()
+    };
+    out.sort_unstable_by_key(|g| g.seq);
+    Ok(out)
+}
+
+/// Merges `runs` by visitor id and emits groups of whole visitors, each closed once it
+/// holds `group_events` rows or more. `schema`: the batch's custom dimensions.
+fn merge_runs(
+    mut runs: Vec<RunReader>,
+    schema: &Rows,
+    group_events: usize,
+    emit: &mut dyn FnMut(Group) -> Result<()>,
+) -> Result<()> {
+    let mut heads: BinaryHeap<Reverse<(Vec<u8>, usize)>> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(k, r)| r.head().map(|h| Reverse((h.to_vec(), k))))
+        .collect();
+    let mut seq = 0u64;
+    let mut rows = schema.empty_like();
+    while let Some(Reverse((visitor, k))) = heads.pop() {
+        // The visitor's rows from every run that has some.
+        let mut from = vec![k];
+        while let Some(Reverse((next, j))) = heads.peek()
+            && *next == visitor
+        {
+            from.push(*j);
+            heads.pop();
+        }
+        for k in from {
+            let Some(run) = runs.get_mut(k) else {
+                continue;
+            };
+            run.take(&mut rows, seq)?;
+            if let Some(h) = run.head() {
+                heads.push(Reverse((h.to_vec(), k)));
+            }
+        }
+        if rows.rows.len() >= group_events {
+            let full = std::mem::replace(&mut rows, schema.empty_like());
+            emit(Group { seq, rows: full })?;
+            seq += 1;
+        }
+    }
+    if !rows.rows.is_empty() {
+        emit(Group { seq, rows })?;
+    }
+    Ok(())
 }

@@ -106,7 +106,7 @@ pub use lang::{
     Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment, SegmentError,
     parse as parse_segment,
 };
-pub use options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
+pub use options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
 pub use schema::{CustomDim, CustomType, Level};
 pub use snapshot::Snapshot;
 

@@ -16,6 +16,7 @@ use crossbeam::channel::{Receiver, Sender};
 
 use super::parse::{self, Mode, RawRow, Scalar};
 use super::rows::Rows;
+use super::runs::Batch;
 use crate::error::{Error, Result, RowError};
 
 /// Input format of a file.
@@ -91,17 +92,18 @@ struct Parsed {
     errors: Vec<RowError>,
 }
 
-/// Reads `path` into `rows`. Without `skip_invalid`, the first bad row (by line) fails
-/// the call and `rows` is left as it was.
-pub fn import_file(
+/// Reads `path` into `batch` (which spills sorted runs as it fills up). Without
+/// `skip_invalid`, the first bad row (by line) fails the call and `batch` is left as it
+/// was (runs spilled during the call deleted).
+pub(crate) fn import_file(
     path: &Path,
     opts: &ImportOptions,
-    rows: &mut Rows,
+    batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     let format = opts.format.unwrap_or_else(|| Format::from_path(path));
     match format {
-        Format::Jsonl => settle(rows, |rows| import_jsonl(path, opts, rows, progress)),
+        Format::Jsonl => settle(batch, |batch| import_jsonl(path, opts, batch, progress)),
         Format::Csv => {
             let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
             let name = path.display().to_string();
@@ -111,8 +113,8 @@ pub fn import_file(
                 .filter(|m| m.is_file())
                 .map(|m| (path, m.len()));
             let reader = BufReader::with_capacity(1 << 20, file);
-            settle(rows, |rows| {
-                import_csv(reader, &name, regular, opts, rows, progress)
+            settle(batch, |batch| {
+                import_csv(reader, &name, regular, opts, batch, progress)
             })
         }
     }
@@ -129,26 +131,31 @@ pub fn import_csv_reader(
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
-    settle(rows, |rows| {
-        import_csv(reader, name, None, opts, rows, progress)
-    })
+    // In memory only: a batch without a directory never spills.
+    let mut batch = Batch::new(std::mem::take(rows), None);
+    let res = settle(&mut batch, |batch| {
+        import_csv(reader, name, None, opts, batch, progress)
+    });
+    *rows = batch.into_parts().0;
+    res
 }
 
 /// Runs one file's import: on success sorts and trims the reported errors, on failure
-/// rolls `rows` back to where it was.
+/// rolls `batch` back to where it was.
 fn settle(
-    rows: &mut Rows,
-    import: impl FnOnce(&mut Rows) -> Result<FileReport>,
+    batch: &mut Batch,
+    import: impl FnOnce(&mut Batch) -> Result<FileReport>,
 ) -> Result<FileReport> {
-    let cp = rows.checkpoint();
-    match import(rows) {
+    batch.begin();
+    match import(batch) {
         Ok(mut report) => {
+            batch.end();
             report.errors.sort_by_key(|e| e.line);
             report.errors.truncate(MAX_REPORTED_ERRORS);
             Ok(report)
         }
         Err(e) => {
-            rows.rollback(cp);
+            batch.rollback();
             Err(e)
         }
     }
@@ -160,7 +167,7 @@ fn settle(
 fn import_jsonl(
     path: &Path,
     opts: &ImportOptions,
-    rows: &mut Rows,
+    batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     let file_name = path.display().to_string();
@@ -172,12 +179,13 @@ fn import_jsonl(
     let first_bad = AtomicU64::new(u64::MAX);
     let skip = opts.skip_invalid;
     let mut merge = ChunkMerge {
-        rows,
+        batch,
         file_name: &file_name,
         skip,
         first_bad: &first_bad,
         report: FileReport::default(),
         first_error: None,
+        spill_error: None,
         failed: false,
     };
 
@@ -203,10 +211,14 @@ fn import_jsonl(
     let ChunkMerge {
         mut report,
         first_error,
+        spill_error,
         ..
     } = merge;
     if let Some(e) = first_error {
         return Err(Error::Row(e));
+    }
+    if let Some(e) = spill_error {
+        return Err(e);
     }
     report.bytes = read_result?;
     Ok(report)
@@ -407,7 +419,7 @@ impl<'a> ChunkReader<'a> {
 /// absorbed into `rows` in file order, so line numbers, the custom-dimension type rule
 /// and the first error are exactly a sequential reader's.
 struct ChunkMerge<'a> {
-    rows: &'a mut Rows,
+    batch: &'a mut Batch,
     file_name: &'a str,
     skip: bool,
     /// Lowest chunk with an error (see [`import_jsonl`]): set to 0 on failing, so
@@ -416,7 +428,9 @@ struct ChunkMerge<'a> {
     report: FileReport,
     /// The file's first error, when failing fast.
     first_error: Option<RowError>,
-    /// `first_error` is known: later chunks are dropped unread.
+    /// Spilling rows to a run failed (an I/O error): the import fails with it.
+    spill_error: Option<Error>,
+    /// `first_error` or `spill_error` is known: later chunks are dropped unread.
     failed: bool,
 }
 
@@ -448,12 +462,13 @@ impl ChunkMerge<'_> {
             errors,
         } = parsed;
         let mut chunk_errors = errors;
-        let before = self.rows.rows.len();
-        self.rows.absorb(local, &lines, self.file_name, &mut |e| {
+        let rows = &mut self.batch.rows;
+        let before = rows.rows.len();
+        rows.absorb(local, &lines, self.file_name, &mut |e| {
             chunk_errors.push(e);
             true
         });
-        self.report.rows += (self.rows.rows.len() - before) as u64;
+        self.report.rows += (rows.rows.len() - before) as u64;
         if !chunk_errors.is_empty() {
             self.report.rejected += chunk_errors.len() as u64;
             chunk_errors.sort_by_key(|e| e.line);
@@ -467,6 +482,11 @@ impl ChunkMerge<'_> {
             self.report
                 .errors
                 .extend(chunk_errors.into_iter().take(room));
+        }
+        if let Err(e) = self.batch.maybe_spill() {
+            self.spill_error = Some(e);
+            self.failed = true;
+            self.first_bad.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -590,7 +610,7 @@ fn import_csv(
     file_name: &str,
     source: Option<(&Path, u64)>,
     opts: &ImportOptions,
-    rows: &mut Rows,
+    batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     // The size of a regular file: the record that reaches it is checked for an
@@ -602,6 +622,8 @@ fn import_csv(
     let mut record = csv::ByteRecord::new();
     let mut n = 0u64;
     loop {
+        batch.maybe_spill()?;
+        let rows = &mut batch.rows;
         let line = input.rdr.position().line();
         let (start, before) = (input.rdr.position().byte(), rows.checkpoint());
         input.bound.store(

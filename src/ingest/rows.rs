@@ -18,7 +18,14 @@ pub type Sym = u32;
 pub struct Interner {
     map: HashMap<Box<str>, Sym, ahash::RandomState>,
     strs: Vec<Box<str>>,
+    /// Bytes of the interned strings' allocations (text and per-string overhead), for
+    /// the memory budget.
+    bytes: usize,
 }
+
+/// What one interned string costs besides its text, about: two boxed copies (the
+/// table's key and the lookup vector's), their allocator headers, and a table slot.
+const INTERNED_OVERHEAD: usize = 2 * 16 + 2 * 16 + 24;
 
 impl Interner {
     /// Interns `s` and returns its symbol (never 0).
@@ -33,7 +40,13 @@ impl Interner {
         let b: Box<str> = s.into();
         self.strs.push(b.clone());
         self.map.insert(b, id);
+        self.bytes += 2 * s.len() + INTERNED_OVERHEAD;
         id
+    }
+
+    /// Heap bytes the interner holds, about.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes + self.strs.capacity() * std::mem::size_of::<Box<str>>()
     }
 
     /// The text of `sym` ("" for 0).
@@ -240,6 +253,27 @@ impl Rows {
         for d in self.custom_names.drain(n.min(self.custom_names.len())..) {
             self.custom_index.remove(&d.name);
         }
+    }
+
+    /// Heap bytes of the batch, about: what the memory budget counts of it.
+    pub fn heap_bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<Row>()
+            + self.custom.capacity() * std::mem::size_of::<(u32, CVal)>()
+            + self.strings.heap_bytes()
+    }
+
+    /// Forgets every row and string, keeping the custom dimensions (their types are
+    /// settled for the batch) and the rows' allocation (refilled next, without fresh
+    /// pages to fault in). What is left after the rows were spilled.
+    pub fn clear_rows(&mut self) {
+        self.rows.clear();
+        self.custom.clear();
+        self.strings = Interner::default();
+    }
+
+    /// A batch with the custom dimensions of `self` and no rows.
+    pub fn empty_like(&self) -> Rows {
+        Rows::with_schema(&self.custom_names)
     }
 
     /// A point to [`rollback`](Rows::rollback) to.
