@@ -63,6 +63,8 @@ struct Inner {
     compacting: Mutex<()>,
     /// The memory budget of imports and compactions, in bytes.
     memory_limit: usize,
+    /// Its shares.
+    budget: crate::options::Budget,
     /// The number of the next run file a transaction spills (`tmp-run-<n>`).
     next_run: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -141,6 +143,8 @@ pub struct DbBuilder {
     create_if_missing: bool,
     auto_compact: bool,
     memory_limit: usize,
+    /// Shares of the budget set by a test, instead of those of `memory_limit`.
+    budget: Option<crate::options::Budget>,
     vfs: Arc<dyn Vfs>,
 }
 
@@ -164,6 +168,7 @@ impl Default for DbBuilder {
             create_if_missing: false,
             auto_compact: true,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            budget: None,
             vfs: fs::os(),
         }
     }
@@ -234,6 +239,27 @@ impl DbBuilder {
         self
     }
 
+    /// The shares of the memory budget, set directly: spill a transaction's rows once
+    /// they hold `spill_bytes`, cut a commit's merge into groups of `group_events` new
+    /// events, build `builders` groups at once while the next is gathered. For
+    /// sightline's own tests, which spill and cut every few rows to exercise the merge
+    /// on little data.
+    #[doc(hidden)]
+    pub fn budget_for_tests(
+        mut self,
+        spill_bytes: usize,
+        group_events: usize,
+        builders: usize,
+    ) -> Self {
+        self.budget = Some(crate::options::Budget {
+            spill_bytes,
+            group_events: group_events.max(1),
+            builders,
+            compaction_builders: builders,
+        });
+        self
+    }
+
     /// Every file operation through `vfs` instead of the real file system: for
     /// sightline's own tests, which run on a simulated disk. Turns the background
     /// compactor off (tests count the disk's operations); `auto_compact(true)` after it
@@ -296,7 +322,10 @@ impl DbBuilder {
 
     /// The handle on `dir`, with this builder's settings.
     fn open_with(&self, dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
-        Db::open_with(self.vfs.clone(), dir, lock, self.memory_limit)
+        let budget = self.budget.unwrap_or_else(|| {
+            crate::options::Budget::new(self.memory_limit, crate::storage::worker_threads())
+        });
+        Db::open_with(self.vfs.clone(), dir, lock, self.memory_limit, budget)
     }
 
     /// `db` with its background compactor, if asked for.
@@ -363,6 +392,7 @@ impl Db {
         dir: Arc<dyn VfsDir>,
         lock: Option<LockGuard>,
         memory_limit: usize,
+        budget: crate::options::Budget,
     ) -> Result<Db> {
         let inner = Inner {
             path: dir.path().to_path_buf(),
@@ -377,6 +407,7 @@ impl Db {
             retired: Mutex::new(Vec::new()),
             compacting: Mutex::new(()),
             memory_limit,
+            budget,
             next_run: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         };
         let db = Db {
@@ -449,7 +480,7 @@ impl Db {
 
     /// The budget split into its shares.
     pub(crate) fn budget(&self) -> crate::options::Budget {
-        crate::options::Budget::new(self.inner.memory_limit, crate::storage::worker_threads())
+        self.inner.budget
     }
 
     /// True when this handle holds the writer lock.
