@@ -623,7 +623,9 @@ fn commit_runs(db: &Db, state: &mut WriterState, mut batch: Batch) -> Result<Com
             merge_runs(readers, &schema, budget.group_events, emit)
         })
     });
-    drop(runs); // merged (or abandoned): deleted now, before the commit point
+    // Merged (or abandoned): deleted now, before the commit point. One that cannot be
+    // deleted is an orphan for the next clean-up (this commit's, or the next writer's).
+    state.deferred.extend(runs.delete());
     let used = ids.load(Ordering::Relaxed);
     state.next_file_id = state.next_file_id.max(used);
     let no_moves = Moves::new();

@@ -237,8 +237,10 @@ pub(crate) fn compact(
     // Ids for the new parts, reserved before anything is written. A group closes
     // before it would pass the part limit, so two groups in a row hold more than a
     // part's worth of events: this many ids are always enough.
+    let budget = db.budget();
+    let cap = budget.compaction_group_events.max(1);
     let events: u64 = parts.iter().map(|p| u64::from(p.entry.events)).sum();
-    let reserved = 2 * (events / commit::MAX_PART_EVENTS as u64) + 2;
+    let reserved = 2 * (events / cap as u64) + 2;
     let first_id = db.reserve_file_ids(reserved)?;
     let names: Vec<String> = (first_id..first_id + reserved)
         .map(Plan::part_name)
@@ -254,13 +256,14 @@ pub(crate) fn compact(
         timeout_ms: snap.manifest().visit_timeout_ms,
         find_stored: false,
     };
-    let builders = db.budget().compaction_builders;
-    let built = commit::build_groups(&builder, builders, |emit| merge_parts(&snap, &parts, emit))
-        .and_then(|groups| {
-            // Rows read back from a part truncated underneath its map must not be committed.
-            snap.intact()?;
-            Ok(groups)
-        });
+    let built = commit::build_groups(&builder, budget.compaction_builders, |emit| {
+        merge_parts(&snap, &parts, cap, emit)
+    })
+    .and_then(|groups| {
+        // Rows read back from a part truncated underneath its map must not be committed.
+        snap.intact()?;
+        Ok(groups)
+    });
     let built: Vec<(Built, (String, String))> = match built {
         Ok(groups) if !stop() => groups.into_iter().flat_map(|g| g.built).collect(),
         Ok(_) => return Ok(remove(db, &names, nothing)),
@@ -296,12 +299,14 @@ pub(crate) fn compact(
 
 /// Merges the live visitors of `parts` by id (each part is sorted by visitor id, and a
 /// live visitor is in one part only) and emits them, read back as input rows, in
-/// groups of whole visitors: a group closes before a visitor would take it past
-/// [`commit::MAX_PART_EVENTS`], so each group is one part, cut where reading everything
-/// at once would have cut it. Memory holds one group, whatever the size of the parts.
+/// groups of whole visitors: a group closes before a visitor would take it past `cap`
+/// events (the part limit, [`commit::MAX_PART_EVENTS`]), so each group is one part, cut
+/// where reading everything at once would have cut it. Memory holds one group, whatever
+/// the size of the parts.
 fn merge_parts(
     snap: &Snapshot,
     parts: &[&LivePart],
+    cap: usize,
     emit: &mut dyn FnMut(Group) -> Result<()>,
 ) -> Result<()> {
     struct Source<'a> {
@@ -358,7 +363,7 @@ fn merge_parts(
                 n += visitor_events(&src.part.reader, v)?;
             }
         }
-        if events > 0 && events + n > commit::MAX_PART_EVENTS {
+        if events > 0 && events + n > cap {
             let full = std::mem::replace(&mut rows, Rows::with_schema(schema));
             emit(Group { seq, rows: full })?;
             (seq, events) = (seq + 1, 0);

@@ -241,9 +241,9 @@ impl DbBuilder {
 
     /// The shares of the memory budget, set directly: spill a transaction's rows once
     /// they hold `spill_bytes`, cut a commit's merge into groups of `group_events` new
-    /// events, build `builders` groups at once while the next is gathered. For
-    /// sightline's own tests, which spill and cut every few rows to exercise the merge
-    /// on little data.
+    /// events (a compaction's into parts of as many events), build `builders` groups at
+    /// once while the next is gathered. For sightline's own tests, which spill and cut
+    /// every few rows to exercise the merges on little data.
     #[doc(hidden)]
     pub fn budget_for_tests(
         mut self,
@@ -256,6 +256,7 @@ impl DbBuilder {
             group_events: group_events.max(1),
             builders,
             compaction_builders: builders,
+            compaction_group_events: group_events.max(1),
         });
         self
     }

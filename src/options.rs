@@ -59,6 +59,9 @@ pub(crate) struct Budget {
     /// The same for a compaction, whose groups are always full parts (so that what it
     /// writes is never merged again by the size tiers).
     pub compaction_builders: usize,
+    /// A compaction's groups: whole visitors up to this many events (the part limit,
+    /// but in sightline's own tests).
+    pub compaction_group_events: usize,
 }
 
 impl Budget {
@@ -81,6 +84,7 @@ impl Budget {
             group_events,
             builders,
             compaction_builders: if fit >= 2 { builders } else { 0 },
+            compaction_group_events: full,
         }
     }
 }

@@ -219,6 +219,19 @@ impl RunSet {
         &self.runs
     }
 
+    /// Deletes the runs now; returns the names of those that could not be (for a later
+    /// clean-up to retry).
+    pub fn delete(mut self) -> Vec<String> {
+        let runs = std::mem::take(&mut self.runs);
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        runs.into_iter()
+            .filter(|r| fs::remove(&**dir, &r.name).is_err())
+            .map(|r| r.name)
+            .collect()
+    }
+
     /// Opens every run for reading.
     pub fn readers(&self) -> Result<Vec<RunReader>> {
         let Some(dir) = &self.dir else {
