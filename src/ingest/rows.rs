@@ -255,10 +255,13 @@ impl Rows {
         }
     }
 
-    /// Heap bytes of the batch, about: what the memory budget counts of it.
+    /// Heap bytes of the batch, about: what the memory budget counts of it. Rows are
+    /// counted as filled, not as allocated: the allocation a spill leaves for the next
+    /// rows would otherwise count as full at once (and a vector that doubles past the
+    /// share grows by remapping, touching no more pages than it fills).
     pub fn heap_bytes(&self) -> usize {
-        self.rows.capacity() * std::mem::size_of::<Row>()
-            + self.custom.capacity() * std::mem::size_of::<(u32, CVal)>()
+        self.rows.len() * std::mem::size_of::<Row>()
+            + self.custom.len() * std::mem::size_of::<(u32, CVal)>()
             + self.strings.heap_bytes()
     }
 
