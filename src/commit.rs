@@ -123,12 +123,8 @@ fn apply(
 ) -> Result<Applied> {
     read_back(snap, moved, &mut rows)?;
     let fixed = FixedSyms::intern(&mut rows);
-    let sess = sessions::sessionize(&rows, snap.manifest().visit_timeout_ms);
-    if let Some(i) = sess.revenue_overflow {
-        return Err(revenue_overflow(&rows, &sess, i));
-    }
-    let ranges = part_ranges(&sess);
-    let visits_touched = visits_touched(&sess, new_rows);
+    let (visitors, order) = sessions::sorted_order(&rows);
+    let cuts = visitor_cuts(&rows, &visitors, &order);
 
     // Generation and file ids are reserved first and never reused, even if this
     // attempt fails (see `WriterState`).
@@ -136,20 +132,24 @@ fn apply(
     let generation = old.generation.max(state.next_generation) + 1;
     let first_id = old.next_file_id.max(state.next_file_id);
     state.next_generation = generation;
-    state.next_file_id = first_id + ranges.len() as u64;
+    state.next_file_id = first_id + cuts.len() as u64;
     let plan = Plan {
         generation,
-        ids: first_id..first_id + ranges.len() as u64,
+        ids: first_id..first_id + cuts.len() as u64,
         moved,
     };
-    let input = Input {
+    let sorted = Sorted {
         rows: &rows,
-        sess: &sess,
         fixed: &fixed,
+        visitors: &visitors,
+        order: &order,
+        timeout_ms: old.visit_timeout_ms,
+        new_rows,
     };
-    let written = build_parts(db.dir(), &input, first_id, &ranges, true)
-        .and_then(|built| write_files(db, snap, built, &rows.custom_names, &plan));
-    let written = match written {
+    let written = build_sorted(db.dir(), &sorted, first_id, &cuts).and_then(|(built, touched)| {
+        write_files(db, snap, built, &rows.custom_names, &plan).map(|w| (w, touched))
+    });
+    let (written, visits_touched) = match written {
         Ok(w) => w,
         Err(e) => return Err(undo(db.dir(), state, &plan, e)),
     };
@@ -228,6 +228,116 @@ pub(crate) fn read_back(snap: &Snapshot, moved: &Moves, rows: &mut Rows) -> Resu
     }
     // Rows read back from a part truncated underneath its map must not be committed.
     snap.intact()
+}
+
+/// A batch in part order, to be sessionised and built part by part.
+struct Sorted<'a> {
+    rows: &'a Rows,
+    fixed: &'a FixedSyms,
+    /// The visitors, sorted by id, and the rows in part order ([`sessions::sorted_order`]).
+    visitors: &'a [crate::ingest::rows::Sym],
+    order: &'a [u32],
+    timeout_ms: i64,
+    /// Rows before this index are new (the others were read back).
+    new_rows: usize,
+}
+
+/// One part of a [`Sorted`] batch: its visitors (a range of `visitors`) and their rows
+/// (a range of `order`).
+type Cut = (Range<usize>, Range<usize>);
+
+/// The visitors of a sorted batch cut into parts of at most [`MAX_PART_EVENTS`] events
+/// (a larger visitor gets a part of its own), as [`part_ranges`] cuts sessionised ones.
+fn visitor_cuts(rows: &Rows, visitors: &[crate::ingest::rows::Sym], order: &[u32]) -> Vec<Cut> {
+    let visitor_of = |k: usize| {
+        order
+            .get(k)
+            .and_then(|&i| rows.rows.get(i as usize))
+            .map(|r| r.visitor)
+    };
+    let mut cuts = Vec::new();
+    let (mut v0, mut r0) = (0usize, 0usize);
+    let (mut v, mut r) = (0usize, 0usize);
+    while r < order.len() {
+        let who = visitor_of(r);
+        let mut end = r;
+        while end < order.len() && visitor_of(end) == who {
+            end += 1;
+        }
+        if end - r0 > MAX_PART_EVENTS && v > v0 {
+            cuts.push((v0..v, r0..r));
+            (v0, r0) = (v, r);
+        }
+        (v, r) = (v + 1, end);
+    }
+    if !visitors.is_empty() {
+        cuts.push((v0..visitors.len(), r0..order.len()));
+    }
+    cuts
+}
+
+/// The parts of a sorted batch, one per cut (file ids `first_id..` in order): each
+/// sessionised and built on its own, in parallel. Returns them and the visits holding
+/// at least one new row.
+fn build_sorted(
+    dir: &dyn VfsDir,
+    s: &Sorted<'_>,
+    first_id: u64,
+    cuts: &[Cut],
+) -> Result<(Vec<Built>, u64)> {
+    let one = |id: u64, (vr, or): Cut| -> Result<(Built, u64)> {
+        let visitors = s.visitors.get(vr).unwrap_or_default().to_vec();
+        let order = s.order.get(or).unwrap_or_default();
+        let sess = sessions::sessionize_sorted(s.rows, visitors, order, s.timeout_ms);
+        if let Some(i) = sess.revenue_overflow {
+            return Err(revenue_overflow(s.rows, &sess, i));
+        }
+        let input = Input {
+            rows: s.rows,
+            sess: &sess,
+            fixed: s.fixed,
+        };
+        let built = build_part(dir, &input, id, 0..sess.visitors.len(), true)?;
+        Ok((built, visits_touched(&sess, s.new_rows)))
+    };
+    let work: Vec<(u64, Cut)> = (first_id..).zip(cuts.iter().cloned()).collect();
+    let results = parallel(&work, |(id, cut)| one(*id, cut.clone()))?;
+    let mut built = Vec::with_capacity(results.len());
+    let mut touched = 0;
+    for (b, t) in results {
+        built.push(b);
+        touched += t;
+    }
+    Ok((built, touched))
+}
+
+/// `f` of every item of `work`, on the worker threads (the caller's alone for one
+/// item), in order; the first error by position wins.
+fn parallel<W: Sync, T: Send>(work: &[W], f: impl Fn(&W) -> Result<T> + Sync) -> Result<Vec<T>> {
+    if work.len() <= 1 {
+        return work.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(work.len()));
+    let threads = crate::storage::worker_threads().min(work.len());
+    let _ = crossbeam::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|_| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(w) = work.get(k) else { break };
+                    let r = f(w);
+                    results.lock().push((k, r));
+                }
+            });
+        }
+    });
+    let mut done = results.into_inner();
+    if done.len() != work.len() {
+        return Err(Error::internal("a part-building thread panicked"));
+    }
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events (a
@@ -444,35 +554,9 @@ pub(crate) fn build_parts(
     may_inline: bool,
 ) -> Result<Vec<Built>> {
     let work: Vec<(u64, Range<usize>)> = (first_id..).zip(ranges.iter().cloned()).collect();
-    if work.len() <= 1 {
-        // One part: no threads to start.
-        return work
-            .into_iter()
-            .map(|(id, range)| build_part(dir, input, id, range, may_inline))
-            .collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let threads = crate::storage::worker_threads().min(work.len());
-    let _ = crossbeam::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|_| {
-                while let Some((id, range)) = work
-                    .get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    .cloned()
-                {
-                    let b = build_part(dir, input, id, range, may_inline);
-                    results.lock().push((id, b));
-                }
-            });
-        }
-    });
-    let mut built = results.into_inner();
-    if built.len() != work.len() {
-        return Err(Error::internal("a part-building thread panicked"));
-    }
-    built.sort_by_key(|(id, _)| *id);
-    built.into_iter().map(|(_, b)| b).collect()
+    parallel(&work, |(id, range)| {
+        build_part(dir, input, *id, range.clone(), may_inline)
+    })
 }
 
 /// The manifest entries of `built` parts: those written to files are added to `temps`
@@ -506,7 +590,7 @@ impl Built {
 
 /// Part `id`, holding the visitors `range` of the input: built, and unless it is small
 /// enough to go inline (`may_inline`), written under its temporary name and synced.
-fn build_part(
+pub(crate) fn build_part(
     dir: &dyn VfsDir,
     input: &Input<'_>,
     id: u64,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::rows::{CVal, Row, Rows, Sym, custom_of};
-use super::sessions::row_cmp;
+use super::sessions::sorted_range;
 use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::schema::{CustomDim, CustomType};
@@ -256,54 +256,7 @@ impl Drop for RunSet {
 
 /// The rows `range` of `rows` in run order: by visitor id (text), time, then content.
 fn run_order(rows: &Rows, range: Range<usize>) -> Vec<u32> {
-    let all = rows.rows.get(range.clone()).unwrap_or_default();
-    // Visitors ranked by text once, so the sort compares integers.
-    let mut rank = vec![u32::MAX; rows.strings.len()];
-    let mut visitors: Vec<Sym> = Vec::new();
-    for r in all {
-        if let Some(slot) = rank.get_mut(r.visitor as usize)
-            && *slot == u32::MAX
-        {
-            *slot = 0;
-            visitors.push(r.visitor);
-        }
-    }
-    visitors.sort_unstable_by(|a, b| rows.strings.get(*a).cmp(rows.strings.get(*b)));
-    for (i, &v) in visitors.iter().enumerate() {
-        if let Some(slot) = rank.get_mut(v as usize) {
-            *slot = i as u32;
-        }
-    }
-    let rank_of = |r: &Row| rank.get(r.visitor as usize).copied().unwrap_or(u32::MAX);
-    let mut keys: Vec<(u32, i64, u32)> = all
-        .iter()
-        .zip(range.start as u32..)
-        .map(|(r, i)| (rank_of(r), r.ts, i))
-        .collect();
-    keys.sort_unstable();
-    // Rows of one visitor at one instant: in content order.
-    let mut i = 0;
-    while i < keys.len() {
-        let mut j = i + 1;
-        while keys
-            .get(j)
-            .is_some_and(|k| (k.0, k.1) == (keys[i].0, keys[i].1))
-        {
-            j += 1;
-        }
-        if j - i > 1
-            && let Some(tie) = keys.get_mut(i..j)
-        {
-            tie.sort_by(
-                |a, b| match (rows.rows.get(a.2 as usize), rows.rows.get(b.2 as usize)) {
-                    (Some(x), Some(y)) => row_cmp(rows, x, y),
-                    _ => std::cmp::Ordering::Equal,
-                },
-            );
-        }
-        i = j;
-    }
-    keys.into_iter().map(|k| k.2).collect()
+    sorted_range(rows, range).1
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
