@@ -502,7 +502,14 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
         return out;
     }
     let mut raw: RawRow<'_> = Vec::with_capacity(32);
-    for (this, mut line) in (chunk.first_line..).zip(chunk.bytes.split(|&b| b == b'\n')) {
+    let bytes = &chunk.bytes;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    let lines = ends.scan(0, |start, end| {
+        let line = bytes.get(*start..end).unwrap_or_default();
+        *start = end + 1;
+        Some(line)
+    });
+    for (this, mut line) in (chunk.first_line..).zip(lines) {
         if chunk.seq == 0 && this == 1 {
             line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         }
