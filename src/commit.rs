@@ -246,8 +246,9 @@ struct Sorted<'a> {
 /// (a range of `order`).
 type Cut = (Range<usize>, Range<usize>);
 
-/// The visitors of a sorted batch cut into parts of at most [`MAX_PART_EVENTS`] events
-/// (a larger visitor gets a part of its own), as [`part_ranges`] cuts sessionised ones.
+/// The visitors of a sorted batch cut into parts of at most [`MAX_PART_EVENTS`] events,
+/// of about equal size (a larger visitor gets a part of its own), as [`part_ranges`]
+/// cuts sessionised ones.
 fn visitor_cuts(rows: &Rows, visitors: &[crate::ingest::rows::Sym], order: &[u32]) -> Vec<Cut> {
     let visitor_of = |k: usize| {
         order
@@ -255,6 +256,7 @@ fn visitor_cuts(rows: &Rows, visitors: &[crate::ingest::rows::Sym], order: &[u32
             .and_then(|&i| rows.rows.get(i as usize))
             .map(|r| r.visitor)
     };
+    let target = part_target(order.len());
     let mut cuts = Vec::new();
     let (mut v0, mut r0) = (0usize, 0usize);
     let (mut v, mut r) = (0usize, 0usize);
@@ -264,7 +266,7 @@ fn visitor_cuts(rows: &Rows, visitors: &[crate::ingest::rows::Sym], order: &[u32
         while end < order.len() && visitor_of(end) == who {
             end += 1;
         }
-        if end - r0 > MAX_PART_EVENTS && v > v0 {
+        if end - r0 > target && v > v0 {
             cuts.push((v0..v, r0..r));
             (v0, r0) = (v, r);
         }
@@ -340,8 +342,8 @@ fn parallel<W: Sync, T: Send>(work: &[W], f: impl Fn(&W) -> Result<T> + Sync) ->
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events (a
-/// larger visitor gets a part of its own).
+/// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events, of
+/// about equal size (a larger visitor gets a part of its own).
 pub(crate) fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
     let first_event = |v: usize| {
         sess.visitor_visits
@@ -350,16 +352,26 @@ pub(crate) fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
             .copied()
             .unwrap_or(0) as usize
     };
+    let target = part_target(first_event(sess.visitors.len()));
     let mut ranges = Vec::new();
     let mut start = 0usize;
     for v in 0..sess.visitors.len() {
-        if first_event(v + 1) - first_event(start) > MAX_PART_EVENTS && v > start {
+        if first_event(v + 1) - first_event(start) > target && v > start {
             ranges.push(start..v);
             start = v;
         }
     }
     ranges.push(start..sess.visitors.len());
     ranges
+}
+
+/// The events a part of a batch of `events` events holds at most: the batch cut into as
+/// few parts of at most [`MAX_PART_EVENTS`] as it takes, of about equal size (so that a
+/// batch a little over the limit makes two half parts, not a full one and a sliver that
+/// compaction would then have to merge).
+fn part_target(events: usize) -> usize {
+    let parts = events.div_ceil(MAX_PART_EVENTS).max(1);
+    events.div_ceil(parts)
 }
 
 /// Visits holding at least one new row (`rows[..new_rows]` are new).
@@ -683,7 +695,10 @@ fn undo(dir: &dyn VfsDir, state: &mut WriterState, plan: &Plan<'_>, err: Error) 
 fn commit_runs(db: &Db, state: &mut WriterState, mut batch: Batch) -> Result<CommitSummary> {
     let snap = db.snapshot();
     batch.spill_now()?;
-    let (schema, runs) = batch.into_parts();
+    let (mut schema, runs) = batch.into_parts();
+    // Only its custom dimensions are needed from here: its allocation (the budget's
+    // share for rows, every page of it touched) goes back before the merge needs its own.
+    schema.release_rows();
     let new_rows: u64 = runs.runs().iter().map(|r| r.rows).sum();
     let budget = db.budget();
 
@@ -931,8 +946,9 @@ pub(crate) fn build_groups(
     Ok(out)
 }
 
-/// Merges `runs` by visitor id and emits groups of whole visitors, each closed once it
-/// holds `group_events` rows or more. `schema`: the batch's custom dimensions.
+/// Merges `runs` by visitor id and emits groups of whole visitors of at most
+/// `group_events` rows (a visitor with more gets a group of its own). `schema`: the
+/// batch's custom dimensions.
 fn merge_runs(
     mut runs: Vec<RunReader>,
     schema: &Rows,
@@ -955,6 +971,17 @@ fn merge_runs(
             from.push(*j);
             heads.pop();
         }
+        // A group closes before a visitor would take it past its size, so that it makes
+        // one part (unless stored visitors read back with it make it larger).
+        let n: u64 = from
+            .iter()
+            .filter_map(|&k| runs.get(k).map(RunReader::head_rows))
+            .sum();
+        if !rows.rows.is_empty() && rows.rows.len() as u64 + n > group_events as u64 {
+            let full = std::mem::replace(&mut rows, schema.empty_like());
+            emit(Group { seq, rows: full })?;
+            seq += 1;
+        }
         for k in from {
             let Some(run) = runs.get_mut(k) else {
                 continue;
@@ -963,11 +990,6 @@ fn merge_runs(
             if let Some(h) = run.head() {
                 heads.push(Reverse((h.to_vec(), k)));
             }
-        }
-        if rows.rows.len() >= group_events {
-            let full = std::mem::replace(&mut rows, schema.empty_like());
-            emit(Group { seq, rows: full })?;
-            seq += 1;
         }
     }
     if !rows.rows.is_empty() {

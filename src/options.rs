@@ -36,8 +36,12 @@ pub const MIN_MEMORY_LIMIT: usize = 64 << 10;
 
 /// Bytes one event takes while its part is built, about: its row and strings, its place
 /// in the sessionised order, its share of the visits, the columns being encoded and
-/// the encoded part. Measured on `sightline gen` data (`docs/BENCHMARKS.md`).
+/// the encoded part. Measured on `sightline gen` data: a merge building groups of a
+/// million events one at a time peaks at about 400 MB (`docs/BENCHMARKS.md`).
 const BUILD_BYTES_PER_EVENT: usize = 400;
+
+/// Bytes one event takes in a group being gathered (its row and strings), about.
+const GATHER_BYTES_PER_EVENT: usize = 200;
 
 /// Groups of fewer events than this are not worth a part of their own, whatever the
 /// budget.
@@ -66,15 +70,19 @@ pub(crate) struct Budget {
 
 impl Budget {
     /// The shares of `limit` bytes, with `threads` cores to build parts on.
+    ///
+    /// Parts are built full (about a million events) whenever one fits in the merge's
+    /// share, three quarters of the budget, beside the group being gathered; then as
+    /// many groups are built at once as fit (and as there are cores besides the
+    /// merge's). Under a smaller budget, the merge builds smaller groups itself.
     pub fn new(limit: usize, threads: usize) -> Budget {
         let limit = limit.max(MIN_MEMORY_LIMIT);
         let building = limit / 4 * 3;
         let full = crate::commit::MAX_PART_EVENTS;
-        // Parts in the making at once when every group is full: the one being gathered
-        // and those being built.
-        let fit = building / (full * BUILD_BYTES_PER_EVENT);
-        let (group_events, builders) = if fit >= 2 {
-            (full, (fit - 1).min(threads.saturating_sub(1).max(1)))
+        let fit =
+            building.saturating_sub(full * GATHER_BYTES_PER_EVENT) / (full * BUILD_BYTES_PER_EVENT);
+        let (group_events, builders) = if fit >= 1 {
+            (full, fit.min(threads.saturating_sub(1).max(1)))
         } else {
             let events = building / BUILD_BYTES_PER_EVENT;
             (events.clamp(MIN_GROUP_EVENTS, full), 0)
@@ -83,7 +91,7 @@ impl Budget {
             spill_bytes: limit / 8 * 5,
             group_events,
             builders,
-            compaction_builders: if fit >= 2 { builders } else { 0 },
+            compaction_builders: builders,
             compaction_group_events: full,
         }
     }
@@ -106,6 +114,11 @@ mod tests {
         let b = Budget::new(256 << 20, 8);
         assert_eq!(b.builders, 0);
         assert!(b.group_events < crate::commit::MAX_PART_EVENTS);
+        let two = Budget::new(4 << 30, 8);
+        assert_eq!(
+            (two.group_events, two.builders),
+            (crate::commit::MAX_PART_EVENTS, 7)
+        );
         let tiny = Budget::new(1, 2);
         assert_eq!(tiny, Budget::new(MIN_MEMORY_LIMIT, 2));
         assert_eq!(tiny.group_events, MIN_GROUP_EVENTS);

@@ -298,6 +298,14 @@ impl Rows {
         self.strings = Interner::default();
     }
 
+    /// Like [`clear_rows`](Rows::clear_rows), and gives the rows' allocation back too:
+    /// for a batch that takes no more rows.
+    pub fn release_rows(&mut self) {
+        self.rows = Vec::new();
+        self.custom = Vec::new();
+        self.strings = Interner::default();
+    }
+
     /// A batch with the custom dimensions of `self` and no rows.
     pub fn empty_like(&self) -> Rows {
         Rows::with_schema(&self.custom_names)

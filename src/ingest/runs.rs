@@ -579,6 +579,11 @@ impl RunReader {
         self.map.get(range.clone())
     }
 
+    /// The row count of the next record (0 at the end of the run).
+    pub fn head_rows(&self) -> u64 {
+        self.head.map_or(0, |(_, n)| n)
+    }
+
     /// Moves to the next record (into the next block when this one is done), or to the
     /// end of the run, checking the end.
     fn advance(&mut self) -> Result<()> {
