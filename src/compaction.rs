@@ -53,8 +53,13 @@ pub struct Compaction {
     pub generation: u64,
 }
 
-/// A part is "full" past this many live events: merging it gains nothing.
-const FULL_PART_EVENTS: u64 = commit::MAX_PART_EVENTS as u64 / 2;
+/// A part is "full" past half the events of a part compaction builds (half of
+/// [`commit::MAX_PART_EVENTS`] under any but a small memory budget): merging it gains
+/// nothing. Compaction writes parts of that size, so what it writes is full: the policy
+/// never merges its own output again.
+fn full_part_events(db: &Db) -> u64 {
+    db.budget().compaction_group_events as u64 / 2
+}
 
 /// Parts of a tier (among the small parts) that trigger a merge of the tier.
 const TIER_WIDTH: usize = 4;
@@ -104,20 +109,20 @@ fn is_dirty(p: &LivePart) -> bool {
 ///    [`plan_busy`]);
 /// 3. else the dirty parts are rewritten (full parts included), dropping their dead
 ///    visitors.
-pub(crate) fn plan_tiers(snap: &Snapshot) -> Vec<usize> {
-    plan(snap, true)
+pub(crate) fn plan_tiers(snap: &Snapshot, full: u64) -> Vec<usize> {
+    plan(snap, full, true)
 }
 
 /// [`plan_tiers`] without the merges of small data (the second half of rule 2): what
 /// the background compactor does while commits keep coming.
-pub(crate) fn plan_busy(snap: &Snapshot) -> Vec<usize> {
-    plan(snap, false)
+pub(crate) fn plan_busy(snap: &Snapshot, full: u64) -> Vec<usize> {
+    plan(snap, full, false)
 }
 
-fn plan(snap: &Snapshot, small_merges: bool) -> Vec<usize> {
+fn plan(snap: &Snapshot, full: u64, small_merges: bool) -> Vec<usize> {
     let parts = snap.parts();
     let open: Vec<usize> = (0..parts.len())
-        .filter(|&i| live_events(&parts[i]) < FULL_PART_EVENTS)
+        .filter(|&i| live_events(&parts[i]) < full)
         .collect();
     let base = open
         .iter()
@@ -172,13 +177,13 @@ fn lowest_full_tier(parts: &[LivePart], among: &[usize]) -> Vec<usize> {
 /// if that changes something: it has deleted visitors, or it is held inline by an
 /// older manifest (which it keeps on disk). The merged part is held inline in the new
 /// manifest when it is small, else it gets a file of its own.
-pub(crate) fn plan_all(snap: &Snapshot) -> Vec<usize> {
+pub(crate) fn plan_all(snap: &Snapshot, full: u64) -> Vec<usize> {
     let parts = snap.parts();
     let current = Manifest::file_name(snap.generation());
     let chosen: Vec<usize> = (0..parts.len())
         .filter(|&i| {
             let p = &parts[i];
-            !p.deleted.is_empty() || p.entry.inline.is_some() || live_events(p) < FULL_PART_EVENTS
+            !p.deleted.is_empty() || p.entry.inline.is_some() || live_events(p) < full
         })
         .collect();
     let must = chosen.iter().any(|&i| {
@@ -206,7 +211,7 @@ fn footprint(snap: &Snapshot) -> (u64, u64) {
 /// compaction that should stop leaves nothing behind. One compaction runs at a time.
 pub(crate) fn compact(
     db: &Db,
-    choose: impl Fn(&Snapshot) -> Vec<usize>,
+    choose: impl Fn(&Snapshot, u64) -> Vec<usize>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Compaction> {
     let _one_at_a_time = db.compaction_lock();
@@ -220,7 +225,7 @@ pub(crate) fn compact(
         generation: snap.generation(),
         ..Compaction::default()
     };
-    let chosen = choose(&snap);
+    let chosen = choose(&snap, full_part_events(db));
     if chosen.is_empty() {
         // Files an earlier clean-up left for snapshots that have gone since.
         drop(snap);

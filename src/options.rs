@@ -60,11 +60,11 @@ pub(crate) struct Budget {
     /// Groups built at once while the next one is gathered (0: the merge builds each
     /// group itself before gathering the next).
     pub builders: usize,
-    /// The same for a compaction, whose groups are always full parts (so that what it
-    /// writes is never merged again by the size tiers).
+    /// The same for a compaction.
     pub compaction_builders: usize,
-    /// A compaction's groups: whole visitors up to this many events (the part limit,
-    /// but in sightline's own tests).
+    /// A compaction's groups: whole visitors up to this many events, one part each
+    /// (the part limit, but under a small budget; its parts are then full at half that,
+    /// like an import's).
     pub compaction_group_events: usize,
 }
 
@@ -92,7 +92,7 @@ impl Budget {
             group_events,
             builders,
             compaction_builders: builders,
-            compaction_group_events: full,
+            compaction_group_events: group_events,
         }
     }
 }

@@ -652,7 +652,7 @@ fn disk_full_and_io_errors_during_a_compaction_change_no_answer() {
 /// 1 rewrites stored visitors (a deletion set) through a merge of several runs into
 /// inline parts; commit 4 spills runs of hundreds of rows and builds part files of its
 /// own. Each spills several runs (checked).
-const SPILLING: [(usize, usize, usize); 2] = [(1, 4000, 8), (4, 300_000, 2500)];
+const SPILLING: [(usize, usize, usize); 2] = [(1, 2500, 8), (4, 200_000, 2500)];
 
 /// Opens the database on `fs` for writing with the shares of a small budget: spill at
 /// `spill` bytes, groups of `group` events, built on one thread besides the merge (one
@@ -830,15 +830,23 @@ fn disk_full_and_io_errors_during_a_spilling_commit_leave_old_or_new() {
     println!("spilling commit I/O error cases: {cases} ({failed} failed the commit)");
 }
 
-/// The compactions of `COMPACTED` with a budget whose groups are this small: the merge
-/// of the parts' cursors emits several groups, each built into a part of its own while
-/// the next is gathered.
+/// The compaction with a budget whose groups are this small: the merge of the parts'
+/// cursors emits several groups, each built into a part of its own while the next is
+/// gathered.
 const COMPACTION_GROUP: usize = 1500;
+
+/// The database after the first `k` commits and one moving ten visitors out of the
+/// large part of commit 4 (so that a full compaction rewrites it too, in groups).
+fn compaction_base(k: usize) -> SimFs {
+    let fs = base(k);
+    commit(&open(&fs), &rows(100..110, 50, "f")).expect("setup commit");
+    fs
+}
 
 /// A bounded compaction: its fingerprint (unchanged by it), parts before and after,
 /// and operations.
 fn bounded_compaction_of(k: usize) -> (String, u64, u64, u64) {
-    let fs = base(k);
+    let fs = compaction_base(k);
     let db = open_spilling(&fs, 1 << 20, COMPACTION_GROUP);
     let want = content(&db);
     let before = db.snapshot().stats().expect("stats").parts;
@@ -859,7 +867,7 @@ fn faults_at_every_operation_of_a_bounded_compaction_change_no_answer() {
     assert!(after >= 3, "{after} parts: the groups did not cut");
     let mut states = 0;
     for i in 0..=ops {
-        let fs = base(k);
+        let fs = compaction_base(k);
         let db = open_spilling(&fs, 1 << 20, COMPACTION_GROUP);
         fs.inject(Fault {
             at: fs.ops() + i,
@@ -896,7 +904,7 @@ fn faults_at_every_operation_of_a_bounded_compaction_change_no_answer() {
     for error in [FaultError::NoSpace, FaultError::Eio] {
         for mode in [FaultMode::Once, FaultMode::Always] {
             for i in 0..ops {
-                let fs = base(k);
+                let fs = compaction_base(k);
                 let db = open_spilling(&fs, 1 << 20, COMPACTION_GROUP);
                 let files_before = fs.files();
                 fs.inject(Fault {

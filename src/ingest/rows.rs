@@ -67,6 +67,14 @@ impl Interner {
         self.ends.len()
     }
 
+    /// Forgets every symbol, keeping the allocations (refilled next without fresh
+    /// pages to fault in).
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.text.clear();
+        self.ends.truncate(1);
+    }
+
     /// Heap bytes the interner holds, about.
     pub fn heap_bytes(&self) -> usize {
         self.text.len()
@@ -295,7 +303,7 @@ impl Rows {
     pub fn clear_rows(&mut self) {
         self.rows.clear();
         self.custom.clear();
-        self.strings = Interner::default();
+        self.strings.clear();
     }
 
     /// Like [`clear_rows`](Rows::clear_rows), and gives the rows' allocation back too:
