@@ -829,8 +829,7 @@ impl GroupBuilder<'_> {
             (Moves::new(), 0)
         };
         read_back(self.snap, &moved, &mut g.rows)?;
-        let rows = g.rows;
-        let mut rows = rows;
+        let mut rows = g.rows;
         let fixed = FixedSyms::intern(&mut rows);
         let sess = sessions::sessionize(&rows, self.timeout_ms);
         if let Some(i) = sess.revenue_overflow {

@@ -434,7 +434,7 @@ fn spilling_imports_killed_while_spilling_or_merging_leave_old_or_new() {
     // A third first, then the rest (whose visitors are mostly stored already).
     let (mut first, mut rest) = (Vec::new(), Vec::new());
     for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let part = if fnv1a(line) % 3 == 0 {
+        let part = if fnv1a(line).is_multiple_of(3) {
             &mut first
         } else {
             &mut rest
