@@ -883,7 +883,10 @@ impl WriteTxn<'_> {
 
     /// Reads a JSON Lines or CSV file into the transaction. Without
     /// `options.skip_invalid`, a bad row fails the call and appends nothing from the
-    /// file. `progress` receives the number of bytes read so far.
+    /// file (rows of it already spilled to run files are taken back too; the
+    /// transaction's earlier rows stay). `progress` receives the number of bytes read so
+    /// far. A file of any size is read within the memory budget
+    /// ([`DbBuilder::memory_limit`]): rows beyond it are spilled as sorted runs.
     pub fn import_file(
         &mut self,
         path: &Path,

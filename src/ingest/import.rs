@@ -3,7 +3,10 @@
 //! JSON Lines files are read in chunks that end at a newline; worker threads parse
 //! chunks into their own batches and the caller's thread merges them in file order, so
 //! line numbers, the custom-dimension type rule ("fixed by the first non-null value")
-//! and the first reported error are exactly what a sequential reader would give.
+//! and the first reported error are exactly what a sequential reader would give. The
+//! merged rows go into the transaction's batch, which spills them as sorted runs
+//! (`ingest::runs`) whenever they outgrow their share of the memory budget; a file that
+//! fails takes back its rows, spilled or not.
 
 use std::collections::BTreeMap;
 use std::fs::File;
