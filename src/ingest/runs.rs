@@ -157,6 +157,21 @@ impl Batch {
         let Some(spill) = self.spill.clone() else {
             return Ok(());
         };
+        let (runs_before, mark_before) = (self.runs.len(), self.mark);
+        let res = self.write_runs(&spill);
+        if res.is_err() {
+            // Nothing of this spill stays: its rows are all still in memory, and a
+            // later spill (or the commit) writes them again.
+            for run in self.runs.drain(runs_before.min(self.runs.len())..) {
+                let _ = fs::remove(&*spill.dir, &run.name);
+            }
+            self.mark = mark_before;
+        }
+        res
+    }
+
+    /// [`spill_now`](Batch::spill_now)'s work: the runs written, memory emptied.
+    fn write_runs(&mut self, spill: &SpillTo) -> Result<()> {
         let n = self.rows.rows.len();
         let before = self.mark.map_or(0, |m| m.rows.0.min(n));
         for range in [0..before, before..n] {
@@ -990,6 +1005,48 @@ mod tests {
         );
         drop(batch);
         assert!(fs.files().is_empty());
+    }
+
+    /// A spill that fails (disk full at any of its writes) leaves no run and every row
+    /// in memory; the next spill writes them all.
+    #[test]
+    fn a_failed_spill_leaves_the_rows_in_memory_and_no_run() {
+        use crate::storage::sim::{Fault, FaultError, FaultMode};
+        for i in 0..8 {
+            let fs = SimFs::new();
+            let mut batch = Batch::new(Rows::default(), Some(spill_to(&fs, usize::MAX)));
+            push(&mut batch.rows, r#"{"ts":1,"visitorId":"kept"}"#);
+            batch.begin();
+            for t in 0..50 {
+                push(
+                    &mut batch.rows,
+                    &format!(r#"{{"ts":{t},"visitorId":"v{}"}}"#, t % 3),
+                );
+            }
+            fs.inject(Fault {
+                at: fs.ops() + i,
+                error: FaultError::NoSpace,
+                mode: FaultMode::Once,
+            });
+            if batch.spill_now().is_ok() {
+                continue; // the fault fell past this spill's operations
+            }
+            assert_eq!(batch.rows.rows.len(), 51, "fault at {i}");
+            assert!(batch.runs().is_empty(), "fault at {i}");
+            assert!(
+                fs.files().is_empty(),
+                "fault at {i}: {:?}",
+                fs.files().keys()
+            );
+            batch.spill_now().expect("the second spill");
+            assert_eq!((batch.len(), batch.rows.rows.len()), (51, 0));
+            batch.rollback();
+            assert_eq!(
+                batch.len(),
+                1,
+                "fault at {i}: the rows before the call stay"
+            );
+        }
     }
 
     #[test]
