@@ -9,7 +9,7 @@
 //!   totals, random segments (engine = reference = scan oracle) and a report by every
 //!   dimension (engine = reference = scan oracle) are identical, before and after a
 //!   full compaction; the runs were really written, and none is left.
-//! - **The CLI with a tiny budget** (`--memory-limit 64KiB`, hundreds of runs) against
+//! - **The CLI with a tiny budget** (`--memory-limit 64KiB`, dozens of runs) against
 //!   the default on generated data: the same stats, summaries and reports; no run file
 //!   left; fail-fast errors leave the database and the directory as they were, and
 //!   `--skip-invalid` counts the same.
@@ -232,8 +232,8 @@ fn run_files(db: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `sightline import --memory-limit 64KiB` spills hundreds of runs and cuts the merge
-/// into small parts (compacted afterwards): the database answers exactly as the same
+/// `sightline import --memory-limit 64KiB` spills dozens of runs (54) and cuts the merge
+/// into small parts: the database answers exactly as the same
 /// import with the default budget, and no run file is left.
 #[test]
 fn a_tiny_budget_gives_the_same_database_as_the_default() {

@@ -652,7 +652,7 @@ fn disk_full_and_io_errors_during_a_compaction_change_no_answer() {
 /// 1 rewrites stored visitors (a deletion set) through a merge of several runs into
 /// inline parts; commit 4 spills runs of hundreds of rows and builds part files of its
 /// own. Each spills several runs (checked).
-const SPILLING: [(usize, usize, usize); 2] = [(1, 2500, 8), (4, 200_000, 2500)];
+const SPILLING: [(usize, usize, usize); 2] = [(1, 2500, 8), (4, 200_000, 4000)];
 
 /// Opens the database on `fs` for writing with the shares of a small budget: spill at
 /// `spill` bytes, groups of `group` events, built on one thread besides the merge (one
@@ -941,7 +941,7 @@ fn faults_at_every_operation_of_a_bounded_compaction_change_no_answer() {
         }
     }
     println!(
-        "bounded compaction: {ops} operations, {states} crash states, {cases} I/O error cases"
+        "bounded compaction: {before} parts into {after}, {ops} operations, {states} crash states, {cases} I/O error cases"
     );
 }
 

@@ -77,7 +77,13 @@ pub struct FileReport {
     pub bytes: u64,
 }
 
+/// The largest chunk of a JSON Lines file parsed at once: large enough that the
+/// parsers' hand-offs cost nothing, small enough that the chunks in flight (two per
+/// parser) are a small fixed cost beside the memory budget.
 const CHUNK: usize = 4 << 20;
+
+/// The smallest chunk (a small budget's: see [`Batch::chunk_bytes`]).
+pub(crate) const MIN_CHUNK: usize = 64 << 10;
 const MAX_LINE: usize = 64 << 20;
 
 struct Chunk {
@@ -176,6 +182,8 @@ fn import_jsonl(
     let file_name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let workers = crate::storage::worker_threads();
+    // Rows join the batch (and may spill) a chunk at a time.
+    let chunk = batch.chunk_bytes().clamp(MIN_CHUNK, CHUNK);
     let (chunk_tx, chunk_rx) = crossbeam::channel::bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = crossbeam::channel::bounded::<(u64, Parsed)>(workers * 2);
     // Lowest chunk with an error: later chunks need not be parsed when failing fast.
@@ -203,7 +211,7 @@ fn import_jsonl(
         drop(chunk_rx);
         let first_bad = &first_bad;
         let reader = s.spawn(move |_| {
-            ChunkReader::new(file, path, chunk_tx, first_bad, skip, progress).run()
+            ChunkReader::new(file, path, chunk_tx, first_bad, skip, progress, chunk).run()
         });
         merge.merge_all(&done_rx);
         reader
@@ -278,6 +286,8 @@ struct ChunkReader<'a> {
     total: u64,
     /// How many bytes the next read fills the buffer to.
     want: usize,
+    /// The size chunks are cut to (before the line that ends them).
+    chunk: usize,
 }
 
 impl<'a> ChunkReader<'a> {
@@ -289,6 +299,7 @@ impl<'a> ChunkReader<'a> {
         first_bad: &'a AtomicU64,
         skip: bool,
         progress: &'a (dyn Fn(u64) + Sync),
+        chunk: usize,
     ) -> Self {
         ChunkReader {
             file,
@@ -301,7 +312,8 @@ impl<'a> ChunkReader<'a> {
             line: 1,
             carry: Vec::new(),
             total: 0,
-            want: CHUNK,
+            want: chunk,
+            chunk,
         }
     }
 
@@ -352,7 +364,7 @@ impl<'a> ChunkReader<'a> {
             (self.progress)(self.total);
             self.seq += 1;
             self.line += lines;
-            self.want = CHUNK;
+            self.want = self.chunk;
             if eof && self.carry.is_empty() {
                 break;
             }
@@ -413,7 +425,7 @@ impl<'a> ChunkReader<'a> {
         }
         self.seq += 1;
         self.line += 1;
-        self.want = CHUNK;
+        self.want = self.chunk;
         Ok(!at_end)
     }
 }

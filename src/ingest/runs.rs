@@ -107,6 +107,13 @@ impl Batch {
         self.rows.rows.len() as u64 + self.runs.iter().map(|r| r.rows).sum::<u64>()
     }
 
+    /// The size of the input chunks an import should hand over at a time: an eighth of
+    /// the rows' share (rows join the batch, and may spill, a chunk at a time), so that
+    /// a small budget spills in steps of its own size, not of the reader's.
+    pub fn chunk_bytes(&self) -> usize {
+        self.spill.as_ref().map_or(usize::MAX, |s| s.at_bytes / 8)
+    }
+
     /// The runs spilled so far.
     pub fn runs(&self) -> &[Run] {
         &self.runs
