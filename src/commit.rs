@@ -6,11 +6,12 @@
 //! 1. [`stored_visitors`]: the batch's visitors already stored, found by binary search
 //!    in every live part's visitor dictionary;
 //! 2. [`read_back`]: their stored events, read back as input rows;
-//! 3. sessionisation of old and new rows together, and [`part_ranges`]: the visitors
-//!    cut into parts of at most [`MAX_PART_EVENTS`] events;
-//! 4. [`write_files`]: the parts built in parallel and written under temporary names,
-//!    the deletion files of the parts visitors moved out of, all published, then the
-//!    manifest — whose rename is the commit point;
+//! 3. the rows sorted into part order (`sessions::sorted_order`), the visitors cut
+//!    into parts of at most [`MAX_PART_EVENTS`] events ([`visitor_cuts`]), and each
+//!    part sessionised and built on its own thread ([`build_sorted`]), written under a
+//!    temporary name unless small enough for the manifest;
+//! 4. [`write_files`]: the deletion sets of the parts visitors moved out of, the part
+//!    files published, then the manifest — whose rename is the commit point;
 //! 5. clean-up of files no recent manifest names (best effort).
 //!
 //! A batch that spilled sorted runs (`ingest::runs`) is committed by a merge instead
