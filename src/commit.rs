@@ -6,18 +6,28 @@
 //! 1. [`stored_visitors`]: the batch's visitors already stored, found by binary search
 //!    in every live part's visitor dictionary;
 //! 2. [`read_back`]: their stored events, read back as input rows;
-//! 3. sessionisation of old and new rows together, and [`part_ranges`]: the visitors
-//!    cut into parts of at most [`MAX_PART_EVENTS`] events;
-//! 4. [`write_files`]: the parts built in parallel and written under temporary names,
-//!    the deletion files of the parts visitors moved out of, all published, then the
-//!    manifest — whose rename is the commit point;
+//! 3. the rows sorted into part order (`sessions::sorted_order`), the visitors cut
+//!    into parts of at most [`MAX_PART_EVENTS`] events ([`visitor_cuts`]), and each
+//!    part sessionised and built on its own thread ([`build_sorted`]), written under a
+//!    temporary name unless small enough for the manifest;
+//! 4. [`write_files`]: the deletion sets of the parts visitors moved out of, the part
+//!    files published, then the manifest — whose rename is the commit point;
 //! 5. clean-up of files no recent manifest names (best effort).
+//!
+//! A batch that spilled sorted runs (`ingest::runs`) is committed by a merge instead
+//! ([`commit_runs`]): the runs are read back visitor by visitor, and the visitors cut
+//! into groups of about a part's worth of events; each group goes through steps 1–3 on
+//! its own (its stored visitors read back, sessionised, its part built and written)
+//! while the merge gathers the next, so memory holds a part or two, not the batch.
+//! Steps 4 and 5 are the same.
 //!
 //! A failure before the commit point is [`undo`]ne. Generations and file ids are
 //! reserved before anything is written and never used twice ([`WriterState`]).
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
@@ -25,6 +35,7 @@ use roaring::RoaringBitmap;
 use crate::db::{CommitSummary, Db};
 use crate::error::{Error, Result};
 use crate::ingest::rows::Rows;
+use crate::ingest::runs::{Batch, RunReader};
 use crate::ingest::sessions::{self, FixedSyms, Sessionized};
 use crate::ingest::{columns, readback};
 use crate::snapshot::Snapshot;
@@ -61,8 +72,18 @@ pub(crate) struct WriterState {
 /// ordinals of the visitors that move out of it.
 pub(crate) type Moves = Vec<(usize, Vec<u32>)>;
 
-/// Commits `rows` (all new) on top of the database's current snapshot.
-pub(crate) fn commit(db: &Db, state: &mut WriterState, rows: Rows) -> Result<CommitSummary> {
+/// Commits `batch` (all new rows) on top of the database's current snapshot: in memory,
+/// or by merging its runs if it spilled any.
+pub(crate) fn commit(db: &Db, state: &mut WriterState, batch: Batch) -> Result<CommitSummary> {
+    if !batch.runs().is_empty() {
+        return commit_runs(db, state, batch);
+    }
+    let (rows, _no_runs) = batch.into_parts();
+    commit_rows(db, state, rows)
+}
+
+/// Commits `rows` (all new, in memory) on top of the database's current snapshot.
+fn commit_rows(db: &Db, state: &mut WriterState, rows: Rows) -> Result<CommitSummary> {
     let snap = db.snapshot();
     let new_rows = rows.rows.len();
     if new_rows == 0 {
@@ -103,12 +124,8 @@ fn apply(
 ) -> Result<Applied> {
     read_back(snap, moved, &mut rows)?;
     let fixed = FixedSyms::intern(&mut rows);
-    let sess = sessions::sessionize(&rows, snap.manifest().visit_timeout_ms);
-    if let Some(i) = sess.revenue_overflow {
-        return Err(revenue_overflow(&rows, &sess, i));
-    }
-    let ranges = part_ranges(&sess);
-    let visits_touched = visits_touched(&sess, new_rows);
+    let (visitors, order) = sessions::sorted_order(&rows);
+    let cuts = visitor_cuts(&rows, &visitors, &order);
 
     // Generation and file ids are reserved first and never reused, even if this
     // attempt fails (see `WriterState`).
@@ -116,19 +133,24 @@ fn apply(
     let generation = old.generation.max(state.next_generation) + 1;
     let first_id = old.next_file_id.max(state.next_file_id);
     state.next_generation = generation;
-    state.next_file_id = first_id + ranges.len() as u64;
+    state.next_file_id = first_id + cuts.len() as u64;
     let plan = Plan {
         generation,
-        first_id,
-        ranges: &ranges,
+        ids: first_id..first_id + cuts.len() as u64,
         moved,
     };
-    let input = Input {
+    let sorted = Sorted {
         rows: &rows,
-        sess: &sess,
         fixed: &fixed,
+        visitors: &visitors,
+        order: &order,
+        timeout_ms: old.visit_timeout_ms,
+        new_rows,
     };
-    let written = match write_files(db, snap, &input, &plan) {
+    let written = build_sorted(db.dir(), &sorted, first_id, &cuts).and_then(|(built, touched)| {
+        write_files(db, snap, built, &rows.custom_names, &plan).map(|w| (w, touched))
+    });
+    let (written, visits_touched) = match written {
         Ok(w) => w,
         Err(e) => return Err(undo(db.dir(), state, &plan, e)),
     };
@@ -209,8 +231,120 @@ pub(crate) fn read_back(snap: &Snapshot, moved: &Moves, rows: &mut Rows) -> Resu
     snap.intact()
 }
 
-/// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events (a
-/// larger visitor gets a part of its own).
+/// A batch in part order, to be sessionised and built part by part.
+struct Sorted<'a> {
+    rows: &'a Rows,
+    fixed: &'a FixedSyms,
+    /// The visitors, sorted by id, and the rows in part order ([`sessions::sorted_order`]).
+    visitors: &'a [crate::ingest::rows::Sym],
+    order: &'a [u32],
+    timeout_ms: i64,
+    /// Rows before this index are new (the others were read back).
+    new_rows: usize,
+}
+
+/// One part of a [`Sorted`] batch: its visitors (a range of `visitors`) and their rows
+/// (a range of `order`).
+type Cut = (Range<usize>, Range<usize>);
+
+/// The visitors of a sorted batch cut into parts of at most [`MAX_PART_EVENTS`] events,
+/// of about equal size (a larger visitor gets a part of its own), as [`part_ranges`]
+/// cuts sessionised ones.
+fn visitor_cuts(rows: &Rows, visitors: &[crate::ingest::rows::Sym], order: &[u32]) -> Vec<Cut> {
+    let visitor_of = |k: usize| {
+        order
+            .get(k)
+            .and_then(|&i| rows.rows.get(i as usize))
+            .map(|r| r.visitor)
+    };
+    let target = part_target(order.len());
+    let mut cuts = Vec::new();
+    let (mut v0, mut r0) = (0usize, 0usize);
+    let (mut v, mut r) = (0usize, 0usize);
+    while r < order.len() {
+        let who = visitor_of(r);
+        let mut end = r;
+        while end < order.len() && visitor_of(end) == who {
+            end += 1;
+        }
+        if end - r0 > target && v > v0 {
+            cuts.push((v0..v, r0..r));
+            (v0, r0) = (v, r);
+        }
+        (v, r) = (v + 1, end);
+    }
+    if !visitors.is_empty() {
+        cuts.push((v0..visitors.len(), r0..order.len()));
+    }
+    cuts
+}
+
+/// The parts of a sorted batch, one per cut (file ids `first_id..` in order): each
+/// sessionised and built on its own, in parallel. Returns them and the visits holding
+/// at least one new row.
+fn build_sorted(
+    dir: &dyn VfsDir,
+    s: &Sorted<'_>,
+    first_id: u64,
+    cuts: &[Cut],
+) -> Result<(Vec<Built>, u64)> {
+    let one = |id: u64, (vr, or): Cut| -> Result<(Built, u64)> {
+        let visitors = s.visitors.get(vr).unwrap_or_default().to_vec();
+        let order = s.order.get(or).unwrap_or_default();
+        let sess = sessions::sessionize_sorted(s.rows, visitors, order, s.timeout_ms);
+        if let Some(i) = sess.revenue_overflow {
+            return Err(revenue_overflow(s.rows, &sess, i));
+        }
+        let input = Input {
+            rows: s.rows,
+            sess: &sess,
+            fixed: s.fixed,
+        };
+        let built = build_part(dir, &input, id, 0..sess.visitors.len(), true)?;
+        Ok((built, visits_touched(&sess, s.new_rows)))
+    };
+    let work: Vec<(u64, Cut)> = (first_id..).zip(cuts.iter().cloned()).collect();
+    let results = parallel(&work, |(id, cut)| one(*id, cut.clone()))?;
+    let mut built = Vec::with_capacity(results.len());
+    let mut touched = 0;
+    for (b, t) in results {
+        built.push(b);
+        touched += t;
+    }
+    Ok((built, touched))
+}
+
+/// `f` of every item of `work`, on the worker threads (the caller's alone for one
+/// item), in order; the first error by position wins.
+fn parallel<W: Sync, T: Send>(work: &[W], f: impl Fn(&W) -> Result<T> + Sync) -> Result<Vec<T>> {
+    if work.len() <= 1 {
+        return work.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(work.len()));
+    let threads = crate::storage::worker_threads().min(work.len());
+    let _ = crossbeam::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|_| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(w) = work.get(k) else { break };
+                    let r = f(w);
+                    results.lock().push((k, r));
+                }
+            });
+        }
+    });
+    let mut done = results.into_inner();
+    if done.len() != work.len() {
+        return Err(Error::internal("a part-building thread panicked"));
+    }
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The visitors of `sess` cut into parts of at most [`MAX_PART_EVENTS`] events, of
+/// about equal size (a larger visitor gets a part of its own).
 pub(crate) fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
     let first_event = |v: usize| {
         sess.visitor_visits
@@ -219,16 +353,26 @@ pub(crate) fn part_ranges(sess: &Sessionized) -> Vec<Range<usize>> {
             .copied()
             .unwrap_or(0) as usize
     };
+    let target = part_target(first_event(sess.visitors.len()));
     let mut ranges = Vec::new();
     let mut start = 0usize;
     for v in 0..sess.visitors.len() {
-        if first_event(v + 1) - first_event(start) > MAX_PART_EVENTS && v > start {
+        if first_event(v + 1) - first_event(start) > target && v > start {
             ranges.push(start..v);
             start = v;
         }
     }
     ranges.push(start..sess.visitors.len());
     ranges
+}
+
+/// The events a part of a batch of `events` events holds at most: the batch cut into as
+/// few parts of at most [`MAX_PART_EVENTS`] as it takes, of about equal size (so that a
+/// batch a little over the limit makes two half parts, not a full one and a sliver that
+/// compaction would then have to merge).
+fn part_target(events: usize) -> usize {
+    let parts = events.div_ceil(MAX_PART_EVENTS).max(1);
+    events.div_ceil(parts)
 }
 
 /// Visits holding at least one new row (`rows[..new_rows]` are new).
@@ -272,8 +416,8 @@ pub(crate) struct Input<'a> {
 /// per range of visitors (new parts). Deletion sets go inline in the manifest.
 pub(crate) struct Plan<'a> {
     generation: u64,
-    first_id: u64,
-    ranges: &'a [Range<usize>],
+    /// The file ids the commit may have used for its new parts.
+    ids: Range<u64>,
     moved: &'a Moves,
 }
 
@@ -285,9 +429,8 @@ impl Plan<'_> {
     /// what [`undo`] removes, in this order. None of them is referenced by a committed
     /// manifest, since ids and generations are never reused.
     fn all_names(&self) -> Vec<String> {
-        let ids = self.first_id..self.first_id + self.ranges.len() as u64;
         std::iter::once(Manifest::file_name(self.generation))
-            .chain(ids.map(Plan::part_name))
+            .chain(self.ids.clone().map(Plan::part_name))
             .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
             .collect()
     }
@@ -360,14 +503,20 @@ impl Blobs {
     }
 }
 
-/// Builds and writes the parts and deletion sets (small ones inline in the manifest),
-/// publishes the part files, then publishes the manifest (the commit point). On error
-/// the caller undoes whatever was created.
-fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> Result<Written> {
+/// Writes the deletion sets and the `built` parts (small ones inline in the manifest),
+/// publishes the part files, then publishes the manifest (the commit point) with the
+/// batch's custom dimensions `dims` added. On error the caller undoes whatever was
+/// created.
+fn write_files(
+    db: &Db,
+    snap: &Snapshot,
+    built: Vec<Built>,
+    dims: &[crate::schema::CustomDim],
+    plan: &Plan<'_>,
+) -> Result<Written> {
     let dir = db.dir();
     let mut temps = Temps::new();
     let mut blobs = Blobs::new(plan.generation);
-    let built = build_parts(dir, input, plan.first_id, plan.ranges, true)?;
     let new_parts = place(built, &mut temps, &mut blobs);
     let (mut parts, next_id) = write_deletions(snap, plan, &mut blobs);
     parts.extend(new_parts.iter().cloned());
@@ -382,7 +531,7 @@ fn write_files(db: &Db, snap: &Snapshot, input: &Input<'_>, plan: &Plan<'_>) -> 
     let old = snap.manifest();
     let mut custom = old.custom.clone();
     let mut known: HashSet<&str> = old.custom.iter().map(|c| c.name.as_str()).collect();
-    for d in &input.rows.custom_names {
+    for d in dims {
         if known.insert(&d.name) {
             custom.push(d.clone());
         }
@@ -418,35 +567,9 @@ pub(crate) fn build_parts(
     may_inline: bool,
 ) -> Result<Vec<Built>> {
     let work: Vec<(u64, Range<usize>)> = (first_id..).zip(ranges.iter().cloned()).collect();
-    if work.len() <= 1 {
-        // One part: no threads to start.
-        return work
-            .into_iter()
-            .map(|(id, range)| build_part(dir, input, id, range, may_inline))
-            .collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let threads = crate::storage::worker_threads().min(work.len());
-    let _ = crossbeam::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|_| {
-                while let Some((id, range)) = work
-                    .get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    .cloned()
-                {
-                    let b = build_part(dir, input, id, range, may_inline);
-                    results.lock().push((id, b));
-                }
-            });
-        }
-    });
-    let mut built = results.into_inner();
-    if built.len() != work.len() {
-        return Err(Error::internal("a part-building thread panicked"));
-    }
-    built.sort_by_key(|(id, _)| *id);
-    built.into_iter().map(|(_, b)| b).collect()
+    parallel(&work, |(id, range)| {
+        build_part(dir, input, *id, range.clone(), may_inline)
+    })
 }
 
 /// The manifest entries of `built` parts: those written to files are added to `temps`
@@ -480,7 +603,7 @@ impl Built {
 
 /// Part `id`, holding the visitors `range` of the input: built, and unless it is small
 /// enough to go inline (`may_inline`), written under its temporary name and synced.
-fn build_part(
+pub(crate) fn build_part(
     dir: &dyn VfsDir,
     input: &Input<'_>,
     id: u64,
@@ -518,7 +641,7 @@ fn build_part(
 fn write_deletions(snap: &Snapshot, plan: &Plan<'_>, blobs: &mut Blobs) -> (Vec<PartEntry>, u64) {
     let mut parts = Vec::with_capacity(snap.parts().len());
     let moved: HashMap<usize, &Vec<u32>> = plan.moved.iter().map(|(p, o)| (*p, o)).collect();
-    let next_id = plan.first_id + plan.ranges.len() as u64;
+    let next_id = plan.ids.end;
     for (pi, p) in snap.parts().iter().enumerate() {
         let Some(ords) = moved.get(&pi) else {
             parts.push(p.entry.clone());
@@ -564,4 +687,313 @@ fn undo(dir: &dyn VfsDir, state: &mut WriterState, plan: &Plan<'_>, err: Error) 
         ));
     }
     err
+}
+
+/// Commits a batch that spilled runs: the rows still in memory become a last run, the
+/// runs are merged visitor by visitor into groups ([`merge_runs`]) built into parts as
+/// they come ([`build_groups`]), and the parts published as by any commit. The runs are
+/// deleted once merged, whatever becomes of the commit.
+fn commit_runs(db: &Db, state: &mut WriterState, mut batch: Batch) -> Result<CommitSummary> {
+    let snap = db.snapshot();
+    batch.spill_now()?;
+    let (mut schema, runs) = batch.into_parts();
+    // Only its custom dimensions are needed from here: its allocation (the budget's
+    // share for rows, every page of it touched) goes back before the merge needs its own.
+    schema.release_rows();
+    let new_rows: u64 = runs.runs().iter().map(|r| r.rows).sum();
+    let budget = db.budget();
+
+    // Generation and file ids are reserved first and never reused, even if this
+    // attempt fails (see `WriterState`); the ids are taken as parts are built.
+    let old = snap.manifest();
+    let generation = old.generation.max(state.next_generation) + 1;
+    let first_id = old.next_file_id.max(state.next_file_id);
+    state.next_generation = generation;
+    let ids = AtomicU64::new(first_id);
+    let builder = GroupBuilder {
+        dir: db.dir(),
+        snap: &snap,
+        ids: &ids,
+        id_limit: u64::MAX,
+        timeout_ms: old.visit_timeout_ms,
+        find_stored: true,
+    };
+    let groups = runs.readers().and_then(|readers| {
+        build_groups(&builder, budget.builders, |emit| {
+            merge_runs(readers, &schema, budget.group_events, emit)
+        })
+    });
+    // Merged (or abandoned): deleted now, before the commit point. One that cannot be
+    // deleted is an orphan for the next clean-up (this commit's, or the next writer's).
+    state.deferred.extend(runs.delete());
+    let used = ids.load(Ordering::Relaxed);
+    state.next_file_id = state.next_file_id.max(used);
+    let no_moves = Moves::new();
+    let failed = |state: &mut WriterState, e| {
+        let plan = Plan {
+            generation,
+            ids: first_id..used,
+            moved: &no_moves,
+        };
+        undo(db.dir(), state, &plan, e)
+    };
+    let groups = match groups {
+        Ok(g) => g,
+        Err(e) => return Err(failed(state, e)),
+    };
+
+    let mut moves: HashMap<usize, Vec<u32>> = HashMap::new();
+    let (mut visitors, mut visits_touched, mut rewritten) = (0, 0, 0);
+    let mut built = Vec::new();
+    for g in groups {
+        for (pi, ords) in g.moved {
+            moves.entry(pi).or_default().extend(ords);
+        }
+        visitors += g.visitors;
+        visits_touched += g.visits_touched;
+        rewritten += g.rewritten;
+        built.extend(g.built.into_iter().map(|(b, _)| b));
+    }
+    let mut moved: Moves = moves.into_iter().collect();
+    moved.sort_unstable_by_key(|(pi, _)| *pi);
+    for (_, ords) in &mut moved {
+        ords.sort_unstable();
+    }
+    let plan = Plan {
+        generation,
+        ids: first_id..used,
+        moved: &moved,
+    };
+    let written = match write_files(db, &snap, built, &schema.custom_names, &plan) {
+        Ok(w) => w,
+        Err(e) => return Err(undo(db.dir(), state, &plan, e)),
+    };
+    let new = written.snapshot.clone();
+    db.publish(written.snapshot);
+    let _ = clean_up(db, state, old, new.manifest());
+    Ok(CommitSummary {
+        generation,
+        events: new_rows,
+        visits: visits_touched,
+        visitors,
+        parts_written: written.parts_written,
+        visitors_rewritten: rewritten,
+    })
+}
+
+/// Whole visitors gathered by a merge, to become one part (or more, if the visitors
+/// read back with them make it too large).
+pub(crate) struct Group {
+    /// Position of the group in the merge (groups come in visitor order).
+    pub seq: u64,
+    pub rows: Rows,
+}
+
+/// A group built: its parts (each with its first and last visitor id), and for a
+/// commit's group the stored visitors it moved and what it counts.
+pub(crate) struct GroupBuilt {
+    seq: u64,
+    pub built: Vec<(Built, (String, String))>,
+    /// The stored visitors read back and rewritten into the group's parts.
+    pub moved: Moves,
+    /// Distinct visitors among the group's new rows.
+    pub visitors: u64,
+    /// Visits holding at least one new row.
+    pub visits_touched: u64,
+    /// Stored visitors rewritten.
+    pub rewritten: u64,
+}
+
+/// How the groups of a merge are built into parts.
+pub(crate) struct GroupBuilder<'a> {
+    pub dir: &'a dyn VfsDir,
+    pub snap: &'a Snapshot,
+    /// The next file id; ids up to `id_limit` (exclusive) may be taken.
+    pub ids: &'a AtomicU64,
+    pub id_limit: u64,
+    pub timeout_ms: i64,
+    /// The group's rows are new (a commit's): look for their visitors among the stored
+    /// ones and rewrite those with them. Without (a compaction's), the rows are the
+    /// stored visitors themselves.
+    pub find_stored: bool,
+}
+
+impl GroupBuilder<'_> {
+    /// Builds group `g`: its stored visitors read back (a commit's), sessionised, and
+    /// its parts built and written under temporary names (small ones kept in memory
+    /// for the manifest).
+    fn build(&self, mut g: Group) -> Result<GroupBuilt> {
+        let new_rows = g.rows.rows.len();
+        let (moved, visitors) = if self.find_stored {
+            stored_visitors(self.snap, &g.rows)?
+        } else {
+            (Moves::new(), 0)
+        };
+        read_back(self.snap, &moved, &mut g.rows)?;
+        let mut rows = g.rows;
+        let fixed = FixedSyms::intern(&mut rows);
+        let sess = sessions::sessionize(&rows, self.timeout_ms);
+        if let Some(i) = sess.revenue_overflow {
+            return Err(revenue_overflow(&rows, &sess, i));
+        }
+        let ranges = if sess.visitors.is_empty() {
+            Vec::new()
+        } else {
+            part_ranges(&sess)
+        };
+        let n = ranges.len() as u64;
+        let first_id = self.ids.fetch_add(n, Ordering::Relaxed);
+        if first_id.saturating_add(n) > self.id_limit {
+            return Err(Error::internal(
+                "a merge made more parts than it reserved ids for",
+            ));
+        }
+        let input = Input {
+            rows: &rows,
+            sess: &sess,
+            fixed: &fixed,
+        };
+        let built = build_parts(self.dir, &input, first_id, &ranges, true)?;
+        let id = |v: usize| {
+            sess.visitors
+                .get(v)
+                .map_or(String::new(), |&s| rows.strings.get(s).to_string())
+        };
+        let bounds = ranges
+            .iter()
+            .map(|r| (id(r.start), id(r.end.saturating_sub(1))));
+        Ok(GroupBuilt {
+            seq: g.seq,
+            built: built.into_iter().zip(bounds).collect(),
+            rewritten: moved.iter().map(|(_, o)| o.len() as u64).sum(),
+            moved,
+            visitors,
+            visits_touched: if self.find_stored {
+                visits_touched(&sess, new_rows)
+            } else {
+                0
+            },
+        })
+    }
+}
+
+/// Builds the groups `produce` emits, in order, on `builders` threads while it gathers
+/// the next (none: in the producing thread, one group after the other). The first error
+/// of either side stops both; a builder's comes first (the producer then only learns
+/// that nobody takes its groups). Returns the built groups in the order emitted.
+pub(crate) fn build_groups(
+    builder: &GroupBuilder<'_>,
+    builders: usize,
+    produce: impl FnOnce(&mut dyn FnMut(Group) -> Result<()>) -> Result<()>,
+) -> Result<Vec<GroupBuilt>> {
+    let mut out = if builders == 0 {
+        let mut out = Vec::new();
+        produce(&mut |g| {
+            out.push(builder.build(g)?);
+            Ok(())
+        })?;
+        out
+    } else {
+        let results = Mutex::new(Vec::new());
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let stop = AtomicBool::new(false);
+        let produced = crossbeam::thread::scope(|s| {
+            // A rendezvous: the producer hands a full group over only when a builder is
+            // free, so groups in memory are the builders' plus the one being gathered.
+            let (tx, rx) = crossbeam::channel::bounded::<Group>(0);
+            for _ in 0..builders {
+                let rx = rx.clone();
+                let (results, failed, stop) = (&results, &failed, &stop);
+                s.spawn(move |_| {
+                    for g in rx {
+                        if stop.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        match builder.build(g) {
+                            Ok(b) => results.lock().push(b),
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                failed.lock().get_or_insert(e);
+                            }
+                        }
+                    }
+                });
+            }
+            drop(rx);
+            let res = produce(&mut |g| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::internal("the part builders stopped"));
+                }
+                tx.send(g)
+                    .map_err(|_| Error::internal("the part builders stopped"))
+            });
+            if res.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            drop(tx);
+            res
+        });
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        match produced {
+            Ok(res) => res?,
+            Err(_) => return Err(Error::internal("a part-building thread panicked")),
+        }
+        results.into_inner()
+    };
+    out.sort_unstable_by_key(|g| g.seq);
+    Ok(out)
+}
+
+/// Merges `runs` by visitor id and emits groups of whole visitors of at most
+/// `group_events` rows (a visitor with more gets a group of its own). `schema`: the
+/// batch's custom dimensions.
+fn merge_runs(
+    mut runs: Vec<RunReader>,
+    schema: &Rows,
+    group_events: usize,
+    emit: &mut dyn FnMut(Group) -> Result<()>,
+) -> Result<()> {
+    let mut heads: BinaryHeap<Reverse<(Vec<u8>, usize)>> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(k, r)| r.head().map(|h| Reverse((h.to_vec(), k))))
+        .collect();
+    let mut seq = 0u64;
+    let mut rows = schema.empty_like();
+    while let Some(Reverse((visitor, k))) = heads.pop() {
+        // The visitor's rows from every run that has some.
+        let mut from = vec![k];
+        while let Some(Reverse((next, j))) = heads.peek()
+            && *next == visitor
+        {
+            from.push(*j);
+            heads.pop();
+        }
+        // A group closes before a visitor would take it past its size, so that it makes
+        // one part (unless stored visitors read back with it make it larger).
+        let n: u64 = from
+            .iter()
+            .filter_map(|&k| runs.get(k).map(RunReader::head_rows))
+            .sum();
+        if !rows.rows.is_empty() && rows.rows.len() as u64 + n > group_events as u64 {
+            let full = std::mem::replace(&mut rows, schema.empty_like());
+            emit(Group { seq, rows: full })?;
+            seq += 1;
+        }
+        for k in from {
+            let Some(run) = runs.get_mut(k) else {
+                continue;
+            };
+            run.take(&mut rows, seq)?;
+            if let Some(h) = run.head() {
+                heads.push(Reverse((h.to_vec(), k)));
+            }
+        }
+    }
+    if !rows.rows.is_empty() {
+        emit(Group { seq, rows })?;
+    }
+    Ok(())
 }

@@ -14,21 +14,25 @@
 //! an LSM tree's size tiers: parts are grouped by live events in powers of four, and a
 //! tier holding four or more parts is merged into one part of the next tier.
 
-use std::collections::HashSet;
-use std::ops::Range;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::atomic::AtomicU64;
 
 use roaring::RoaringBitmap;
 
-use crate::commit::{self, Blobs, Built, Input, Moves, Plan, Temps};
+use crate::commit::{self, Blobs, Built, Group, GroupBuilder, Plan, Temps};
 use crate::db::Db;
 use crate::error::Result;
 use crate::exec::LivePart;
+use crate::ingest::readback;
 use crate::ingest::rows::Rows;
-use crate::ingest::sessions::{self, FixedSyms, Sessionized};
 use crate::snapshot::Snapshot;
+use crate::storage::cursor::PartCursor;
+use crate::storage::dict::DictView;
 use crate::storage::format::PART_FORMAT_VERSION;
 use crate::storage::fs;
 use crate::storage::manifest::Manifest;
+use crate::storage::part_reader::PartReader;
 
 /// What a compaction did (`sightline compact --json`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -50,8 +54,13 @@ pub struct Compaction {
     pub generation: u64,
 }
 
-/// A part is "full" past this many live events: merging it gains nothing.
-const FULL_PART_EVENTS: u64 = commit::MAX_PART_EVENTS as u64 / 2;
+/// A part is "full" past half the events of a part compaction builds (half of
+/// [`commit::MAX_PART_EVENTS`] under any but a small memory budget): merging it gains
+/// nothing. Compaction writes parts of that size, so what it writes is full: the policy
+/// never merges its own output again.
+fn full_part_events(db: &Db) -> u64 {
+    db.budget().compaction_group_events as u64 / 2
+}
 
 /// Parts of a tier (among the small parts) that trigger a merge of the tier.
 const TIER_WIDTH: usize = 4;
@@ -101,20 +110,20 @@ fn is_dirty(p: &LivePart) -> bool {
 ///    [`plan_busy`]);
 /// 3. else the dirty parts are rewritten (full parts included), dropping their dead
 ///    visitors.
-pub(crate) fn plan_tiers(snap: &Snapshot) -> Vec<usize> {
-    plan(snap, true)
+pub(crate) fn plan_tiers(snap: &Snapshot, full: u64) -> Vec<usize> {
+    plan(snap, full, true)
 }
 
 /// [`plan_tiers`] without the merges of small data (the second half of rule 2): what
 /// the background compactor does while commits keep coming.
-pub(crate) fn plan_busy(snap: &Snapshot) -> Vec<usize> {
-    plan(snap, false)
+pub(crate) fn plan_busy(snap: &Snapshot, full: u64) -> Vec<usize> {
+    plan(snap, full, false)
 }
 
-fn plan(snap: &Snapshot, small_merges: bool) -> Vec<usize> {
+fn plan(snap: &Snapshot, full: u64, small_merges: bool) -> Vec<usize> {
     let parts = snap.parts();
     let open: Vec<usize> = (0..parts.len())
-        .filter(|&i| live_events(&parts[i]) < FULL_PART_EVENTS)
+        .filter(|&i| live_events(&parts[i]) < full)
         .collect();
     let base = open
         .iter()
@@ -171,17 +180,14 @@ fn lowest_full_tier(parts: &[LivePart], among: &[usize]) -> Vec<usize> {
 /// rewritten in the current one, with the query index older versions lack). The merged
 /// part is held inline in the new manifest when it is small, else it gets a file of
 /// its own.
-pub(crate) fn plan_all(snap: &Snapshot) -> Vec<usize> {
+pub(crate) fn plan_all(snap: &Snapshot, full: u64) -> Vec<usize> {
     let parts = snap.parts();
     let current = Manifest::file_name(snap.generation());
     let old = |p: &crate::exec::LivePart| p.reader.version() < PART_FORMAT_VERSION;
     let chosen: Vec<usize> = (0..parts.len())
         .filter(|&i| {
             let p = &parts[i];
-            !p.deleted.is_empty()
-                || p.entry.inline.is_some()
-                || live_events(p) < FULL_PART_EVENTS
-                || old(p)
+            !p.deleted.is_empty() || p.entry.inline.is_some() || live_events(p) < full || old(p)
         })
         .collect();
     let must = chosen.iter().any(|&i| {
@@ -209,7 +215,7 @@ fn footprint(snap: &Snapshot) -> (u64, u64) {
 /// compaction that should stop leaves nothing behind. One compaction runs at a time.
 pub(crate) fn compact(
     db: &Db,
-    choose: impl Fn(&Snapshot) -> Vec<usize>,
+    choose: impl Fn(&Snapshot, u64) -> Vec<usize>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Compaction> {
     let _one_at_a_time = db.compaction_lock();
@@ -223,7 +229,7 @@ pub(crate) fn compact(
         generation: snap.generation(),
         ..Compaction::default()
     };
-    let chosen = choose(&snap);
+    let chosen = choose(&snap, full_part_events(db));
     if chosen.is_empty() {
         // Files an earlier clean-up left for snapshots that have gone since.
         drop(snap);
@@ -233,54 +239,49 @@ pub(crate) fn compact(
         });
         return Ok(nothing);
     }
-    let moved: Moves = chosen
+    let parts: Vec<&LivePart> = chosen
         .iter()
-        .filter_map(|&pi| {
-            let p = snap.parts().get(pi)?;
-            let live = (0..p.entry.visitors)
-                .filter(|&v| !p.deleted.contains(v))
-                .collect();
-            Some((pi, live))
-        })
+        .filter_map(|&pi| snap.parts().get(pi))
         .collect();
-    let mut rows = Rows::with_schema(&snap.manifest().custom);
-    commit::read_back(&snap, &moved, &mut rows)?;
-    let fixed = FixedSyms::intern(&mut rows);
-    let sess = sessions::sessionize(&rows, snap.manifest().visit_timeout_ms);
-    if let Some(i) = sess.revenue_overflow {
-        return Err(commit::revenue_overflow(&rows, &sess, i));
-    }
-    let ranges = if sess.visitors.is_empty() {
-        Vec::new() // only dead visitors: the parts simply leave the manifest
-    } else {
-        commit::part_ranges(&sess)
-    };
-    let input = Input {
-        rows: &rows,
-        sess: &sess,
-        fixed: &fixed,
-    };
-    let first_id = db.reserve_file_ids(ranges.len() as u64)?;
-    let names: Vec<String> = (first_id..first_id + ranges.len() as u64)
+    // Ids for the new parts, reserved before anything is written. A group closes
+    // before it would pass the part limit, so two groups in a row hold more than a
+    // part's worth of events: this many ids are always enough.
+    let budget = db.budget();
+    let cap = budget.compaction_group_events.max(1);
+    let events: u64 = parts.iter().map(|p| u64::from(p.entry.events)).sum();
+    let reserved = 2 * (events / cap as u64) + 2;
+    let first_id = db.reserve_file_ids(reserved)?;
+    let names: Vec<String> = (first_id..first_id + reserved)
         .map(Plan::part_name)
         .flat_map(|n| [format!("{}{n}", fs::TMP_PREFIX), n])
         .collect();
     let _guard = db.in_flight(&names);
-    let built = match commit::build_parts(db.dir(), &input, first_id, &ranges, true) {
-        Ok(b) if !stop() => b,
+    let ids = AtomicU64::new(first_id);
+    let builder = GroupBuilder {
+        dir: db.dir(),
+        snap: &snap,
+        ids: &ids,
+        id_limit: first_id + reserved,
+        timeout_ms: snap.manifest().visit_timeout_ms,
+        find_stored: false,
+    };
+    let built = commit::build_groups(&builder, budget.compaction_builders, |emit| {
+        merge_parts(&snap, &parts, cap, emit)
+    })
+    .and_then(|groups| {
+        // Rows read back from a part truncated underneath its map must not be committed.
+        snap.intact()?;
+        Ok(groups)
+    });
+    let built: Vec<(Built, (String, String))> = match built {
+        Ok(groups) if !stop() => groups.into_iter().flat_map(|g| g.built).collect(),
         Ok(_) => return Ok(remove(db, &names, nothing)),
         Err(e) => {
             let _ = remove(db, &names, nothing);
             return Err(e);
         }
     };
-    let new = New {
-        built,
-        sess: &sess,
-        rows: &rows,
-        ranges: &ranges,
-    };
-    let generation = match swap(db, &snap, &moved, &new) {
+    let generation = match swap(db, &snap, &chosen, &built) {
         Ok(g) => g,
         Err(e) => {
             let _ = remove(db, &names, nothing);
@@ -289,7 +290,9 @@ pub(crate) fn compact(
     };
     // The replaced files go once this compaction's own snapshot no longer holds them
     // (under the writer lock: a commit's files in the making are not orphans).
-    let (parts_merged, visitors_dropped) = (moved.len() as u64, dropped(&snap, &moved));
+    let parts_merged = parts.len() as u64;
+    let visitors_dropped = parts.iter().map(|p| p.deleted.len()).sum();
+    drop(parts);
     drop(snap);
     let _ = db.write_locked(|state, current| db.remove_orphans(state, &[current.manifest()]));
     let (parts_after, bytes_after) = footprint(&db.snapshot());
@@ -303,16 +306,109 @@ pub(crate) fn compact(
     })
 }
 
-/// Visitors of the parts `moved` that were dead in `snap`.
-fn dropped(snap: &Snapshot, moved: &Moves) -> u64 {
-    moved
+/// Merges the live visitors of `parts` by id (each part is sorted by visitor id, and a
+/// live visitor is in one part only) and emits them, read back as input rows, in
+/// groups of whole visitors: a group closes before a visitor would take it past `cap`
+/// events (the part limit, [`commit::MAX_PART_EVENTS`]), so each group is one part, cut
+/// where reading everything at once would have cut it. Memory holds one group, whatever
+/// the size of the parts.
+fn merge_parts(
+    snap: &Snapshot,
+    parts: &[&LivePart],
+    cap: usize,
+    emit: &mut dyn FnMut(Group) -> Result<()>,
+) -> Result<()> {
+    struct Source<'a> {
+        part: &'a LivePart,
+        cursor: PartCursor<'a>,
+        ids: DictView<'a>,
+        /// The next visitor ordinal to look at.
+        next: u32,
+        /// The part's custom dimensions in the group being gathered (by its number).
+        dims: Option<(u64, Vec<u32>)>,
+    }
+    let mut sources = parts
         .iter()
-        .filter_map(|(pi, live)| {
-            snap.parts()
-                .get(*pi)
-                .map(|p| u64::from(p.entry.visitors) - live.len() as u64)
+        .map(|p| {
+            Ok(Source {
+                part: p,
+                cursor: PartCursor::new(&p.reader)?,
+                ids: p.reader.visitor_ids()?,
+                next: 0,
+                dims: None,
+            })
         })
-        .sum()
+        .collect::<Result<Vec<_>>>()?;
+    // The next live visitor of source `k`, with its id, moving past deleted ones.
+    let head = |src: &mut Source<'_>, k: usize| -> Option<Reverse<(Vec<u8>, usize, u32)>> {
+        while src.next < src.part.entry.visitors {
+            let v = src.next;
+            src.next += 1;
+            if !src.part.deleted.contains(v) {
+                let id = src.ids.get_bytes(v as usize).unwrap_or_default().to_vec();
+                return Some(Reverse((id, k, v)));
+            }
+        }
+        None
+    };
+    let mut heads = BinaryHeap::new();
+    for (k, src) in sources.iter_mut().enumerate() {
+        heads.extend(head(src, k));
+    }
+    let schema = &snap.manifest().custom;
+    let (mut seq, mut events) = (0u64, 0usize);
+    let mut rows = Rows::with_schema(schema);
+    while let Some(Reverse((id, k, v))) = heads.pop() {
+        let mut from = vec![(k, v)];
+        while let Some(Reverse((next, j, w))) = heads.peek()
+            && *next == id
+        {
+            from.push((*j, *w));
+            heads.pop();
+        }
+        let mut n = 0;
+        for &(k, v) in &from {
+            if let Some(src) = sources.get(k) {
+                n += visitor_events(&src.part.reader, v)?;
+            }
+        }
+        if events > 0 && events + n > cap {
+            let full = std::mem::replace(&mut rows, Rows::with_schema(schema));
+            emit(Group { seq, rows: full })?;
+            (seq, events) = (seq + 1, 0);
+        }
+        for (k, v) in from {
+            let Some(src) = sources.get_mut(k) else {
+                continue;
+            };
+            let dims = match &src.dims {
+                Some((s, d)) if *s == seq => d.clone(),
+                _ => {
+                    let d = readback::custom_dims(&src.cursor, &mut rows)?;
+                    src.dims = Some((seq, d.clone()));
+                    d
+                }
+            };
+            readback::read_visitor(&src.cursor, v, &dims, &mut rows)?;
+            heads.extend(head(src, k));
+        }
+        events += n;
+    }
+    if !rows.rows.is_empty() {
+        emit(Group { seq, rows })?;
+    }
+    Ok(())
+}
+
+/// Events of visitor ordinal `v` of part `r`.
+fn visitor_events(r: &PartReader, v: u32) -> Result<usize> {
+    let visits = r.visits_of(v)?;
+    if visits.is_empty() {
+        return Ok(0);
+    }
+    let first = r.events_of(visits.start)?;
+    let last = r.events_of(visits.end - 1)?;
+    Ok(last.end.saturating_sub(first.start))
 }
 
 /// Removes what an abandoned compaction wrote; returns `nothing`.
@@ -324,29 +420,24 @@ fn remove(db: &Db, names: &[String], nothing: Compaction) -> Compaction {
     nothing
 }
 
-/// The new parts of a compaction: written under temporary names, or in memory to go
-/// inline in the swap's manifest.
-struct New<'a> {
-    /// One per range of `sess`'s visitors.
-    built: Vec<Built>,
-    sess: &'a Sessionized,
-    rows: &'a Rows,
-    ranges: &'a [Range<usize>],
-}
+/// The new parts of a compaction, in visitor order, each with its first and last visitor
+/// id: written under temporary names, or in memory to go inline in the swap's manifest.
+type NewParts = [(Built, (String, String))];
 
 /// The swap, under the writer lock: the new part files renamed into place, and the
-/// manifest without the merged parts and with the new ones — the commit point — holding
-/// the small new parts inline, and as deletion sets the visitors moved out of the
-/// merged parts since `snap` was taken. Returns the new generation.
-fn swap(db: &Db, snap: &Snapshot, moved: &Moves, new: &New<'_>) -> Result<u64> {
+/// manifest without the merged parts (`chosen`, positions in `snap`) and with the new
+/// ones — the commit point — holding the small new parts inline, and as deletion sets
+/// the visitors moved out of the merged parts since `snap` was taken. Returns the new
+/// generation.
+fn swap(db: &Db, snap: &Snapshot, chosen: &[usize], new: &NewParts) -> Result<u64> {
     db.write_locked(|state, current| {
-        let merged: HashSet<u64> = moved
+        let merged: HashSet<u64> = chosen
             .iter()
-            .filter_map(|(pi, _)| snap.parts().get(*pi).map(|p| p.entry.id))
+            .filter_map(|&pi| snap.parts().get(pi).map(|p| p.entry.id))
             .collect();
         // Visitors moved out of a merged part since `snap`: dead in the new parts too.
-        let gone = moved_since(snap, current, moved);
-        let deleted = locate(&gone, new.sess, new.rows, new.ranges);
+        let gone = moved_since(snap, current, chosen);
+        let deleted = locate(db, &gone, new)?;
         let old = current.manifest();
         let generation = old.generation.max(state.next_generation) + 1;
         state.next_generation = generation;
@@ -397,14 +488,14 @@ fn swap(db: &Db, snap: &Snapshot, moved: &Moves, new: &New<'_>) -> Result<u64> {
 fn publish_swap(
     db: &Db,
     mut m: Manifest,
-    new: &New<'_>,
+    new: &NewParts,
     deleted: &[RoaringBitmap],
 ) -> Result<(Snapshot, Vec<String>)> {
     let dir = db.dir();
     let mut blobs = Blobs::new(m.generation);
     let mut publish = Temps::new();
     let mut unused = Vec::new();
-    for (built, dead) in new.built.iter().zip(deleted) {
+    for ((built, _), dead) in new.iter().zip(deleted) {
         let all_dead = dead.len() == u64::from(built.entry().visitors);
         let mut e = match built {
             Built::File(tmp, _) if all_dead => {
@@ -436,54 +527,63 @@ fn publish_swap(
     Ok((snapshot, unused))
 }
 
-/// The visitor ids that were live in a merged part of `snap` and no longer are in
-/// `current` (moved out by a commit since, or the part gone).
-fn moved_since(snap: &Snapshot, current: &Snapshot, moved: &Moves) -> Vec<String> {
+/// The visitor ids that were live in a merged part (`chosen`, positions in `snap`) and
+/// no longer are in `current` (moved out by a commit since, or the part gone).
+fn moved_since(snap: &Snapshot, current: &Snapshot, chosen: &[usize]) -> Vec<String> {
     let mut gone = Vec::new();
-    for (pi, live) in moved {
-        let Some(p) = snap.parts().get(*pi) else {
+    for &pi in chosen {
+        let Some(p) = snap.parts().get(pi) else {
             continue;
         };
-        let now = current
-            .parts()
-            .iter()
-            .find(|c| c.entry.id == p.entry.id)
-            .map(|c| c.deleted.clone());
+        let now = current.parts().iter().find(|c| c.entry.id == p.entry.id);
+        let dead: RoaringBitmap = match now {
+            Some(c) => &*c.deleted - &*p.deleted,
+            None => {
+                let mut all = RoaringBitmap::new();
+                all.insert_range(0..p.entry.visitors);
+                all - &*p.deleted
+            }
+        };
         let Ok(ids) = p.reader.visitor_ids() else {
             continue;
         };
-        for &v in live {
-            let dead = match &now {
-                Some(deleted) => deleted.contains(v),
-                None => true,
-            };
-            if dead && let Some(id) = ids.get(v as usize) {
-                gone.push(id.to_string());
-            }
-        }
+        gone.extend(
+            dead.iter()
+                .filter_map(|v| ids.get(v as usize).map(str::to_string)),
+        );
     }
     gone
 }
 
-/// For each new part (one per range of `sess`'s visitors), the ordinals of the visitors
-/// of `gone` it holds.
-fn locate(
-    gone: &[String],
-    sess: &Sessionized,
-    rows: &Rows,
-    ranges: &[Range<usize>],
-) -> Vec<RoaringBitmap> {
-    let mut out = vec![RoaringBitmap::new(); ranges.len()];
+/// For each new part, the ordinals of the visitors of `gone` it holds (found through
+/// each part's first and last id, then its visitor dictionary).
+fn locate(db: &Db, gone: &[String], new: &NewParts) -> Result<Vec<RoaringBitmap>> {
+    let mut out = vec![RoaringBitmap::new(); new.len()];
+    let mut opened: Vec<Option<PartReader>> = (0..new.len()).map(|_| None).collect();
     for id in gone {
-        let Ok(v) = sess
-            .visitors
-            .binary_search_by(|&s| rows.strings.get(s).cmp(id.as_str()))
+        let Some(k) = new.iter().position(|(_, (first, last))| {
+            first.as_str() <= id.as_str() && id.as_str() <= last.as_str()
+        }) else {
+            continue;
+        };
+        let (Some((built, _)), Some(slot), Some(bitmap)) =
+            (new.get(k), opened.get_mut(k), out.get_mut(k))
         else {
             continue;
         };
-        if let Some((bitmap, r)) = out.iter_mut().zip(ranges).find(|(_, r)| r.contains(&v)) {
-            bitmap.insert((v - r.start) as u32);
+        if slot.is_none() {
+            *slot = Some(match built {
+                Built::File(tmp, e) => PartReader::open(db.dir(), tmp, e.bytes)?,
+                Built::Inline(bytes, e) => {
+                    PartReader::from_bytes(&fs::path_of(db.dir(), &e.file), bytes.clone())?
+                }
+            });
+        }
+        if let Some(reader) = slot
+            && let Some(v) = reader.visitor_ids()?.find(id)
+        {
+            bitmap.insert(v as u32);
         }
     }
-    out
+    Ok(out)
 }

@@ -26,7 +26,8 @@ use crate::exec::cache::PartCache;
 use crate::ingest::import::{self, FileReport, ImportOptions};
 use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
-use crate::options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
+use crate::ingest::runs::{Batch, SpillTo};
+use crate::options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
 use crate::snapshot::Snapshot;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
@@ -60,6 +61,12 @@ struct Inner {
     retired: Mutex<Vec<(String, Weak<PartReader>)>>,
     /// Held by a compaction from its plan to its swap: one runs at a time.
     compacting: Mutex<()>,
+    /// The memory budget of imports and compactions, in bytes.
+    memory_limit: usize,
+    /// Its shares.
+    budget: crate::options::Budget,
+    /// The number of the next run file a transaction spills (`tmp-run-<n>`).
+    next_run: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A database handle. Cheap to clone; all clones share one snapshot and one writer
@@ -135,6 +142,9 @@ pub struct DbBuilder {
     read_only: bool,
     create_if_missing: bool,
     auto_compact: bool,
+    memory_limit: usize,
+    /// Shares of the budget set by a test, instead of those of `memory_limit`.
+    budget: Option<crate::options::Budget>,
     vfs: Arc<dyn Vfs>,
 }
 
@@ -145,6 +155,7 @@ impl std::fmt::Debug for DbBuilder {
             .field("read_only", &self.read_only)
             .field("create_if_missing", &self.create_if_missing)
             .field("auto_compact", &self.auto_compact)
+            .field("memory_limit", &self.memory_limit)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +167,8 @@ impl Default for DbBuilder {
             read_only: false,
             create_if_missing: false,
             auto_compact: true,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            budget: None,
             vfs: fs::os(),
         }
     }
@@ -196,6 +209,55 @@ impl DbBuilder {
     /// swap.
     pub fn auto_compact(mut self, on: bool) -> Self {
         self.auto_compact = on;
+        self
+    }
+
+    /// The memory budget of this handle's imports, write transactions and compactions,
+    /// in bytes (default [`DEFAULT_MEMORY_LIMIT`], 1 GiB; at least [`MIN_MEMORY_LIMIT`],
+    /// 64 KiB — a smaller value counts as that).
+    ///
+    /// A transaction whose rows outgrow their share of the budget sorts them and writes
+    /// them to the database directory as a temporary *run* file (`tmp-run-<n>`), and
+    /// its commit merges the runs visitor by visitor, building one part at a time (or a
+    /// few in parallel, as the budget allows); a compaction streams the parts it
+    /// merges the same way. Answers do not depend on the budget: only how much memory
+    /// and temporary disk space an import takes, and how its parts are cut. What the
+    /// budget counts and what it does not is in `docs/ingest.md` ("Memory").
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::builder()
+    ///     .memory_limit(256 << 20)
+    ///     .create_if_missing(true)
+    ///     .open(dir.path())?;
+    /// assert_eq!(db.memory_limit(), 256 << 20);
+    /// # Ok(()) }
+    /// ```
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes.max(MIN_MEMORY_LIMIT);
+        self
+    }
+
+    /// The shares of the memory budget, set directly: spill a transaction's rows once
+    /// they hold `spill_bytes`, cut a commit's merge into groups of `group_events` new
+    /// events (a compaction's into parts of as many events), build `builders` groups at
+    /// once while the next is gathered. For sightline's own tests, which spill and cut
+    /// every few rows to exercise the merges on little data.
+    #[doc(hidden)]
+    pub fn budget_for_tests(
+        mut self,
+        spill_bytes: usize,
+        group_events: usize,
+        builders: usize,
+    ) -> Self {
+        self.budget = Some(crate::options::Budget {
+            spill_bytes,
+            group_events: group_events.max(1),
+            builders,
+            compaction_builders: builders,
+            compaction_group_events: group_events.max(1),
+        });
         self
     }
 
@@ -255,8 +317,16 @@ impl DbBuilder {
             let _ = fs::remove(&*dir, &format!("{}{name}", fs::TMP_PREFIX));
             return Err(e);
         }
-        let db = Db::open_with(self.vfs.clone(), dir, Some(lock))?;
+        let db = self.open_with(dir, Some(lock))?;
         Ok(self.with_compactor(db))
+    }
+
+    /// The handle on `dir`, with this builder's settings.
+    fn open_with(&self, dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
+        let budget = self.budget.unwrap_or_else(|| {
+            crate::options::Budget::new(self.memory_limit, crate::storage::worker_threads())
+        });
+        Db::open_with(self.vfs.clone(), dir, lock, self.memory_limit, budget)
     }
 
     /// `db` with its background compactor, if asked for.
@@ -282,10 +352,10 @@ impl DbBuilder {
         }
         let dir = open_dir(&*self.vfs, path)?;
         if self.read_only {
-            return Db::open_with(self.vfs.clone(), dir, None);
+            return self.open_with(dir, None);
         }
         let lock = dir.lock()?;
-        let db = Db::open_with(self.vfs.clone(), dir, Some(lock))?;
+        let db = self.open_with(dir, Some(lock))?;
         db.reserve_present_names()?;
         // Best effort: a failure (an unreadable older manifest, a failed unlink) leaves
         // the files for the next writer and never fails the open.
@@ -318,7 +388,13 @@ impl Db {
         Db::builder().read_only(true).open(path)
     }
 
-    fn open_with(vfs: Arc<dyn Vfs>, dir: Arc<dyn VfsDir>, lock: Option<LockGuard>) -> Result<Db> {
+    fn open_with(
+        vfs: Arc<dyn Vfs>,
+        dir: Arc<dyn VfsDir>,
+        lock: Option<LockGuard>,
+        memory_limit: usize,
+        budget: crate::options::Budget,
+    ) -> Result<Db> {
         let inner = Inner {
             path: dir.path().to_path_buf(),
             vfs,
@@ -331,6 +407,9 @@ impl Db {
             deletions: Mutex::new(HashMap::new()),
             retired: Mutex::new(Vec::new()),
             compacting: Mutex::new(()),
+            memory_limit,
+            budget,
+            next_run: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         };
         let db = Db {
             compactor: None,
@@ -392,6 +471,17 @@ impl Db {
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The memory budget of this handle's imports and compactions, in bytes
+    /// ([`DbBuilder::memory_limit`]).
+    pub fn memory_limit(&self) -> usize {
+        self.inner.memory_limit
+    }
+
+    /// The budget split into its shares.
+    pub(crate) fn budget(&self) -> crate::options::Budget {
+        self.inner.budget
     }
 
     /// True when this handle holds the writer lock.
@@ -689,10 +779,15 @@ impl Db {
         }
         let snap = self.snapshot();
         let rows = Rows::with_schema(&snap.manifest().custom);
+        let spill = SpillTo {
+            dir: self.inner.dir.clone(),
+            next_run: self.inner.next_run.clone(),
+            at_bytes: self.budget().spill_bytes,
+        };
         Ok(WriteTxn {
             db: self,
             _guard: guard,
-            rows,
+            batch: Batch::new(rows, Some(spill)),
             api_rows: 0,
         })
     }
@@ -731,35 +826,42 @@ fn empty_manifest() -> Manifest {
 
 /// A write transaction: events appended here become visible, all at once, at
 /// [`commit`](WriteTxn::commit). Dropping it without committing discards them.
+///
+/// However many events a transaction takes, it holds at most about its share of the
+/// memory budget ([`DbBuilder::memory_limit`]): beyond it, rows are sorted and spilled
+/// to temporary run files in the database directory, which the commit merges (and
+/// deletes, whether it succeeds or fails; dropping the transaction deletes them too).
 pub struct WriteTxn<'db> {
     db: &'db Db,
     _guard: parking_lot::MutexGuard<'db, WriterState>,
-    rows: Rows,
+    batch: Batch,
     api_rows: u64,
 }
 
 impl WriteTxn<'_> {
     /// Replaces the transaction's rows (for the appender, which gathers them itself).
     pub(crate) fn set_rows(&mut self, rows: Rows) {
-        self.rows = rows;
+        self.batch.rows = rows;
     }
 
     /// Number of events appended so far.
     pub fn len(&self) -> usize {
-        self.rows.rows.len()
+        usize::try_from(self.batch.len()).unwrap_or(usize::MAX)
     }
 
     /// True when nothing was appended.
     pub fn is_empty(&self) -> bool {
-        self.rows.rows.is_empty()
+        self.batch.len() == 0
     }
 
     /// Appends a typed event.
     pub fn append(&mut self, event: &Event) -> Result<()> {
         self.api_rows += 1;
-        self.rows
+        self.batch
+            .rows
             .push_event(event, "<input>", self.api_rows)
-            .map_err(Error::Row)
+            .map_err(Error::Row)?;
+        self.batch.maybe_spill()
     }
 
     /// Appends one event given as a JSON object in the input format of `docs/ingest.md`.
@@ -767,7 +869,7 @@ impl WriteTxn<'_> {
         self.api_rows += 1;
         let mut raw = Vec::new();
         let res = parse::parse_json(line.as_bytes(), &mut raw)
-            .and_then(|_| parse::push_raw(&raw, Mode::Json, &mut self.rows, true));
+            .and_then(|_| parse::push_raw(&raw, Mode::Json, &mut self.batch.rows, true));
         res.map_err(|(field, reason)| {
             Error::Row(RowError {
                 file: "<input>".into(),
@@ -775,19 +877,23 @@ impl WriteTxn<'_> {
                 field,
                 reason,
             })
-        })
+        })?;
+        self.batch.maybe_spill()
     }
 
     /// Reads a JSON Lines or CSV file into the transaction. Without
     /// `options.skip_invalid`, a bad row fails the call and appends nothing from the
-    /// file. `progress` receives the number of bytes read so far.
+    /// file (rows of it already spilled to run files are taken back too; the
+    /// transaction's earlier rows stay). `progress` receives the number of bytes read so
+    /// far. A file of any size is read within the memory budget
+    /// ([`DbBuilder::memory_limit`]): rows beyond it are spilled as sorted runs.
     pub fn import_file(
         &mut self,
         path: &Path,
         options: &ImportOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileReport> {
-        import::import_file(path, options, &mut self.rows, progress)
+        import::import_file(path, options, &mut self.batch, progress)
     }
 
     /// Makes the appended events durable and visible (`docs/file-format.md`). Returns once the commit
@@ -796,10 +902,10 @@ impl WriteTxn<'_> {
         let WriteTxn {
             db,
             _guard: mut state,
-            rows,
+            batch,
             ..
         } = self;
-        let summary = crate::commit::commit(db, &mut state, rows)?;
+        let summary = crate::commit::commit(db, &mut state, batch)?;
         drop(state);
         db.committed();
         Ok(summary)

@@ -58,6 +58,13 @@
 //! [`generate`] writes deterministic synthetic data. Errors are one [`Error`] enum whose
 //! [`kind`](Error::kind) classifies them.
 //!
+//! **Memory.** A write transaction and a compaction work within the handle's memory
+//! budget ([`DbBuilder::memory_limit`], [`DEFAULT_MEMORY_LIMIT`] = 1 GiB): rows beyond
+//! their share are sorted and spilled to temporary run files in the database directory,
+//! and the commit merges them visitor by visitor, building one part (or a few) at a
+//! time. A commit of any size is still one atomic commit, and its answers do not depend
+//! on the budget.
+//!
 //! **Signal handling.** On Linux the first memory map installs a SIGBUS handler, so that
 //! a part truncated underneath a reader by another program becomes a corruption error
 //! instead of killing the process (see `storage::mmap`). It handles only faults inside
@@ -106,7 +113,7 @@ pub use lang::{
     Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment, SegmentError,
     parse as parse_segment,
 };
-pub use options::{DEFAULT_VISIT_TIMEOUT_MS, DbOptions};
+pub use options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
 pub use schema::{CustomDim, CustomType, Level};
 pub use snapshot::Snapshot;
 

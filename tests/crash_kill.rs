@@ -384,3 +384,214 @@ fn an_interrupted_create_leaves_a_usable_directory() {
     let st = Db::open_read_only(&db).unwrap().snapshot().stats().unwrap();
     assert_eq!(st.events, 1);
 }
+
+/// What a `sightline import --memory-limit` child is doing, seen from outside: run files
+/// in the database directory (spilling), or run files mapped (merging: the commit reads
+/// the runs back through maps).
+fn phase(db: &Path, pid: u32) -> (usize, bool) {
+    let runs = std::fs::read_dir(db)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-run-"))
+                .count()
+        })
+        .unwrap_or(0);
+    let merging = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .is_ok_and(|maps| maps.contains("tmp-run-"));
+    (runs, merging)
+}
+
+/// Copies the flat database directory `from` to `to`.
+fn copy_db(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Imports that spill sorted runs (`--memory-limit 2MiB`), killed with SIGKILL while
+/// spilling (after a random number of runs was written) and while merging (a random
+/// moment after the runs were first mapped): the database reopens at the old state or
+/// the new one, passes `check`, and once a writer has opened it the directory holds no
+/// run file (nor any other temporary file).
+#[test]
+fn spilling_imports_killed_while_spilling_or_merging_leave_old_or_new() {
+    let seed = seed();
+    eprintln!("crash_kill (spilling) seed {seed} (replay with SIGHTLINE_SEED={seed})");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5B11);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    write_jsonl(
+        &GenOptions {
+            visitors: 15_000,
+            seed: 11,
+            ..GenOptions::default()
+        },
+        &mut all,
+    )
+    .expect("generate");
+    // A third first, then the rest (whose visitors are mostly stored already).
+    let (mut first, mut rest) = (Vec::new(), Vec::new());
+    for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let part = if fnv1a(line).is_multiple_of(3) {
+            &mut first
+        } else {
+            &mut rest
+        };
+        part.extend_from_slice(line);
+        part.push(b'\n');
+    }
+    let (first_path, rest_path) = (
+        tmp.path().join("first.jsonl"),
+        tmp.path().join("rest.jsonl"),
+    );
+    std::fs::write(&first_path, &first).unwrap();
+    std::fs::write(&rest_path, &rest).unwrap();
+    let base = tmp.path().join("base");
+    let out = bin()
+        .args(["import", "--db", s(&base), s(&first_path)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let old = content(
+        &Db::open_read_only(&base)
+            .unwrap()
+            .snapshot()
+            .stats()
+            .unwrap(),
+    );
+    let import = |db: &Path| {
+        bin()
+            .args([
+                "import",
+                "--db",
+                s(db),
+                "--memory-limit",
+                "2MiB",
+                "--json",
+                s(&rest_path),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn import")
+    };
+
+    // Calibrate: how many runs the import writes, and how long its merge takes.
+    let db = tmp.path().join("calibration");
+    copy_db(&base, &db);
+    let mut child = import(&db);
+    let (mut runs, mut merge_start) = (0, None);
+    while child.try_wait().expect("poll").is_none() {
+        let (n, merging) = phase(&db, child.id());
+        runs = runs.max(n);
+        if merging && merge_start.is_none() {
+            merge_start = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let merge = merge_start
+        .map(|t| t.elapsed())
+        .expect("the merge was seen");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(runs >= 4, "the import spilled only {runs} runs");
+    let new = content(&Db::open_read_only(&db).unwrap().snapshot().stats().unwrap());
+    assert_ne!(old, new);
+
+    let (mut at_old, mut at_new, mut kills) = (0, 0, [0, 0]);
+    for round in 0..12 {
+        let merging_round = round % 2 == 1;
+        let ctx = format!("seed {seed}, round {round} (merging: {merging_round})");
+        let db = tmp.path().join(format!("round-{round}"));
+        copy_db(&base, &db);
+        let mut child = import(&db);
+        let spill_target = rng.random_range(1..runs);
+        let merge_delay = Duration::from_micros(rng.random_range(0..merge.as_micros() as u64 + 1));
+        let mut merge_seen: Option<Instant> = None;
+        let killed = loop {
+            if child.try_wait().expect("poll").is_some() {
+                break false;
+            }
+            let (n, merging) = phase(&db, child.id());
+            let now = Instant::now();
+            if merging && merge_seen.is_none() {
+                merge_seen = Some(now);
+            }
+            let due = if merging_round {
+                merge_seen.is_some_and(|t| now >= t + merge_delay)
+            } else {
+                n >= spill_target && !merging
+            };
+            if due {
+                child.kill().expect("SIGKILL the import");
+                break true;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        };
+        let out = child.wait_with_output().unwrap();
+        let killed = killed && out.status.signal() == Some(SIGKILL);
+        if !killed {
+            assert!(out.status.success(), "{ctx}: {}", describe(&out));
+        } else {
+            kills[usize::from(merging_round)] += 1;
+        }
+        // Readers see the old state or the new one.
+        let got = content(&Db::open_read_only(&db).unwrap().snapshot().stats().unwrap());
+        assert!(
+            got == old || got == new,
+            "{ctx}: neither the old nor the new state"
+        );
+        if !killed {
+            assert_eq!(got, new, "{ctx}: a finished import was lost");
+        }
+        (at_old, at_new) = (
+            at_old + usize::from(got == old),
+            at_new + usize::from(got == new),
+        );
+        // The next writer removes every temporary file, run files included.
+        drop(Db::open(&db).unwrap_or_else(|e| panic!("{ctx}: open: {e}")));
+        let left: Vec<String> = std::fs::read_dir(&db)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tmp-"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{ctx}: left after the next writer opened: {left:?}"
+        );
+        let check = bin()
+            .args(["check", "--db", s(&db), "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{ctx}: check: {}",
+            describe(&check)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+        assert_eq!(report["ok"], true, "{ctx}: {report}");
+        assert_eq!(
+            report["orphans"].as_array().map(Vec::len),
+            Some(0),
+            "{ctx}: {report}"
+        );
+        let _ = std::fs::remove_dir_all(&db);
+    }
+    assert!(
+        kills[0] >= 3 && kills[1] >= 3,
+        "kills while spilling, merging: {kills:?}"
+    );
+    assert!(at_old > 0, "no kill landed before the commit point");
+    eprintln!(
+        "crash_kill (spilling) summary: {runs} runs, merge {:.0} ms; kills while spilling {}, \
+         while merging {}; {at_old} rounds at the old state, {at_new} at the new",
+        merge.as_secs_f64() * 1000.0,
+        kills[0],
+        kills[1]
+    );
+}

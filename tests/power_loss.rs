@@ -676,6 +676,304 @@ fn disk_full_and_io_errors_during_a_compaction_change_no_answer() {
     );
 }
 
+/// Commits of the scenario made by a handle with a small memory budget: (commit, spill
+/// its rows at this many bytes, cut the merge into groups of this many events). Commit
+/// 1 rewrites stored visitors (a deletion set) through a merge of several runs into
+/// inline parts; commit 4 spills runs of hundreds of rows and builds part files of its
+/// own. Each spills several runs (checked).
+const SPILLING: [(usize, usize, usize); 2] = [(1, 2500, 8), (4, 200_000, 4000)];
+
+/// Opens the database on `fs` for writing with the shares of a small budget: spill at
+/// `spill` bytes, groups of `group` events, built on one thread besides the merge (one
+/// thread writes, so the operations come in the same order every time).
+fn open_spilling(fs: &SimFs, spill: usize, group: usize) -> Db {
+    Db::builder()
+        .file_system(fs.vfs())
+        .budget_for_tests(spill, group, 1)
+        .open(&db_path())
+        .expect("open")
+}
+
+/// Run files on `fs`.
+fn run_files(fs: &SimFs) -> Vec<PathBuf> {
+    fs.files()
+        .into_keys()
+        .filter(|p| p.to_string_lossy().contains("tmp-run-"))
+        .collect()
+}
+
+/// Fingerprints before and after spilling commit `k`, and its operations.
+fn expected_spilling(k: usize, spill: usize, group: usize) -> (String, String, u64) {
+    let fs = base(k);
+    let db = open_spilling(&fs, spill, group);
+    let old = fingerprint(&db);
+    let (before, log_before) = (fs.ops(), fs.log().len());
+    commit(&db, &scenario()[k]).expect("clean commit");
+    let runs = fs.log()[log_before..]
+        .iter()
+        .filter(|l| l.contains(": create ") && l.contains("tmp-run-"))
+        .count();
+    if std::env::var("SHOW_LOG").is_ok() {
+        eprintln!("{}", fs.log()[log_before..].join("\n"));
+    }
+    assert!(runs >= 3, "commit {k} spilled {runs} runs");
+    assert!(run_files(&fs).is_empty());
+    (old, fingerprint(&db), fs.ops() - before)
+}
+
+/// Power lost before each operation of a commit that spills runs and merges them
+/// (writing the runs, reading them back, building the groups' parts, deleting the runs,
+/// the manifest): every crash state opens at the old or the new commit (the new one if
+/// acknowledged), passes `check`, and no run file remains once a writer has opened it.
+#[test]
+fn power_loss_at_every_operation_of_a_spilling_commit_recovers_old_or_new() {
+    let mut summary = Vec::new();
+    for (k, spill, group) in SPILLING {
+        let (old, new, ops) = expected_spilling(k, spill, group);
+        let (mut states, mut newer) = (0, 0);
+        for i in 0..=ops {
+            let fs = base(k);
+            let db = open_spilling(&fs, spill, group);
+            fs.inject(Fault {
+                at: fs.ops() + i,
+                error: FaultError::Eio,
+                mode: FaultMode::PowerLoss,
+            });
+            let acked = commit(&db, &scenario()[k]).is_ok();
+            assert!(acked || i < ops, "commit {k} failed without a fault");
+            drop(db);
+            let log = fs.log();
+            // Nothing reads a run file after a crash (recovery only unlinks it), so states
+            // that differ only in what unsynced run files hold recover alike: each is
+            // recovered once per distinct rest of the disk and set of run names.
+            let mut seen = std::collections::HashSet::new();
+            for (n, state) in fs
+                .crash_states(50_000 + k as u64 * 1000 + i)
+                .iter()
+                .enumerate()
+            {
+                let key: Vec<(PathBuf, Vec<u8>)> = state
+                    .fs
+                    .files()
+                    .into_iter()
+                    .map(|(p, b)| match p.to_string_lossy().contains("tmp-run-") {
+                        true => (p, Vec::new()),
+                        false => (p, b),
+                    })
+                    .collect();
+                if !seen.insert(key) {
+                    continue;
+                }
+                let what = format!(
+                    "spilling commit {k}, power lost before operation {i} of {ops} ({}), state {n}: {}",
+                    log.last().map_or("", String::as_str),
+                    state.label
+                );
+                newer += usize::from(recover(&state.fs, &old, &new, acked, &what));
+                assert!(
+                    run_files(&state.fs).is_empty(),
+                    "{what}: a run file survived"
+                );
+                states += 1;
+            }
+        }
+        assert!(
+            newer > 0 && newer < states,
+            "commit {k}: {newer} of {states}"
+        );
+        summary.push(format!(
+            "spilling commit {k}: {ops} operations, {states} crash states, {newer} at the new commit"
+        ));
+    }
+    println!("{}", summary.join("\n"));
+}
+
+/// Disk full or EIO at each operation of a spilling commit, once or for good: the
+/// commit fails with an I/O error naming the file (or, past the commit point or at a
+/// run's deletion, which is best effort, succeeds); the handle shows the old commit or
+/// the new one accordingly, and no run file is left once the commit returned — except
+/// one whose deletion itself failed, which the next writer's open removes.
+#[test]
+fn disk_full_and_io_errors_during_a_spilling_commit_leave_old_or_new() {
+    let (mut cases, mut failed) = (0, 0);
+    for (k, spill, group) in SPILLING {
+        let (old, new, ops) = expected_spilling(k, spill, group);
+        for error in [FaultError::NoSpace, FaultError::Eio] {
+            for mode in [FaultMode::Once, FaultMode::Always] {
+                for i in 0..ops {
+                    cases += 1;
+                    let fs = base(k);
+                    let db = open_spilling(&fs, spill, group);
+                    let files_before = fs.files();
+                    let start = fs.log().len();
+                    fs.inject(Fault {
+                        at: fs.ops() + i,
+                        error,
+                        mode,
+                    });
+                    let res = commit(&db, &scenario()[k]);
+                    let log = fs.log();
+                    let log = log.get(start..).unwrap_or_default();
+                    let fault = log.iter().find(|l| l.contains(" FAILS ")).cloned();
+                    let what = format!(
+                        "spilling commit {k}, {error:?} {mode:?} at operation {i} of {ops}: {}",
+                        fault.as_deref().unwrap_or("")
+                    );
+                    let run_unlink = fault
+                        .as_deref()
+                        .is_some_and(|l| l.contains("remove") && l.contains("tmp-run-"));
+                    match &res {
+                        Ok(()) => assert_eq!(fingerprint(&db), new, "{what}"),
+                        Err(e) => {
+                            failed += 1;
+                            assert_eq!(e.kind(), ErrorKind::Io, "{what}: {e}");
+                            assert!(e.to_string().contains(DB), "{what}: names no file: {e}");
+                            assert_eq!(fingerprint(&db), old, "{what}: the handle moved");
+                            if mode == FaultMode::Once && !run_unlink {
+                                assert!(fs.files() == files_before, "{what}: files left behind");
+                            }
+                        }
+                    }
+                    if mode == FaultMode::Once && !run_unlink {
+                        assert!(run_files(&fs).is_empty(), "{what}: {:?}", run_files(&fs));
+                    }
+                    drop(db);
+                    fs.clear_faults();
+                    let db = open(&fs);
+                    let got = fingerprint(&db);
+                    assert!(got == old || got == new, "{what}: reopened");
+                    if res.is_ok() {
+                        assert_eq!(got, new, "{what}: an acknowledged commit was lost");
+                    }
+                    let report = check_in(&*fs.vfs(), &db_path()).expect("check");
+                    assert!(
+                        report.is_ok() && report.orphans.is_empty(),
+                        "{what}: {report:?}"
+                    );
+                    assert!(run_files(&fs).is_empty(), "{what}: after reopening");
+                }
+            }
+        }
+    }
+    assert!(failed > 0);
+    println!("spilling commit I/O error cases: {cases} ({failed} failed the commit)");
+}
+
+/// The compaction with a budget whose groups are this small: the merge of the parts'
+/// cursors emits several groups, each built into a part of its own while the next is
+/// gathered.
+const COMPACTION_GROUP: usize = 1500;
+
+/// The database after the first `k` commits and one moving ten visitors out of the
+/// large part of commit 4 (so that a full compaction rewrites it too, in groups).
+fn compaction_base(k: usize) -> SimFs {
+    let fs = base(k);
+    commit(&open(&fs), &rows(100..110, 50, "f")).expect("setup commit");
+    fs
+}
+
+/// A bounded compaction: its fingerprint (unchanged by it), parts before and after,
+/// and operations.
+fn bounded_compaction_of(k: usize) -> (String, u64, u64, u64) {
+    let fs = compaction_base(k);
+    let db = open_spilling(&fs, 1 << 20, COMPACTION_GROUP);
+    let want = content(&db);
+    let before = db.snapshot().stats().expect("stats").parts;
+    let start = fs.ops();
+    let c = db.compact().expect("clean compaction");
+    assert_eq!(content(&db), want, "the compaction changed an answer");
+    (want, before, c.parts_after, fs.ops() - start)
+}
+
+/// Power loss at every operation, and disk full or EIO (once or for good) at every
+/// operation, of a compaction that streams its parts in groups: the answers never
+/// change, the database reopens with the parts of before or after it (after, if it
+/// returned), passes `check` and holds no orphan.
+#[test]
+fn faults_at_every_operation_of_a_bounded_compaction_change_no_answer() {
+    let k = 5;
+    let (want, before, after, ops) = bounded_compaction_of(k);
+    assert!(after >= 3, "{after} parts: the groups did not cut");
+    let mut states = 0;
+    for i in 0..=ops {
+        let fs = compaction_base(k);
+        let db = open_spilling(&fs, 1 << 20, COMPACTION_GROUP);
+        fs.inject(Fault {
+            at: fs.ops() + i,
+            error: FaultError::Eio,
+            mode: FaultMode::PowerLoss,
+        });
+        let acked = db.compact().is_ok();
+        drop(db);
+        for state in fs.crash_states(90_000 + i) {
+            let what = format!(
+                "bounded compaction, power lost before operation {i} of {ops}: {}",
+                state.label
+            );
+            let db = Db::builder()
+                .file_system(state.fs.vfs())
+                .open(&db_path())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(content(&db), want, "{what}");
+            let parts = db.snapshot().stats().expect("stats").parts;
+            assert!(parts == before || parts == after, "{what}: {parts} parts");
+            assert!(
+                !acked || parts == after,
+                "{what}: acknowledged compaction lost"
+            );
+            let report = check_in(&*state.fs.vfs(), &db_path()).expect("check");
+            assert!(
+                report.is_ok() && report.orphans.is_empty(),
+                "{what}: {report:?}"
+            );
+            states += 1;
+        }
+    }
+    let mut cases = 0;
+    for error in [FaultError::NoSpace, FaultError::Eio] {
+        for mode in [FaultMode::Once, FaultMode::Always] {
+            for i in 0..ops {
+                let fs = compaction_base(k);
+                let db = open_spilling(&fs, 1 << 20, COMPACTION_GROUP);
+                let files_before = fs.files();
+                fs.inject(Fault {
+                    at: fs.ops() + i,
+                    error,
+                    mode,
+                });
+                let what =
+                    format!("bounded compaction, {error:?} {mode:?} at operation {i} of {ops}");
+                let res = db.compact();
+                assert_eq!(content(&db), want, "{what}");
+                if let Err(e) = &res {
+                    assert_eq!(e.kind(), ErrorKind::Io, "{what}: {e}");
+                    assert_eq!(
+                        db.snapshot().stats().expect("stats").parts,
+                        before,
+                        "{what}"
+                    );
+                    if mode == FaultMode::Once {
+                        assert!(fs.files() == files_before, "{what}: files left behind");
+                    }
+                }
+                drop(db);
+                fs.clear_faults();
+                let db = open(&fs);
+                assert_eq!(content(&db), want, "{what}: reopened");
+                let report = check_in(&*fs.vfs(), &db_path()).expect("check");
+                assert!(
+                    report.is_ok() && report.orphans.is_empty(),
+                    "{what}: {report:?}"
+                );
+                cases += 1;
+            }
+        }
+    }
+    println!(
+        "bounded compaction: {before} parts into {after}, {ops} operations, {states} crash states, {cases} I/O error cases"
+    );
+}
+
 #[path = "common/seeded.rs"]
 mod seeded;
 

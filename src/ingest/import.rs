@@ -3,7 +3,10 @@
 //! JSON Lines files are read in chunks that end at a newline; worker threads parse
 //! chunks into their own batches and the caller's thread merges them in file order, so
 //! line numbers, the custom-dimension type rule ("fixed by the first non-null value")
-//! and the first reported error are exactly what a sequential reader would give.
+//! and the first reported error are exactly what a sequential reader would give. The
+//! merged rows go into the transaction's batch, which spills them as sorted runs
+//! (`ingest::runs`) whenever they outgrow their share of the memory budget; a file that
+//! fails takes back its rows, spilled or not.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,6 +19,7 @@ use crossbeam::channel::{Receiver, Sender};
 
 use super::parse::{self, Mode, RawRow, Scalar};
 use super::rows::Rows;
+use super::runs::Batch;
 use crate::error::{Error, Result, RowError};
 
 /// Input format of a file.
@@ -73,7 +77,13 @@ pub struct FileReport {
     pub bytes: u64,
 }
 
+/// The largest chunk of a JSON Lines file parsed at once: large enough that the
+/// parsers' hand-offs cost nothing, small enough that the chunks in flight (two per
+/// parser) are a small fixed cost beside the memory budget.
 const CHUNK: usize = 4 << 20;
+
+/// The smallest chunk (a small budget's: see [`Batch::chunk_bytes`]).
+pub(crate) const MIN_CHUNK: usize = 64 << 10;
 const MAX_LINE: usize = 64 << 20;
 
 struct Chunk {
@@ -91,17 +101,18 @@ struct Parsed {
     errors: Vec<RowError>,
 }
 
-/// Reads `path` into `rows`. Without `skip_invalid`, the first bad row (by line) fails
-/// the call and `rows` is left as it was.
-pub fn import_file(
+/// Reads `path` into `batch` (which spills sorted runs as it fills up). Without
+/// `skip_invalid`, the first bad row (by line) fails the call and `batch` is left as it
+/// was (runs spilled during the call deleted).
+pub(crate) fn import_file(
     path: &Path,
     opts: &ImportOptions,
-    rows: &mut Rows,
+    batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     let format = opts.format.unwrap_or_else(|| Format::from_path(path));
     match format {
-        Format::Jsonl => settle(rows, |rows| import_jsonl(path, opts, rows, progress)),
+        Format::Jsonl => settle(batch, |batch| import_jsonl(path, opts, batch, progress)),
         Format::Csv => {
             let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
             let name = path.display().to_string();
@@ -111,8 +122,8 @@ pub fn import_file(
                 .filter(|m| m.is_file())
                 .map(|m| (path, m.len()));
             let reader = BufReader::with_capacity(1 << 20, file);
-            settle(rows, |rows| {
-                import_csv(reader, &name, regular, opts, rows, progress)
+            settle(batch, |batch| {
+                import_csv(reader, &name, regular, opts, batch, progress)
             })
         }
     }
@@ -129,26 +140,31 @@ pub fn import_csv_reader(
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
-    settle(rows, |rows| {
-        import_csv(reader, name, None, opts, rows, progress)
-    })
+    // In memory only: a batch without a directory never spills.
+    let mut batch = Batch::new(std::mem::take(rows), None);
+    let res = settle(&mut batch, |batch| {
+        import_csv(reader, name, None, opts, batch, progress)
+    });
+    *rows = batch.into_parts().0;
+    res
 }
 
 /// Runs one file's import: on success sorts and trims the reported errors, on failure
-/// rolls `rows` back to where it was.
+/// rolls `batch` back to where it was.
 fn settle(
-    rows: &mut Rows,
-    import: impl FnOnce(&mut Rows) -> Result<FileReport>,
+    batch: &mut Batch,
+    import: impl FnOnce(&mut Batch) -> Result<FileReport>,
 ) -> Result<FileReport> {
-    let cp = rows.checkpoint();
-    match import(rows) {
+    batch.begin();
+    match import(batch) {
         Ok(mut report) => {
+            batch.end();
             report.errors.sort_by_key(|e| e.line);
             report.errors.truncate(MAX_REPORTED_ERRORS);
             Ok(report)
         }
         Err(e) => {
-            rows.rollback(cp);
+            batch.rollback();
             Err(e)
         }
     }
@@ -160,24 +176,27 @@ fn settle(
 fn import_jsonl(
     path: &Path,
     opts: &ImportOptions,
-    rows: &mut Rows,
+    batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     let file_name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let workers = crate::storage::worker_threads();
+    // Rows join the batch (and may spill) a chunk at a time.
+    let chunk = batch.chunk_bytes().clamp(MIN_CHUNK, CHUNK);
     let (chunk_tx, chunk_rx) = crossbeam::channel::bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = crossbeam::channel::bounded::<(u64, Parsed)>(workers * 2);
     // Lowest chunk with an error: later chunks need not be parsed when failing fast.
     let first_bad = AtomicU64::new(u64::MAX);
     let skip = opts.skip_invalid;
     let mut merge = ChunkMerge {
-        rows,
+        batch,
         file_name: &file_name,
         skip,
         first_bad: &first_bad,
         report: FileReport::default(),
         first_error: None,
+        spill_error: None,
         failed: false,
     };
 
@@ -192,7 +211,7 @@ fn import_jsonl(
         drop(chunk_rx);
         let first_bad = &first_bad;
         let reader = s.spawn(move |_| {
-            ChunkReader::new(file, path, chunk_tx, first_bad, skip, progress).run()
+            ChunkReader::new(file, path, chunk_tx, first_bad, skip, progress, chunk).run()
         });
         merge.merge_all(&done_rx);
         reader
@@ -203,10 +222,14 @@ fn import_jsonl(
     let ChunkMerge {
         mut report,
         first_error,
+        spill_error,
         ..
     } = merge;
     if let Some(e) = first_error {
         return Err(Error::Row(e));
+    }
+    if let Some(e) = spill_error {
+        return Err(e);
     }
     report.bytes = read_result?;
     Ok(report)
@@ -263,6 +286,8 @@ struct ChunkReader<'a> {
     total: u64,
     /// How many bytes the next read fills the buffer to.
     want: usize,
+    /// The size chunks are cut to (before the line that ends them).
+    chunk: usize,
 }
 
 impl<'a> ChunkReader<'a> {
@@ -274,6 +299,7 @@ impl<'a> ChunkReader<'a> {
         first_bad: &'a AtomicU64,
         skip: bool,
         progress: &'a (dyn Fn(u64) + Sync),
+        chunk: usize,
     ) -> Self {
         ChunkReader {
             file,
@@ -286,7 +312,8 @@ impl<'a> ChunkReader<'a> {
             line: 1,
             carry: Vec::new(),
             total: 0,
-            want: CHUNK,
+            want: chunk,
+            chunk,
         }
     }
 
@@ -337,7 +364,7 @@ impl<'a> ChunkReader<'a> {
             (self.progress)(self.total);
             self.seq += 1;
             self.line += lines;
-            self.want = CHUNK;
+            self.want = self.chunk;
             if eof && self.carry.is_empty() {
                 break;
             }
@@ -398,7 +425,7 @@ impl<'a> ChunkReader<'a> {
         }
         self.seq += 1;
         self.line += 1;
-        self.want = CHUNK;
+        self.want = self.chunk;
         Ok(!at_end)
     }
 }
@@ -407,7 +434,7 @@ impl<'a> ChunkReader<'a> {
 /// absorbed into `rows` in file order, so line numbers, the custom-dimension type rule
 /// and the first error are exactly a sequential reader's.
 struct ChunkMerge<'a> {
-    rows: &'a mut Rows,
+    batch: &'a mut Batch,
     file_name: &'a str,
     skip: bool,
     /// Lowest chunk with an error (see [`import_jsonl`]): set to 0 on failing, so
@@ -416,7 +443,9 @@ struct ChunkMerge<'a> {
     report: FileReport,
     /// The file's first error, when failing fast.
     first_error: Option<RowError>,
-    /// `first_error` is known: later chunks are dropped unread.
+    /// Spilling rows to a run failed (an I/O error): the import fails with it.
+    spill_error: Option<Error>,
+    /// `first_error` or `spill_error` is known: later chunks are dropped unread.
     failed: bool,
 }
 
@@ -448,12 +477,13 @@ impl ChunkMerge<'_> {
             errors,
         } = parsed;
         let mut chunk_errors = errors;
-        let before = self.rows.rows.len();
-        self.rows.absorb(local, &lines, self.file_name, &mut |e| {
+        let rows = &mut self.batch.rows;
+        let before = rows.rows.len();
+        rows.absorb(local, &lines, self.file_name, &mut |e| {
             chunk_errors.push(e);
             true
         });
-        self.report.rows += (self.rows.rows.len() - before) as u64;
+        self.report.rows += (rows.rows.len() - before) as u64;
         if !chunk_errors.is_empty() {
             self.report.rejected += chunk_errors.len() as u64;
             chunk_errors.sort_by_key(|e| e.line);
@@ -467,6 +497,11 @@ impl ChunkMerge<'_> {
             self.report
                 .errors
                 .extend(chunk_errors.into_iter().take(room));
+        }
+        if let Err(e) = self.batch.maybe_spill() {
+            self.spill_error = Some(e);
+            self.failed = true;
+            self.first_bad.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -482,7 +517,14 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
         return out;
     }
     let mut raw: RawRow<'_> = Vec::with_capacity(32);
-    for (this, mut line) in (chunk.first_line..).zip(chunk.bytes.split(|&b| b == b'\n')) {
+    let bytes = &chunk.bytes;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    let lines = ends.scan(0, |start, end| {
+        let line = bytes.get(*start..end).unwrap_or_default();
+        *start = end + 1;
+        Some(line)
+    });
+    for (this, mut line) in (chunk.first_line..).zip(lines) {
         if chunk.seq == 0 && this == 1 {
             line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         }
@@ -590,7 +632,7 @@ fn import_csv(
     file_name: &str,
     source: Option<(&Path, u64)>,
     opts: &ImportOptions,
-    rows: &mut Rows,
+    batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     // The size of a regular file: the record that reaches it is checked for an
@@ -602,6 +644,8 @@ fn import_csv(
     let mut record = csv::ByteRecord::new();
     let mut n = 0u64;
     loop {
+        batch.maybe_spill()?;
+        let rows = &mut batch.rows;
         let line = input.rdr.position().line();
         let (start, before) = (input.rdr.position().byte(), rows.checkpoint());
         input.bound.store(

@@ -5,6 +5,7 @@
 //! - [`parse`]: one JSON Lines or CSV row → a checked row, or `field: reason`.
 //! - [`import`]: whole files, in parallel for JSON Lines, with `FILE:LINE` errors.
 //! - [`rows`]: the in-memory batch with interned strings.
+//! - [`runs`]: a transaction's batch spilled as sorted run files, and read back.
 //! - [`sessions`]: visits from rows, and every derived visit dimension.
 //! - [`columns`]: sessionised rows → the columns of a part, for the part writer.
 //! - [`readback`]: a stored visitor → input rows again, through the part cursor.
@@ -14,4 +15,5 @@ pub(crate) mod import;
 pub(crate) mod parse;
 pub(crate) mod readback;
 pub(crate) mod rows;
+pub(crate) mod runs;
 pub(crate) mod sessions;

@@ -14,46 +14,91 @@ use crate::schema::{CustomDim, CustomType};
 pub type Sym = u32;
 
 /// String interner (one per batch).
-#[derive(Default)]
+///
+/// Every string's text is kept once, in one buffer; the hash table holds only each
+/// symbol and its hash. (A map from boxed strings held each text twice, in two
+/// allocations of its own: most of a batch's string memory, and a cost per string.)
 pub struct Interner {
-    map: HashMap<Box<str>, Sym, ahash::RandomState>,
-    strs: Vec<Box<str>>,
+    /// The symbols, by the hash of their text.
+    table: hashbrown::HashTable<(u64, Sym)>,
+    hasher: ahash::RandomState,
+    /// Every symbol's text, one after the other.
+    text: String,
+    /// Where each symbol's text ends in `text`; symbol 0 (no value) is the empty text.
+    ends: Vec<usize>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            table: hashbrown::HashTable::new(),
+            hasher: ahash::RandomState::new(),
+            text: String::new(),
+            ends: vec![0],
+        }
+    }
 }
 
 impl Interner {
     /// Interns `s` and returns its symbol (never 0).
     pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&id) = self.map.get(s) {
+        let hash = self.hasher.hash_one(s);
+        let (text, ends) = (&self.text, &self.ends);
+        let found = self
+            .table
+            .find(hash, |&(h, id)| h == hash && text_of(text, ends, id) == s);
+        if let Some(&(_, id)) = found {
             return id;
         }
-        if self.strs.is_empty() {
-            self.strs.push("".into()); // symbol 0 = no value
-        }
-        let id = self.strs.len() as Sym;
-        let b: Box<str> = s.into();
-        self.strs.push(b.clone());
-        self.map.insert(b, id);
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        let id = (self.ends.len() - 1) as Sym;
+        self.table.insert_unique(hash, (hash, id), |&(h, _)| h);
         id
     }
 
     /// The text of `sym` ("" for 0).
     pub fn get(&self, sym: Sym) -> &str {
-        self.strs.get(sym as usize).map(|s| &**s).unwrap_or("")
+        text_of(&self.text, &self.ends, sym)
     }
 
     /// Number of symbols, including the reserved 0.
     pub fn len(&self) -> usize {
-        self.strs.len().max(1)
+        self.ends.len()
+    }
+
+    /// Forgets every symbol, keeping the allocations (refilled next without fresh
+    /// pages to fault in).
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.text.clear();
+        self.ends.truncate(1);
+    }
+
+    /// Heap bytes the interner holds, about.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.len()
+            + self.ends.len() * std::mem::size_of::<usize>()
+            + self.table.len() * (std::mem::size_of::<(u64, Sym)>() + 4)
     }
 
     /// Symbols of `other` mapped into `self` (index = other's symbol).
     pub fn absorb(&mut self, other: &Interner) -> Vec<Sym> {
-        let mut map = Vec::with_capacity(other.strs.len());
+        let mut map = Vec::with_capacity(other.len());
         map.push(0);
-        for s in other.strs.iter().skip(1) {
-            map.push(self.intern(s));
+        for sym in 1..other.len() as Sym {
+            map.push(self.intern(other.get(sym)));
         }
         map
+    }
+}
+
+/// The text of symbol `sym` of an interner's `text` and `ends`.
+fn text_of<'t>(text: &'t str, ends: &[usize], sym: Sym) -> &'t str {
+    let sym = sym as usize;
+    match (sym.checked_sub(1).and_then(|p| ends.get(p)), ends.get(sym)) {
+        (Some(&start), Some(&end)) => text.get(start..end).unwrap_or(""),
+        _ => "",
     }
 }
 
@@ -240,6 +285,38 @@ impl Rows {
         for d in self.custom_names.drain(n.min(self.custom_names.len())..) {
             self.custom_index.remove(&d.name);
         }
+    }
+
+    /// Heap bytes of the batch, about: what the memory budget counts of it. Rows are
+    /// counted as filled, not as allocated: the allocation a spill leaves for the next
+    /// rows would otherwise count as full at once (and a vector that doubles past the
+    /// share grows by remapping, touching no more pages than it fills).
+    pub fn heap_bytes(&self) -> usize {
+        self.rows.len() * std::mem::size_of::<Row>()
+            + self.custom.len() * std::mem::size_of::<(u32, CVal)>()
+            + self.strings.heap_bytes()
+    }
+
+    /// Forgets every row and string, keeping the custom dimensions (their types are
+    /// settled for the batch) and the rows' allocation (refilled next, without fresh
+    /// pages to fault in). What is left after the rows were spilled.
+    pub fn clear_rows(&mut self) {
+        self.rows.clear();
+        self.custom.clear();
+        self.strings.clear();
+    }
+
+    /// Like [`clear_rows`](Rows::clear_rows), and gives the rows' allocation back too:
+    /// for a batch that takes no more rows.
+    pub fn release_rows(&mut self) {
+        self.rows = Vec::new();
+        self.custom = Vec::new();
+        self.strings = Interner::default();
+    }
+
+    /// A batch with the custom dimensions of `self` and no rows.
+    pub fn empty_like(&self) -> Rows {
+        Rows::with_schema(&self.custom_names)
     }
 
     /// A point to [`rollback`](Rows::rollback) to.

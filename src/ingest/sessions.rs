@@ -199,12 +199,28 @@ impl FixedSyms {
 
 /// Groups all rows of `rows` into visitors and visits (timeout in ms).
 pub fn sessionize(rows: &Rows, timeout_ms: i64) -> Sessionized {
-    let n = rows.rows.len();
+    let (visitors, order) = sorted_order(rows);
+    sessionize_sorted(rows, visitors, &order, timeout_ms)
+}
+
+/// The distinct visitors of `rows` sorted by id (text), and every row in part order:
+/// by visitor, then time, then content ([`row_cmp`]).
+///
+/// The sort is on (visitor rank, ts, row) triples held side by side, so that comparing
+/// two rows touches no row; only rows of one visitor at one instant (rare) are then put
+/// in content order by [`row_cmp`].
+pub fn sorted_order(rows: &Rows) -> (Vec<Sym>, Vec<u32>) {
+    sorted_range(rows, 0..rows.rows.len())
+}
+
+/// [`sorted_order`] of the rows `range` of `rows` alone.
+pub fn sorted_range(rows: &Rows, range: std::ops::Range<usize>) -> (Vec<Sym>, Vec<u32>) {
+    let all = rows.rows.get(range.clone()).unwrap_or_default();
     // Rank visitors by their text so parts are sorted by visitor id.
-    let mut seen = vec![u32::MAX; rows.strings.len()];
+    let mut rank = vec![u32::MAX; rows.strings.len()];
     let mut visitor_syms: Vec<Sym> = Vec::new();
-    for r in &rows.rows {
-        if let Some(slot) = seen.get_mut(r.visitor as usize)
+    for r in all {
+        if let Some(slot) = rank.get_mut(r.visitor as usize)
             && *slot == u32::MAX
         {
             *slot = 0;
@@ -212,21 +228,51 @@ pub fn sessionize(rows: &Rows, timeout_ms: i64) -> Sessionized {
         }
     }
     visitor_syms.sort_unstable_by(|a, b| rows.strings.get(*a).cmp(rows.strings.get(*b)));
-    for (rank, &v) in visitor_syms.iter().enumerate() {
-        seen[v as usize] = rank as u32;
+    for (i, &v) in visitor_syms.iter().enumerate() {
+        if let Some(slot) = rank.get_mut(v as usize) {
+            *slot = i as u32;
+        }
     }
-    let rank = |r: &Row| seen.get(r.visitor as usize).copied().unwrap_or(u32::MAX);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (ra, rb) = (&rows.rows[a as usize], &rows.rows[b as usize]);
-        rank(ra)
-            .cmp(&rank(rb))
-            .then(ra.ts.cmp(&rb.ts))
-            .then_with(|| row_cmp(rows, ra, rb))
-    });
+    let rank_of = |r: &Row| rank.get(r.visitor as usize).copied().unwrap_or(u32::MAX);
+    let mut keys: Vec<(u32, i64, u32)> = all
+        .iter()
+        .zip(range.start as u32..)
+        .map(|(r, i)| (rank_of(r), r.ts, i))
+        .collect();
+    keys.sort_unstable();
+    let mut i = 0;
+    while i < keys.len() {
+        let key = |k: &(u32, i64, u32)| (k.0, k.1);
+        let mut j = i + 1;
+        while keys.get(j).map(key) == keys.get(i).map(key) {
+            j += 1;
+        }
+        if j - i > 1
+            && let Some(tie) = keys.get_mut(i..j)
+        {
+            tie.sort_by(
+                |a, b| match (rows.rows.get(a.2 as usize), rows.rows.get(b.2 as usize)) {
+                    (Some(x), Some(y)) => row_cmp(rows, x, y),
+                    _ => Ordering::Equal,
+                },
+            );
+        }
+        i = j;
+    }
+    (visitor_syms, keys.into_iter().map(|k| k.2).collect())
+}
 
+/// Sessionises the rows `order` (row indices in part order, as [`sorted_order`] gives
+/// them: whole visitors), whose visitors are `visitors` in that order.
+pub fn sessionize_sorted(
+    rows: &Rows,
+    visitors: Vec<Sym>,
+    order: &[u32],
+    timeout_ms: i64,
+) -> Sessionized {
+    let n = order.len();
     let mut out = Sessionized {
-        visitors: visitor_syms,
+        visitors,
         visitor_visits: Vec::with_capacity(n / 8),
         visits: Vec::with_capacity(n / 4),
         visit_events: vec![0],
@@ -234,15 +280,26 @@ pub fn sessionize(rows: &Rows, timeout_ms: i64) -> Sessionized {
         revenue_overflow: None,
     };
     let mut groups: Vec<Vec<u32>> = Vec::new();
+    let visitor_of = |k: usize| {
+        order
+            .get(k)
+            .and_then(|&i| rows.rows.get(i as usize))
+            .map(|r| r.visitor)
+    };
     let mut i = 0;
     while i < n {
-        let v = rows.rows[order[i] as usize].visitor;
+        let v = visitor_of(i);
         let mut j = i;
-        while j < n && rows.rows[order[j] as usize].visitor == v {
+        while j < n && visitor_of(j) == v {
             j += 1;
         }
         out.visitor_visits.push(out.visits.len() as u32);
-        split_visits(rows, &order[i..j], timeout_ms, &mut groups);
+        split_visits(
+            rows,
+            order.get(i..j).unwrap_or_default(),
+            timeout_ms,
+            &mut groups,
+        );
         derive_visitor(rows, &groups, &mut out);
         i = j;
     }

@@ -202,6 +202,51 @@ struct DbArg {
     db: PathBuf,
 }
 
+/// `--memory-limit`, shared by the commands that write.
+#[derive(clap::Args)]
+struct MemoryArg {
+    /// Memory budget: rows beyond their share are spilled to sorted run files in the
+    /// database directory and merged at commit, and parts are built within it. Bytes,
+    /// or a number with K, M, G (powers of 1000) or KiB, MiB, GiB (powers of 1024);
+    /// at least 64KiB.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    memory_limit: usize,
+}
+
+/// A byte count: digits, optionally followed by K, M, G (×1000ⁿ) or KiB, MiB, GiB
+/// (×1024ⁿ), case-insensitive; at least [`sightline::MIN_MEMORY_LIMIT`].
+fn parse_size(text: &str) -> Result<usize, String> {
+    let accepted = "expected bytes or a number with one of the suffixes K, M, G (powers of \
+                    1000) or KiB, MiB, GiB (powers of 1024), e.g. 512MiB";
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let scale: u64 = match suffix.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1000,
+        "m" => 1_000_000,
+        "g" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return Err(format!("{text:?}: unknown suffix; {accepted}")),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; {accepted}"))?;
+    let bytes = n
+        .checked_mul(scale)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes < sightline::MIN_MEMORY_LIMIT {
+        return Err(format!(
+            "{text:?} is less than the smallest budget, 64KiB ({} bytes)",
+            sightline::MIN_MEMORY_LIMIT
+        ));
+    }
+    Ok(bytes)
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Import JSON Lines or CSV files in one atomic commit.
@@ -217,6 +262,8 @@ enum Command {
         /// Visit timeout in minutes, when this import creates the database.
         #[arg(long, default_value_t = 30)]
         visit_timeout: u32,
+        #[command(flatten)]
+        memory: MemoryArg,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -429,6 +476,8 @@ Imports also compact as needed on their own (by size tiers); this does it all at
     Compact {
         #[command(flatten)]
         db: DbArg,
+        #[command(flatten)]
+        memory: MemoryArg,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -542,12 +591,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             skip_invalid,
             visit_timeout,
+            memory,
             json,
             files,
         } => import(
             &db.db,
-            DbOptions {
-                visit_timeout_ms: visit_timeout as i64 * 60_000,
+            Writing {
+                options: DbOptions {
+                    visit_timeout_ms: visit_timeout as i64 * 60_000,
+                },
+                memory_limit: memory.memory_limit,
             },
             ImportOptions {
                 format: format.map(Format::from),
@@ -620,7 +673,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { db, json } => check(&db.db, json),
-        Command::Compact { db, json } => compact(&db.db, json),
+        Command::Compact { db, memory, json } => compact(&db.db, memory.memory_limit, json),
         Command::Gen {
             visitors,
             seed,
@@ -740,6 +793,14 @@ fn show(json: bool, answer: &dyn Answer) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How a writing command opens (or creates) its database.
+struct Writing {
+    /// The options of a database it creates.
+    options: DbOptions,
+    /// `--memory-limit`.
+    memory_limit: usize,
+}
+
 struct ImportOutcome {
     summary: sightline::CommitSummary,
     rejected: u64,
@@ -751,7 +812,7 @@ struct ImportOutcome {
 
 fn import_files(
     path: &Path,
-    opts: DbOptions,
+    opts: Writing,
     iopts: ImportOptions,
     files: &[PathBuf],
     quiet: bool,
@@ -778,7 +839,8 @@ fn import_files(
     // Compaction runs in this thread once the import is committed (see `import`), not
     // in the background: the process ends right after.
     let db = Db::builder()
-        .options(opts)
+        .options(opts.options)
+        .memory_limit(opts.memory_limit)
         .create_if_missing(true)
         .auto_compact(false)
         .open(path)?;
@@ -846,7 +908,7 @@ fn import_into(
 
 fn import(
     path: &Path,
-    opts: DbOptions,
+    opts: Writing,
     iopts: ImportOptions,
     json: bool,
     files: &[PathBuf],
@@ -947,8 +1009,11 @@ fn print_stats(s: &Stats, json: bool) -> Result<(), out::OutputError> {
     Ok(())
 }
 
-fn compact(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let db = Db::builder().auto_compact(false).open(path)?;
+fn compact(path: &Path, memory_limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let db = Db::builder()
+        .auto_compact(false)
+        .memory_limit(memory_limit)
+        .open(path)?;
     let c = db.compact()?;
     if json {
         outln!("{}", serde_json::to_value(c)?);
@@ -1043,7 +1108,10 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
     );
     let out = import_files(
         path,
-        DbOptions::default(),
+        Writing {
+            options: DbOptions::default(),
+            memory_limit: sightline::DEFAULT_MEMORY_LIMIT,
+        },
         ImportOptions::default(),
         std::slice::from_ref(&input),
         false,
