@@ -372,6 +372,45 @@ enum Ids<'a> {
 }
 
 impl Ids<'_> {
+    /// The groups of rows `64k .. 64k + 64` into `out` (rows past the end: `usize::MAX`).
+    fn chunk(&self, k: usize, out: &mut [usize; 64]) {
+        let mut raw = [0u64; 64];
+        let packed = |p: &PackedView<'_>, raw: &mut [u64; 64]| {
+            let n = p.chunk(k, raw);
+            raw.iter_mut().skip(n).for_each(|x| *x = u64::MAX);
+            (p.min(), n)
+        };
+        match self {
+            Ids::Dict(p) => {
+                let (min, n) = packed(p, &mut raw);
+                for (o, &x) in out.iter_mut().zip(&raw).take(n) {
+                    *o = (i128::from(min) + i128::from(x)) as usize;
+                }
+                out.iter_mut().skip(n).for_each(|o| *o = usize::MAX);
+            }
+            Ids::Folded(p, map) => {
+                let (min, n) = packed(p, &mut raw);
+                for (o, &x) in out.iter_mut().zip(&raw).take(n) {
+                    let id = (i128::from(min) + i128::from(x)) as usize;
+                    *o = map.get(id).map_or(usize::MAX, |&g| g as usize);
+                }
+                out.iter_mut().skip(n).for_each(|o| *o = usize::MAX);
+            }
+            Ids::Raw(p) => {
+                let (_, n) = packed(p, &mut raw);
+                for (o, &x) in out.iter_mut().zip(&raw).take(n) {
+                    *o = x as usize + 1;
+                }
+                out.iter_mut().skip(n).for_each(|o| *o = usize::MAX);
+            }
+            _ => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = self.get((k * 64 + j) as u32);
+                }
+            }
+        }
+    }
+
     #[inline]
     fn get(&self, row: u32) -> usize {
         let r = row as usize;
@@ -451,13 +490,28 @@ struct Acc {
 impl Acc {
     #[inline]
     fn add_visit(&mut self, v: u32, part: &PartMetrics<'_>) {
-        let (actions, conversions, _, revenue_micros) = part.metrics.of(v as usize);
+        let m = &part.metrics;
+        let v_ = v as usize;
+        let (actions, conversions) = (m.actions.get(v_), m.conversions.get(v_));
+        let revenue_micros = m.revenue.get(v_).saturating_mul(m.revenue_unit);
+        let owner = part.owners.owner(v);
+        self.add(
+            i128::from(actions),
+            i128::from(conversions),
+            i128::from(revenue_micros),
+            owner,
+        );
+    }
+
+    /// Adds a visit of visitor ordinal `owner` with these metrics.
+    #[inline]
+    fn add(&mut self, actions: i128, conversions: i128, revenue_micros: i128, owner: u32) {
         let c = &mut self.counts;
         c.visits += 1;
-        c.actions += actions.max(0) as u64;
-        c.conversions += conversions.max(0) as u64;
-        c.revenue_micros += i128::from(revenue_micros);
-        let who = part.owners.owner(v) + 1;
+        c.actions += actions.clamp(0, i128::from(u64::MAX)) as u64;
+        c.conversions += conversions.clamp(0, i128::from(u64::MAX)) as u64;
+        c.revenue_micros += revenue_micros;
+        let who = owner + 1;
         if self.last_visitor != who {
             self.last_visitor = who;
             c.visitors += 1;
@@ -494,12 +548,48 @@ fn report_part(
     let bad_group = || r.corrupt("report group id out of range");
     match dim.level {
         Level::Visit => {
-            // Runs of consecutive visits: far cheaper than the per-visit iterator.
-            let mut it = sel.iter();
-            while let Some(run) = it.next_range() {
-                for v in run {
-                    let a = acc.get_mut(grouping.ids.get(v)).ok_or_else(bad_group)?;
-                    a.add_visit(v, &ix);
+            // 64 visits at a time: each metric column unpacked a chunk at once, each
+            // visit's visitor counted up from the chunk's first through the bitset of
+            // visitor starts (a rank per chunk, not per visit).
+            let m = &ix.metrics;
+            let cols = [m.actions, m.conversions, m.revenue];
+            let unpack = cols.map(|c| c.unpacker());
+            let mut raw = [[0u64; 64]; 3];
+            let mut groups = [0usize; 64];
+            let mins = cols.map(|c| i128::from(c.min()));
+            let unit = i128::from(m.revenue_unit);
+            for (k, &word) in super::summary::bitset(sel, eval.nv).iter().enumerate() {
+                if word == 0 {
+                    continue;
+                }
+                for (i, col) in cols.iter().enumerate() {
+                    unpack[i](col, k, &mut raw[i]);
+                }
+                grouping.ids.chunk(k, &mut groups);
+                let base = (k * 64) as u32;
+                // Visitors starting in this chunk, and the owner of its first visit.
+                let starts = ix.owners.word(k);
+                let first_owner = ix.owners.owner(base);
+                // Walk the selected visits in order, the owner advancing at every
+                // visitor start passed (the chunk's first visit has `first_owner`).
+                // (`next`: the first position not yet passed; the chunk's first visit is
+                // position 0, whose start, if any, `first_owner` already counts.)
+                let (mut w, mut owner, mut next) = (word, first_owner, 1u32);
+                while w != 0 {
+                    let j = w.trailing_zeros();
+                    w &= w - 1;
+                    if j == next {
+                        owner += ((starts >> j) & 1) as u32;
+                    } else if j > next {
+                        // Starts in `next..=j`.
+                        let span = if j == 63 { u64::MAX } else { (2u64 << j) - 1 };
+                        let from = (1u64 << next) - 1;
+                        owner += (starts & span & !from).count_ones();
+                    }
+                    next = j + 1;
+                    let a = acc.get_mut(groups[j as usize]).ok_or_else(bad_group)?;
+                    let at = |i: usize| mins[i] + i128::from(raw[i][j as usize]);
+                    a.add(at(0), at(1), at(2) * unit, owner);
                 }
             }
         }
