@@ -268,21 +268,34 @@ fn decode_gaps(body: &[u8], pos: &mut usize, count: u32) -> Option<RoaringBitmap
     }
     let first = next(pos)?;
     let base = first / 64 * 64;
-    let mut words: Vec<u64> = Vec::with_capacity((count as usize).div_ceil(8));
+    let mut words: Vec<u64> = vec![0u64; (count as usize).div_ceil(8).max(1)];
+    let (mut r, mut left) = (first, count - 1);
     let set = |r: u32, words: &mut Vec<u64>| {
         let i = (r - base) as usize;
         if i / 64 >= words.len() {
-            words.resize(i / 64 + 1, 0);
+            words.resize((i / 64 + 1).max(words.len() * 2), 0);
         }
         if let Some(w) = words.get_mut(i / 64) {
             *w |= 1 << (i % 64);
         }
     };
-    set(first, &mut words);
-    for _ in 1..count {
-        let r = next(pos)?;
+    set(r, &mut words);
+    while left > 0 {
+        // Most gaps are single bytes: take them without the general decoder.
+        let gap = match body.get(*pos) {
+            Some(&b) if b < 0x80 => {
+                *pos += 1;
+                u32::from(b)
+            }
+            _ => get_varint(body, pos)?,
+        };
+        r = r.checked_add(gap)?.checked_add(1)?;
         set(r, &mut words);
+        left -= 1;
     }
+    // Trailing words past the last row hold nothing.
+    let used = ((r - base) / 64 + 1) as usize;
+    words.truncate(used);
     let bytes: &[u8] = bytemuck::cast_slice(&words);
     if cfg!(target_endian = "big") {
         let le: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
