@@ -488,21 +488,6 @@ struct Acc {
 }
 
 impl Acc {
-    #[inline]
-    fn add_visit(&mut self, v: u32, part: &PartMetrics<'_>) {
-        let m = &part.metrics;
-        let v_ = v as usize;
-        let (actions, conversions) = (m.actions.get(v_), m.conversions.get(v_));
-        let revenue_micros = m.revenue.get(v_).saturating_mul(m.revenue_unit);
-        let owner = part.owners.owner(v);
-        self.add(
-            i128::from(actions),
-            i128::from(conversions),
-            i128::from(revenue_micros),
-            owner,
-        );
-    }
-
     /// Adds a visit of visitor ordinal `owner` with these metrics.
     #[inline]
     fn add(&mut self, actions: i128, conversions: i128, revenue_micros: i128, owner: u32) {
@@ -607,11 +592,20 @@ fn report_part(
                 let kind = types.dict.get(i).and_then(EventType::from_name);
                 wanted.push(kind.is_some_and(|k| k.is_conversion() == want_conversions));
             }
+            let m = &ix.metrics;
             for v in sel {
                 let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
                 else {
                     return Err(r.corrupt("selected visit beyond the visit table"));
                 };
+                // The visit's metrics and visitor, read once for all its rows' groups.
+                let vi = v as usize;
+                let metrics = (
+                    i128::from(m.actions.get(vi)),
+                    i128::from(m.conversions.get(vi)),
+                    i128::from(m.revenue.get(vi)) * i128::from(m.revenue_unit),
+                );
+                let owner = ix.owners.owner(v);
                 for e in a..b {
                     if !wanted
                         .get(types.ids.get(e as usize) as usize)
@@ -624,7 +618,7 @@ fn report_part(
                     g.counts.hits += 1;
                     if g.last_visit != v + 1 {
                         g.last_visit = v + 1;
-                        g.add_visit(v, &ix);
+                        g.add(metrics.0, metrics.1, metrics.2, owner);
                     }
                 }
             }

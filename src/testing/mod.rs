@@ -67,9 +67,8 @@ pub fn part_readers(snap: &crate::Snapshot) -> Vec<Arc<PartReader>> {
 }
 
 /// Parts written from now on by this process keep per-value summaries of every
-/// dictionary entry held by at least `visits` visits (the default is
-/// [`VALUE_SUMMARY_MIN_VISITS`](crate::storage::format::VALUE_SUMMARY_MIN_VISITS)):
-/// lets small test databases exercise them.
+/// dictionary entry held by at least `visits` visits (the default is 64): lets small
+/// test databases exercise them.
 pub fn set_value_summary_min_visits(visits: u32) {
     crate::storage::format::set_value_summary_min_visits(visits);
 }
