@@ -266,10 +266,12 @@ fn limit_folds_the_rest_into_an_others_row() {
     assert_eq!(all.len(), 3, "{doc}");
     assert_eq!(all[0].0, "Cart");
     assert_eq!(all[1].0, "Home");
-    // Checkout + "" + null: sums of their rows.
+    // Checkout (V1, V3) + "" (V4) + null (V4's event): the distinct visits V1, V3, V4
+    // of visitors a, b, c, each visit's metrics once (3 + 3 + 2 actions, V1's order);
+    // hits are a sum (2 + 1 + 1). Summing the rows instead would count V4 twice.
     assert_eq!(
         all[2],
-        (json!("others"), 4, 4, 10, 1, 40.0, Some(4)),
+        (json!("others"), 3, 3, 8, 1, 40.0, Some(4)),
         "{doc}"
     );
     assert_eq!(doc["rows"][2]["others"], 3, "{doc}");
@@ -281,6 +283,18 @@ fn limit_folds_the_rest_into_an_others_row() {
     assert_eq!(all[0], (json!("fr"), 2, 1, 5, 1, 40.0, None));
     assert_eq!(all[1], (json!("others"), 3, 3, 5, 1, 5.0, None), "{doc}");
     assert_eq!(doc["rows"][1]["others"], 3);
+
+    // Keeping only Cart folds Home (V1, V2, V3), Checkout (V1, V3), "" and null (V4):
+    // 4 distinct visits of 3 visitors, never more than the selection (summing the rows
+    // would claim 7 visits and 6 visitors of 5 and 4).
+    let doc = json("report", &db, &["--by", "pageTitle", "--limit", "1"]);
+    let all = rows(&doc);
+    assert_eq!(all[0].0, "Cart", "{doc}");
+    assert_eq!(
+        all[1],
+        (json!("others"), 4, 3, 10, 1, 40.0, Some(7)),
+        "{doc}"
+    );
 
     // Nothing is folded when the values fit.
     let doc = json("report", &db, &["--by", "pageTitle", "--limit", "5"]);

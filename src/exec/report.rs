@@ -193,14 +193,25 @@ impl RowCounts {
     }
 }
 
-/// Sorts `groups` into report rows (`docs/analytics.md` order) and folds everything after the first
-/// `limit` rows into an others row whose counters are the sums of the folded rows.
-fn finish_rows(
-    mut groups: Vec<(ReportValue, RowCounts)>,
-    level: Level,
-    limit: Option<usize>,
-) -> Vec<ReportRow> {
+/// Report groups: a value and its counters.
+type Groups = Vec<(ReportValue, RowCounts)>;
+
+/// Sorts `groups` into report rows (`docs/analytics.md` order); with a limit, the
+/// rows after the first `limit` are returned apart, to be folded into the others row.
+fn sort_and_split(mut groups: Groups, limit: Option<usize>) -> (Groups, Groups) {
     groups.sort_by(|(va, a), (vb, b)| b.visits.cmp(&a.visits).then_with(|| va.order(vb)));
+    let keep = limit.unwrap_or(usize::MAX).min(groups.len());
+    let folded = groups.split_off(keep);
+    (groups, folded)
+}
+
+/// The report rows: `kept` as they are, then the others row of `folded` values
+/// (`others`: its distinct counts) when anything was folded.
+fn finish_rows(
+    kept: Vec<(ReportValue, RowCounts)>,
+    others: Option<(RowCounts, u64)>,
+    level: Level,
+) -> Vec<ReportRow> {
     let with_hits = level != Level::Visit;
     let row = |value: ReportValue, c: &RowCounts, others: Option<u64>| ReportRow {
         value,
@@ -212,22 +223,9 @@ fn finish_rows(
         hits: with_hits.then_some(c.hits),
         others,
     };
-    let keep = limit.unwrap_or(usize::MAX).min(groups.len());
-    let folded = groups.split_off(keep);
-    let mut rows: Vec<ReportRow> = groups
-        .iter()
-        .map(|(v, c)| row(v.clone(), c, None))
-        .collect();
-    if !folded.is_empty() {
-        let mut sum = RowCounts::default();
-        for (_, c) in &folded {
-            sum.add(c);
-        }
-        rows.push(row(
-            ReportValue::Text("others".into()),
-            &sum,
-            Some(folded.len() as u64),
-        ));
+    let mut rows: Vec<ReportRow> = kept.iter().map(|(v, c)| row(v.clone(), c, None)).collect();
+    if let Some((c, k)) = others {
+        rows.push(row(ReportValue::Text("others".into()), &c, Some(k)));
     }
     rows
 }
@@ -259,12 +257,133 @@ pub(crate) fn report(
             merged.entry(value).or_default().add(&counts);
         }
     }
+    let (kept, folded) = sort_and_split(merged.into_iter().collect(), options.limit);
+    let others = if folded.is_empty() {
+        None
+    } else {
+        Some((
+            others_counts(parts, selection, &dim, &folded)?,
+            folded.len() as u64,
+        ))
+    };
     Ok(Report {
         by: dim.name.clone(),
         level: dim.level,
-        rows: finish_rows(merged.into_iter().collect(), dim.level, options.limit),
+        rows: finish_rows(kept, others, dim.level),
         total: super::summarize(parts, selection)?,
     })
+}
+
+/// The others row's counts: the distinct selected visits having any of the `folded`
+/// values (a visit of several is counted once, with its metrics once), their distinct
+/// visitors, and the folded rows' hits summed. A second pass over the parts, made only
+/// when a limit folds something.
+fn others_counts(
+    parts: &[LivePart],
+    selection: &Selection,
+    dim: &Dimension,
+    folded: &[(ReportValue, RowCounts)],
+) -> Result<RowCounts> {
+    let values: Arc<hashbrown::HashSet<ReportValue, ahash::RandomState>> =
+        Arc::new(folded.iter().map(|(v, _)| v.clone()).collect());
+    let jobs = parts
+        .iter()
+        .zip(&selection.parts)
+        .map(|(lp, sel)| {
+            let (lp, sel, dim, values) = (lp.clone(), sel.clone(), dim.clone(), values.clone());
+            Box::new(move || others_part(&lp, &sel, &dim, &values)) as pool::Job<_>
+        })
+        .collect();
+    let mut sum = RowCounts::default();
+    for part in pool::run_all(jobs, super::part::total_events(parts))? {
+        sum.add(&part);
+    }
+    sum.hits = folded.iter().map(|(_, c)| c.hits).sum();
+    Ok(sum)
+}
+
+/// [`others_counts`] of one part (hits left at 0).
+fn others_part(
+    lp: &LivePart,
+    sel: &RoaringBitmap,
+    dim: &Dimension,
+    values: &hashbrown::HashSet<ReportValue, ahash::RandomState>,
+) -> Result<RowCounts> {
+    let mut acc = Acc::default();
+    if sel.is_empty() {
+        return Ok(acc.counts);
+    }
+    let eval = PartEval::new(lp);
+    let r = eval.r;
+    if sel.max().is_some_and(|m| m >= eval.nv) {
+        return Err(r.corrupt("selected visit beyond the visit table"));
+    }
+    let metrics = eval.metrics()?;
+    let owners = eval.visit_visitors()?;
+    let grouping = grouping(&eval, dim)?;
+    let bad_group = || r.corrupt("report group id out of range");
+    // Whether each of the part's groups is folded.
+    let mut is_folded = Vec::with_capacity(grouping.len());
+    for g in 0..grouping.len() {
+        is_folded.push(values.contains(&grouping.value(g).ok_or_else(bad_group)?));
+    }
+    let folded_group = |g: usize| is_folded.get(g).copied().ok_or_else(bad_group);
+    let wanted_rows = match dim.level {
+        Level::Visit => None,
+        level => Some((
+            eval.visit_starts()?,
+            row_kinds(&eval, level == Level::Conversion)?,
+        )),
+    };
+    for v in sel {
+        let has = match &wanted_rows {
+            None => folded_group(grouping.ids.get(v))?,
+            Some((starts, (types, wanted))) => {
+                let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
+                else {
+                    return Err(r.corrupt("selected visit beyond the visit table"));
+                };
+                let mut has = false;
+                for e in a..b {
+                    let kind = types.ids.get(e as usize) as usize;
+                    if wanted.get(kind).copied().unwrap_or(false)
+                        && folded_group(grouping.ids.get(e))?
+                    {
+                        has = true;
+                        break;
+                    }
+                }
+                has
+            }
+        };
+        if has {
+            let vi = v as usize;
+            acc.add(
+                i128::from(metrics.actions.get(vi)),
+                i128::from(metrics.conversions.get(vi)),
+                i128::from(metrics.revenue.get(vi)) * i128::from(metrics.revenue_unit),
+                owners.owner(v),
+            );
+        }
+    }
+    Ok(acc.counts)
+}
+
+/// The event type column of a part and, per type id, whether it is a row kind of the
+/// conversion level (`conversions`) or of the action level (id 0: no type).
+fn row_kinds<'a>(eval: &PartEval<'a>, conversions: bool) -> Result<(CatView<'a>, Vec<bool>)> {
+    let r = eval.r;
+    let types = r.cat(
+        r.event_column(internal::TYPE)
+            .ok_or_else(|| r.corrupt("missing event column type"))?,
+        eval.ne,
+    )?;
+    let mut wanted = vec![false];
+    for i in 0..types.dict.len() {
+        let kind = types.dict.get(i).and_then(EventType::from_name);
+        wanted.push(kind.is_some_and(|k| k.is_conversion() == conversions));
+    }
+    Ok((types, wanted))
 }
 
 /// "unknown dimension `x`; did you mean …?" (invalid input: exit status 2).
@@ -579,19 +698,9 @@ fn report_part(
             }
         }
         Level::Action | Level::Conversion => {
-            let want_conversions = dim.level == Level::Conversion;
             let starts = eval.visit_starts()?;
-            let types = r.cat(
-                r.event_column(internal::TYPE)
-                    .ok_or_else(|| r.corrupt("missing event column type"))?,
-                eval.ne,
-            )?;
-            // Whether each type id is a row kind this level counts (id 0: no type).
-            let mut wanted = vec![false];
-            for i in 0..types.dict.len() {
-                let kind = types.dict.get(i).and_then(EventType::from_name);
-                wanted.push(kind.is_some_and(|k| k.is_conversion() == want_conversions));
-            }
+            // Whether each type id is a row kind this level counts.
+            let (types, wanted) = row_kinds(&eval, dim.level == Level::Conversion)?;
             let m = &ix.metrics;
             for v in sel {
                 let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))

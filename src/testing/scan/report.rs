@@ -74,8 +74,12 @@ pub fn report(
         .clone();
     let total = super::summary(snapshot, segment, range)?;
     let mut groups: Vec<Group> = Vec::new();
+    // Every selected visit's visitor and metrics, by its position in the selection
+    // (the others row counts each visit of its values once).
+    let mut visits: Vec<(String, VisitMetrics)> = Vec::new();
     for v in selected_visits(snapshot, segment, range)? {
         let metrics = VisitMetrics::of(&v);
+        let at = visits.len();
         // The values this visit has, each with its number of matching rows.
         let mut values: Vec<(ReportValue, u64)> = Vec::new();
         match dim.level {
@@ -112,7 +116,9 @@ pub fn report(
             g.conversions += metrics.conversions;
             g.micros += i128::from(metrics.revenue_micros);
             g.hits += hits;
+            g.at.insert(at);
         }
+        visits.push((v.visitor_id.clone(), metrics));
     }
     groups.sort_by(|a, b| {
         b.visits
@@ -121,30 +127,42 @@ pub fn report(
     });
     let with_hits = dim.level != Level::Visit;
     let mut rows = Vec::new();
-    let mut folded: Option<(Counters, u64)> = None;
+    // The others row: the distinct visits having any folded value, their distinct
+    // visitors and metrics; hits are a sum.
+    let mut folded: Option<(BTreeSet<usize>, u64, u64)> = None;
     for (i, g) in groups.into_iter().enumerate() {
-        let c = Counters {
-            visits: g.visits,
-            visitors: g.visitors.len() as u64,
-            actions: g.actions,
-            conversions: g.conversions,
-            micros: g.micros,
-            hits: g.hits,
-        };
         if options.limit.is_some_and(|n| i >= n) {
-            let (sum, k) = folded.get_or_insert((Counters::default(), 0));
-            sum.visits += c.visits;
-            sum.visitors += c.visitors;
-            sum.actions += c.actions;
-            sum.conversions += c.conversions;
-            sum.micros += c.micros;
-            sum.hits += c.hits;
+            let (at, hits, k) = folded.get_or_insert((BTreeSet::new(), 0, 0));
+            at.extend(g.at.iter().copied());
+            *hits += g.hits;
             *k += 1;
         } else {
+            let c = Counters {
+                visits: g.visits,
+                visitors: g.visitors.len() as u64,
+                actions: g.actions,
+                conversions: g.conversions,
+                micros: g.micros,
+                hits: g.hits,
+            };
             rows.push(c.row(g.value, with_hits, None));
         }
     }
-    if let Some((sum, k)) = folded {
+    if let Some((at, hits, k)) = folded {
+        let mut sum = Counters {
+            hits,
+            ..Counters::default()
+        };
+        let mut who = BTreeSet::new();
+        for i in at {
+            let (visitor, m) = &visits[i];
+            who.insert(visitor.clone());
+            sum.visits += 1;
+            sum.actions += m.actions;
+            sum.conversions += m.conversions;
+            sum.micros += i128::from(m.revenue_micros);
+        }
+        sum.visitors = who.len() as u64;
         rows.push(sum.row(ReportValue::Text("others".into()), with_hits, Some(k)));
     }
     Ok(Report {
@@ -164,6 +182,8 @@ struct Group {
     conversions: u64,
     micros: i128,
     hits: u64,
+    /// The positions of its visits in the selection.
+    at: BTreeSet<usize>,
 }
 
 impl Group {
@@ -176,11 +196,12 @@ impl Group {
             conversions: 0,
             micros: 0,
             hits: 0,
+            at: BTreeSet::new(),
         }
     }
 }
 
-/// A finished row's counters (also the others row's sums).
+/// A finished row's counters (also the others row's).
 #[derive(Default)]
 struct Counters {
     visits: u64,
