@@ -108,6 +108,7 @@ pub use exec::{
     VisitRecord, VisitorProfile, VisitorTotals,
 };
 pub use ingest::import::{FileReport, Format, ImportOptions, MAX_REPORTED_ERRORS};
+pub use ingest::keys::{KeyWarning, misspelt_field};
 pub use ingest::rows::MAX_CUSTOM_DIMENSIONS;
 pub use lang::{
     Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment, SegmentError,

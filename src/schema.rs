@@ -32,6 +32,70 @@ pub const VISIT_STRINGS: [&str; 13] = [
     "ip",
 ];
 
+/// Valid `deviceType` values (`docs/segment-language.md`).
+pub const DEVICE_TYPES: &[&str] = &[
+    "desktop",
+    "smartphone",
+    "tablet",
+    "phablet",
+    "feature phone",
+    "console",
+    "tv",
+    "car browser",
+    "smart display",
+    "camera",
+    "portable media player",
+    "smart speaker",
+    "wearable",
+    "peripheral",
+];
+/// Valid `referrerType` values.
+pub const REFERRER_TYPES: &[&str] = &["direct", "search", "website", "campaign", "social"];
+
+/// The fixed list of values of an input field, for the fields that have one
+/// (`deviceType`, `referrerType`): imports store a value of the list in its canonical
+/// form and reject others, as segments do.
+pub fn input_values(field: &str) -> Option<&'static [&'static str]> {
+    match field {
+        "deviceType" => Some(DEVICE_TYPES),
+        "referrerType" => Some(REFERRER_TYPES),
+        _ => None,
+    }
+}
+
+/// The entry of `values` equal to `value` but for ASCII case and surrounding
+/// whitespace (`Smartphone`, ` TABLET ` → `smartphone`, `tablet`).
+pub fn canonical_value(values: &'static [&'static str], value: &str) -> Option<&'static str> {
+    let value = value.trim();
+    values
+        .iter()
+        .copied()
+        .find(|v| v.eq_ignore_ascii_case(value))
+}
+
+/// A value of input field `field` (`VISIT_STRINGS` position `i`) as stored: an empty
+/// value as it is, a value of a fixed list in its canonical form, anything else an
+/// error naming the valid values.
+pub(crate) fn stored_visit_string(i: usize, value: &str) -> Result<&str, String> {
+    let Some(values) = VISIT_STRINGS.get(i).and_then(|f| input_values(f)) else {
+        return Ok(value);
+    };
+    if value.is_empty() {
+        return Ok(value);
+    }
+    canonical_value(values, value).ok_or_else(|| {
+        let close = crate::exec::catalog::suggest(value, values.iter().copied());
+        let hint = close
+            .first()
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        format!(
+            "unknown value {value:?}{hint}; valid values: {}",
+            values.join(", ")
+        )
+    })
+}
+
 /// Derived visit dimensions stored as integer columns.
 pub const DERIVED_INTS: [&str; 8] = [
     "visitCount",

@@ -4,25 +4,7 @@
 
 use crate::schema::{CustomDim, CustomType, DERIVED_INTS, EVENT_STRINGS, Level, VISIT_STRINGS};
 
-/// Valid `deviceType` values (`docs/segment-language.md`).
-pub const DEVICE_TYPES: &[&str] = &[
-    "desktop",
-    "smartphone",
-    "tablet",
-    "phablet",
-    "feature phone",
-    "console",
-    "tv",
-    "car browser",
-    "smart display",
-    "camera",
-    "portable media player",
-    "smart speaker",
-    "wearable",
-    "peripheral",
-];
-/// Valid `referrerType` values.
-pub const REFERRER_TYPES: &[&str] = &["direct", "search", "website", "campaign", "social"];
+pub use crate::schema::{DEVICE_TYPES, REFERRER_TYPES};
 /// Valid `visitorType` values.
 pub const VISITOR_TYPES: &[&str] = &["new", "returning", "returningCustomer"];
 /// Valid `visitEcommerceStatus` values.

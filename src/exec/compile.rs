@@ -302,7 +302,7 @@ fn compile_condition(
     if dim.is_numeric() {
         return number_condition(c, dim, text, input, pattern || regex);
     }
-    check_enum_value(c, &dim, input)?;
+    let canonical = enum_value(c, &dim, input)?;
     let fold_case = dim.code || pattern;
     if regex {
         let re = regexes.get(&c.value, dim.code).map_err(err_value)?;
@@ -317,6 +317,8 @@ fn compile_condition(
     }
     let mut v = if dim.url {
         strip_url(&c.value).to_string()
+    } else if let Some(canonical) = canonical {
+        canonical.to_string()
     } else {
         c.value.clone()
     };
@@ -397,30 +399,43 @@ fn number_condition(
     })
 }
 
-/// Fails when `c` tests an enumerated dimension for equality with a value outside its
-/// list (other operators may take any text).
-fn check_enum_value(c: &Condition, dim: &Dimension, input: &str) -> Result<(), SegmentError> {
-    if let DimType::Enum(values) = dim.ty
-        && matches!(c.op, Op::Eq | Op::Ne)
-        && !values.contains(&c.value.as_str())
-    {
-        let close = super::catalog::suggest(&c.value, values.iter().copied());
-        let hint = close
-            .first()
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        return Err(SegmentError::new(
-            input,
-            c.value_span.start,
-            format!(
-                "`{}` is not a valid {}{hint}; valid values: {}",
-                c.value,
-                dim.name,
-                list(values)
-            ),
-        ));
+/// The canonical form of the value of `c` when it tests an enumerated dimension for
+/// equality: the list's entry equal to it but for ASCII case (`deviceType==Smartphone`
+/// means `smartphone`, the form imports store); a value outside the list is an error
+/// naming the valid ones. Other operators may take any text (`None`).
+fn enum_value(
+    c: &Condition,
+    dim: &Dimension,
+    input: &str,
+) -> Result<Option<&'static str>, SegmentError> {
+    let DimType::Enum(values) = dim.ty else {
+        return Ok(None);
+    };
+    if !matches!(c.op, Op::Eq | Op::Ne) {
+        return Ok(None);
     }
-    Ok(())
+    if let Some(v) = values
+        .iter()
+        .copied()
+        .find(|v| v.eq_ignore_ascii_case(&c.value))
+    {
+        return Ok(Some(v));
+    }
+    let close = super::catalog::suggest(&c.value, values.iter().copied());
+    let hint = close
+        .first()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Err(SegmentError::new(
+        input,
+        c.value_span.start,
+        format!(
+            "`{}` is not a valid {}{hint}; valid values: {}",
+            c.value,
+            dim.name,
+            list(values)
+        ),
+    ))
 }
 
 #[cfg(test)]

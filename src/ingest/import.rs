@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::channel::{Receiver, Sender};
 
+use super::keys::{KeyCheck, KeyWarning};
 use super::parse::{self, Mode, RawRow, Scalar};
 use super::rows::Rows;
 use super::runs::Batch;
@@ -75,6 +76,9 @@ pub struct FileReport {
     pub errors: Vec<RowError>,
     /// Bytes read.
     pub bytes: u64,
+    /// Keys that look like misspelt built-in fields (stored as custom dimensions),
+    /// in order of first use.
+    pub warnings: Vec<KeyWarning>,
 }
 
 /// The largest chunk of a JSON Lines file parsed at once: large enough that the
@@ -195,6 +199,7 @@ fn import_jsonl(
         skip,
         first_bad: &first_bad,
         report: FileReport::default(),
+        keys: KeyCheck::default(),
         first_error: None,
         spill_error: None,
         failed: false,
@@ -221,6 +226,7 @@ fn import_jsonl(
     .unwrap_or_else(|_| Err(Error::internal("an import worker thread panicked")));
     let ChunkMerge {
         mut report,
+        keys,
         first_error,
         spill_error,
         ..
@@ -232,6 +238,7 @@ fn import_jsonl(
         return Err(e);
     }
     report.bytes = read_result?;
+    report.warnings = keys.finish();
     Ok(report)
 }
 
@@ -441,6 +448,8 @@ struct ChunkMerge<'a> {
     /// that the reader stops and the parsers parse nothing more.
     first_bad: &'a AtomicU64,
     report: FileReport,
+    /// Misspelt-looking keys of the rows read.
+    keys: KeyCheck,
     /// The file's first error, when failing fast.
     first_error: Option<RowError>,
     /// Spilling rows to a run failed (an I/O error): the import fails with it.
@@ -477,6 +486,8 @@ impl ChunkMerge<'_> {
             errors,
         } = parsed;
         let mut chunk_errors = errors;
+        self.keys
+            .note(&local, 0, &|i| lines.get(i).copied().unwrap_or(0));
         let rows = &mut self.batch.rows;
         let before = rows.rows.len();
         rows.absorb(local, &lines, self.file_name, &mut |e| {
@@ -641,6 +652,11 @@ fn import_csv(
     let mut input = CsvInput::new(reader, file_name, source.map(|(path, _)| path));
     let headers = input.header()?;
     let mut report = FileReport::default();
+    // Rows are checked for misspelt-looking keys only when the header has one.
+    let mut keys = headers
+        .iter()
+        .any(|h| super::keys::misspelt_field(h).is_some())
+        .then(KeyCheck::default);
     let mut record = csv::ByteRecord::new();
     let mut n = 0u64;
     loop {
@@ -672,6 +688,12 @@ fn import_csv(
             let line = input.lines.record_line(at.0, at.1);
             res = Err(row_error(file_name, line, "row", UNCLOSED_QUOTE.into()));
         }
+        if res.is_ok()
+            && let Some(keys) = &mut keys
+        {
+            let record_line = input.lines.record_line(at.0, at.1);
+            keys.note(rows, rows.rows.len().saturating_sub(1), &|_| record_line);
+        }
         count_record(&mut report, res, opts.skip_invalid)?;
         n += 1;
         if n.is_multiple_of(65536) {
@@ -687,6 +709,7 @@ fn import_csv(
         return Err(Error::Row(error));
     }
     report.bytes = input.rdr.position().byte();
+    report.warnings = keys.map(KeyCheck::finish).unwrap_or_default();
     progress(report.bytes);
     Ok(report)
 }

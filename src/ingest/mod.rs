@@ -4,6 +4,7 @@
 //!
 //! - [`parse`]: one JSON Lines or CSV row → a checked row, or `field: reason`.
 //! - [`import`]: whole files, in parallel for JSON Lines, with `FILE:LINE` errors.
+//! - [`keys`]: input keys that look like misspelt built-in fields (import warnings).
 //! - [`rows`]: the in-memory batch with interned strings.
 //! - [`runs`]: a transaction's batch spilled as sorted run files, and read back.
 //! - [`sessions`]: visits from rows, and every derived visit dimension.
@@ -12,6 +13,7 @@
 
 pub(crate) mod columns;
 pub(crate) mod import;
+pub(crate) mod keys;
 pub(crate) mod parse;
 pub(crate) mod readback;
 pub(crate) mod rows;

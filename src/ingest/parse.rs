@@ -476,7 +476,9 @@ fn set_field(
         }
         Field::EventStr(i) => row.ev[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?),
         Field::VisitStr(i) => {
-            row.vis[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?)
+            let s = string(v).map_err(|r| ferr(key, r))?;
+            let s = crate::schema::stored_visit_string(i, s).map_err(|r| ferr(key, r))?;
+            row.vis[i] = rows.strings.intern(s)
         }
         Field::EventValue => row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?),
         Field::Revenue => {

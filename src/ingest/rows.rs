@@ -362,8 +362,15 @@ impl Rows {
         for (slot, v) in row.ev.iter_mut().zip(e.event_strings()) {
             *slot = v.map_or(0, |s| self.strings.intern(s));
         }
-        for (slot, v) in row.vis.iter_mut().zip(e.visit_strings()) {
-            *slot = v.map_or(0, |s| self.strings.intern(s));
+        for (i, (slot, v)) in row.vis.iter_mut().zip(e.visit_strings()).enumerate() {
+            *slot = match v {
+                None => 0,
+                Some(s) => {
+                    let s = crate::schema::stored_visit_string(i, s)
+                        .map_err(|why| err(crate::schema::VISIT_STRINGS[i], why))?;
+                    self.strings.intern(s)
+                }
+            };
         }
         row.event_value = e.event_value;
         row.goal_id = e.goal_id;

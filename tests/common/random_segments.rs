@@ -20,8 +20,9 @@ pub enum Kind {
     Text(&'static [&'static str]),
     /// A number: pools of numeric text.
     Number(&'static [&'static str]),
-    /// An enum: the valid values, and one invalid spelling.
-    Enum(&'static [&'static str], &'static str),
+    /// An enum: the valid values, and other spellings: case variants (which mean the
+    /// entry) and values off the list (errors).
+    Enum(&'static [&'static str], &'static [&'static str]),
     /// `visitId`: the pool plus visit starts taken from the data.
     VisitId,
 }
@@ -107,14 +108,20 @@ pub const DIMS: &[(&str, Kind)] = &[
     ("siteId", Kind::Number(SITE_VALUES)),
     (
         "visitorType",
-        Kind::Enum(VISITOR_TYPE_VALUES, "returningcustomer"),
+        Kind::Enum(VISITOR_TYPE_VALUES, &["returningcustomer", "loyal"]),
     ),
     (
         "visitEcommerceStatus",
-        Kind::Enum(ECOMMERCE_VALUES, "Ordered"),
+        Kind::Enum(ECOMMERCE_VALUES, &["Ordered", "paid"]),
     ),
-    ("deviceType", Kind::Enum(DEVICE_VALUES, "phone")),
-    ("referrerType", Kind::Enum(REFERRER_VALUES, "Direct")),
+    (
+        "deviceType",
+        Kind::Enum(DEVICE_VALUES, &["phone", "SmartPhone"]),
+    ),
+    (
+        "referrerType",
+        Kind::Enum(REFERRER_VALUES, &["Direct", "ads"]),
+    ),
     ("pageUrl", Kind::Text(URL_VALUES)),
     ("pageUrl", Kind::Text(URL_VALUES)),
     ("pageTitle", Kind::Text(TITLE_VALUES)),
@@ -124,7 +131,10 @@ pub const DIMS: &[(&str, Kind)] = &[
     ("eventAction", Kind::Text(ACTION_VALUES)),
     ("eventAction", Kind::Text(ACTION_VALUES)),
     ("eventName", Kind::Text(NAME_VALUES)),
-    ("actionType", Kind::Enum(ACTION_TYPE_VALUES, "goals")),
+    (
+        "actionType",
+        Kind::Enum(ACTION_TYPE_VALUES, &["goals", "PageViews"]),
+    ),
     ("eventValue", Kind::Number(EVENT_VALUE_VALUES)),
     ("plan", Kind::Text(PLAN_VALUES)),
     ("score", Kind::Number(SCORE_VALUES)),
@@ -177,7 +187,7 @@ pub enum Expect {
     Ok,
     /// A pattern or regex operator on a number.
     NumberPattern,
-    /// An enum value outside the list.
+    /// An enum value outside the list (compared without regard to ASCII case).
     BadEnum,
 }
 
@@ -201,7 +211,7 @@ pub fn condition(spec: CondSpec, starts: &[i64]) -> (Condition, Expect) {
             Kind::Text(pool) | Kind::Number(pool) => pool[v as usize % pool.len()].to_string(),
             Kind::Enum(pool, bad) => {
                 if v % 8 == 0 {
-                    bad.to_string()
+                    bad[(v as usize / 8) % bad.len()].to_string()
                 } else {
                     pool[v as usize % pool.len()].to_string()
                 }
@@ -232,7 +242,9 @@ pub fn condition(spec: CondSpec, starts: &[i64]) -> (Condition, Expect) {
             expect = Expect::NumberPattern
         }
         Kind::Enum(pool, _)
-            if matches!(op, Op::Eq | Op::Ne) && !value.is_empty() && !pool.contains(&&*value) =>
+            if matches!(op, Op::Eq | Op::Ne)
+                && !value.is_empty()
+                && !pool.iter().any(|p| p.eq_ignore_ascii_case(&value)) =>
         {
             expect = Expect::BadEnum
         }
