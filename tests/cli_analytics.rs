@@ -1020,3 +1020,39 @@ fn missing_database_is_a_usage_error_for_every_analysis() {
         assert!(err.contains("no database"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn conversion_types_select_orders_goals_and_carts() {
+    let carts = format!(
+        "{SHOP}{}\n",
+        r#"{"ts":"2026-01-09T10:00:00Z","visitorId":"e","type":"ecommerceCart","revenue":12}"#
+    );
+    let (_dir, db) = database(&carts);
+    let visits = |segment: &str| json("query", &db, &[segment])["visits"].clone();
+    // V1 has the order, V5 the goal, e's visit the abandoned cart.
+    assert_eq!(visits("conversionType==order"), 1);
+    assert_eq!(visits("conversionType==Order"), 1);
+    assert_eq!(visits("conversionType==goal"), 1);
+    assert_eq!(visits("conversionType==cart"), 1);
+    assert_eq!(visits("conversionType==order,conversionType==goal"), 2);
+    // Negated: visits with no order row (every other visit, those without conversions too).
+    assert_eq!(visits("conversionType!=order"), 5);
+    // Each an existence test of its own: V1 has an order and a conversion of revenue
+    // 40; no visit has both a goal and a conversion of revenue 40.
+    assert_eq!(visits("conversionType==order;revenue==40"), 1);
+    assert_eq!(visits("conversionType==goal;revenue==40"), 0);
+
+    let doc = json("report", &db, &["--by", "conversionType"]);
+    assert_eq!(doc["level"], "conversion");
+    let want: Vec<Row> = vec![
+        (json!("cart"), 1, 1, 0, 0, 0.0, Some(1)),
+        (json!("goal"), 1, 1, 0, 1, 5.0, Some(1)),
+        (json!("order"), 1, 1, 3, 1, 40.0, Some(1)),
+    ];
+    assert_eq!(rows(&doc), want, "{doc}");
+
+    let out = sightline(&["query", "--db", &db, "conversionType==purchase"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("goal, order, cart"), "{err}");
+}

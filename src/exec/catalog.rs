@@ -23,6 +23,14 @@ pub const ACTION_TYPES: &[(&str, &str)] = &[
     ("events", "event"),
 ];
 
+/// Valid `conversionType` values, and the stored row `type` each stands for: a goal
+/// conversion, an ecommerce order, an abandoned cart (Matomo's goal ids ≥ 1, 0 and −1).
+pub const CONVERSION_TYPES: &[(&str, &str)] = &[
+    ("goal", "goal"),
+    ("order", "ecommerceOrder"),
+    ("cart", "ecommerceCart"),
+];
+
 /// Dimensions compared case-insensitively under every operator (`docs/segment-language.md`).
 pub const CODE_DIMENSIONS: &[&str] = &[
     "countryCode",
@@ -81,6 +89,8 @@ pub enum Source {
     CustomNumber(String),
     /// `goalId` of conversion rows.
     ConversionGoal,
+    /// The row `type` of conversion rows (`goal`, `order`, `cart`).
+    ConversionType,
     /// `revenue` of conversion rows.
     ConversionRevenue,
 }
@@ -274,6 +284,13 @@ fn push_event_dimensions(dims: &mut Vec<Dimension>) {
         Conversion,
         Number,
         Source::ConversionRevenue,
+    ));
+    const CONVERSION_TYPE_NAMES: &[&str] = &["goal", "order", "cart"];
+    dims.push(Dimension::new(
+        "conversionType",
+        Conversion,
+        Enum(CONVERSION_TYPE_NAMES),
+        Source::ConversionType,
     ));
 }
 

@@ -27,7 +27,7 @@ use std::ops::Bound;
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::cache::{LiveVisits, PartCache, cached};
-use super::catalog::{ACTION_TYPES, Source};
+use super::catalog::{ACTION_TYPES, CONVERSION_TYPES, Source};
 use super::compile::{Cond, Operand, strip_url};
 use super::numbers;
 use super::part::LivePart;
@@ -344,7 +344,8 @@ impl<'a> PartEval<'a> {
                 }
                 None => Ok(self.absent_column(c, self.ne)),
             },
-            Source::ActionType => self.action_type_rows(c, within),
+            Source::ActionType => self.row_type_rows(c, within, ACTION_TYPES),
+            Source::ConversionType => self.row_type_rows(c, within, CONVERSION_TYPES),
             Source::VisitNumber(col) => {
                 let col = self.visit_number(col)?;
                 Ok(self.number_rows(Some(&col), c, self.nv))
@@ -367,21 +368,26 @@ impl<'a> PartEval<'a> {
         }
     }
 
-    /// Event rows whose action type matches `c`'s positive test (only the rows of
-    /// `within` matter when it is given).
-    fn action_type_rows(&self, c: &Cond, within: Option<&RoaringBitmap>) -> Result<RoaringBitmap> {
+    /// Event rows whose row type, named by `names` (`(name, stored type)`: action or
+    /// conversion types), matches `c`'s positive test. Rows of a type `names` lacks
+    /// have no name: they never match.
+    fn row_type_rows(
+        &self,
+        c: &Cond,
+        within: Option<&RoaringBitmap>,
+        names: &'static [(&'static str, &'static str)],
+    ) -> Result<RoaringBitmap> {
         let body = self
             .r
             .event_column(internal::TYPE)
             .ok_or_else(|| self.r.corrupt("missing event column type"))?;
         let cv = self.r.cat(body, self.ne)?;
-        // Conversion types have no action-type name: they never match.
         self.text_rows(
             &cv,
             c,
             self.ne,
             |stored| {
-                ACTION_TYPES
+                names
                     .iter()
                     .find(|(_, t)| *t == stored)
                     .map(|(name, _)| *name)
@@ -473,7 +479,7 @@ impl<'a> PartEval<'a> {
             Operand::Text(v) if c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url => {
                 // Exact lookup in the sorted dictionary (action types map names, so
                 // they take the general path).
-                if matches!(c.dim.source, Source::ActionType) {
+                if matches!(c.dim.source, Source::ActionType | Source::ConversionType) {
                     return self.scan_dict(cv, c, &name, within);
                 }
                 match cv.dict.find(v) {
@@ -941,7 +947,11 @@ fn yields_rows(g: &[Cond]) -> bool {
 fn scans_dictionary(c: &Cond) -> bool {
     let text = matches!(
         c.dim.source,
-        Source::VisitText(_) | Source::EventText(_) | Source::CustomText(_) | Source::ActionType
+        Source::VisitText(_)
+            | Source::EventText(_)
+            | Source::CustomText(_)
+            | Source::ActionType
+            | Source::ConversionType
     );
     text && !(c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url)
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 use serde::{Serialize, Serializer};
 
-use super::catalog::{ACTION_TYPES, Catalog, Dimension, Source};
+use super::catalog::{ACTION_TYPES, CONVERSION_TYPES, Catalog, Dimension, Source};
 use super::engine::PartEval;
 use super::part::LivePart;
 use super::views::Metrics;
@@ -767,13 +767,18 @@ fn grouping<'a>(eval: &PartEval<'a>, dim: &Dimension) -> Result<Grouping<'a>> {
                 values: GroupValues::List(vec![ReportValue::Null]),
             }),
         },
-        Source::ActionType => {
+        Source::ActionType | Source::ConversionType => {
             let cv = r.cat(
                 need_column(r, r.event_column(internal::TYPE), "type")?,
                 eval.ne,
             )?;
             text_grouping(r, cv, false, &|stored: &str| {
-                ACTION_TYPES
+                let names = if dim.source == Source::ActionType {
+                    ACTION_TYPES
+                } else {
+                    CONVERSION_TYPES
+                };
+                names
                     .iter()
                     .find(|(_, t)| *t == stored)
                     .map(|(name, _)| name.to_string())

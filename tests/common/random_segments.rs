@@ -84,6 +84,8 @@ pub const ACTION_TYPE_VALUES: &[&str] = &[
     "events",
 ];
 
+pub const CONVERSION_TYPE_VALUES: &[&str] = &["goal", "order", "cart"];
+
 pub const DIMS: &[(&str, Kind)] = &[
     ("countryCode", Kind::Text(COUNTRY_VALUES)),
     ("country", Kind::Text(COUNTRY_VALUES)),
@@ -140,6 +142,10 @@ pub const DIMS: &[(&str, Kind)] = &[
     ("score", Kind::Number(SCORE_VALUES)),
     ("visitConvertedGoalId", Kind::Number(GOAL_VALUES)),
     ("revenue", Kind::Number(REVENUE_VALUES)),
+    (
+        "conversionType",
+        Kind::Enum(CONVERSION_TYPE_VALUES, &["Order", "purchase"]),
+    ),
 ];
 
 pub const REGEXES: &[&str] = &[

@@ -279,6 +279,12 @@ pub(super) fn value_of<'a>(
             }
         }
         Source::ConversionRevenue => lookup(&row?.fields, "revenue"),
+        Source::ConversionType => match row?.kind {
+            EventType::Goal => Some(Val::Text("goal")),
+            EventType::EcommerceOrder => Some(Val::Text("order")),
+            EventType::EcommerceCart => Some(Val::Text("cart")),
+            _ => None,
+        },
     }
 }
 

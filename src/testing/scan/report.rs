@@ -278,6 +278,12 @@ fn row_value(dim: &Dimension, e: &EventRecord) -> ReportValue {
             x => x,
         },
         Source::ConversionRevenue => field(&e.fields, "revenue"),
+        Source::ConversionType => match e.kind {
+            EventType::Goal => ReportValue::Text("goal".into()),
+            EventType::EcommerceOrder => ReportValue::Text("order".into()),
+            EventType::EcommerceCart => ReportValue::Text("cart".into()),
+            _ => ReportValue::Null,
+        },
         _ => ReportValue::Null,
     }
 }
