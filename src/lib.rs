@@ -99,13 +99,13 @@ pub use compaction::Compaction;
 pub use db::{CommitSummary, Db, DbBuilder, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
 pub use event::{Event, EventType, MAX_REVENUE, MAX_TS_MS, MIN_TS_MS, Value};
-pub use exec::catalog::{ACTION_TYPES, DEVICE_TYPES, REFERRER_TYPES};
+pub use exec::catalog::{ACTION_TYPES, CONVERSION_TYPES, DEVICE_TYPES, REFERRER_TYPES};
 pub use exec::{
     Catalog, Cohort, CohortOptions, Cohorts, CompiledSegment, CondPlan, CondStats,
     DEFAULT_VISITOR_WINDOW_MS, DimType, DimValue, Dimension, DimensionValues, EventRecord, Explain,
     Funnel, FunnelOptions, FunnelScope, FunnelStep, GroupPlan, MAX_COHORT_CELLS, MAX_FUNNEL_STEPS,
-    Period, Report, ReportOptions, ReportRow, ReportValue, Selection, Stats, Summary, TimeRange,
-    VisitRecord, VisitorProfile, VisitorTotals,
+    Period, Report, ReportOptions, ReportRow, ReportValue, SegmentWarning, Selection, Stats,
+    Summary, TimeRange, VisitRecord, VisitorProfile, VisitorTotals,
 };
 pub use ingest::import::{FileReport, Format, ImportOptions, MAX_REPORTED_ERRORS};
 pub use ingest::keys::{KeyWarning, misspelt_field};

@@ -57,6 +57,13 @@ impl CompiledSegment {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
+
+    /// Warnings about conditions that are valid but rarely mean what they say (two
+    /// positive conditions on one action-level dimension ANDed: they must hold on one
+    /// row), each with what to write instead. Empty for most segments.
+    pub fn warnings(&self) -> Vec<super::lint::SegmentWarning> {
+        super::lint::warnings(self)
+    }
 }
 
 /// A typed condition.

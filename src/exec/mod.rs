@@ -20,6 +20,7 @@ pub mod compile;
 mod engine;
 pub mod funnel;
 mod kernels;
+mod lint;
 mod numbers;
 pub(crate) mod part;
 mod pool;
@@ -41,6 +42,7 @@ pub use compile::{CompiledSegment, Cond, Operand};
 pub use funnel::{
     DEFAULT_VISITOR_WINDOW_MS, Funnel, FunnelOptions, FunnelScope, FunnelStep, MAX_FUNNEL_STEPS,
 };
+pub use lint::SegmentWarning;
 pub use report::{Report, ReportOptions, ReportRow, ReportValue};
 pub use stats::Stats;
 pub(crate) use stats::stats;
@@ -132,6 +134,8 @@ pub struct Explain {
     pub candidates: u64,
     /// Visits selected.
     pub selected: u64,
+    /// [`CompiledSegment::warnings`]: conditions that rarely mean what they say.
+    pub warnings: Vec<SegmentWarning>,
 }
 
 /// The plan of one OR-group.
@@ -236,6 +240,7 @@ pub(crate) fn explain(
         groups,
         candidates,
         selected: sel.visits(),
+        warnings: segment.warnings(),
     })
 }
 
