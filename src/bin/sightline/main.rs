@@ -915,16 +915,16 @@ pub(crate) fn require_db(path: &Path) -> anyhow::Result<()> {
             make_one(path)
         ))),
         sightline::DbLocation::NotADirectory => Err(out::usage(format!(
-            "--db {p} is a file, not a database directory ({})",
+            "no database at {p}: it is a file, not a database directory ({})",
             make_one(path)
         ))),
         sightline::DbLocation::Empty => Err(out::usage(format!(
-            "{p} is an empty directory, not a database ({})",
+            "no database at {p}: the directory is empty ({})",
             make_one(path)
         ))),
         _ => Err(out::usage(format!(
-            "{p} is a directory but not a sightline database: it has no manifest \
-             (MANIFEST-…) ({})",
+            "no database at {p}: the directory has no manifest (MANIFEST-…), so it is not \
+             a sightline database ({})",
             make_one(path)
         ))),
     }
@@ -1294,11 +1294,23 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             )));
         }
     }
-    std::fs::create_dir_all(path)?;
-    let input = path.join("demo-input.jsonl");
+    // The generated input is a temporary file outside the database directory (where
+    // it would make the directory look like someone else's), removed however the demo
+    // ends.
+    struct Removed(PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let input = Removed(
+        std::env::temp_dir().join(format!("sightline-demo-input-{}.jsonl", std::process::id())),
+    );
+    let input = &input.0;
     let t0 = Instant::now();
     let g = {
-        let f = std::fs::File::create(&input)?;
+        let f = std::fs::File::create(input)
+            .with_context(|| format!("create the demo's input {}", input.display()))?;
         write_jsonl(
             &GenOptions {
                 visitors,
@@ -1323,10 +1335,9 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             memory_limit: sightline::DEFAULT_MEMORY_LIMIT,
         },
         ImportOptions::default(),
-        std::slice::from_ref(&input),
+        std::slice::from_ref(input),
         false,
     )?;
-    std::fs::remove_file(&input)?;
     outln!(
         "imported in {:.2} s ({} events/s)\n",
         out.elapsed,

@@ -123,6 +123,8 @@ pub fn csv_cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
+        // Numbers as the other CSV fields print them (`45`, not JSON's `45.0`).
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or(String::new(), |x| x.to_string()),
         v => v.to_string(),
     }
 }

@@ -64,8 +64,9 @@ pub fn parse_when_on(
         return Err(format!("an empty date; expected {WHEN_SYNTAX}"));
     }
     if text.starts_with(|c: char| c.is_ascii_digit()) {
-        // A bare date is exactly ten characters; anything longer must be an instant.
-        if text.len() == 10 {
+        // A date has no time: anything with a `:` (or longer than a date) must be an
+        // instant.
+        if text.len() <= 10 && !text.contains(':') {
             return parse_date(text).map(|d| When::Days { first: d, last: d });
         }
         return text.parse::<Timestamp>().map(When::Instant).map_err(|_| {
