@@ -11,7 +11,9 @@ use common::{describe, text};
 fn path_with_sightline() -> std::ffi::OsString {
     let bin = Path::new(env!("CARGO_BIN_EXE_sightline"));
     let mut dirs = vec![bin.parent().expect("binary directory").to_path_buf()];
-    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(dirs).expect("PATH")
 }
 
@@ -30,7 +32,10 @@ fn sh(dir: &Path, line: &str) -> std::process::Output {
 
 fn demo_commands_work_as_printed(db: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = sh(dir.path(), &format!("sightline demo --db {db} --visitors 150"));
+    let out = sh(
+        dir.path(),
+        &format!("sightline demo --db {db} --visitors 150"),
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = text(&out.stdout);
     // The input was a temporary file, deleted: the demo does not name it.
@@ -43,10 +48,16 @@ fn demo_commands_work_as_printed(db: &str) {
     assert!(commands.len() >= 8, "{stdout}");
     for command in &commands {
         assert!(command.starts_with("sightline "), "{command}");
-        assert!(command.contains(" --db "), "{command}: names the demo's database");
+        assert!(
+            command.contains(" --db "),
+            "{command}: names the demo's database"
+        );
         let out = sh(dir.path(), command);
         assert!(out.status.success(), "{command}: {}", describe(&out));
-        assert!(!out.stdout.is_empty() || command.contains(" repl "), "{command}");
+        assert!(
+            !out.stdout.is_empty() || command.contains(" repl "),
+            "{command}"
+        );
     }
 }
 

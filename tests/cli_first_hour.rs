@@ -45,7 +45,11 @@ fn shop() -> (tempfile::TempDir, String) {
 /// Asserts the command failed with `code`, and returns its standard error.
 fn fails_with(code: i32, out: &Output) -> String {
     assert_eq!(out.status.code(), Some(code), "{}", describe(out));
-    assert!(out.stdout.is_empty(), "nothing on stdout: {}", describe(out));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout: {}",
+        describe(out)
+    );
     text(&out.stderr)
 }
 
@@ -122,7 +126,10 @@ fn reading_commands_without_a_database_say_how_to_make_one() {
     // explain consults a database only when named.
     let missing = dir.path().join("nope");
     let err = fails_with(2, &sightline(&["explain", "--db", s(&missing), "a==1"]));
-    assert!(err.contains("no database at") && err.contains("nope"), "{err}");
+    assert!(
+        err.contains("no database at") && err.contains("nope"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,7 +151,10 @@ fn a_file_as_db_is_a_usage_error_saying_so() {
     }
     // import into a file is refused before anything is read or written.
     let err = fails_with(2, &sightline(&["import", "--db", s(&file), s(&file)]));
-    assert!(err.contains("is a file; a database is a directory"), "{err}");
+    assert!(
+        err.contains("is a file; a database is a directory"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), SHOP);
 }
 
@@ -158,7 +168,11 @@ fn import_refuses_a_directory_of_other_files() {
     std::fs::create_dir(&docs).unwrap();
     std::fs::write(docs.join("notes.txt"), "mine").unwrap();
     let err = fails_with(2, &sightline(&["import", "--db", s(&docs), s(&input)]));
-    for words in ["not a sightline database", "notes.txt", "new or empty directory"] {
+    for words in [
+        "not a sightline database",
+        "notes.txt",
+        "new or empty directory",
+    ] {
         assert!(err.contains(words), "no {words:?} in {err}");
     }
     let names: Vec<_> = std::fs::read_dir(&docs)
@@ -168,7 +182,10 @@ fn import_refuses_a_directory_of_other_files() {
     assert_eq!(names, ["notes.txt"], "the directory was changed");
     // Reading it says it is no database either.
     let err = fails_with(2, &sightline(&["stats", "--db", s(&docs)]));
-    assert!(err.contains("no database at") && err.contains("no manifest"), "{err}");
+    assert!(
+        err.contains("no database at") && err.contains("no manifest"),
+        "{err}"
+    );
 
     // An empty directory, and an existing database, are fine.
     let empty = dir.path().join("empty");
@@ -191,7 +208,10 @@ fn an_unknown_visitor_is_a_usage_error_naming_it_and_the_database() {
         err.contains(&format!("no visitor `nobody` in {db}")),
         "{err}"
     );
-    assert!(err.contains("--by visitorId"), "says how to list them: {err}");
+    assert!(
+        err.contains("--by visitorId"),
+        "says how to list them: {err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -201,7 +221,11 @@ fn an_unknown_visitor_is_a_usage_error_naming_it_and_the_database() {
 fn bad_dates_get_their_own_message() {
     let (_dir, db) = shop();
     for (arg, date, words) in [
-        ("--from", "2026-02-30", "`2026-02-30` is not a date: 2026-02 has days 01 to 28"),
+        (
+            "--from",
+            "2026-02-30",
+            "`2026-02-30` is not a date: 2026-02 has days 01 to 28",
+        ),
         ("--to", "2026-13-01", "there is no month 13"),
         ("--from", "2026-1-5", "`2026-1-5` is not a date"),
         ("--to", "last-moth", "did you mean `last-month`?"),
@@ -214,7 +238,9 @@ fn bad_dates_get_their_own_message() {
         assert!(err.contains(arg), "names the option: {err}");
         // The accepted forms, and nothing of the date library's own wording.
         assert!(
-            err.contains("today, yesterday, lastN") || err.contains("has days") || err.contains("no month"),
+            err.contains("today, yesterday, lastN")
+                || err.contains("has days")
+                || err.contains("no month"),
             "{date}: {err}"
         );
         assert!(!err.contains("parameter"), "{date}: {err}");
@@ -241,19 +267,82 @@ fn relative_dates_are_the_days_they_name() {
     let (_dir, db) = shop();
     // (today, from, to, the same in dates, visits selected)
     for (now, from, to, dates, visits) in [
-        ("2026-01-07", "today", "today", ("2026-01-07", "2026-01-07"), 1),
-        ("2026-01-07T23:59:59Z", "yesterday", "yesterday", ("2026-01-06", "2026-01-06"), 1),
-        ("2026-01-07", "last2", "last2", ("2026-01-06", "2026-01-07"), 2),
-        ("2026-01-07", "previous2", "previous2", ("2026-01-05", "2026-01-06"), 2),
+        (
+            "2026-01-07",
+            "today",
+            "today",
+            ("2026-01-07", "2026-01-07"),
+            1,
+        ),
+        (
+            "2026-01-07T23:59:59Z",
+            "yesterday",
+            "yesterday",
+            ("2026-01-06", "2026-01-06"),
+            1,
+        ),
+        (
+            "2026-01-07",
+            "last2",
+            "last2",
+            ("2026-01-06", "2026-01-07"),
+            2,
+        ),
+        (
+            "2026-01-07",
+            "previous2",
+            "previous2",
+            ("2026-01-05", "2026-01-06"),
+            2,
+        ),
         // 2026-01-14 is a Wednesday: last week is Monday 5th to Sunday 11th.
-        ("2026-01-14", "last-week", "last-week", ("2026-01-05", "2026-01-11"), 3),
-        ("2026-01-07", "this-week", "this-week", ("2026-01-05", "2026-01-11"), 3),
-        ("2026-02-10", "last-month", "last-month", ("2026-01-01", "2026-01-31"), 3),
-        ("2026-01-20", "this-month", "yesterday", ("2026-01-01", "2026-01-19"), 3),
-        ("2027-03-01", "last-year", "last-year", ("2026-01-01", "2026-12-31"), 3),
-        ("2026-01-06", "this-year", "yesterday", ("2026-01-01", "2026-01-05"), 1),
+        (
+            "2026-01-14",
+            "last-week",
+            "last-week",
+            ("2026-01-05", "2026-01-11"),
+            3,
+        ),
+        (
+            "2026-01-07",
+            "this-week",
+            "this-week",
+            ("2026-01-05", "2026-01-11"),
+            3,
+        ),
+        (
+            "2026-02-10",
+            "last-month",
+            "last-month",
+            ("2026-01-01", "2026-01-31"),
+            3,
+        ),
+        (
+            "2026-01-20",
+            "this-month",
+            "yesterday",
+            ("2026-01-01", "2026-01-19"),
+            3,
+        ),
+        (
+            "2027-03-01",
+            "last-year",
+            "last-year",
+            ("2026-01-01", "2026-12-31"),
+            3,
+        ),
+        (
+            "2026-01-06",
+            "this-year",
+            "yesterday",
+            ("2026-01-01", "2026-01-05"),
+            1,
+        ),
     ] {
-        let rel = json_of(&at(now, &["query", "--db", &db, "--from", from, "--to", to, "--json"]));
+        let rel = json_of(&at(
+            now,
+            &["query", "--db", &db, "--from", from, "--to", to, "--json"],
+        ));
         let abs = json_of(&sightline(&[
             "query", "--db", &db, "--from", dates.0, "--to", dates.1, "--json",
         ]));
@@ -262,15 +351,24 @@ fn relative_dates_are_the_days_they_name() {
         assert_eq!(abs["visits"], visits, "{dates:?}: {abs}");
     }
     // --from alone: from the period's first day on.
-    let doc = json_of(&at("2026-01-07", &["query", "--db", &db, "--from", "last2", "--json"]));
+    let doc = json_of(&at(
+        "2026-01-07",
+        &["query", "--db", &db, "--from", "last2", "--json"],
+    ));
     assert_eq!(doc["range"]["start"], "2026-01-06T00:00:00Z", "{doc}");
     assert_eq!(doc["range"]["end"], Value::Null, "{doc}");
     // An empty range says which days it resolved to.
     let err = fails_with(
         2,
-        &at("2026-01-07", &["query", "--db", &db, "--from", "today", "--to", "yesterday"]),
+        &at(
+            "2026-01-07",
+            &["query", "--db", &db, "--from", "today", "--to", "yesterday"],
+        ),
     );
-    assert!(err.contains("--from 2026-01-07 is after --to 2026-01-06"), "{err}");
+    assert!(
+        err.contains("--from 2026-01-07 is after --to 2026-01-06"),
+        "{err}"
+    );
     // A bad $SIGHTLINE_NOW is reported, not ignored.
     let err = fails_with(2, &at("soon", &["query", "--db", &db, "--from", "today"]));
     assert!(err.contains("SIGHTLINE_NOW"), "{err}");
@@ -282,11 +380,29 @@ fn relative_dates_are_the_days_they_name() {
 #[test]
 fn query_takes_the_segment_as_argument_or_option_not_both() {
     let (_dir, db) = shop();
-    let positional = json_of(&sightline(&["query", "--db", &db, "--json", "countryCode==fr"]));
-    let option = json_of(&sightline(&[
-        "query", "--db", &db, "--json", "--segment", "countryCode==fr",
+    let positional = json_of(&sightline(&[
+        "query",
+        "--db",
+        &db,
+        "--json",
+        "countryCode==fr",
     ]));
-    let short = json_of(&sightline(&["query", "--db", &db, "--json", "-s", "countryCode==fr"]));
+    let option = json_of(&sightline(&[
+        "query",
+        "--db",
+        &db,
+        "--json",
+        "--segment",
+        "countryCode==fr",
+    ]));
+    let short = json_of(&sightline(&[
+        "query",
+        "--db",
+        &db,
+        "--json",
+        "-s",
+        "countryCode==fr",
+    ]));
     assert_eq!(positional["visits"], 2, "a and c: {positional}");
     for doc in [&option, &short] {
         assert_eq!(doc["visits"], positional["visits"]);
@@ -294,7 +410,14 @@ fn query_takes_the_segment_as_argument_or_option_not_both() {
     }
     let err = fails_with(
         2,
-        &sightline(&["query", "--db", &db, "--segment", "countryCode==fr", "countryCode==de"]),
+        &sightline(&[
+            "query",
+            "--db",
+            &db,
+            "--segment",
+            "countryCode==fr",
+            "countryCode==de",
+        ]),
     );
     assert!(err.contains("cannot be used with"), "{err}");
 }
@@ -320,18 +443,37 @@ fn query_json_carries_the_rates_of_the_table() {
         ("conversionRate", 2.0 / 3.0),
         ("avgVisitDuration", 140.0),
     ] {
-        let got = doc[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {doc}"));
+        let got = doc[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} missing: {doc}"));
         assert!((got - v).abs() < 1e-9, "{k}: {got} ≠ {v}");
     }
     // The table shows the same rates.
     let out = sightline(&["query", "--db", &db]);
     let table = text(&out.stdout);
-    for row in ["66.7 %", "1.33", "2m 20s", "conversion rate", "converted visits"] {
+    for row in [
+        "66.7 %",
+        "1.33",
+        "2m 20s",
+        "conversion rate",
+        "converted visits",
+    ] {
         assert!(table.contains(row), "{row}: {table}");
     }
     // No visit selected: the rates are null, not NaN.
-    let doc = json_of(&sightline(&["query", "--db", &db, "--json", "countryCode==us"]));
-    for k in ["actionsPerVisit", "bounceRate", "conversionRate", "avgVisitDuration"] {
+    let doc = json_of(&sightline(&[
+        "query",
+        "--db",
+        &db,
+        "--json",
+        "countryCode==us",
+    ]));
+    for k in [
+        "actionsPerVisit",
+        "bounceRate",
+        "conversionRate",
+        "avgVisitDuration",
+    ] {
         assert_eq!(doc[k], Value::Null, "{k}: {doc}");
     }
 }
@@ -351,7 +493,13 @@ fn printing(db: &str) -> Vec<Vec<String>> {
         v(&["query", "countryCode==fr"]),
         v(&["explain", "countryCode==fr,pageUrl=@cart;visitCount>0"]),
         v(&["report", "--by", "countryCode"]),
-        v(&["funnel", "--step", "pageUrl=@home", "--step", "pageUrl=@cart"]),
+        v(&[
+            "funnel",
+            "--step",
+            "pageUrl=@home",
+            "--step",
+            "pageUrl=@cart",
+        ]),
         v(&["cohorts", "--period", "day", "--periods", "3"]),
         v(&["visitor", "a"]),
     ]
@@ -378,7 +526,11 @@ fn json_is_a_synonym_of_format_json_and_conflicts_with_format() {
         assert_eq!(json, format, "{args:?}");
         assert_eq!(json, output_format, "{args:?}");
         let table = run(&["--format", "table"]);
-        assert_eq!(table.stdout, run(&[]).stdout, "{args:?}: table is the default");
+        assert_eq!(
+            table.stdout,
+            run(&[]).stdout,
+            "{args:?}: table is the default"
+        );
         let err = fails_with(2, &run(&["--json", "--format", "csv"]));
         assert!(err.contains("cannot be used with"), "{args:?}: {err}");
         let err = fails_with(2, &run(&["--format", "xml"]));
@@ -399,29 +551,72 @@ fn csv_has_a_header_and_one_row_per_table_row() {
     assert_eq!(rows.len(), 1);
     assert_eq!(
         rows[0][..8],
-        ["6", "3", "3", "4", "2", "45", "2026-01-05T10:00:00Z", "2026-01-07T08:05:00Z"]
+        [
+            "6",
+            "3",
+            "3",
+            "4",
+            "2",
+            "45",
+            "2026-01-05T10:00:00Z",
+            "2026-01-07T08:05:00Z"
+        ]
     );
 
     let (head, rows) = csv(&["query", "countryCode==fr"]);
     assert_eq!(
         head,
         [
-            "visits", "visitors", "actions", "conversions", "revenue", "bounces",
-            "sumVisitDuration", "convertedVisits", "actionsPerVisit", "bounceRate",
-            "conversionRate", "avgVisitDuration"
+            "visits",
+            "visitors",
+            "actions",
+            "conversions",
+            "revenue",
+            "bounces",
+            "sumVisitDuration",
+            "convertedVisits",
+            "actionsPerVisit",
+            "bounceRate",
+            "conversionRate",
+            "avgVisitDuration"
         ]
     );
     // a and c: 3 actions, both converted, c bounced, 420 s.
-    assert_eq!(rows, [["2", "2", "3", "2", "45", "1", "420", "2", "1.5", "0.5", "1", "210"]]);
+    assert_eq!(
+        rows,
+        [[
+            "2", "2", "3", "2", "45", "1", "420", "2", "1.5", "0.5", "1", "210"
+        ]]
+    );
 
     let (head, rows) = csv(&["report", "--by", "countryCode"]);
     assert_eq!(head[..3], ["countryCode", "visits", "visitsShare"]);
     assert_eq!(head.last().map(String::as_str), Some("others"));
-    let firsts: Vec<(&str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    let firsts: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
     assert_eq!(firsts, [("fr", "2"), ("de", "1")]);
 
-    let (head, rows) = csv(&["funnel", "--step", "pageUrl=@home", "--step", "pageUrl=@cart"]);
-    assert_eq!(head, ["step", "definition", "count", "rate", "dropOff", "dropOffRate", "medianTimeMs"]);
+    let (head, rows) = csv(&[
+        "funnel",
+        "--step",
+        "pageUrl=@home",
+        "--step",
+        "pageUrl=@cart",
+    ]);
+    assert_eq!(
+        head,
+        [
+            "step",
+            "definition",
+            "count",
+            "rate",
+            "dropOff",
+            "dropOffRate",
+            "medianTimeMs"
+        ]
+    );
     // Three visits reach /home, only a goes on to /cart, one minute later.
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0][..4], ["1", "pageUrl=@home", "3", "1"]);
@@ -445,8 +640,14 @@ fn csv_has_a_header_and_one_row_per_table_row() {
 
     // The visitor's events, one row each.
     let (head, rows) = csv(&["visitor", "a"]);
-    assert_eq!(head[..5], ["visitId", "visitStart", "ts", "type", "pageUrl"]);
-    let events: Vec<(&str, &str)> = rows.iter().map(|r| (r[3].as_str(), r[4].as_str())).collect();
+    assert_eq!(
+        head[..5],
+        ["visitId", "visitStart", "ts", "type", "pageUrl"]
+    );
+    let events: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[3].as_str(), r[4].as_str()))
+        .collect();
     assert_eq!(
         events,
         [
@@ -458,7 +659,12 @@ fn csv_has_a_header_and_one_row_per_table_row() {
 
     // One row per condition, with the plan's columns when a database is named.
     let (head, rows) = csv(&["explain", "countryCode==fr,pageUrl=@cart;visitCount>0"]);
-    assert_eq!(head, ["group", "name", "op", "value", "level", "method", "rows", "visits"]);
+    assert_eq!(
+        head,
+        [
+            "group", "name", "op", "value", "level", "method", "rows", "visits"
+        ]
+    );
     let conds: Vec<&[String]> = rows.iter().map(|r| &r[..5]).collect();
     assert_eq!(
         conds,
@@ -477,15 +683,31 @@ fn import_prints_its_summary_in_any_format() {
     std::fs::write(&input, SHOP).unwrap();
     let db = |n: &str| dir.path().join(n);
     let (head, rows) = csv_of(&sightline(&[
-        "import", "--db", s(&db("a")), "--output-format", "csv", s(&input),
+        "import",
+        "--db",
+        s(&db("a")),
+        "--output-format",
+        "csv",
+        s(&input),
     ]));
     assert_eq!(head[..4], ["events", "visits", "visitors", "rejected"]);
     assert_eq!(rows[0][..4], ["6", "3", "3", "0"]);
     let doc = json_of(&sightline(&[
-        "import", "--db", s(&db("b")), "--output-format", "json", s(&input),
+        "import",
+        "--db",
+        s(&db("b")),
+        "--output-format",
+        "json",
+        s(&input),
     ]));
     assert_eq!(doc["visits"], 3);
-    let doc = json_of(&sightline(&["import", "--db", s(&db("c")), "--json", s(&input)]));
+    let doc = json_of(&sightline(&[
+        "import",
+        "--db",
+        s(&db("c")),
+        "--json",
+        s(&input),
+    ]));
     assert_eq!(doc["visitors"], 3);
 }
 
@@ -495,8 +717,15 @@ fn the_visitor_ids_of_a_segment_export_as_csv() {
     let (_dir, db) = shop();
     for limit in [&[][..], &["--limit", "0"]] {
         let mut args = vec![
-            "report", "--db", &db, "--by", "visitorId", "--segment", "visitConverted==1",
-            "--format", "csv",
+            "report",
+            "--db",
+            &db,
+            "--by",
+            "visitorId",
+            "--segment",
+            "visitConverted==1",
+            "--format",
+            "csv",
         ];
         args.extend(limit);
         let (head, rows) = csv_of(&sightline(&args));
@@ -531,7 +760,12 @@ fn names_listed(stdout: &str) -> Vec<String> {
     lines.next();
     for line in lines {
         if let Some(custom) = line.strip_prefix("custom dimensions: ") {
-            names.extend(custom.split(", ").filter_map(|c| c.split(' ').next()).map(String::from));
+            names.extend(
+                custom
+                    .split(", ")
+                    .filter_map(|c| c.split(' ').next())
+                    .map(String::from),
+            );
             break;
         }
         match line.split_whitespace().next() {

@@ -48,8 +48,17 @@ fn the_tour_is_found_and_has_its_commands() {
     let readme = include_str!("../README.md");
     let lines = tour(readme);
     for command in [
-        "import", "stats", "query", "explain", "report", "funnel", "cohorts", "visitor",
-        "--format csv", "--format json", "demo",
+        "import",
+        "stats",
+        "query",
+        "explain",
+        "report",
+        "funnel",
+        "cohorts",
+        "visitor",
+        "--format csv",
+        "--format json",
+        "demo",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(command)),
@@ -67,7 +76,9 @@ fn every_line_of_the_readme_tour_exits_0() {
         .expect("read README.md");
     let bin = Path::new(env!("CARGO_BIN_EXE_sightline"));
     let mut dirs = vec![bin.parent().expect("binary directory").to_path_buf()];
-    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     let path = std::env::join_paths(dirs).expect("PATH");
     let dir = tempfile::tempdir().expect("temp dir");
     for line in tour(&readme) {
@@ -80,6 +91,10 @@ fn every_line_of_the_readme_tour_exits_0() {
             .stdin(Stdio::null())
             .output()
             .expect("run sh");
-        assert!(out.status.success(), "README tour: `{line}`\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "README tour: `{line}`\n{}",
+            describe(&out)
+        );
     }
 }

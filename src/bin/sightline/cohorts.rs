@@ -84,7 +84,12 @@ impl CohortsAnswer {
     /// has not happened yet).
     pub fn csv(&self) -> anyhow::Result<String> {
         let c = &self.cohorts;
-        let width = c.cohorts.iter().map(|k| k.retained.len()).max().unwrap_or(0);
+        let width = c
+            .cohorts
+            .iter()
+            .map(|k| k.retained.len())
+            .max()
+            .unwrap_or(0);
         let mut head = vec!["start".to_string(), "size".to_string()];
         head.extend((0..width).map(|i| i.to_string()));
         let rows = c.cohorts.iter().map(|k| {

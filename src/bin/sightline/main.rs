@@ -39,13 +39,21 @@ static ALLOC: peakmem_alloc::PeakMemAlloc<std::alloc::System> =
     about,
     propagate_version = true,
     after_help = "\
-Every command that reads a database takes --db DIR (default: $SIGHTLINE_DB, else sightline.db).
-With --json a command prints exactly one JSON document on standard output.
+Every command that reads a database takes --db DIR (default: $SIGHTLINE_DB, else sightline.db;
+`sightline import --db DIR FILE` or `sightline demo --db DIR` creates one). Every command
+that prints a result takes --format table|json|csv: --json (= --format json) prints exactly
+one JSON document on standard output, csv a header row and one row per table row. --from/--to take UTC dates
+YYYY-MM-DD, RFC 3339 instants, or relative dates: today, yesterday, lastN, previousN,
+this-week, last-week, this-month, last-month, this-year, last-year (a period starts a
+--from at its first day and ends a --to with its last; $SIGHTLINE_NOW fixes \"now\" for tests).
 
 Examples:
+  sightline demo
   sightline gen --visitors 1000 -o events.jsonl
   sightline import --db shop.db events.jsonl
   sightline query --db shop.db --from 2026-01-01 --to 2026-01-31 'countryCode==fr;visitCount>1'
+  sightline query --db shop.db --from last-month --to last-month --format json
+  sightline report --db shop.db --by visitorId --segment visitConverted==1 --format csv
   sightline explain 'pageUrl=@/checkout,referrerType==search'
   sightline report --db shop.db --by country --limit 10
   sightline funnel --db shop.db --step pageUrl==shop.example/cart --step pageUrl==shop.example/checkout
@@ -353,7 +361,12 @@ parse or names an unknown dimension is reported with a caret under the offending
         #[command(flatten)]
         out: OutputArgs,
         /// The segment, as an option (instead of the argument).
-        #[arg(long = "segment", short = 's', value_name = "SEGMENT", conflicts_with = "segment")]
+        #[arg(
+            long = "segment",
+            short = 's',
+            value_name = "SEGMENT",
+            conflicts_with = "segment"
+        )]
         segment_option: Option<OsString>,
         /// The segment, e.g. 'countryCode==fr;visitCount>1,referrerType==search' (`;` is
         /// AND, `,` is OR and binds tighter). Empty or absent: every visit.
@@ -657,9 +670,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         return 2;
     }
     // The library's error may sit under context added on the way up.
-    let library = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<sightline::Error>());
+    let library = e.chain().find_map(|c| c.downcast_ref::<sightline::Error>());
     match library.map(|e| e.kind()) {
         Some(ErrorKind::Corruption | ErrorKind::UnsupportedVersion) => 3,
         Some(ErrorKind::Locked) => 4,
@@ -1345,7 +1356,10 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
     );
     let db = Db::open_read_only(path)?;
     let snap = db.snapshot();
-    outln!("$ sightline stats --db {}", shell_word(&path.display().to_string()));
+    outln!(
+        "$ sightline stats --db {}",
+        shell_word(&path.display().to_string())
+    );
     print_stats(&snap.stats()?, OutputFormat::Table)?;
     print_holdings(&snap)?;
     demo_analyses(&snap, path)?;

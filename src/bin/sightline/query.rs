@@ -48,10 +48,7 @@ pub fn query(
     let selection = snap.select(&compiled, range)?;
     let summary = snap.summarize(&selection)?;
     // Converted visits, for the conversion rate: the selection ∩ visitConverted==1.
-    let converted = snap.select(
-        &snap.compile("visitConverted==1", Dialect::Default)?,
-        range,
-    )?;
+    let converted = snap.select(&snap.compile("visitConverted==1", Dialect::Default)?, range)?;
     let converted = selection
         .parts
         .iter()
@@ -215,7 +212,9 @@ impl ExplainAnswer {
                             c.stats.rows.to_string(),
                             c.stats.visits.to_string(),
                         ]),
-                        None => row.extend([String::new(), String::new(), String::new(), String::new()]),
+                        None => {
+                            row.extend([String::new(), String::new(), String::new(), String::new()])
+                        }
                     }
                 }
                 rows.push(row);

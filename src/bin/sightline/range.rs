@@ -86,7 +86,12 @@ pub fn parse_when_on(
 fn parse_date(text: &str) -> Result<Date, String> {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if !(b.len() == 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
+    if !(b.len() == 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10))
     {
         return Err(format!("`{text}` is not a date; expected {WHEN_SYNTAX}"));
     }
@@ -111,12 +116,13 @@ fn relative(
     word: &str,
     today: impl FnOnce() -> Result<Date, String>,
 ) -> Result<(Date, Date), String> {
-    let counted = [("last", true), ("previous", false)]
-        .into_iter()
-        .find_map(|(prefix, with_today)| {
-            let n = word.strip_prefix(prefix)?;
-            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((n, with_today))
-        });
+    let counted =
+        [("last", true), ("previous", false)]
+            .into_iter()
+            .find_map(|(prefix, with_today)| {
+                let n = word.strip_prefix(prefix)?;
+                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((n, with_today))
+            });
     if !WORDS.contains(&word) && counted.is_none() {
         return Err(unknown(word));
     }
@@ -172,7 +178,9 @@ fn relative(
 }
 
 fn too_many(word: &str) -> String {
-    format!("`{word}` reaches outside the supported dates (years -9999 to 9999); expected {WHEN_SYNTAX}")
+    format!(
+        "`{word}` reaches outside the supported dates (years -9999 to 9999); expected {WHEN_SYNTAX}"
+    )
 }
 
 /// The message for text that is no date, with the closest relative date if one is close.
@@ -390,7 +398,10 @@ mod tests {
         }
         let e = parse_when("2026-02-30").unwrap_err();
         assert!(e.contains("2026-02 has days 01 to 28"), "{e}");
-        assert!(!e.contains("parameter"), "the date library's message leaks: {e}");
+        assert!(
+            !e.contains("parameter"),
+            "the date library's message leaks: {e}"
+        );
         let e = parse_when("2026-13-01").unwrap_err();
         assert!(e.contains("no month 13"), "{e}");
     }
@@ -473,7 +484,10 @@ mod tests {
         let r = time_range(None, Some(at("yesterday"))).unwrap();
         assert_eq!(r.end, Some(day_start(date("2026-12-09")).unwrap()));
         let e = time_range(Some(at("today")), Some(at("yesterday"))).unwrap_err();
-        assert!(e.contains("--from 2026-12-09 is after --to 2026-12-08"), "{e}");
+        assert!(
+            e.contains("--from 2026-12-09 is after --to 2026-12-08"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -502,7 +516,11 @@ mod tests {
         // A relative date asks for today only when it is one.
         let never = || -> Result<Date, String> { Err("asked for today".into()) };
         assert!(parse_when_on("2026-01-01", never).is_ok());
-        assert!(parse_when_on("lastx", never).unwrap_err().contains("not a date"));
+        assert!(
+            parse_when_on("lastx", never)
+                .unwrap_err()
+                .contains("not a date")
+        );
         assert_eq!(parse_when_on("today", never), Err("asked for today".into()));
     }
 }

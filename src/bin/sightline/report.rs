@@ -66,7 +66,13 @@ impl ReportAnswer {
     pub fn csv(&self) -> anyhow::Result<String> {
         let r = &self.report;
         let hits = r.level != Level::Visit;
-        let mut head = vec![r.by.as_str(), "visits", "visitsShare", "visitors", "actions"];
+        let mut head = vec![
+            r.by.as_str(),
+            "visits",
+            "visitsShare",
+            "visitors",
+            "actions",
+        ];
         head.extend(["conversions", "revenue"]);
         if hits {
             head.push("hits");
