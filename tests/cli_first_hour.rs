@@ -502,6 +502,8 @@ fn printing(db: &str) -> Vec<Vec<String>> {
         ]),
         v(&["cohorts", "--period", "day", "--periods", "3"]),
         v(&["visitor", "a"]),
+        v(&["check"]),
+        v(&["compact"]),
     ]
 }
 
@@ -656,6 +658,19 @@ fn csv_has_a_header_and_one_row_per_table_row() {
             ("ecommerceOrder", ""),
         ]
     );
+
+    let (head, rows) = csv(&["check"]);
+    assert_eq!(
+        head,
+        ["ok", "generation", "files", "bytes", "problems", "orphans"]
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], "true");
+    assert_eq!(rows[0][4], "", "no problems");
+
+    let (head, rows) = csv(&["compact"]);
+    assert_eq!(head[..2], ["partsBefore", "partsAfter"]);
+    assert_eq!(rows[0][..2], ["1", "1"], "one import, one part");
 
     // One row per condition, with the plan's columns when a database is named.
     let (head, rows) = csv(&["explain", "countryCode==fr,pageUrl=@cart;visitCount>0"]);

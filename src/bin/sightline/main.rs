@@ -551,12 +551,15 @@ keys as a header row and one row.")]
         out: OutputArgs,
     },
     /// Verify every checksum and structure; exit 0 only if all hold.
+    #[command(after_help = "\
+--json prints {\"ok\", \"generation\", \"files\", \"bytes\", \"problems\": [TEXT], \"orphans\":
+[PATH]}; --format csv the same keys as a header row and one row, the problems and orphans
+each joined with \"; \". Exit status 3 when a check fails.")]
     Check {
         #[command(flatten)]
         db: DbArg,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Merge parts and drop data no longer live (visitors moved or erased).
     #[command(after_help = "\
@@ -566,15 +569,14 @@ deletion files away, in one atomic commit. Readers and writers keep working mean
 Imports also compact as needed on their own (by size tiers); this does it all at once.
 
 --json prints {\"partsBefore\", \"partsAfter\", \"bytesBefore\", \"bytesAfter\", \"partsMerged\",
-\"visitorsDropped\", \"generation\"}.")]
+\"visitorsDropped\", \"generation\"}; --format csv the same keys as a header row and one row.")]
     Compact {
         #[command(flatten)]
         db: DbArg,
         #[command(flatten)]
         memory: MemoryArg,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Write deterministic synthetic events (JSON Lines).
     Gen {
@@ -771,13 +773,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_stats(&handle.snapshot().stats()?, out.get())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { db, json } => {
+        Command::Check { db, out } => {
             require_db(&db.db)?;
-            check(&db.db, json)
+            check(&db.db, out.get())
         }
-        Command::Compact { db, memory, json } => {
+        Command::Compact { db, memory, out } => {
             require_db(&db.db)?;
-            compact(&db.db, memory.memory_limit, json)
+            compact(&db.db, memory.memory_limit, out.get())
         }
         Command::Gen {
             visitors,
@@ -1225,14 +1227,17 @@ fn print_stats(s: &Stats, format: OutputFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn compact(path: &Path, memory_limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+fn compact(path: &Path, memory_limit: usize, format: OutputFormat) -> anyhow::Result<ExitCode> {
     let db = Db::builder()
         .auto_compact(false)
         .memory_limit(memory_limit)
         .open(path)?;
     let c = db.compact()?;
-    if json {
-        outln!("{}", serde_json::to_value(c)?);
+    let doc = serde_json::to_value(c)?;
+    if format == OutputFormat::Json {
+        outln!("{doc}");
+    } else if format == OutputFormat::Csv {
+        out!("{}", one_row_csv(&doc, &COMPACT_COLUMNS)?);
     } else {
         outln!(
             "parts {} → {}, bytes {} → {} ({} parts merged, data of {} visitors dropped; generation {})",
@@ -1248,15 +1253,42 @@ fn compact(path: &Path, memory_limit: usize, json: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+/// The columns of `compact`'s CSV: every key of its document.
+const COMPACT_COLUMNS: [&str; 7] = [
+    "partsBefore",
+    "partsAfter",
+    "bytesBefore",
+    "bytesAfter",
+    "partsMerged",
+    "visitorsDropped",
+    "generation",
+];
+
+fn check(path: &Path, format: OutputFormat) -> anyhow::Result<ExitCode> {
     let report = sightline::check(path)?;
-    if json {
+    let problems: Vec<String> = report.problems.iter().map(|e| e.to_string()).collect();
+    let orphans: Vec<String> = report
+        .orphans
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if format == OutputFormat::Json {
         let doc = json!({
-            "ok": report.is_ok(), "generation": report.generation, "files": report.files, "bytes": report.bytes,
-            "problems": report.problems.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
-            "orphans": report.orphans.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "ok": report.is_ok(), "generation": report.generation, "files": report.files,
+            "bytes": report.bytes, "problems": problems, "orphans": orphans,
         });
         outln!("{doc}");
+    } else if format == OutputFormat::Csv {
+        let row = vec![
+            report.is_ok().to_string(),
+            report.generation.to_string(),
+            report.files.to_string(),
+            report.bytes.to_string(),
+            problems.join("; "),
+            orphans.join("; "),
+        ];
+        let head = ["ok", "generation", "files", "bytes", "problems", "orphans"];
+        out!("{}", out::csv(&head, [row])?);
     } else {
         for p in &report.problems {
             outln!("CORRUPT {p}");
