@@ -802,7 +802,8 @@ pub enum DbLocation {
     /// A file (or anything else that is not a directory).
     NotADirectory,
     /// A directory holding no file but what a database writes (none at all, or what an
-    /// interrupted creation left): a database can be created there.
+    /// interrupted creation left, such as a temporary manifest or an old `LOCK` file): a
+    /// database can be created there.
     Empty,
     /// A directory holding a database: it has a manifest.
     Database,
@@ -833,7 +834,9 @@ impl Db {
             if name.starts_with(manifest::MANIFEST_PREFIX) {
                 return Ok(DbLocation::Database);
             }
-            if other.is_none() && !manifest::is_database_file(&name) {
+            // `LOCK`: the writer lock file of earlier versions (the lock is now an
+            // `flock` on the directory itself).
+            if other.is_none() && !manifest::is_database_file(&name) && name != "LOCK" {
                 other = Some(name);
             }
         }
