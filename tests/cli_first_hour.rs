@@ -790,3 +790,38 @@ fn names_listed(stdout: &str) -> Vec<String> {
     }
     names
 }
+
+/// `Db::probe`, which the command line's decisions above rest on.
+#[test]
+fn probe_tells_databases_from_other_directories() {
+    use sightline::{Db, DbLocation, DbOptions};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = |name: &str| dir.path().join(name);
+    assert_eq!(Db::probe(&at("missing")).unwrap(), DbLocation::Missing);
+    std::fs::write(at("file"), "x").unwrap();
+    assert_eq!(Db::probe(&at("file")).unwrap(), DbLocation::NotADirectory);
+    std::fs::create_dir(at("empty")).unwrap();
+    assert_eq!(Db::probe(&at("empty")).unwrap(), DbLocation::Empty);
+    // What an interrupted creation or an older version leaves is still "empty".
+    std::fs::create_dir(at("leftovers")).unwrap();
+    std::fs::write(
+        at("leftovers").join("tmp-MANIFEST-00000000000000000000"),
+        "",
+    )
+    .unwrap();
+    std::fs::write(at("leftovers").join("LOCK"), "").unwrap();
+    assert_eq!(Db::probe(&at("leftovers")).unwrap(), DbLocation::Empty);
+    std::fs::create_dir(at("other")).unwrap();
+    std::fs::write(at("other").join("notes.txt"), "").unwrap();
+    assert_eq!(
+        Db::probe(&at("other")).unwrap(),
+        DbLocation::Other {
+            example: "notes.txt".into()
+        }
+    );
+    drop(Db::create(&at("db"), DbOptions::default()).unwrap());
+    assert_eq!(Db::probe(&at("db")).unwrap(), DbLocation::Database);
+    // A database directory with a file of the user's in it is still a database.
+    std::fs::write(at("db").join("README"), "").unwrap();
+    assert_eq!(Db::probe(&at("db")).unwrap(), DbLocation::Database);
+}
