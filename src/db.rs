@@ -793,6 +793,60 @@ impl Db {
     }
 }
 
+/// What is at a path, as a place for a database: [`Db::probe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DbLocation {
+    /// Nothing: a database can be created there.
+    Missing,
+    /// A file (or anything else that is not a directory).
+    NotADirectory,
+    /// A directory holding no file but what a database writes (none at all, or what an
+    /// interrupted creation left, such as a temporary manifest or an old `LOCK` file): a
+    /// database can be created there.
+    Empty,
+    /// A directory holding a database: it has a manifest.
+    Database,
+    /// A directory with other files and no manifest: not a database, and creating one
+    /// there would mix its files with others.
+    Other {
+        /// One of those other files, for messages.
+        example: String,
+    },
+}
+
+impl Db {
+    /// What is at `path` (on the real file system): for tools that create a database
+    /// only where none of the user's files would share its directory. A directory is a
+    /// database when it holds a manifest (`MANIFEST-<generation>`).
+    pub fn probe(path: &Path) -> Result<DbLocation> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DbLocation::Missing),
+            Err(e) => return Err(Error::io("stat", path, e)),
+            Ok(m) if !m.is_dir() => return Ok(DbLocation::NotADirectory),
+            Ok(_) => {}
+        }
+        let entries = std::fs::read_dir(path).map_err(|e| Error::io("list directory", path, e))?;
+        let mut other = None;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list directory", path, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(manifest::MANIFEST_PREFIX) {
+                return Ok(DbLocation::Database);
+            }
+            // `LOCK`: the writer lock file of earlier versions (the lock is now an
+            // `flock` on the directory itself).
+            if other.is_none() && !manifest::is_database_file(&name) && name != "LOCK" {
+                other = Some(name);
+            }
+        }
+        Ok(match other {
+            Some(example) => DbLocation::Other { example },
+            None => DbLocation::Empty,
+        })
+    }
+}
+
 fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
 }

@@ -96,7 +96,7 @@ pub mod testing;
 pub use appender::{AppendOptions, Appender};
 pub use check::{CheckReport, check};
 pub use compaction::Compaction;
-pub use db::{CommitSummary, Db, DbBuilder, WriteTxn};
+pub use db::{CommitSummary, Db, DbBuilder, DbLocation, WriteTxn};
 pub use error::{Error, ErrorKind, Result, RowError};
 pub use event::{Event, EventType, MAX_REVENUE, MAX_TS_MS, MIN_TS_MS, Value};
 pub use exec::catalog::{ACTION_TYPES, CONVERSION_TYPES, DEVICE_TYPES, REFERRER_TYPES};

@@ -302,8 +302,18 @@ fn limit_folds_the_rest_into_an_others_row() {
     assert!(doc["rows"][4].get("others").is_none(), "{doc}");
     assert_eq!(doc["rows"][4]["value"], Value::Null);
 
-    let err = fails(2, &["report", "--db", &db, "--by", "city", "--limit", "0"]);
-    assert!(err.contains("--limit"), "{err}");
+    // `--limit 0` is no limit: every row, no others row.
+    let all = json("report", &db, &["--by", "pageTitle"]);
+    let zero = json("report", &db, &["--by", "pageTitle", "--limit", "0"]);
+    assert_eq!(zero["rows"], all["rows"], "{zero}");
+    assert!(
+        zero["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r.get("others").is_none()),
+        "{zero}"
+    );
 }
 
 #[test]
@@ -909,7 +919,7 @@ fn visitor_profile_json() {
 #[test]
 fn unknown_visitor_is_an_error_naming_it() {
     let (_dir, db) = database(SHOP);
-    let err = fails(1, &["visitor", "--db", &db, "zed"]);
+    let err = fails(2, &["visitor", "--db", &db, "zed"]);
     assert!(err.starts_with("error: no visitor `zed` in "), "{err}");
     assert!(err.contains(&db), "{err}");
 }
@@ -964,7 +974,7 @@ fn an_empty_database_gives_empty_answers() {
     assert_eq!(doc["cohorts"], json!([]));
 
     // No visitor exists: the plain "no visitor" error, no crash.
-    let err = fails(1, &["visitor", "--db", &db, "a"]);
+    let err = fails(2, &["visitor", "--db", &db, "a"]);
     assert!(err.contains("no visitor `a`"), "{err}");
 
     for args in [

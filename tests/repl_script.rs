@@ -99,7 +99,7 @@ countryCode=FR
 .range 2026-01-02 2026-01-31
 .all
 .range
-.range 2026-01-02 yesterday
+.range 2026-01-02 tomorrow
 .range off
 .all
 .explain country==fr;pageUrl=@/cart
@@ -133,7 +133,7 @@ countryCode==fr
     );
     assert!(stderr.contains("did you mean .schema?"), "{stderr}");
     assert!(
-        stderr.contains("error: line 11: invalid .range TO `yesterday`"),
+        stderr.contains("error: line 11: invalid .range TO `tomorrow`"),
         "{stderr}"
     );
     assert_eq!(stderr.matches("error: ").count(), 4, "{stderr}");

@@ -78,6 +78,28 @@ impl CohortsAnswer {
         )
     }
 
+    /// A header row (start, size, then 0, 1, … for the period offsets), then one row
+    /// per cohort: its first day, its size and the number of its visitors with a visit
+    /// in each later period (counts, not the table's percentages; empty where the period
+    /// has not happened yet).
+    pub fn csv(&self) -> anyhow::Result<String> {
+        let c = &self.cohorts;
+        let width = c
+            .cohorts
+            .iter()
+            .map(|k| k.retained.len())
+            .max()
+            .unwrap_or(0);
+        let mut head = vec!["start".to_string(), "size".to_string()];
+        head.extend((0..width).map(|i| i.to_string()));
+        let rows = c.cohorts.iter().map(|k| {
+            let mut row = vec![k.start.to_string(), k.size.to_string()];
+            row.extend((0..width).map(|i| k.retained.get(i).map_or(String::new(), u64::to_string)));
+            row
+        });
+        crate::out::csv(&head, rows)
+    }
+
     /// A caption, then the retention grid: one row per cohort (start, size, then the
     /// share of the cohort with a visit in each later period; blank where the period
     /// has not happened yet).

@@ -146,6 +146,33 @@ impl FunnelAnswer {
         )
     }
 
+    /// A header row (step, definition, count, rate, dropOff, dropOffRate,
+    /// medianTimeMs), then one row per step; rates are fractions, medianTimeMs is empty
+    /// when no unit reaches the step.
+    pub fn csv(&self) -> anyhow::Result<String> {
+        let head = [
+            "step",
+            "definition",
+            "count",
+            "rate",
+            "dropOff",
+            "dropOffRate",
+            "medianTimeMs",
+        ];
+        let rows = self.funnel.steps.iter().map(|s| {
+            vec![
+                s.step.to_string(),
+                s.definition.clone(),
+                s.count.to_string(),
+                s.rate.to_string(),
+                s.drop_off.to_string(),
+                s.drop_off_rate.to_string(),
+                s.median_time_ms.map_or(String::new(), |m| m.to_string()),
+            ]
+        });
+        crate::out::csv(&head, rows)
+    }
+
     /// A caption, then one line per step: number, definition, a bar proportional to the
     /// rate, count, rate, drop-off from the previous step and the median time from
     /// step 1.

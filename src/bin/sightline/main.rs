@@ -39,13 +39,21 @@ static ALLOC: peakmem_alloc::PeakMemAlloc<std::alloc::System> =
     about,
     propagate_version = true,
     after_help = "\
-Every command that reads a database takes --db DIR (default: $SIGHTLINE_DB, else sightline.db).
-With --json a command prints exactly one JSON document on standard output.
+Every command that reads a database takes --db DIR (default: $SIGHTLINE_DB, else sightline.db;
+`sightline import --db DIR FILE` or `sightline demo --db DIR` creates one). Every command
+that prints a result takes --format table|json|csv: --json (= --format json) prints exactly
+one JSON document on standard output, csv a header row and one row per table row. --from/--to take UTC dates
+YYYY-MM-DD, RFC 3339 instants, or relative dates: today, yesterday, lastN, previousN,
+this-week, last-week, this-month, last-month, this-year, last-year (a period starts a
+--from at its first day and ends a --to with its last; $SIGHTLINE_NOW fixes \"now\" for tests).
 
 Examples:
+  sightline demo
   sightline gen --visitors 1000 -o events.jsonl
   sightline import --db shop.db events.jsonl
   sightline query --db shop.db --from 2026-01-01 --to 2026-01-31 'countryCode==fr;visitCount>1'
+  sightline query --db shop.db --from last-month --to last-month --format json
+  sightline report --db shop.db --by visitorId --segment visitConverted==1 --format csv
   sightline explain 'pageUrl=@/checkout,referrerType==search'
   sightline report --db shop.db --by country --limit 10
   sightline funnel --db shop.db --step pageUrl==shop.example/cart --step pageUrl==shop.example/checkout
@@ -62,6 +70,55 @@ Exit status: 0 success, 1 runtime error, 2 usage or segment error, 3 corruption 
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// How a command prints its result: `--format`, or `--json` for `--format json`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// A table for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// CSV: a header row, then one row per row of the table.
+    Csv,
+}
+
+/// `--format table|json|csv` and its synonym `--json`, shared by every command that
+/// prints a result (import has `--output-format`: its `--format` is the input's).
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output: table (default), json (one JSON document) or csv (a header row, then one
+    /// row per table row). Also spelled --output-format.
+    #[arg(long, value_enum, value_name = "FORMAT", alias = "output-format")]
+    format: Option<OutputFormat>,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+}
+
+impl OutputArgs {
+    fn get(&self) -> OutputFormat {
+        match (self.json, self.format) {
+            (true, _) => OutputFormat::Json,
+            (false, f) => f.unwrap_or(OutputFormat::Table),
+        }
+    }
+}
+
+/// Prints a result in `format`: `table` as text, `doc` as one JSON document, `csv` as
+/// CSV text.
+fn print_as(
+    format: OutputFormat,
+    table: impl FnOnce() -> String,
+    doc: impl FnOnce() -> serde_json::Value,
+    csv: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<ExitCode> {
+    match format {
+        OutputFormat::Table => outln!("{}", table()),
+        OutputFormat::Json => outln!("{}", doc()),
+        OutputFormat::Csv => out!("{}", csv()?),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,11 +152,14 @@ impl From<DialectArg> for Dialect {
 #[derive(clap::Args)]
 struct SegmentArgs {
     /// Only visits whose first event is at or after this: a UTC date YYYY-MM-DD (from
-    /// its start) or an RFC 3339 instant (2026-01-07T10:00:00Z).
+    /// its start), an RFC 3339 instant (2026-01-07T10:00:00Z), or a relative date
+    /// (today, yesterday, lastN, previousN, this-week, last-week, this-month,
+    /// last-month, this-year, last-year), from its first day.
     #[arg(long, value_name = "WHEN", value_parser = range::parse_when)]
     from: Option<When>,
     /// Only visits whose first event is at or before this: a UTC date YYYY-MM-DD
-    /// (inclusive: up to the end of that day) or an RFC 3339 instant (inclusive).
+    /// (inclusive: up to the end of that day), an RFC 3339 instant (inclusive), or a
+    /// relative date, up to the end of its last day.
     #[arg(long, value_name = "WHEN", value_parser = range::parse_when)]
     to: Option<When>,
     /// Segment syntax.
@@ -124,9 +184,8 @@ struct AnalysisArgs {
     segment: Option<OsString>,
     #[command(flatten)]
     seg: SegmentArgs,
-    /// Print one JSON document.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 impl AnalysisArgs {
@@ -197,7 +256,7 @@ impl From<FormatArg> for Format {
 
 #[derive(clap::Args)]
 struct DbArg {
-    /// Database directory.
+    /// Database directory (created by `sightline import` or `sightline demo`).
     #[arg(long, default_value = "sightline.db", env = "SIGHTLINE_DB")]
     db: PathBuf,
 }
@@ -264,8 +323,12 @@ enum Command {
         visit_timeout: u32,
         #[command(flatten)]
         memory: MemoryArg,
-        /// Print one JSON document.
-        #[arg(long)]
+        /// How to print the summary: table (default), json or csv (a header row and one
+        /// row). (--format is the input's format.)
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        output_format: Option<OutputFormat>,
+        /// Same as --output-format json.
+        #[arg(long, conflicts_with = "output_format")]
         json: bool,
         /// Files to import.
         #[arg(required = true)]
@@ -279,17 +342,32 @@ Examples:
   sightline query --db shop.db --from 2026-01-01 --to 2026-01-07 --json 'pageUrl=@/checkout'
   sightline query --db shop.db --dialect matomo 'pageUrl==https%253A%252F%252Fshop.example%252F'
 
+  sightline query --db shop.db --segment deviceType==tablet --from last-month --to last-month
+  sightline query --db shop.db --format csv 'referrerType==search'
+
+The segment is given as the argument or as --segment (not both).
 --json prints {\"visits\", \"visitors\", \"actions\", \"conversions\", \"revenue\", \"bounces\",
-\"sumVisitDuration\", \"segment\", \"range\", \"elapsedMs\"}. A segment that does not parse or
-names an unknown dimension is reported with a caret under the offending byte (exit status 2).")]
+\"sumVisitDuration\", \"convertedVisits\", \"actionsPerVisit\", \"bounceRate\",
+\"conversionRate\", \"avgVisitDuration\", \"segment\", \"range\", \"elapsedMs\"} (rates are
+fractions of the visits, avgVisitDuration in seconds; null without visits). --format csv
+prints a header row and one row with the counts and the rates. A segment that does not
+parse or names an unknown dimension is reported with a caret under the offending byte
+(exit status 2).")]
     Query {
         #[command(flatten)]
         db: DbArg,
         #[command(flatten)]
         seg: SegmentArgs,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
+        /// The segment, as an option (instead of the argument).
+        #[arg(
+            long = "segment",
+            short = 's',
+            value_name = "SEGMENT",
+            conflicts_with = "segment"
+        )]
+        segment_option: Option<OsString>,
         /// The segment, e.g. 'countryCode==fr;visitCount>1,referrerType==search' (`;` is
         /// AND, `,` is OR and binds tighter). Empty or absent: every visit.
         segment: Option<OsString>,
@@ -305,7 +383,8 @@ Example:
   sightline explain --json 'countryCode==fr;pageUrl=@/cart,visitCount>2'
 
 --json prints {\"and\": [{\"or\": [{\"name\", \"op\", \"value\"}]}], \"canonical\", \"dialect\"}, plus
-\"plan\" and \"range\" with a database.")]
+\"plan\" and \"range\" with a database. --format csv prints one row per condition: group,
+name, op, value, and with a database level, method, rows, visits.")]
     Explain {
         /// Database directory (default: $SIGHTLINE_DB if set and not empty, else none: see
         /// below).
@@ -313,9 +392,8 @@ Example:
         db: Option<PathBuf>,
         #[command(flatten)]
         seg: SegmentArgs,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
         /// The segment.
         segment: OsString,
     },
@@ -337,14 +415,20 @@ Examples:
 
 --json prints {\"by\", \"level\", \"rows\": [{\"value\", \"visits\", \"visitors\", \"actions\",
 \"conversions\", \"revenue\", \"hits\"?, \"others\"?}], \"total\", \"segment\", \"range\",
-\"elapsedMs\"}; \"total\" is the query summary of the whole selection. An unknown dimension
-is a usage error (exit status 2) that suggests the closest names.")]
+\"elapsedMs\"}; \"total\" is the query summary of the whole selection. --format csv prints a
+header row (DIM, visits, visitsShare, visitors, actions, conversions, revenue, hits for
+action- and conversion-level dimensions, others), then one row per table row: the value
+is empty in the null row and in the others row, whose \"others\" is the number of values it
+sums. The visitor ids of a segment, e.g. for a mailing tool:
+  sightline report --db shop.db --by visitorId --segment visitConverted==1 --format csv
+An unknown dimension is a usage error (exit status 2) that suggests the closest names.")]
     Report {
         /// The dimension to group by, e.g. countryCode, pageUrl, visitCount.
         #[arg(long, value_name = "DIM")]
         by: String,
-        /// Keep the first N rows and sum the rest into an "others" row.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        /// Keep the first N rows and sum the rest into an "others" row (0, or absent:
+        /// every row).
+        #[arg(long, value_name = "N")]
         limit: Option<u32>,
         #[command(flatten)]
         args: AnalysisArgs,
@@ -371,7 +455,10 @@ Examples:
 --json prints {\"scope\", \"windowMs\", \"units\", \"steps\": [{\"step\", \"definition\",
 \"count\", \"rate\", \"dropOff\", \"dropOffRate\", \"medianTimeMs\"}], \"segment\", \"range\",
 \"elapsedMs\"}: \"rate\" is count / count of step 1, \"medianTimeMs\" the median over the units
-reaching the step of their shortest time from step 1 (null when none does).")]
+reaching the step of their shortest time from step 1 (null when none does). --format csv
+prints a header row and one row per step (step, definition, count, rate, dropOff,
+dropOffRate, medianTimeMs; rates as fractions, medianTimeMs empty when no unit reaches
+the step).")]
     Funnel {
         /// A step's segment; repeat once per step, in order (1 to 32).
         #[arg(long = "step", value_name = "SEGMENT", required = true)]
@@ -400,7 +487,10 @@ Examples:
   sightline cohorts --db shop.db --period day --from 2026-01-01 --to 2026-01-14 --json
 
 --json prints {\"period\", \"cohorts\": [{\"start\", \"size\", \"retained\": [n0, n1, …]}],
-\"segment\", \"range\", \"elapsedMs\"}, \"start\" being the period's first day (YYYY-MM-DD).")]
+\"segment\", \"range\", \"elapsedMs\"}, \"start\" being the period's first day (YYYY-MM-DD).
+--format csv prints a header row (start, size, 0, 1, …) and one row per cohort with the
+numbers of visitors (not percentages) retained in each period; empty where the period has
+not happened yet.")]
     Cohorts {
         /// Period length.
         #[arg(long, value_enum, default_value = "week")]
@@ -420,14 +510,15 @@ Example:
 --json prints {\"visitorId\", \"firstVisit\", \"lastEvent\", \"totals\": {\"visits\", \"events\",
 \"actions\", \"conversions\", \"revenue\", \"visitDuration\"}, \"visits\": [{\"visitId\", \"start\",
 \"end\", \"duration\", \"dimensions\": {NAME: VALUE}, \"events\": [{\"ts\", \"type\", FIELD: VALUE}]}]},
-instants as RFC 3339 strings and durations in seconds. An unknown visitor is an error
-(exit status 1).")]
+instants as RFC 3339 strings and durations in seconds. --format csv prints the visits'
+events: a header row (visitId, visitStart, ts, type, pageUrl, pageTitle, eventCategory,
+eventAction, eventName, eventValue, goalId, revenue, otherFields), then one row per event.
+An unknown visitor is a usage error (exit status 2).")]
     Visitor {
         #[command(flatten)]
         db: DbArg,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
         /// The visitor id.
         id: String,
     },
@@ -449,20 +540,26 @@ command or date). Lines starting with # or -- are comments.")]
         db: DbArg,
     },
     /// Totals of the database.
+    #[command(after_help = "\
+--json prints {\"events\", \"visits\", \"visitors\", \"actions\", \"conversions\", \"revenue\",
+\"firstEvent\", \"lastEvent\", \"parts\", \"bytes\", \"generation\"}; --format csv the same
+keys as a header row and one row.")]
     Stats {
         #[command(flatten)]
         db: DbArg,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Verify every checksum and structure; exit 0 only if all hold.
+    #[command(after_help = "\
+--json prints {\"ok\", \"generation\", \"files\", \"bytes\", \"problems\": [TEXT], \"orphans\":
+[PATH]}; --format csv the same keys as a header row and one row, the problems and orphans
+each joined with \"; \". Exit status 3 when a check fails.")]
     Check {
         #[command(flatten)]
         db: DbArg,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Merge parts and drop data no longer live (visitors moved or erased).
     #[command(after_help = "\
@@ -472,15 +569,14 @@ deletion files away, in one atomic commit. Readers and writers keep working mean
 Imports also compact as needed on their own (by size tiers); this does it all at once.
 
 --json prints {\"partsBefore\", \"partsAfter\", \"bytesBefore\", \"bytesAfter\", \"partsMerged\",
-\"visitorsDropped\", \"generation\"}.")]
+\"visitorsDropped\", \"generation\"}; --format csv the same keys as a header row and one row.")]
     Compact {
         #[command(flatten)]
         db: DbArg,
         #[command(flatten)]
         memory: MemoryArg,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Write deterministic synthetic events (JSON Lines).
     Gen {
@@ -575,7 +671,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.chain().any(|c| c.is::<out::UsageError>()) {
         return 2;
     }
-    match e.downcast_ref::<sightline::Error>().map(|e| e.kind()) {
+    // The library's error may sit under context added on the way up.
+    let library = e.chain().find_map(|c| c.downcast_ref::<sightline::Error>());
+    match library.map(|e| e.kind()) {
         Some(ErrorKind::Corruption | ErrorKind::UnsupportedVersion) => 3,
         Some(ErrorKind::Locked) => 4,
         Some(ErrorKind::InvalidInput | ErrorKind::Usage) => 2,
@@ -592,6 +690,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             skip_invalid,
             visit_timeout,
             memory,
+            output_format,
             json,
             files,
         } => import(
@@ -606,30 +705,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format: format.map(Format::from),
                 skip_invalid,
             },
-            json,
+            if json {
+                OutputFormat::Json
+            } else {
+                output_format.unwrap_or(OutputFormat::Table)
+            },
             &files,
         ),
         Command::Query {
             db,
             seg,
-            json,
+            out,
+            segment_option,
             segment,
         } => {
             let range = seg.range()?;
+            let segment = segment.or(segment_option);
             let segment = segment_arg(segment.as_deref().unwrap_or_default())?;
-            query::query(&db.db, &segment, seg.dialect.into(), &range, json)?;
-            Ok(ExitCode::SUCCESS)
+            let handle = query::open(&db.db)?;
+            let a = query::query(&handle.snapshot(), &segment, seg.dialect.into(), &range)?;
+            print_as(out.get(), || a.table(), || a.doc(), || a.csv())
         }
         Command::Explain {
             db,
             seg,
-            json,
+            out,
             segment,
-        } => explain(db, &seg, json, &segment),
+        } => explain(db, &seg, out.get(), &segment),
         Command::Report { args, by, limit } => {
-            let answer = args
-                .run(|snap, scope| report::report(snap, scope, &by, limit.map(|n| n as usize)))?;
-            show(args.json, &answer)
+            let limit = limit.filter(|&n| n > 0).map(|n| n as usize);
+            let answer = args.run(|snap, scope| report::report(snap, scope, &by, limit))?;
+            show(args.out.get(), &answer)
         }
         Command::Funnel {
             args,
@@ -644,7 +750,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .collect::<Result<Vec<_>, _>>()?;
             let answer =
                 args.run(|snap, scope| funnel::funnel(snap, scope, &steps, unit, window))?;
-            show(args.json, &answer)
+            show(args.out.get(), &answer)
         }
         Command::Cohorts {
             args,
@@ -654,26 +760,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let period = Period::from(period);
             let answer =
                 args.run(|snap, scope| cohorts::cohorts(snap, scope, period, periods as usize))?;
-            show(args.json, &answer)
+            show(args.out.get(), &answer)
         }
-        Command::Visitor { db, json, id } => {
+        Command::Visitor { db, out, id } => {
             let handle = query::open(&db.db)?;
-            let answer = visitor::visitor(&handle.snapshot(), &db.db, &id)?;
-            if json {
-                outln!("{}", answer.doc());
-            } else {
-                outln!("{}", answer.table(None));
-            }
-            Ok(ExitCode::SUCCESS)
+            let a = visitor::visitor(&handle.snapshot(), &db.db, &id)?;
+            print_as(out.get(), || a.table(None), || a.doc(), || a.csv())
         }
         Command::Repl { db } => repl::run(&db.db),
-        Command::Stats { db, json } => {
-            let handle = Db::open_read_only(&db.db)?;
-            print_stats(&handle.snapshot().stats()?, json)?;
+        Command::Stats { db, out } => {
+            let handle = query::open(&db.db)?;
+            print_stats(&handle.snapshot().stats()?, out.get())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { db, json } => check(&db.db, json),
-        Command::Compact { db, memory, json } => compact(&db.db, memory.memory_limit, json),
+        Command::Check { db, out } => {
+            require_db(&db.db)?;
+            check(&db.db, out.get())
+        }
+        Command::Compact { db, memory, out } => {
+            require_db(&db.db)?;
+            compact(&db.db, memory.memory_limit, out.get())
+        }
         Command::Gen {
             visitors,
             seed,
@@ -700,7 +807,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn explain(
     db: Option<PathBuf>,
     seg: &SegmentArgs,
-    json: bool,
+    format: OutputFormat,
     segment: &OsStr,
 ) -> anyhow::Result<ExitCode> {
     let range = seg.range()?;
@@ -715,8 +822,13 @@ fn explain(
         ));
     }
     let segment = segment_arg(segment)?;
-    query::explain(db.as_deref(), &segment, seg.dialect.into(), &range, json)?;
-    Ok(ExitCode::SUCCESS)
+    let a = query::explain(db.as_deref(), &segment, seg.dialect.into(), &range)?;
+    print_as(
+        format,
+        || a.tree().trim_end().to_string(),
+        || a.doc(),
+        || a.csv(),
+    )
 }
 
 /// `sightline gen`: JSON Lines to `out`, or to standard output.
@@ -761,6 +873,7 @@ trait Answer {
     fn doc(&self) -> serde_json::Value;
     fn header(&self) -> String;
     fn table(&self) -> String;
+    fn csv(&self) -> anyhow::Result<String>;
 }
 
 macro_rules! answer {
@@ -775,6 +888,9 @@ macro_rules! answer {
             fn table(&self) -> String {
                 <$t>::table(self)
             }
+            fn csv(&self) -> anyhow::Result<String> {
+                <$t>::csv(self)
+            }
         }
     };
 }
@@ -782,15 +898,49 @@ answer!(report::ReportAnswer);
 answer!(funnel::FunnelAnswer);
 answer!(cohorts::CohortsAnswer);
 
-/// Prints `answer` as one JSON document, or as its header and table.
-fn show(json: bool, answer: &dyn Answer) -> anyhow::Result<ExitCode> {
-    if json {
-        outln!("{}", answer.doc());
-    } else {
-        outln!("{}", answer.header());
-        outln!("{}", answer.table());
+/// Prints `answer` as one JSON document, as its header and table, or as CSV.
+fn show(format: OutputFormat, answer: &dyn Answer) -> anyhow::Result<ExitCode> {
+    print_as(
+        format,
+        || format!("{}\n{}", answer.header(), answer.table()),
+        || answer.doc(),
+        || answer.csv(),
+    )
+}
+
+/// What a `--db` that is no database says to do.
+fn make_one(path: &Path) -> String {
+    let p = path.display();
+    format!(
+        "create one with `sightline import --db {p} FILE…` or `sightline demo --db {p}`, or \
+         pass --db DIR / set SIGHTLINE_DB"
+    )
+}
+
+/// Checks that there is a database at `path` for a command that reads one: anything
+/// else is a usage error (exit status 2) saying what is there and what to do.
+pub(crate) fn require_db(path: &Path) -> anyhow::Result<()> {
+    let p = path.display();
+    match Db::probe(path)? {
+        sightline::DbLocation::Database => Ok(()),
+        sightline::DbLocation::Missing => Err(out::usage(format!(
+            "no database at {p} ({})",
+            make_one(path)
+        ))),
+        sightline::DbLocation::NotADirectory => Err(out::usage(format!(
+            "no database at {p}: it is a file, not a database directory ({})",
+            make_one(path)
+        ))),
+        sightline::DbLocation::Empty => Err(out::usage(format!(
+            "no database at {p}: the directory is empty ({})",
+            make_one(path)
+        ))),
+        _ => Err(out::usage(format!(
+            "no database at {p}: the directory has no manifest (MANIFEST-…), so it is not \
+             a sightline database ({})",
+            make_one(path)
+        ))),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// How a writing command opens (or creates) its database.
@@ -832,6 +982,25 @@ fn import_files(
             }
             _ => {}
         }
+    }
+    // A database is created only where it does not mix its files with the user's.
+    match Db::probe(path)? {
+        sightline::DbLocation::NotADirectory => {
+            return Err(out::usage(format!(
+                "--db {} is a file; a database is a directory: name a new or existing \
+                 database directory",
+                path.display()
+            )));
+        }
+        sightline::DbLocation::Other { example } => {
+            return Err(out::usage(format!(
+                "{} is not a sightline database (it has no manifest, and holds other files \
+                 such as `{example}`); refusing to create a database among them: choose a \
+                 new or empty directory for --db",
+                path.display()
+            )));
+        }
+        _ => {}
     }
     let t0 = Instant::now();
     let created = !path.exists();
@@ -910,22 +1079,24 @@ fn import(
     path: &Path,
     opts: Writing,
     iopts: ImportOptions,
-    json: bool,
+    format: OutputFormat,
     files: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
-    let out = import_files(path, opts, iopts, files, json)?;
+    let out = import_files(path, opts, iopts, files, format != OutputFormat::Table)?;
     // The import is committed: failing to print its summary must not look like a
     // failed import (a wrapper that retries on failure would import twice), so it is
     // reported on standard error and the status stays 0.
-    if let Err(e) = print_import(&out, json).and_then(|()| out::flush()) {
+    let printed = print_import(&out, format).and_then(|()| Ok(out::flush()?));
+    if let Err(e) = printed {
         out::abandon();
-        if !e.is_closed_pipe() {
+        let closed = out::output_error(&e).is_some_and(out::OutputError::is_closed_pipe);
+        if !closed {
             errln!(
                 "warning: the import was committed (generation {}, {} events), but its \
                  summary could not be written: {}",
                 out.summary.generation,
                 out.summary.events,
-                e.0
+                e
             );
         }
     }
@@ -937,17 +1108,57 @@ fn import(
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_import(out: &ImportOutcome, json: bool) -> Result<(), out::OutputError> {
+/// The columns of the import summary's CSV (the document's keys but `errors`).
+const IMPORT_COLUMNS: [&str; 7] = [
+    "events",
+    "visits",
+    "visitors",
+    "rejected",
+    "generation",
+    "elapsedMs",
+    "eventsPerSecond",
+];
+
+/// The columns of `stats`'s CSV: every key of its document.
+const STATS_COLUMNS: [&str; 11] = [
+    "events",
+    "visits",
+    "visitors",
+    "actions",
+    "conversions",
+    "revenue",
+    "firstEvent",
+    "lastEvent",
+    "parts",
+    "bytes",
+    "generation",
+];
+
+/// `doc`'s values of `columns` as CSV: a header row and one row.
+fn one_row_csv(doc: &serde_json::Value, columns: &[&str]) -> anyhow::Result<String> {
+    let row = columns
+        .iter()
+        .map(|k| query::csv_cell(doc.get(*k).unwrap_or(&serde_json::Value::Null)))
+        .collect();
+    out::csv(columns, [row])
+}
+
+fn print_import(out: &ImportOutcome, format: OutputFormat) -> anyhow::Result<()> {
     let s = &out.summary;
     let rate = s.events as f64 / out.elapsed.max(1e-9);
-    if json {
-        let doc = json!({
-            "events": s.events, "visits": s.visits, "visitors": s.visitors, "rejected": out.rejected,
-            "generation": s.generation, "elapsedMs": (out.elapsed * 1000.0).round() as u64,
-            "eventsPerSecond": rate.round() as u64,
-            "errors": out.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
-        });
+    let doc = json!({
+        "events": s.events, "visits": s.visits, "visitors": s.visitors, "rejected": out.rejected,
+        "generation": s.generation, "elapsedMs": (out.elapsed * 1000.0).round() as u64,
+        "eventsPerSecond": rate.round() as u64,
+        "errors": out.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+    });
+    if format == OutputFormat::Json {
         outln!("{doc}");
+    } else if format == OutputFormat::Csv {
+        out!("{}", one_row_csv(&doc, &IMPORT_COLUMNS)?);
+        for e in &out.errors {
+            errln!("  skipped {e}");
+        }
     } else {
         outln!(
             "imported {} events, {} visits, {} visitors, {} rejected in {:.2} s ({} events/s)",
@@ -973,16 +1184,23 @@ fn rfc3339(ms: Option<i64>) -> serde_json::Value {
         .map_or(serde_json::Value::Null, |t| json!(t.to_string()))
 }
 
-fn print_stats(s: &Stats, json: bool) -> Result<(), out::OutputError> {
-    if json {
-        let doc = json!({
-            "events": s.events, "visits": s.visits, "visitors": s.visitors, "actions": s.actions,
-            "conversions": s.conversions, "revenue": s.revenue,
-            "firstEvent": rfc3339(s.first_event), "lastEvent": rfc3339(s.last_event),
-            "parts": s.parts, "bytes": s.bytes, "generation": s.generation,
-        });
-        outln!("{doc}");
-        return Ok(());
+fn print_stats(s: &Stats, format: OutputFormat) -> anyhow::Result<()> {
+    let doc = json!({
+        "events": s.events, "visits": s.visits, "visitors": s.visitors, "actions": s.actions,
+        "conversions": s.conversions, "revenue": s.revenue,
+        "firstEvent": rfc3339(s.first_event), "lastEvent": rfc3339(s.last_event),
+        "parts": s.parts, "bytes": s.bytes, "generation": s.generation,
+    });
+    match format {
+        OutputFormat::Json => {
+            outln!("{doc}");
+            return Ok(());
+        }
+        OutputFormat::Csv => {
+            out!("{}", one_row_csv(&doc, &STATS_COLUMNS)?);
+            return Ok(());
+        }
+        OutputFormat::Table => {}
     }
     let per_event = if s.events > 0 {
         format!("{:.1}", s.bytes as f64 / s.events as f64)
@@ -1009,14 +1227,17 @@ fn print_stats(s: &Stats, json: bool) -> Result<(), out::OutputError> {
     Ok(())
 }
 
-fn compact(path: &Path, memory_limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+fn compact(path: &Path, memory_limit: usize, format: OutputFormat) -> anyhow::Result<ExitCode> {
     let db = Db::builder()
         .auto_compact(false)
         .memory_limit(memory_limit)
         .open(path)?;
     let c = db.compact()?;
-    if json {
-        outln!("{}", serde_json::to_value(c)?);
+    let doc = serde_json::to_value(c)?;
+    if format == OutputFormat::Json {
+        outln!("{doc}");
+    } else if format == OutputFormat::Csv {
+        out!("{}", one_row_csv(&doc, &COMPACT_COLUMNS)?);
     } else {
         outln!(
             "parts {} → {}, bytes {} → {} ({} parts merged, data of {} visitors dropped; generation {})",
@@ -1032,15 +1253,42 @@ fn compact(path: &Path, memory_limit: usize, json: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+/// The columns of `compact`'s CSV: every key of its document.
+const COMPACT_COLUMNS: [&str; 7] = [
+    "partsBefore",
+    "partsAfter",
+    "bytesBefore",
+    "bytesAfter",
+    "partsMerged",
+    "visitorsDropped",
+    "generation",
+];
+
+fn check(path: &Path, format: OutputFormat) -> anyhow::Result<ExitCode> {
     let report = sightline::check(path)?;
-    if json {
+    let problems: Vec<String> = report.problems.iter().map(|e| e.to_string()).collect();
+    let orphans: Vec<String> = report
+        .orphans
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if format == OutputFormat::Json {
         let doc = json!({
-            "ok": report.is_ok(), "generation": report.generation, "files": report.files, "bytes": report.bytes,
-            "problems": report.problems.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
-            "orphans": report.orphans.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "ok": report.is_ok(), "generation": report.generation, "files": report.files,
+            "bytes": report.bytes, "problems": problems, "orphans": orphans,
         });
         outln!("{doc}");
+    } else if format == OutputFormat::Csv {
+        let row = vec![
+            report.is_ok().to_string(),
+            report.generation.to_string(),
+            report.files.to_string(),
+            report.bytes.to_string(),
+            problems.join("; "),
+            orphans.join("; "),
+        ];
+        let head = ["ok", "generation", "files", "bytes", "problems", "orphans"];
+        out!("{}", out::csv(&head, [row])?);
     } else {
         for p in &report.problems {
             outln!("CORRUPT {p}");
@@ -1067,28 +1315,45 @@ fn check(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
-    if path.exists() {
-        let ours = std::fs::read_dir(path).is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with("MANIFEST-"))
-            })
-        });
-        anyhow::ensure!(
-            ours,
-            "{} exists and is not a sightline database; choose another --db",
-            path.display()
-        );
-        std::fs::remove_dir_all(path)
-            .with_context(|| format!("remove old demo at {}", path.display()))?;
+/// `text` as one shell word: as it is when it needs no quoting, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./-=+:,@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
-    std::fs::create_dir_all(path)?;
-    let input = path.join("demo-input.jsonl");
+}
+
+fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
+    match Db::probe(path)? {
+        sightline::DbLocation::Database => std::fs::remove_dir_all(path)
+            .with_context(|| format!("remove old demo at {}", path.display()))?,
+        sightline::DbLocation::Missing | sightline::DbLocation::Empty => {}
+        _ => {
+            return Err(out::usage(format!(
+                "{} exists and is not a sightline database; choose another --db",
+                path.display()
+            )));
+        }
+    }
+    // The generated input is a temporary file outside the database directory (where
+    // it would make the directory look like someone else's), removed however the demo
+    // ends.
+    struct Removed(PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let input = Removed(
+        std::env::temp_dir().join(format!("sightline-demo-input-{}.jsonl", std::process::id())),
+    );
+    let input = &input.0;
     let t0 = Instant::now();
     let g = {
-        let f = std::fs::File::create(&input)?;
+        let f = std::fs::File::create(input)
+            .with_context(|| format!("create the demo's input {}", input.display()))?;
         write_jsonl(
             &GenOptions {
                 visitors,
@@ -1098,13 +1363,13 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             BufWriter::with_capacity(1 << 20, f),
         )?
     };
+    // The input is a temporary file, removed after the import: its path is not shown.
     outln!(
-        "generated {} events of {} visitors ({} visits) in {:.2} s → {}",
+        "generated {} events of {} visitors ({} visits) in {:.2} s",
         g.events,
         g.visitors,
         g.visits,
         t0.elapsed().as_secs_f64(),
-        input.display()
     );
     let out = import_files(
         path,
@@ -1113,10 +1378,9 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
             memory_limit: sightline::DEFAULT_MEMORY_LIMIT,
         },
         ImportOptions::default(),
-        std::slice::from_ref(&input),
+        std::slice::from_ref(input),
         false,
     )?;
-    std::fs::remove_file(&input)?;
     outln!(
         "imported in {:.2} s ({} events/s)\n",
         out.elapsed,
@@ -1124,13 +1388,19 @@ fn demo(path: &Path, visitors: u64, seed: u64) -> anyhow::Result<()> {
     );
     let db = Db::open_read_only(path)?;
     let snap = db.snapshot();
-    print_stats(&snap.stats()?, false)?;
+    outln!(
+        "$ sightline stats --db {}",
+        shell_word(&path.display().to_string())
+    );
+    print_stats(&snap.stats()?, OutputFormat::Table)?;
     print_holdings(&snap)?;
     demo_analyses(&snap, path)?;
-    outln!(
-        "\ndatabase: {}   try: sightline repl --db {0}   sightline report --db {0} --by pageUrl",
-        path.display()
-    );
+    let db = shell_word(&path.display().to_string());
+    outln!("\nthe database is {db}; next, try:");
+    outln!("$ sightline query --db {db} 'countryCode==de;visitCount>1'");
+    outln!("$ sightline report --db {db} --by pageUrl --limit 10 --segment referrerType==search");
+    outln!("$ sightline report --db {db} --by visitorId --segment visitConverted==1 --format csv");
+    outln!("$ sightline repl --db {db}");
     Ok(())
 }
 
@@ -1148,7 +1418,7 @@ fn print_holdings(snap: &sightline::Snapshot) -> anyhow::Result<()> {
     let catalog = snap.catalog();
     for dim in catalog.dimensions() {
         let custom = snap.custom_dimensions().iter().any(|c| c.name == dim.name);
-        if dim.ty == sightline::DimType::Number || custom {
+        if dim.ty == sightline::DimType::Number || custom || !segments_accept(snap, &dim.name) {
             continue;
         }
         let values = snap.dimension_values(&dim.name, "", 3)?;
@@ -1172,11 +1442,17 @@ fn print_holdings(snap: &sightline::Snapshot) -> anyhow::Result<()> {
     if !custom.is_empty() {
         let list: Vec<String> = custom
             .iter()
+            .filter(|c| segments_accept(snap, &c.name))
             .map(|c| format!("{} ({})", c.name, c.ty.name()))
             .collect();
         outln!("custom dimensions: {}", list.join(", "));
     }
     Ok(())
+}
+
+/// Whether a segment can name dimension `name` (the list shows only names one can use).
+fn segments_accept(snap: &sightline::Snapshot, name: &str) -> bool {
+    snap.compile(&format!("{name}!="), Dialect::Default).is_ok()
 }
 
 /// The funnel the generator's shop has: cart → checkout → payment → thank-you (URL
@@ -1195,18 +1471,19 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
         dialect: Dialect::Default,
         range: &sightline::TimeRange::ALL,
     };
-    outln!("\n$ sightline report --by country --limit 5");
+    let db = shell_word(&path.display().to_string());
+    outln!("\n$ sightline report --db {db} --by country --limit 5");
     outln!("{}", report::report(snap, all, "country", Some(5))?.table());
 
     outln!(
-        "\n$ sightline funnel --step {}",
+        "\n$ sightline funnel --db {db} --step {}",
         DEMO_FUNNEL.join(" --step ")
     );
     let steps = DEMO_FUNNEL.map(String::from);
     let f = funnel::funnel(snap, all, &steps, FunnelScope::Visit, None)?;
     outln!("{}", f.table());
 
-    outln!("\n$ sightline cohorts --period week --periods 6");
+    outln!("\n$ sightline cohorts --db {db} --period week --periods 6");
     outln!("{}", cohorts::cohorts(snap, all, Period::Week, 6)?.table());
 
     // A visitor worth a look: a few visits, an order, not too many events.
@@ -1222,7 +1499,8 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
         .or_else(|| pick(&|r| r.visits >= 2))
         .or_else(|| pick(&|_| true));
     if let Some(sightline::ReportValue::Text(id)) = row.map(|r| &r.value) {
-        outln!("\n$ sightline visitor {id}   (3 events per visit shown here)");
+        outln!("\n$ sightline visitor --db {db} {}", shell_word(id));
+        outln!("(3 events per visit shown here; the command shows them all)");
         let v = visitor::visitor(snap, path, id)?;
         outln!("{}", v.table(Some(3)));
     }

@@ -98,3 +98,19 @@ impl std::error::Error for UsageError {}
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
+
+/// CSV text (the `csv` crate's quoting): a header row, then `rows`.
+pub fn csv<S: AsRef<str>>(
+    header: &[S],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header.iter().map(AsRef::as_ref))?;
+    for row in rows {
+        w.write_record(&row)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("cannot write CSV: {}", e.error()))?;
+    Ok(String::from_utf8(bytes)?)
+}

@@ -15,52 +15,143 @@ use sightline::{
 
 use crate::range;
 
-/// Opens the database at `path` for reading; a missing directory is a usage error.
+/// Opens the database at `path` for reading. No database there is a usage error
+/// saying how to make one (exit status 2).
 pub fn open(path: &Path) -> anyhow::Result<Db> {
-    if !path.exists() {
-        return Err(crate::out::usage(format!(
-            "no database at {}; create one with `sightline import --db {0} FILE…`",
-            path.display()
-        )));
-    }
+    crate::require_db(path)?;
     Ok(Db::open_read_only(path)?)
 }
 
-/// Prints the summary of the visits `text` selects in `range`.
+/// The summary of the visits a segment selects, with what it was asked about.
+pub struct QueryAnswer {
+    /// The parsed segment.
+    pub segment: Segment,
+    /// The range.
+    pub range: TimeRange,
+    /// The library's summary.
+    pub summary: Summary,
+    /// Selected visits with at least one conversion (`visitConverted==1`).
+    pub converted: u64,
+    /// Time to select and sum.
+    pub elapsed: Duration,
+}
+
+/// The summary of the visits `text` selects in `range`.
 pub fn query(
-    path: &Path,
+    snap: &Snapshot,
     text: &str,
     dialect: Dialect,
     range: &TimeRange,
-    json: bool,
-) -> anyhow::Result<()> {
-    let db = open(path)?;
-    let snap = db.snapshot();
+) -> anyhow::Result<QueryAnswer> {
     let t0 = Instant::now();
     let compiled = snap.compile(text, dialect)?;
-    let summary = snap.summary(&compiled, range)?;
-    let elapsed = t0.elapsed();
-    if json {
-        outln!(
-            "{}",
-            summary_doc(compiled.segment(), &summary, range, elapsed)
-        );
-    } else {
-        outln!("segment: {}", canonical(compiled.segment()));
-        outln!("range:   {}", range::describe(range));
-        outln!("{}", summary_table(&summary));
-    }
-    Ok(())
+    let selection = snap.select(&compiled, range)?;
+    let summary = snap.summarize(&selection)?;
+    // Converted visits, for the conversion rate: the selection ∩ visitConverted==1.
+    let converted = snap.select(&snap.compile("visitConverted==1", Dialect::Default)?, range)?;
+    let converted = selection
+        .parts
+        .iter()
+        .zip(&converted.parts)
+        .map(|(a, b)| a.intersection_len(b))
+        .sum();
+    Ok(QueryAnswer {
+        segment: compiled.segment().clone(),
+        range: *range,
+        summary,
+        converted,
+        elapsed: t0.elapsed(),
+    })
 }
 
-/// Prints the parsed form of `text`, and with a database its plan and cardinalities.
+/// The columns of `query`'s CSV and the rate keys of its document, in order.
+const QUERY_COLUMNS: [&str; 12] = [
+    "visits",
+    "visitors",
+    "actions",
+    "conversions",
+    "revenue",
+    "bounces",
+    "sumVisitDuration",
+    "convertedVisits",
+    "actionsPerVisit",
+    "bounceRate",
+    "conversionRate",
+    "avgVisitDuration",
+];
+
+impl QueryAnswer {
+    /// [`summary_doc`] plus `convertedVisits` and `conversionRate`.
+    pub fn doc(&self) -> Value {
+        let mut doc = summary_doc(&self.segment, &self.summary, &self.range, self.elapsed);
+        if let Value::Object(map) = &mut doc {
+            map.insert("convertedVisits".into(), json!(self.converted));
+            map.insert(
+                "conversionRate".into(),
+                ratio(self.converted as f64, self.summary.visits),
+            );
+        }
+        doc
+    }
+
+    /// The segment and range lines, then the summary table.
+    pub fn table(&self) -> String {
+        format!(
+            "{}\n{}",
+            header(&self.segment, &self.range),
+            summary_table_with(&self.summary, Some(self.converted))
+        )
+    }
+
+    /// One header row and one row: the counts, then the rates (empty when no visit is
+    /// selected).
+    pub fn csv(&self) -> anyhow::Result<String> {
+        let doc = self.doc();
+        let row = QUERY_COLUMNS
+            .iter()
+            .map(|k| csv_cell(doc.get(*k).unwrap_or(&Value::Null)))
+            .collect();
+        crate::out::csv(&QUERY_COLUMNS, [row])
+    }
+}
+
+/// A JSON scalar as a CSV field: strings as they are, null as an empty field.
+pub fn csv_cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        // Numbers as the other CSV fields print them (`45`, not JSON's `45.0`).
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or(String::new(), |x| x.to_string()),
+        v => v.to_string(),
+    }
+}
+
+/// `part / visits` as JSON, null without visits.
+fn ratio(part: f64, visits: u64) -> Value {
+    if visits == 0 {
+        Value::Null
+    } else {
+        json!(part / visits as f64)
+    }
+}
+
+/// The parsed form of `text`, and with a database its plan and cardinalities.
+pub struct ExplainAnswer {
+    /// The parsed segment.
+    pub segment: Segment,
+    /// Its dialect.
+    pub dialect: Dialect,
+    /// The plan and range, with a database.
+    pub plan: Option<(Explain, TimeRange)>,
+}
+
+/// Parses `text` (and, with a database at `path`, plans it over `range`).
 pub fn explain(
     path: Option<&Path>,
     text: &str,
     dialect: Dialect,
     range: &TimeRange,
-    json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExplainAnswer> {
     let (segment, plan) = match path {
         None => (
             sightline::parse_segment(text, dialect).map_err(sightline::Error::from)?,
@@ -74,13 +165,63 @@ pub fn explain(
             (compiled.segment().clone(), Some(plan))
         }
     };
-    let plan = plan.as_ref().map(|p| (p, range));
-    if json {
-        outln!("{}", explain_doc(&segment, dialect, plan));
-    } else {
-        out!("{}", explain_tree(&segment, dialect, plan));
+    Ok(ExplainAnswer {
+        segment,
+        dialect,
+        plan: plan.map(|p| (p, *range)),
+    })
+}
+
+impl ExplainAnswer {
+    fn plan(&self) -> Option<(&Explain, &TimeRange)> {
+        self.plan.as_ref().map(|(p, r)| (p, r))
     }
-    Ok(())
+
+    /// [`explain_doc`].
+    pub fn doc(&self) -> Value {
+        explain_doc(&self.segment, self.dialect, self.plan())
+    }
+
+    /// [`explain_tree`].
+    pub fn tree(&self) -> String {
+        explain_tree(&self.segment, self.dialect, self.plan())
+    }
+
+    /// One row per condition: its group (1-based; the groups are AND-ed, the conditions
+    /// of a group OR-ed), name, operator and decoded value; with a database also its
+    /// level, method and the rows and visits it matched.
+    pub fn csv(&self) -> anyhow::Result<String> {
+        let mut head = vec!["group", "name", "op", "value"];
+        if self.plan.is_some() {
+            head.extend(["level", "method", "rows", "visits"]);
+        }
+        let mut rows = Vec::new();
+        for (gi, g) in self.segment.groups.iter().enumerate() {
+            for (ci, c) in g.conditions.iter().enumerate() {
+                let mut row = vec![
+                    (gi + 1).to_string(),
+                    c.name.clone(),
+                    c.op.as_str().to_string(),
+                    c.value.clone(),
+                ];
+                if let Some((p, _)) = &self.plan {
+                    match p.groups.get(gi).and_then(|g| g.conditions.get(ci)) {
+                        Some(c) => row.extend([
+                            c.level.to_string(),
+                            c.method.to_string(),
+                            c.stats.rows.to_string(),
+                            c.stats.visits.to_string(),
+                        ]),
+                        None => {
+                            row.extend([String::new(), String::new(), String::new(), String::new()])
+                        }
+                    }
+                }
+                rows.push(row);
+            }
+        }
+        crate::out::csv(&head, rows)
+    }
 }
 
 /// The canonical text of a segment, or `(all visits)` for the empty one.
@@ -132,10 +273,20 @@ pub fn to_doc(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap_or_else(|_| json!({}))
 }
 
-/// The `docs/analytics.md` `query` document, plus `segment` (canonical text), `range` and
-/// `elapsedMs`.
+/// The `docs/analytics.md` `query` document, plus the rates of the table
+/// (`actionsPerVisit`, `bounceRate`, `avgVisitDuration` in seconds: null without
+/// visits), `segment` (canonical text), `range` and `elapsedMs`.
 pub fn summary_doc(segment: &Segment, s: &Summary, range: &TimeRange, elapsed: Duration) -> Value {
-    annotate(to_doc(s), segment, range, elapsed)
+    let mut doc = to_doc(s);
+    if let Value::Object(map) = &mut doc {
+        map.insert("actionsPerVisit".into(), ratio(s.actions as f64, s.visits));
+        map.insert("bounceRate".into(), ratio(s.bounces as f64, s.visits));
+        map.insert(
+            "avgVisitDuration".into(),
+            ratio(s.sum_visit_duration as f64, s.visits),
+        );
+    }
+    annotate(doc, segment, range, elapsed)
 }
 
 /// The two lines the command-line tables start with: segment and range.
@@ -198,6 +349,11 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// A summary as a two-column table, with the usual ratios below the counts.
 pub fn summary_table(s: &Summary) -> String {
+    summary_table_with(s, None)
+}
+
+/// [`summary_table`], with the converted visits and the conversion rate when known.
+pub fn summary_table_with(s: &Summary, converted: Option<u64>) -> String {
     let mut rows = vec![
         ("visits", s.visits.to_string()),
         ("visitors", s.visitors.to_string()),
@@ -207,6 +363,9 @@ pub fn summary_table(s: &Summary) -> String {
         ("bounces", s.bounces.to_string()),
         ("sum visit duration", format!("{} s", s.sum_visit_duration)),
     ];
+    if let Some(c) = converted {
+        rows.push(("converted visits", c.to_string()));
+    }
     if s.visits > 0 {
         let v = s.visits as f64;
         rows.extend([
@@ -220,6 +379,9 @@ pub fn summary_table(s: &Summary) -> String {
                 duration(s.sum_visit_duration as f64 / v),
             ),
         ]);
+        if let Some(c) = converted {
+            rows.push(("conversion rate", format!("{:.1} %", 100.0 * c as f64 / v)));
+        }
     }
     let mut t = table();
     for (k, v) in rows {

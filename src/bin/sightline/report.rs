@@ -58,6 +58,54 @@ impl ReportAnswer {
         )
     }
 
+    /// A header row (the dimension, visits, visitsShare, visitors, actions,
+    /// conversions, revenue, hits for action- and conversion-level dimensions, others),
+    /// then one row per table row. The value is empty in the null row and in the others
+    /// row, which has the number of values it sums under `others`; visitsShare is the
+    /// fraction of the selection's visits.
+    pub fn csv(&self) -> anyhow::Result<String> {
+        let r = &self.report;
+        let hits = r.level != Level::Visit;
+        let mut head = vec![
+            r.by.as_str(),
+            "visits",
+            "visitsShare",
+            "visitors",
+            "actions",
+        ];
+        head.extend(["conversions", "revenue"]);
+        if hits {
+            head.push("hits");
+        }
+        head.push("others");
+        let rows = r.rows.iter().map(|row| {
+            let value = match (&row.value, row.others) {
+                (_, Some(_)) | (ReportValue::Null, _) => String::new(),
+                (v, None) => v.display(),
+            };
+            let share = if r.total.visits == 0 {
+                String::new()
+            } else {
+                (row.visits as f64 / r.total.visits as f64).to_string()
+            };
+            let mut cells = vec![
+                value,
+                row.visits.to_string(),
+                share,
+                row.visitors.to_string(),
+                row.actions.to_string(),
+                row.conversions.to_string(),
+                row.revenue.to_string(),
+            ];
+            if hits {
+                cells.push(row.hits.unwrap_or(0).to_string());
+            }
+            cells.push(row.others.map_or(String::new(), |k| k.to_string()));
+            cells
+        });
+        crate::out::csv(&head, rows)
+    }
+
     /// A caption line, the table, and the selection's totals.
     pub fn table(&self) -> String {
         let r = &self.report;

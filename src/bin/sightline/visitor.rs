@@ -56,8 +56,8 @@ pub struct VisitorAnswer {
     pub elapsed: Duration,
 }
 
-/// The profile of visitor `id`; an unknown id is an error (exit status 1) naming it and
-/// the database at `path`.
+/// The profile of visitor `id`; an unknown id is a usage error (exit status 2) naming
+/// it and the database at `path`.
 pub fn visitor(snap: &Snapshot, path: &Path, id: &str) -> anyhow::Result<VisitorAnswer> {
     let t0 = Instant::now();
     match snap.visitor(id)? {
@@ -65,7 +65,11 @@ pub fn visitor(snap: &Snapshot, path: &Path, id: &str) -> anyhow::Result<Visitor
             profile,
             elapsed: t0.elapsed(),
         }),
-        None => anyhow::bail!("no visitor `{id}` in {}", path.display()),
+        None => Err(crate::out::usage(format!(
+            "no visitor `{id}` in {} (`sightline report --db {0} --by visitorId` lists the \
+             visitors)",
+            path.display()
+        ))),
     }
 }
 
@@ -273,6 +277,44 @@ impl VisitorAnswer {
             "visits": p.visits.iter().map(visit_json).collect::<Vec<_>>(),
             "elapsedMs": query::millis(self.elapsed),
         })
+    }
+
+    /// A header row (visitId, visitStart, ts, type, pageUrl, pageTitle, eventCategory,
+    /// eventAction, eventName, eventValue, goalId, revenue, otherFields), then one row
+    /// per event of every visit, in time order; otherFields holds any other field as
+    /// `name=value`, separated by `; `.
+    pub fn csv(&self) -> anyhow::Result<String> {
+        let mut head = vec!["visitId", "visitStart", "ts", "type"];
+        head.extend(SHOWN_FIELDS);
+        head.push("otherFields");
+        let mut rows = Vec::new();
+        for v in &self.profile.visits {
+            for e in &v.events {
+                let mut row = vec![
+                    v.visit_id.to_string(),
+                    instant(v.start),
+                    instant(e.ts),
+                    e.kind.name().to_string(),
+                ];
+                for f in SHOWN_FIELDS {
+                    row.push(
+                        e.fields
+                            .iter()
+                            .find(|(n, _)| n == f)
+                            .map_or(String::new(), |(_, v)| dim_text(v)),
+                    );
+                }
+                let other: Vec<String> = e
+                    .fields
+                    .iter()
+                    .filter(|(n, _)| !SHOWN_FIELDS.contains(&n.as_str()))
+                    .map(|(n, v)| format!("{n}={}", dim_text(v)))
+                    .collect();
+                row.push(other.join("; "));
+                rows.push(row);
+            }
+        }
+        crate::out::csv(&head, rows)
     }
 
     /// The totals, then every visit (oldest first) with its key dimensions and its
