@@ -825,3 +825,73 @@ fn probe_tells_databases_from_other_directories() {
     std::fs::write(at("db").join("README"), "").unwrap();
     assert_eq!(Db::probe(&at("db")).unwrap(), DbLocation::Database);
 }
+
+#[test]
+fn same_row_conditions_warn_in_explain_and_query() {
+    let (_dir, db) = shop();
+    let both = "pageUrl=@/home;pageUrl=@/cart";
+    // query: the answer on stdout as usual (no single URL has both: 0 visits), the
+    // warning with a caret on stderr.
+    let out = sightline(&["query", "--db", &db, "--json", both]);
+    assert_eq!(json_of(&out)["visits"], 0);
+    let err = text(&out.stderr);
+    assert!(err.contains("warning: `pageUrl=@/home` and `pageUrl=@/cart`"), "{err}");
+    assert!(err.contains("same action row"), "{err}");
+    assert!(
+        err.contains("sightline funnel --step 'pageUrl=@/home' --step 'pageUrl=@/cart'"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{both}\n{}^", " ".repeat(15))), "{err}");
+    // Without the conflict, no warning.
+    let out = sightline(&["query", "--db", &db, "pageUrl=@/home,pageUrl=@/cart"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!text(&out.stderr).contains("warning"), "{}", describe(&out));
+
+    // explain, with and without a database: in the tree, and in the document.
+    for db_args in [vec![], vec!["--db", db.as_str()]] {
+        let mut args = vec!["explain"];
+        args.extend(&db_args);
+        args.push("pageTitle==Home;pageTitle==Cart");
+        let out = sightline(&args);
+        assert!(out.status.success(), "{}", describe(&out));
+        let tree = text(&out.stdout);
+        assert!(tree.contains("warning: `pageTitle==Home` and `pageTitle==Cart`"), "{tree}");
+        assert!(tree.contains("selects no visit"), "{tree}");
+        args.insert(1, "--json");
+        let doc = json_of(&sightline(&args));
+        let w = &doc["warnings"][0];
+        assert_eq!(w["offset"], 16, "{doc}");
+        assert!(w["message"].as_str().unwrap().contains("same action row"), "{doc}");
+    }
+    let doc = json_of(&sightline(&["explain", "--json", "pageUrl=@/cart"]));
+    assert_eq!(doc["warnings"], Value::Array(vec![]), "{doc}");
+}
+
+#[test]
+fn import_warns_about_misspelt_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"ts\":\"2026-01-05T10:00:00Z\",\"visitorId\":\"a\",\"contryCode\":\"fr\"}\n\
+         {\"ts\":\"2026-01-05T10:01:00Z\",\"visitorId\":\"a\",\"contryCode\":\"fr\"}\n",
+    )
+    .unwrap();
+    let db = dir.path().join("db");
+    let out = sightline(&["import", "--db", s(&db), s(&input)]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("in.jsonl:1: key `contryCode` is not a field; did you mean `countryCode`?"),
+        "{err}"
+    );
+    assert!(err.contains("2 rows"), "{err}");
+
+    let db2 = dir.path().join("db2");
+    let doc = json_of(&sightline(&["import", "--db", s(&db2), "--output-format", "json", s(&input)]));
+    let w = &doc["warnings"][0];
+    assert_eq!(w["key"], "contryCode", "{doc}");
+    assert_eq!(w["didYouMean"], "countryCode", "{doc}");
+    assert_eq!((w["line"].as_u64(), w["rows"].as_u64()), (Some(1), Some(2)), "{doc}");
+    assert!(w["file"].as_str().unwrap().ends_with("in.jsonl"), "{doc}");
+}

@@ -139,6 +139,18 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Parses and compiles `text` against this catalog (what
+    /// [`Snapshot::compile`](crate::Snapshot::compile) does with the database's), for
+    /// checks without a database: `Catalog::new(&[])` knows the built-in dimensions.
+    pub fn compile(
+        &self,
+        text: &str,
+        dialect: crate::lang::Dialect,
+    ) -> Result<super::CompiledSegment, crate::lang::SegmentError> {
+        let seg = crate::lang::parse(text, dialect)?;
+        super::compile::compile(&seg, self, text)
+    }
+
     /// The catalog of a database with these custom dimensions.
     pub fn new(custom: &[CustomDim]) -> Catalog {
         let mut dims = builtin_dimensions();

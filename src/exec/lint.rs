@@ -20,6 +20,14 @@ pub struct SegmentWarning {
     pub message: String,
 }
 
+impl SegmentWarning {
+    /// Two lines: `input` (the segment's text) and a caret under [`Self::offset`], as
+    /// [`SegmentError::caret`](crate::SegmentError::caret) draws them.
+    pub fn caret(&self, input: &str) -> String {
+        crate::lang::SegmentError::new(input, self.offset, "").caret()
+    }
+}
+
 /// The warnings of `seg`: one per pair of AND-groups that each test only one and the
 /// same action-level dimension with positive conditions (the first pair per
 /// dimension).

@@ -405,8 +405,9 @@ one in the null row); action-level ones (pageUrl, pageTitle, eventCategory, …,
 dimensions) count in a row every visit having an action row with that value, and add
 \"hits\", the number of such rows; conversion-level ones (visitConvertedGoalId, revenue) do
 the same on conversion rows. Code dimensions (countryCode, …) are grouped lower-cased.
-Rows are sorted by visits, then value; --limit N keeps N rows and sums the rest into one
-\"others\" row (docs/analytics.md).
+Rows are sorted by visits, then value; --limit N keeps N rows and folds the rest into one
+\"others\" row: the distinct visits having any folded value, their distinct visitors and
+metrics, and the folded rows' hits summed (docs/analytics.md).
 
 Examples:
   sightline report --db shop.db --by country
@@ -419,14 +420,14 @@ Examples:
 header row (DIM, visits, visitsShare, visitors, actions, conversions, revenue, hits for
 action- and conversion-level dimensions, others), then one row per table row: the value
 is empty in the null row and in the others row, whose \"others\" is the number of values it
-sums. The visitor ids of a segment, e.g. for a mailing tool:
+folds. The visitor ids of a segment, e.g. for a mailing tool:
   sightline report --db shop.db --by visitorId --segment visitConverted==1 --format csv
 An unknown dimension is a usage error (exit status 2) that suggests the closest names.")]
     Report {
         /// The dimension to group by, e.g. countryCode, pageUrl, visitCount.
         #[arg(long, value_name = "DIM")]
         by: String,
-        /// Keep the first N rows and sum the rest into an "others" row (0, or absent:
+        /// Keep the first N rows and fold the rest into an "others" row (0, or absent:
         /// every row).
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
@@ -724,6 +725,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let segment = segment_arg(segment.as_deref().unwrap_or_default())?;
             let handle = query::open(&db.db)?;
             let a = query::query(&handle.snapshot(), &segment, seg.dialect.into(), &range)?;
+            query::print_warnings(&segment, &a.warnings);
             print_as(out.get(), || a.table(), || a.doc(), || a.csv())
         }
         Command::Explain {
@@ -823,6 +825,10 @@ fn explain(
     }
     let segment = segment_arg(segment)?;
     let a = query::explain(db.as_deref(), &segment, seg.dialect.into(), &range)?;
+    // The tree and the document carry the warnings; CSV rows have no place for them.
+    if format == OutputFormat::Csv {
+        query::print_warnings(&segment, &a.warnings);
+    }
     print_as(
         format,
         || a.tree().trim_end().to_string(),
@@ -955,6 +961,8 @@ struct ImportOutcome {
     summary: sightline::CommitSummary,
     rejected: u64,
     errors: Vec<sightline::RowError>,
+    /// Keys that look like misspelt fields, with the file each was seen in.
+    warnings: Vec<(String, sightline::KeyWarning)>,
     elapsed: f64,
     /// The database, still held: the import compacts it as needed before it ends.
     db: Db,
@@ -1053,6 +1061,7 @@ fn import_into(
     let mut tx = db.begin_write()?;
     let mut rejected = 0;
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let mut done = 0u64;
     for f in files {
         bar.set_message(f.display().to_string());
@@ -1061,6 +1070,8 @@ fn import_into(
         done += report.bytes;
         rejected += report.rejected;
         errors.extend(report.errors);
+        let name = f.display().to_string();
+        warnings.extend(report.warnings.into_iter().map(|w| (name.clone(), w)));
     }
     bar.set_message("committing");
     let summary = tx.commit()?;
@@ -1070,6 +1081,7 @@ fn import_into(
         summary,
         rejected,
         errors,
+        warnings,
         elapsed: t0.elapsed().as_secs_f64(),
         db: db.clone(),
     })
@@ -1151,7 +1163,25 @@ fn print_import(out: &ImportOutcome, format: OutputFormat) -> anyhow::Result<()>
         "generation": s.generation, "elapsedMs": (out.elapsed * 1000.0).round() as u64,
         "eventsPerSecond": rate.round() as u64,
         "errors": out.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "warnings": out.warnings.iter().map(|(file, w)| json!({
+            "file": file, "line": w.line, "key": w.key, "didYouMean": w.did_you_mean,
+            "rows": w.rows,
+        })).collect::<Vec<_>>(),
     });
+    // Misspelt-looking keys, on standard error (they never reject a row).
+    let warn = || {
+        for (file, w) in &out.warnings {
+            errln!(
+                "warning: {file}:{}: key `{}` is not a field; did you mean `{}`? \
+                 ({} rows keep it as a custom dimension `{}`)",
+                w.line,
+                w.key,
+                w.did_you_mean,
+                w.rows,
+                w.key
+            );
+        }
+    };
     if format == OutputFormat::Json {
         outln!("{doc}");
     } else if format == OutputFormat::Csv {
@@ -1159,6 +1189,7 @@ fn print_import(out: &ImportOutcome, format: OutputFormat) -> anyhow::Result<()>
         for e in &out.errors {
             errln!("  skipped {e}");
         }
+        warn();
     } else {
         outln!(
             "imported {} events, {} visits, {} visitors, {} rejected in {:.2} s ({} events/s)",
@@ -1175,6 +1206,7 @@ fn print_import(out: &ImportOutcome, format: OutputFormat) -> anyhow::Result<()>
         if out.rejected > out.errors.len() as u64 {
             errln!("  … and {} more", out.rejected - out.errors.len() as u64);
         }
+        warn();
     }
     Ok(())
 }

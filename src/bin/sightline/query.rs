@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use comfy_table::{CellAlignment, ContentArrangement, Table, modifiers, presets};
 use serde_json::{Value, json};
 use sightline::{
-    Catalog, Condition, Db, Dialect, DimType, Explain, Level, Segment, Selection, Snapshot,
+    Catalog, Condition, Db, Dialect, DimType, Explain, Level, Segment, SegmentWarning, Selection,
+    Snapshot,
     Summary, TimeRange,
 };
 
@@ -32,6 +33,8 @@ pub struct QueryAnswer {
     pub summary: Summary,
     /// Selected visits with at least one conversion (`visitConverted==1`).
     pub converted: u64,
+    /// [`sightline::CompiledSegment::warnings`].
+    pub warnings: Vec<SegmentWarning>,
     /// Time to select and sum.
     pub elapsed: Duration,
 }
@@ -45,6 +48,7 @@ pub fn query(
 ) -> anyhow::Result<QueryAnswer> {
     let t0 = Instant::now();
     let compiled = snap.compile(text, dialect)?;
+    let warnings = compiled.warnings();
     let selection = snap.select(&compiled, range)?;
     let summary = snap.summarize(&selection)?;
     // Converted visits, for the conversion rate: the selection ∩ visitConverted==1.
@@ -60,8 +64,17 @@ pub fn query(
         range: *range,
         summary,
         converted,
+        warnings,
         elapsed: t0.elapsed(),
     })
+}
+
+/// Prints `warnings` about the segment `text` on standard error, each with a caret.
+pub fn print_warnings(text: &str, warnings: &[SegmentWarning]) {
+    for w in warnings {
+        errln!("warning: {}", w.message);
+        errln!("{}", w.caret(text));
+    }
 }
 
 /// The columns of `query`'s CSV and the rate keys of its document, in order.
@@ -143,6 +156,9 @@ pub struct ExplainAnswer {
     pub dialect: Dialect,
     /// The plan and range, with a database.
     pub plan: Option<(Explain, TimeRange)>,
+    /// Conditions that rarely mean what they say (without a database, as far as the
+    /// built-in dimensions tell).
+    pub warnings: Vec<SegmentWarning>,
 }
 
 /// Parses `text` (and, with a database at `path`, plans it over `range`).
@@ -152,23 +168,31 @@ pub fn explain(
     dialect: Dialect,
     range: &TimeRange,
 ) -> anyhow::Result<ExplainAnswer> {
-    let (segment, plan) = match path {
-        None => (
-            sightline::parse_segment(text, dialect).map_err(sightline::Error::from)?,
-            None,
-        ),
+    let (segment, plan, warnings) = match path {
+        None => {
+            let segment =
+                sightline::parse_segment(text, dialect).map_err(sightline::Error::from)?;
+            // Custom dimensions are unknown without a database: no warning then.
+            let warnings = sightline::Catalog::new(&[])
+                .compile(text, dialect)
+                .map(|c| c.warnings())
+                .unwrap_or_default();
+            (segment, None, warnings)
+        }
         Some(path) => {
             let db = open(path)?;
             let snap = db.snapshot();
             let compiled = snap.compile(text, dialect)?;
             let plan = snap.explain(&compiled, range)?;
-            (compiled.segment().clone(), Some(plan))
+            let warnings = plan.warnings.clone();
+            (compiled.segment().clone(), Some(plan), warnings)
         }
     };
     Ok(ExplainAnswer {
         segment,
         dialect,
         plan: plan.map(|p| (p, *range)),
+        warnings,
     })
 }
 
@@ -177,14 +201,23 @@ impl ExplainAnswer {
         self.plan.as_ref().map(|(p, r)| (p, r))
     }
 
-    /// [`explain_doc`].
+    /// [`explain_doc`], with `"warnings"`.
     pub fn doc(&self) -> Value {
-        explain_doc(&self.segment, self.dialect, self.plan())
+        let mut doc = explain_doc(&self.segment, self.dialect, self.plan());
+        if let Value::Object(map) = &mut doc {
+            map.insert("warnings".into(), json!(self.warnings));
+        }
+        doc
     }
 
-    /// [`explain_tree`].
+    /// [`explain_tree`], then the warnings.
     pub fn tree(&self) -> String {
-        explain_tree(&self.segment, self.dialect, self.plan())
+        let mut out = explain_tree(&self.segment, self.dialect, self.plan());
+        for w in &self.warnings {
+            out += &format!("warning: {}
+", w.message);
+        }
+        out
     }
 
     /// One row per condition: its group (1-based; the groups are AND-ed, the conditions
