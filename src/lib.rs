@@ -76,6 +76,7 @@
 #![warn(missing_docs)]
 
 mod appender;
+mod cancel;
 mod check;
 mod commit;
 mod compaction;
@@ -94,6 +95,7 @@ mod storage;
 pub mod testing;
 
 pub use appender::{AppendOptions, Appender};
+pub use cancel::CancelToken;
 pub use check::{CheckReport, check};
 pub use compaction::Compaction;
 pub use db::{CommitSummary, Db, DbBuilder, WriteTxn};

@@ -49,6 +49,7 @@ pub(crate) use values::dimension_values;
 pub(crate) use views::verify_query_index;
 pub use visits::{DimValue, EventRecord, VisitRecord, VisitorProfile, VisitorTotals};
 
+use crate::cancel::Stop;
 use crate::error::Result;
 use crate::lang;
 use engine::PartEval;
@@ -196,8 +197,9 @@ pub(crate) fn select(
     parts: &[LivePart],
     segment: &CompiledSegment,
     range: &TimeRange,
+    stop: &Stop,
 ) -> Result<Selection> {
-    let (sel, _) = select_with_stats(parts, segment, range, true)?;
+    let (sel, _) = select_with_stats(parts, segment, range, true, stop)?;
     Ok(sel)
 }
 
@@ -206,10 +208,11 @@ pub(crate) fn explain(
     parts: &[LivePart],
     segment: &CompiledSegment,
     range: &TimeRange,
+    stop: &Stop,
 ) -> Result<Explain> {
-    let (sel, stats) = select_with_stats(parts, segment, range, false)?;
+    let (sel, stats) = select_with_stats(parts, segment, range, false, stop)?;
     let r = *range;
-    let candidates = for_each_part(parts, move |lp| {
+    let candidates = for_each_part(parts, stop, move |lp| {
         Ok(PartEval::new(lp).live_visits(&r)?.len())
     })?
     .into_iter()
@@ -300,6 +303,7 @@ fn select_with_stats(
     segment: &CompiledSegment,
     range: &TimeRange,
     restrict: bool,
+    stop: &Stop,
 ) -> Result<(Selection, Vec<Vec<CondStats>>)> {
     let (distinct, slots) = distinct_groups(&segment.groups);
     let blank: Vec<Vec<CondStats>> = distinct
@@ -308,7 +312,7 @@ fn select_with_stats(
         .collect();
     let groups = Arc::new(distinct);
     let (range, part_blank) = (*range, blank.clone());
-    let results = for_each_part(parts, move |lp| {
+    let results = for_each_part(parts, stop, move |lp| {
         let mut stats = part_blank.clone();
         let sel = PartEval::new(lp).select(&groups, &range, &mut stats, restrict)?;
         Ok((sel, stats))
@@ -353,7 +357,7 @@ pub enum SummaryPath {
 }
 
 /// The summary of the selected visits (parts in parallel).
-pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
+pub(crate) fn summarize(parts: &[LivePart], selection: &Selection, stop: &Stop) -> Result<Summary> {
     let jobs = parts
         .iter()
         .zip(selection.parts.iter())
@@ -362,7 +366,7 @@ pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Sum
             Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
         })
         .collect();
-    Ok(merge(pool::run_all(jobs, part::total_events(parts))?))
+    Ok(merge(pool::run_all(jobs, part::total_events(parts), stop)?))
 }
 
 /// The summary of the visits `segment` selects within `range`: per part, from the
@@ -373,6 +377,7 @@ pub(crate) fn summary(
     segment: &CompiledSegment,
     range: &TimeRange,
     path: SummaryPath,
+    stop: &Stop,
 ) -> Result<Summary> {
     let (distinct, _) = distinct_groups(&segment.groups);
     let value = match path {
@@ -384,7 +389,7 @@ pub(crate) fn summary(
         .iter()
         .map(|g| vec![CondStats::default(); g.len()])
         .collect();
-    let per_part = for_each_part(parts, move |lp| {
+    let per_part = for_each_part(parts, stop, move |lp| {
         if let Some(v) = value.as_ref()
             && let Some(s) = v.summary(lp, &range)?
         {
@@ -520,6 +525,7 @@ impl ValueLookup {
 /// Runs `f` on every live part (in parallel, on the worker pool), in part order.
 fn for_each_part<R: Send + 'static>(
     parts: &[LivePart],
+    stop: &Stop,
     f: impl Fn(&LivePart) -> Result<R> + Send + Sync + Clone + 'static,
 ) -> Result<Vec<R>> {
     let jobs = parts
@@ -529,7 +535,7 @@ fn for_each_part<R: Send + 'static>(
             Box::new(move || f(&lp)) as pool::Job<R>
         })
         .collect();
-    pool::run_all(jobs, part::total_events(parts))
+    pool::run_all(jobs, part::total_events(parts), stop)
 }
 
 /// Summary of `sel` in one part, with revenue in micros.

@@ -24,6 +24,7 @@ use super::engine::PartEval;
 use super::part::LivePart;
 use super::views::Metrics;
 use super::{Selection, Summary, pool};
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::schema::{Level, internal};
@@ -239,6 +240,7 @@ pub(crate) fn report(
     by: &str,
     selection: &Selection,
     options: &ReportOptions,
+    stop: &Stop,
 ) -> Result<Report> {
     let dim = catalog
         .get(by)
@@ -249,21 +251,22 @@ pub(crate) fn report(
         .iter()
         .zip(&selection.parts)
         .map(|(lp, sel)| {
-            let (lp, sel, dim) = (lp.clone(), sel.clone(), dim.clone());
-            Box::new(move || report_part(&lp, &sel, &dim)) as pool::Job<_>
+            let (lp, sel, dim, stop) = (lp.clone(), sel.clone(), dim.clone(), stop.clone());
+            Box::new(move || report_part(&lp, &sel, &dim, &stop)) as pool::Job<_>
         })
         .collect();
     let mut merged: HashMap<ReportValue, RowCounts> = HashMap::new();
-    for part in pool::run_all(jobs, super::part::total_events(parts))? {
+    for part in pool::run_all(jobs, super::part::total_events(parts), stop)? {
         for (value, counts) in part {
             merged.entry(value).or_default().add(&counts);
         }
+        stop.check()?;
     }
     Ok(Report {
         by: dim.name.clone(),
         level: dim.level,
         rows: finish_rows(merged.into_iter().collect(), dim.level, options.limit),
-        total: super::summarize(parts, selection)?,
+        total: super::summarize(parts, selection, stop)?,
     })
 }
 
@@ -515,6 +518,7 @@ fn report_part(
     lp: &LivePart,
     sel: &RoaringBitmap,
     dim: &Dimension,
+    stop: &Stop,
 ) -> Result<Vec<(ReportValue, RowCounts)>> {
     if sel.is_empty() {
         return Ok(Vec::new());
@@ -544,6 +548,7 @@ fn report_part(
             let mins = cols.map(|c| i128::from(c.min()));
             let unit = i128::from(m.revenue_unit);
             for (k, &word) in super::summary::bitset(sel, eval.nv).iter().enumerate() {
+                stop.every(k * 64)?; // every CHECK_EVERY visits
                 if word == 0 {
                     continue;
                 }
@@ -593,7 +598,8 @@ fn report_part(
                 wanted.push(kind.is_some_and(|k| k.is_conversion() == want_conversions));
             }
             let m = &ix.metrics;
-            for v in sel {
+            for (i, v) in sel.iter().enumerate() {
+                stop.every(i)?;
                 let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
                 else {
                     return Err(r.corrupt("selected visit beyond the visit table"));
