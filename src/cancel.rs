@@ -83,7 +83,7 @@ impl Stop {
     /// (from 0: the first iteration checks).
     #[inline]
     pub fn every(&self, i: usize) -> Result<()> {
-        if i % CHECK_EVERY == 0 {
+        if i.is_multiple_of(CHECK_EVERY) {
             self.check()
         } else {
             Ok(())
