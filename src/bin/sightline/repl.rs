@@ -558,6 +558,9 @@ impl Session {
                 });
             }
             "off" => self.segment.clear(),
+            // Stored (named) segments do not exist in the library yet. When they do, a
+            // word naming one is looked up here (before being parsed as segment text),
+            // and its names are offered by `complete` for `.segment`.
             text => {
                 // Checked now, so a typo is reported here and not by every later command.
                 let compiled = self.snapshot()?.compile(text, self.dialect)?;

@@ -1,7 +1,9 @@
 //! What the REPL does to an answer before a terminal shows it: at most `.maxrows` rows
 //! per table, and tables narrowed to the terminal's width by hiding their last columns
 //! (a table's columns go from most to least important, so the rightmost go first)
-//! rather than wrapping every row over several lines.
+//! rather than wrapping every row over several lines. The first two columns always
+//! stay (a value and its first count: a table without them says nothing); a terminal
+//! too narrow even for those wraps them.
 //!
 //! Both work on the rendered text of sightline's tables (comfy-table's
 //! `UTF8_FULL_CONDENSED` style with round corners: a `╭…╮` top line, a header, a `╞…╡`
@@ -57,8 +59,11 @@ pub fn cap_rows(text: &str, max: usize) -> (String, u64) {
     (kept.join("\n"), hidden)
 }
 
+/// Columns a narrowed table keeps, whatever the width.
+const KEPT_COLUMNS: usize = 2;
+
 /// `text` with each table wider than `width` columns of characters narrowed by hiding
-/// its rightmost columns (never the first); and the headers of the columns hidden.
+/// its rightmost columns (never the first two); and the headers of the columns hidden.
 pub fn fit_width(text: &str, width: usize) -> (String, Vec<String>) {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let mut hidden = Vec::new();
@@ -95,13 +100,13 @@ fn fit_table(block: &[Vec<char>], width: usize, hidden: &mut Vec<String>) -> Opt
                 .iter()
                 .all(|&b| l.get(b).is_some_and(|c| SEPARATORS.contains(c)))
     });
-    if !lined_up || bounds.len() < 3 {
+    if !lined_up || bounds.len() <= KEPT_COLUMNS + 1 {
         return None;
     }
-    // Columns 1.. (0 is the first) from the right, until the table fits.
+    // Columns from the right, until the table fits or only the kept ones are left.
     let mut cut = bounds.len() - 1; // the index in `bounds` of the new right border
     let mut width_now = top.len();
-    while width_now > width && cut > 1 {
+    while width_now > width && cut > KEPT_COLUMNS {
         width_now -= bounds[cut] - bounds[cut - 1];
         cut -= 1;
     }
@@ -157,7 +162,7 @@ total";
 
     #[test]
     fn a_table_too_wide_loses_its_last_columns() {
-        // 23 characters wide: at 17 the revenue column goes, at 10 the n column too.
+        // 23 characters wide: at 17 the revenue column goes.
         assert_eq!(fit_width(TABLE, 23), (TABLE.to_string(), vec![]));
         let (text, hidden) = fit_width(TABLE, 17);
         assert_eq!(hidden, vec!["revenue".to_string()]);
@@ -167,11 +172,17 @@ total";
         assert_eq!(lines[4], "│ /a   ┆ 10 │");
         assert_eq!(lines[7], "╰──────┴────╯");
         assert_eq!((lines[0], lines[8]), ("caption", "total"));
-        let (text, hidden) = fit_width(TABLE, 10);
-        assert_eq!(hidden, vec!["n".to_string(), "revenue".to_string()]);
-        assert_eq!(text.lines().nth(4), Some("│ /a   │"));
-        // The first column always stays, however narrow the terminal.
-        assert_eq!(fit_width(TABLE, 1).0, text);
+        // The first two columns always stay, however narrow the terminal.
+        assert_eq!(fit_width(TABLE, 1), (text.clone(), hidden));
+        let four = TABLE
+            .replace("┬─────────╮", "┬─────────┬───╮")
+            .replace("revenue │", "revenue ┆ x │")
+            .replace("═════════╡", "═════════╪═══╡")
+            .replace("00   │", "00   ┆ 1 │")
+            .replace("─────────╯", "─────────┴───╯");
+        let (text, hidden) = fit_width(&four, 12);
+        assert_eq!(hidden, vec!["revenue".to_string(), "x".into()]);
+        assert_eq!(text.lines().nth(5), Some("│ /b   ┆  9 │"));
     }
 
     #[test]
