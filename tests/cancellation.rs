@@ -126,6 +126,19 @@ fn an_unused_token_and_a_far_deadline_change_no_answer() {
 }
 
 #[test]
+fn an_empty_database_stops_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::create(&dir.path().join("db"), DbOptions::default()).expect("create");
+    let base = db.snapshot();
+    let token = CancelToken::new();
+    token.cancel();
+    let answers = every_analysis(&base, &base.with_cancel(token));
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a, &Err(ErrorKind::Cancelled), "analysis {i}");
+    }
+}
+
+#[test]
 fn the_error_says_what_happened() {
     let (_dir, db) = database(20);
     let token = CancelToken::new();

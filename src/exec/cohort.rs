@@ -101,6 +101,7 @@ pub(crate) fn cohorts(
         ));
     }
     check_selection(parts, selection)?;
+    stop.check()?; // also when there is nothing to count
     let period = options.period;
     let mut empty = Cohorts {
         period,

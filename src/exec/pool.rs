@@ -87,12 +87,14 @@ const PARALLEL_EVENTS: u64 = 200_000;
 
 /// Runs every job, in parallel where there are cores and the parts (`events` between
 /// them) are worth it, and returns the results in job order; once `stop` says so, jobs
-/// not started yet fail with its error instead of running.
+/// not started yet fail with its error instead of running (and a stopped batch fails
+/// even with no job: an analysis of no part stops like any other).
 pub(super) fn run_all<R: Send + 'static>(
     jobs: Vec<Job<R>>,
     events: u64,
     stop: &Stop,
 ) -> Result<Vec<R>> {
+    stop.check()?;
     let n = jobs.len();
     let batch = Arc::new(Batch {
         jobs: jobs.into_iter().map(|j| Mutex::new(Some(j))).collect(),

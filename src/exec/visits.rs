@@ -54,6 +54,7 @@ pub struct VisitRecord {
 
 /// Every live visit of `parts`, visitor by visitor (ids ascending within each part).
 pub(crate) fn visits(parts: &[LivePart], stop: &Stop) -> Result<Vec<VisitRecord>> {
+    stop.check()?; // also with no part
     let mut out = Vec::new();
     for p in parts {
         stop.check()?;
@@ -222,6 +223,7 @@ pub struct VisitorProfile {
 
 /// The profile of the visitor `id` in `parts`, or `None` if no live visitor has it.
 pub(crate) fn visitor(parts: &[LivePart], id: &str, stop: &Stop) -> Result<Option<VisitorProfile>> {
+    stop.check()?; // also with no part
     for p in parts {
         stop.check()?;
         let Some(v) = p.reader.visitor_ids()?.find(id) else {

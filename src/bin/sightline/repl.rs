@@ -595,7 +595,7 @@ impl Session {
             _ => return Err(usage("usage: .report DIM [LIMIT], e.g. .report country 10")),
         };
         // On the terminal the library is asked for no more than `.maxrows` rows: the
-        // rest is folded into its others row, never built (`.report visitorId all`).
+        // rest is folded into its others row, never rendered (`.report visitorId all`).
         let (limit, capped) = match (limit, self.row_cap()) {
             (None, Some(cap)) => (Some(cap), true),
             (Some(l), Some(cap)) if l > cap => (Some(cap), true),
