@@ -55,6 +55,10 @@ impl CancelToken {
 pub(crate) struct Stop {
     pub token: Option<CancelToken>,
     pub deadline: Option<Instant>,
+    /// Unit tests only: checks left before this stops by itself (it counts the checks
+    /// an analysis makes).
+    #[cfg(test)]
+    pub checks_left: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Stop {
@@ -62,10 +66,20 @@ impl Stop {
     pub const NEVER: Stop = Stop {
         token: None,
         deadline: None,
+        #[cfg(test)]
+        checks_left: None,
     };
 
     /// `Err` once the token is cancelled or the deadline has passed.
     pub fn check(&self) -> Result<()> {
+        #[cfg(test)]
+        if let Some(left) = &self.checks_left
+            && left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_err()
+        {
+            return Err(Error::Cancelled);
+        }
         if let Some(t) = &self.token
             && t.is_cancelled()
         {
@@ -103,13 +117,14 @@ mod tests {
         let stop = Stop {
             token: Some(token.clone()),
             deadline: Some(Instant::now() + Duration::from_secs(3600)),
+            ..Stop::NEVER
         };
         assert!(stop.check().is_ok());
         token.cancel();
         assert!(matches!(stop.check(), Err(Error::Cancelled)));
         let late = Stop {
-            token: None,
             deadline: Some(Instant::now()),
+            ..Stop::NEVER
         };
         assert!(matches!(late.check(), Err(Error::DeadlineExceeded)));
         // Between checks, a loop goes on.

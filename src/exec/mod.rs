@@ -578,6 +578,69 @@ fn summary_of(sel: &RoaringBitmap, visitors: u64, sums: cache::Sums) -> (Summary
 mod tests {
     use super::*;
 
+    /// How many times `f` checks its stop, and whether it stopped.
+    fn checks<T>(f: impl FnOnce(&Stop) -> Result<T>) -> (usize, bool) {
+        let budget = 1_000_000;
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(budget));
+        let stop = Stop {
+            checks_left: Some(left.clone()),
+            ..Stop::NEVER
+        };
+        let stopped = f(&stop).is_err();
+        (
+            budget - left.load(std::sync::atomic::Ordering::Relaxed),
+            stopped,
+        )
+    }
+
+    #[test]
+    fn long_loops_check_for_a_stop_inside_a_part() {
+        const VISITORS: usize = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::create(&dir.path().join("db"), Default::default()).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        for i in 0..VISITORS {
+            let row = format!(r#"{{"ts":{i},"visitorId":"v{i}","pageUrl":"/{}"}}"#, i % 7);
+            tx.append_json(&row).unwrap();
+        }
+        tx.commit().unwrap();
+        let snap = db.snapshot();
+        let parts = snap.parts();
+        assert_eq!(parts.len(), 1);
+        let all = snap
+            .select(
+                &snap.compile("", lang::Dialect::Default).unwrap(),
+                &TimeRange::ALL,
+            )
+            .unwrap();
+        let options = ReportOptions::default();
+        let within = VISITORS / crate::cancel::CHECK_EVERY;
+        // Outside the loops a report of one part checks 5 times: the batch, its job, the
+        // merge, and the summary's batch and job.
+        for by in ["visitorId", "pageUrl"] {
+            let (n, stopped) =
+                checks(|stop| report::report(parts, snap.catalog(), by, &all, &options, stop));
+            assert!(!stopped, "{by}");
+            assert!(n >= 5 + within, "{by}: {n} checks");
+        }
+        let (n, stopped) = checks(|stop| visits::visits(parts, stop));
+        assert!(!stopped);
+        assert!(n >= 2 + within, "visits: {n} checks");
+        let opts = CohortOptions::default();
+        let (n, stopped) =
+            checks(|stop| cohort::cohorts(parts, &all, &opts, Some(VISITORS as i64), stop));
+        assert!(!stopped);
+        assert!(n >= 3 + within, "cohorts: {n} checks");
+        // Stopped at its first check inside the part, a report fails.
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+        let stop = Stop {
+            checks_left: Some(left),
+            ..Stop::NEVER
+        };
+        let r = report::report(parts, snap.catalog(), "visitorId", &all, &options, &stop);
+        assert!(matches!(r, Err(crate::Error::Cancelled)), "{r:?}");
+    }
+
     #[test]
     fn repeated_conditions_and_groups_are_kept_once() {
         let text = "city==a,city==b,city==a;city==b,city==a;pageUrl=@x;city==a;pageUrl=@x";
