@@ -37,8 +37,8 @@ impl fmt::Display for RowError {
 impl std::error::Error for RowError {}
 
 /// The broad class of an [`Error`]; stable across versions, meant for matching. The
-/// CLI maps it to its exit status: `Io` and `Internal` 1, `InvalidInput` and `Usage` 2,
-/// `Corruption` and `UnsupportedVersion` 3, `Locked` 4.
+/// CLI maps it to its exit status: `Io`, `Internal`, `Cancelled` and `DeadlineExceeded`
+/// 1, `InvalidInput` and `Usage` 2, `Corruption` and `UnsupportedVersion` 3, `Locked` 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -56,6 +56,11 @@ pub enum ErrorKind {
     Usage,
     /// A bug in sightline (a worker thread panicked): please report it.
     Internal,
+    /// The analysis was stopped through its [`CancelToken`](crate::CancelToken).
+    Cancelled,
+    /// The analysis was stopped at its deadline
+    /// ([`Snapshot::with_deadline`](crate::Snapshot::with_deadline)).
+    DeadlineExceeded,
 }
 
 /// Every error the library returns. Match on [`kind`](Error::kind) for the class, on the
@@ -153,6 +158,15 @@ pub enum Error {
         /// What is too large, and what to do.
         reason: String,
     },
+    /// An analysis stopped because its [`CancelToken`](crate::CancelToken) was
+    /// cancelled; nothing of its answer is returned.
+    #[error("cancelled")]
+    Cancelled,
+    /// An analysis stopped because its deadline passed
+    /// ([`Snapshot::with_deadline`](crate::Snapshot::with_deadline)); nothing of its
+    /// answer is returned.
+    #[error("deadline exceeded: the analysis was stopped before it finished")]
+    DeadlineExceeded,
     /// A bug: a worker thread panicked or lost its job.
     #[error("internal error: {reason} (please report this)")]
     Internal {
@@ -188,6 +202,8 @@ impl Error {
             | Error::ReadOnly
             | Error::WritesRefused { .. } => ErrorKind::Usage,
             Error::Internal { .. } => ErrorKind::Internal,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::DeadlineExceeded => ErrorKind::DeadlineExceeded,
         }
     }
 

@@ -56,7 +56,9 @@
 //! [`cohorts`](Snapshot::cohorts), [`visitor`](Snapshot::visitor),
 //! [`stats`](Snapshot::stats). Every result type is exported at the crate root.
 //! [`generate`] writes deterministic synthetic data. Errors are one [`Error`] enum whose
-//! [`kind`](Error::kind) classifies them.
+//! [`kind`](Error::kind) classifies them. A long analysis can be stopped from another
+//! thread or at a deadline: [`Snapshot::with_cancel`] (a [`CancelToken`]) and
+//! [`Snapshot::with_deadline`].
 //!
 //! **Memory.** A write transaction and a compaction work within the handle's memory
 //! budget ([`DbBuilder::memory_limit`], [`DEFAULT_MEMORY_LIMIT`] = 1 GiB): rows beyond
@@ -76,6 +78,7 @@
 #![warn(missing_docs)]
 
 mod appender;
+mod cancel;
 mod check;
 mod commit;
 mod compaction;
@@ -94,6 +97,7 @@ mod storage;
 pub mod testing;
 
 pub use appender::{AppendOptions, Appender};
+pub use cancel::CancelToken;
 pub use check::{CheckReport, check};
 pub use compaction::Compaction;
 pub use db::{CommitSummary, Db, DbBuilder, DbLocation, WriteTxn};

@@ -3,7 +3,9 @@
 //! and checks before returning that no file of the snapshot was damaged while it ran.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
+use crate::cancel::{CancelToken, Stop};
 use crate::error::Result;
 use crate::exec::{
     self, Catalog, CohortOptions, Cohorts, CompiledSegment, DimensionValues, Explain, Funnel,
@@ -27,9 +29,41 @@ struct SnapshotData {
 ///
 /// A snapshot keeps its files mapped, so later commits (which never modify a file) do not
 /// change what it sees. Cloning is cheap.
+///
+/// # Stopping a long analysis
+///
+/// [`with_cancel`](Self::with_cancel) and
+/// [`with_deadline`](Self::with_deadline) give a copy of the snapshot whose analyses
+/// ([`query`](Self::query), [`summary`](Self::summary), [`select`](Self::select),
+/// [`summarize`](Self::summarize), [`explain`](Self::explain), [`report`](Self::report),
+/// [`funnel`](Self::funnel), [`cohorts`](Self::cohorts), [`visits`](Self::visits),
+/// [`visitor`](Self::visitor)) stop soon after the token is cancelled or the deadline
+/// passes, with [`Error::Cancelled`](crate::Error::Cancelled) or
+/// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded) and no partial answer.
+/// The engine checks before each part and every few thousand visits or rows inside one,
+/// so the cost is a relaxed atomic load (and a clock read with a deadline) per check.
+///
+/// ```
+/// # fn main() -> sightline::Result<()> {
+/// use sightline::{CancelToken, ErrorKind, TimeRange};
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = sightline::Db::create(dir.path(), Default::default())?;
+/// let mut tx = db.begin_write()?;
+/// tx.append_json(r#"{"ts":0,"visitorId":"a"}"#)?;
+/// tx.commit()?;
+/// let token = CancelToken::new();
+/// let snap = db.snapshot().with_cancel(token.clone());
+/// assert_eq!(snap.query("", &TimeRange::ALL)?.visits, 1);
+/// token.cancel(); // from any thread, e.g. a Ctrl-C handler
+/// let err = snap.query("", &TimeRange::ALL).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Cancelled);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     data: Arc<SnapshotData>,
+    /// What stops this copy's analyses (nothing, by default).
+    stop: Stop,
 }
 
 impl Snapshot {
@@ -41,7 +75,44 @@ impl Snapshot {
                 parts,
                 catalog: OnceLock::new(),
             }),
+            stop: Stop::NEVER,
         }
+    }
+
+    /// This snapshot, with its analyses stopped once `token` is cancelled (see
+    /// [Stopping a long analysis](Snapshot#stopping-a-long-analysis)). Replaces the token
+    /// of `self`, if any; keeps its deadline.
+    pub fn with_cancel(&self, token: CancelToken) -> Snapshot {
+        let mut s = self.clone();
+        s.stop.token = Some(token);
+        s
+    }
+
+    /// This snapshot, with its analyses stopped once `deadline` has passed (see
+    /// [Stopping a long analysis](Snapshot#stopping-a-long-analysis)). Replaces the
+    /// deadline of `self`, if any; keeps its token.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let soon = db.snapshot().with_deadline(Instant::now() + Duration::from_secs(5));
+    /// assert_eq!(soon.query("", &sightline::TimeRange::ALL)?.visits, 0);
+    /// let late = db.snapshot().with_deadline(Instant::now());
+    /// let err = late.query("", &sightline::TimeRange::ALL).unwrap_err();
+    /// assert_eq!(err.kind(), sightline::ErrorKind::DeadlineExceeded);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_deadline(&self, deadline: Instant) -> Snapshot {
+        let mut s = self.clone();
+        s.stop.deadline = Some(deadline);
+        s
+    }
+
+    /// What stops this copy's analyses.
+    pub(crate) fn stop(&self) -> &Stop {
+        &self.stop
     }
 
     pub(crate) fn manifest(&self) -> &Manifest {
@@ -125,12 +196,12 @@ impl Snapshot {
 
     /// The visits `segment` selects within `range`, as bitmaps (parts in parallel).
     pub fn select(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Selection> {
-        self.checked(exec::select(self.parts(), segment, range))
+        self.checked(exec::select(self.parts(), segment, range, &self.stop))
     }
 
     /// The summary of the selected visits (parts in parallel).
     pub fn summarize(&self, selection: &Selection) -> Result<Summary> {
-        self.checked(exec::summarize(self.parts(), selection))
+        self.checked(exec::summarize(self.parts(), selection, &self.stop))
     }
 
     /// Parses (default dialect), compiles, selects and summarises in one call.
@@ -164,12 +235,13 @@ impl Snapshot {
             segment,
             range,
             exec::SummaryPath::Auto,
+            &self.stop,
         ))
     }
 
     /// The plan of `segment` on this database, with the cardinality of every step.
     pub fn explain(&self, segment: &CompiledSegment, range: &TimeRange) -> Result<Explain> {
-        self.checked(exec::explain(self.parts(), segment, range))
+        self.checked(exec::explain(self.parts(), segment, range, &self.stop))
     }
 
     /// The report of `selection` by the dimension `by` (`docs/analytics.md`):
@@ -213,6 +285,7 @@ impl Snapshot {
             by,
             selection,
             options,
+            &self.stop,
         ))
     }
 
@@ -251,6 +324,7 @@ impl Snapshot {
             steps,
             selection,
             options,
+            &self.stop,
         ))
     }
 
@@ -283,6 +357,7 @@ impl Snapshot {
             selection,
             options,
             last_event,
+            &self.stop,
         ))
     }
 
@@ -301,7 +376,7 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn visits(&self) -> Result<Vec<VisitRecord>> {
-        self.checked(exec::visits::visits(self.parts()))
+        self.checked(exec::visits::visits(self.parts(), &self.stop))
     }
 
     /// The profile of the visitor `id`, or `None` if no live visitor has that id: its
@@ -323,7 +398,7 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {
-        self.checked(exec::visits::visitor(self.parts(), id))
+        self.checked(exec::visits::visitor(self.parts(), id, &self.stop))
     }
 
     /// The distinct stored values of the text dimension `name` that start with

@@ -1,6 +1,8 @@
 //! `sightline repl` fed a script on standard input (no terminal): answers on stdout in
 //! table or JSON mode, dot-commands, errors on stderr with the line number and a caret,
-//! the exit status of a script, and a concurrent import becoming visible.
+//! the exit status of a script, and a concurrent import becoming visible; commands over
+//! several lines, `.read`, `.output` and `.maxrows` (which caps only a terminal's
+//! tables: `tests/repl_terminal.rs`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -361,6 +363,95 @@ fn analyses_use_the_session_segment_in_both_modes() {
 }
 
 #[test]
+fn a_trailing_backslash_joins_lines() {
+    let (_dir, db) = database();
+    // `countryCode==fr` alone: 2 visits; with the cart page: 1. The error names the
+    // first line of its command.
+    let out = repl(
+        &db,
+        ".mode json\ncountryCode==fr;\\\npageUrl=@/cart\n.report \\\n\\\nnosuch\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let docs = json_lines(&text(&out.stdout));
+    assert_eq!(docs.len(), 1, "{}", describe(&out));
+    assert_eq!(docs[0]["segment"], "countryCode==fr;pageUrl=@/cart");
+    assert_eq!(docs[0]["visits"], 1);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 4: unknown dimension `nosuch`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn read_runs_a_file_and_stops_at_its_first_error() {
+    let (dir, db) = database();
+    let commands = dir.path().join("commands.txt");
+    std::fs::write(
+        &commands,
+        ".mode json\ncountryCode==fr\n.bogus\ncountryCode==de\n",
+    )
+    .expect("write commands");
+    let script = format!(".read {}\n.all\n.read {0}.missing\n", s(&commands));
+    let out = repl(&db, &script);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let docs = json_lines(&text(&out.stdout));
+    // fr from the file, then `.all` (the file's `.mode json` holds): never de.
+    assert_eq!(docs.len(), 2, "{}", describe(&out));
+    assert_eq!(
+        (docs[0]["visits"].as_u64(), docs[1]["visits"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let stderr = text(&out.stderr);
+    let at = format!("line 1: {}:3: unknown command .bogus", s(&commands));
+    assert!(stderr.contains(&at), "{stderr}");
+    assert!(stderr.contains("line 3: cannot read"), "{stderr}");
+    // A file reading itself is stopped.
+    let looping = dir.path().join("loop.txt");
+    std::fs::write(&looping, format!(".read {}\n", s(&looping))).expect("write loop");
+    let out = repl(&db, &format!(".read {}\n", s(&looping)));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("(a loop?)"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn output_sends_answers_to_a_file_in_full() {
+    let (dir, db) = database();
+    let file = dir.path().join("answers.txt");
+    let script = format!(
+        ".maxrows 1\n.output {}\n.report pageUrl all\n.mode json\n.all\n.output\ncountryCode==de\n",
+        s(&file)
+    );
+    let out = repl(&db, &script);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let written = std::fs::read_to_string(&file).expect("read the answers");
+    // Both pages of the report (no cap but on a terminal), then the summary.
+    assert!(written.contains("https://x.org/cart"), "{written}");
+    assert!(written.contains("│ https://x.org/ "), "{written}");
+    assert_eq!(json_lines(&written)[0]["visits"], 3, "{written}");
+    // After `.output` alone, answers are on standard output again.
+    let docs = json_lines(&text(&out.stdout));
+    assert_eq!(docs.len(), 1, "{}", describe(&out));
+    assert_eq!(docs[0]["segment"], "countryCode==de");
+    let out = repl(&db, ".maxrows\n.maxrows 0\n.maxrows\n.maxrows -1\n");
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("maxrows: 100\nmaxrows: 0 (every row)"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("line 4: invalid .maxrows `-1`"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
 fn help_lists_the_analyses() {
     let (_dir, db) = database();
     let out = repl(
@@ -375,6 +466,10 @@ fn help_lists_the_analyses() {
         ".funnel [visit|visitor [WINDOW]]",
         ".cohorts [day|week|month] [N]",
         ".visitor ID",
+        ".maxrows N",
+        ".output FILE",
+        ".read FILE",
+        "Ctrl-C stops the command running",
     ] {
         assert!(stdout.contains(cmd), "{cmd}: {stdout}");
     }

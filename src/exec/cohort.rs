@@ -10,6 +10,7 @@ use super::engine::PartEval;
 use super::part::LivePart;
 use super::report::check_selection;
 use super::{Selection, pool};
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::schema::internal;
 
@@ -91,6 +92,7 @@ pub(crate) fn cohorts(
     selection: &Selection,
     options: &CohortOptions,
     last_event: Option<i64>,
+    stop: &Stop,
 ) -> Result<Cohorts> {
     if options.periods == 0 {
         return Err(Error::argument(
@@ -99,6 +101,7 @@ pub(crate) fn cohorts(
         ));
     }
     check_selection(parts, selection)?;
+    stop.check()?; // also when there is nothing to count
     let period = options.period;
     let mut empty = Cohorts {
         period,
@@ -113,12 +116,12 @@ pub(crate) fn cohorts(
         .iter()
         .zip(&selection.parts)
         .map(|(lp, sel)| {
-            let (lp, sel) = (lp.clone(), sel.clone());
-            Box::new(move || cohorts_part(&lp, &sel, period, periods, end)) as pool::Job<_>
+            let (lp, sel, stop) = (lp.clone(), sel.clone(), stop.clone());
+            Box::new(move || cohorts_part(&lp, &sel, period, periods, end, &stop)) as pool::Job<_>
         })
         .collect();
     let per_part: Vec<Vec<(i64, Vec<u64>)>> =
-        pool::run_all(jobs, super::part::total_events(parts))?;
+        pool::run_all(jobs, super::part::total_events(parts), stop)?;
     empty.cohorts = cohort_rows(merge_parts(per_part), period, end, periods)?;
     Ok(empty)
 }
@@ -249,6 +252,7 @@ fn cohorts_part(
     period: Period,
     periods: usize,
     end_period: i64,
+    stop: &Stop,
 ) -> Result<Vec<(i64, Vec<u64>)>> {
     let mut out: HashMap<i64, Vec<u64>> = HashMap::new();
     if sel.is_empty() {
@@ -264,7 +268,10 @@ fn cohorts_part(
         eval.nv,
     )?;
     let mut it = sel.iter().peekable();
+    let mut visitors_seen = 0;
     while let Some(&v) = it.peek() {
+        stop.every(visitors_seen)?;
+        visitors_seen += 1;
         if v >= eval.nv {
             return Err(r.corrupt("selected visit beyond the visit table"));
         }

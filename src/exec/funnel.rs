@@ -9,6 +9,7 @@ use super::engine::PartEval;
 use super::part::LivePart;
 use super::report::check_selection;
 use super::{CompiledSegment, Cond, Selection, pool};
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::schema::internal;
 use crate::storage::part_reader::NumView;
@@ -117,6 +118,7 @@ pub(crate) fn funnel(
     steps: &[CompiledSegment],
     selection: &Selection,
     options: &FunnelOptions,
+    stop: &Stop,
 ) -> Result<Funnel> {
     if steps.is_empty() {
         return Err(Error::argument("steps", "a funnel needs at least one step"));
@@ -144,11 +146,13 @@ pub(crate) fn funnel(
         .zip(&selection.parts)
         .map(|(lp, sel)| {
             let (lp, sel, groups, options) = (lp.clone(), sel.clone(), groups.clone(), *options);
-            Box::new(move || funnel_part(&lp, &sel, &groups, &options)) as pool::Job<PartFunnel>
+            let stop = stop.clone();
+            Box::new(move || funnel_part(&lp, &sel, &groups, &options, &stop))
+                as pool::Job<PartFunnel>
         })
         .collect();
     let mut total = PartFunnel::new(steps.len());
-    for p in pool::run_all(jobs, super::part::total_events(parts))? {
+    for p in pool::run_all(jobs, super::part::total_events(parts), stop)? {
         total.units += p.units;
         for (k, (c, d)) in p.counts.iter().zip(p.durations).enumerate() {
             total.counts[k] += c;
@@ -236,6 +240,7 @@ fn funnel_part(
     sel: &RoaringBitmap,
     steps: &[Vec<Vec<Cond>>],
     options: &FunnelOptions,
+    stop: &Stop,
 ) -> Result<PartFunnel> {
     let k = steps.len();
     let mut out = PartFunnel::new(k);
@@ -271,7 +276,8 @@ fn funnel_part(
     if walk.is_empty() {
         return Ok(out);
     }
-    walk_units(&eval, sel, rows, &walk, options, &mut out)?;
+    stop.check()?;
+    walk_units(&eval, sel, rows, &walk, options, &mut out, stop)?;
     Ok(out)
 }
 
@@ -285,6 +291,7 @@ fn walk_units(
     walk: &RoaringBitmap,
     options: &FunnelOptions,
     out: &mut PartFunnel,
+    stop: &Stop,
 ) -> Result<()> {
     let k = rows.len();
     let visitor_scope = options.scope == FunnelScope::Visitor;
@@ -309,7 +316,8 @@ fn walk_units(
     let matching = roaring::MultiOps::union(rows.iter());
     let mut it = matching.iter();
     let mut cur = it.next();
-    for unit in walk {
+    for (i, unit) in walk.iter().enumerate() {
+        stop.every(i)?;
         chain.clear();
         let (first_visit, lo, hi) = unit_rows(eval, starts, visitors, unit, visitor_scope)?;
         if cur.is_some_and(|row| row < lo) {

@@ -51,6 +51,7 @@ pub(crate) use values::dimension_values;
 pub(crate) use views::verify_query_index;
 pub use visits::{DimValue, EventRecord, VisitRecord, VisitorProfile, VisitorTotals};
 
+use crate::cancel::Stop;
 use crate::error::Result;
 use crate::lang;
 use engine::PartEval;
@@ -200,8 +201,9 @@ pub(crate) fn select(
     parts: &[LivePart],
     segment: &CompiledSegment,
     range: &TimeRange,
+    stop: &Stop,
 ) -> Result<Selection> {
-    let (sel, _) = select_with_stats(parts, segment, range, true)?;
+    let (sel, _) = select_with_stats(parts, segment, range, true, stop)?;
     Ok(sel)
 }
 
@@ -210,10 +212,11 @@ pub(crate) fn explain(
     parts: &[LivePart],
     segment: &CompiledSegment,
     range: &TimeRange,
+    stop: &Stop,
 ) -> Result<Explain> {
-    let (sel, stats) = select_with_stats(parts, segment, range, false)?;
+    let (sel, stats) = select_with_stats(parts, segment, range, false, stop)?;
     let r = *range;
-    let candidates = for_each_part(parts, move |lp| {
+    let candidates = for_each_part(parts, stop, move |lp| {
         Ok(PartEval::new(lp).live_visits(&r)?.len())
     })?
     .into_iter()
@@ -305,6 +308,7 @@ fn select_with_stats(
     segment: &CompiledSegment,
     range: &TimeRange,
     restrict: bool,
+    stop: &Stop,
 ) -> Result<(Selection, Vec<Vec<CondStats>>)> {
     let (distinct, slots) = distinct_groups(&segment.groups);
     let blank: Vec<Vec<CondStats>> = distinct
@@ -313,7 +317,7 @@ fn select_with_stats(
         .collect();
     let groups = Arc::new(distinct);
     let (range, part_blank) = (*range, blank.clone());
-    let results = for_each_part(parts, move |lp| {
+    let results = for_each_part(parts, stop, move |lp| {
         let mut stats = part_blank.clone();
         let sel = PartEval::new(lp).select(&groups, &range, &mut stats, restrict)?;
         Ok((sel, stats))
@@ -358,7 +362,7 @@ pub enum SummaryPath {
 }
 
 /// The summary of the selected visits (parts in parallel).
-pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Summary> {
+pub(crate) fn summarize(parts: &[LivePart], selection: &Selection, stop: &Stop) -> Result<Summary> {
     let jobs = parts
         .iter()
         .zip(selection.parts.iter())
@@ -367,7 +371,7 @@ pub(crate) fn summarize(parts: &[LivePart], selection: &Selection) -> Result<Sum
             Box::new(move || summarize_part(&lp, &sel)) as pool::Job<(Summary, i128)>
         })
         .collect();
-    Ok(merge(pool::run_all(jobs, part::total_events(parts))?))
+    Ok(merge(pool::run_all(jobs, part::total_events(parts), stop)?))
 }
 
 /// The summary of the visits `segment` selects within `range`: per part, from the
@@ -378,6 +382,7 @@ pub(crate) fn summary(
     segment: &CompiledSegment,
     range: &TimeRange,
     path: SummaryPath,
+    stop: &Stop,
 ) -> Result<Summary> {
     let (distinct, _) = distinct_groups(&segment.groups);
     let value = match path {
@@ -389,7 +394,7 @@ pub(crate) fn summary(
         .iter()
         .map(|g| vec![CondStats::default(); g.len()])
         .collect();
-    let per_part = for_each_part(parts, move |lp| {
+    let per_part = for_each_part(parts, stop, move |lp| {
         if let Some(v) = value.as_ref()
             && let Some(s) = v.summary(lp, &range)?
         {
@@ -525,6 +530,7 @@ impl ValueLookup {
 /// Runs `f` on every live part (in parallel, on the worker pool), in part order.
 fn for_each_part<R: Send + 'static>(
     parts: &[LivePart],
+    stop: &Stop,
     f: impl Fn(&LivePart) -> Result<R> + Send + Sync + Clone + 'static,
 ) -> Result<Vec<R>> {
     let jobs = parts
@@ -534,7 +540,7 @@ fn for_each_part<R: Send + 'static>(
             Box::new(move || f(&lp)) as pool::Job<R>
         })
         .collect();
-    pool::run_all(jobs, part::total_events(parts))
+    pool::run_all(jobs, part::total_events(parts), stop)
 }
 
 /// Summary of `sel` in one part, with revenue in micros.
@@ -576,6 +582,69 @@ fn summary_of(sel: &RoaringBitmap, visitors: u64, sums: cache::Sums) -> (Summary
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many times `f` checks its stop, and whether it stopped.
+    fn checks<T>(f: impl FnOnce(&Stop) -> Result<T>) -> (usize, bool) {
+        let budget = 1_000_000;
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(budget));
+        let stop = Stop {
+            checks_left: Some(left.clone()),
+            ..Stop::NEVER
+        };
+        let stopped = f(&stop).is_err();
+        (
+            budget - left.load(std::sync::atomic::Ordering::Relaxed),
+            stopped,
+        )
+    }
+
+    #[test]
+    fn long_loops_check_for_a_stop_inside_a_part() {
+        const VISITORS: usize = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::create(&dir.path().join("db"), Default::default()).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        for i in 0..VISITORS {
+            let row = format!(r#"{{"ts":{i},"visitorId":"v{i}","pageUrl":"/{}"}}"#, i % 7);
+            tx.append_json(&row).unwrap();
+        }
+        tx.commit().unwrap();
+        let snap = db.snapshot();
+        let parts = snap.parts();
+        assert_eq!(parts.len(), 1);
+        let all = snap
+            .select(
+                &snap.compile("", lang::Dialect::Default).unwrap(),
+                &TimeRange::ALL,
+            )
+            .unwrap();
+        let options = ReportOptions::default();
+        let within = VISITORS / crate::cancel::CHECK_EVERY;
+        // Outside the loops a report of one part checks 5 times: the batch, its job, the
+        // merge, and the summary's batch and job.
+        for by in ["visitorId", "pageUrl"] {
+            let (n, stopped) =
+                checks(|stop| report::report(parts, snap.catalog(), by, &all, &options, stop));
+            assert!(!stopped, "{by}");
+            assert!(n >= 5 + within, "{by}: {n} checks");
+        }
+        let (n, stopped) = checks(|stop| visits::visits(parts, stop));
+        assert!(!stopped);
+        assert!(n >= 2 + within, "visits: {n} checks");
+        let opts = CohortOptions::default();
+        let (n, stopped) =
+            checks(|stop| cohort::cohorts(parts, &all, &opts, Some(VISITORS as i64), stop));
+        assert!(!stopped);
+        assert!(n >= 3 + within, "cohorts: {n} checks");
+        // Stopped at its first check inside the part, a report fails.
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+        let stop = Stop {
+            checks_left: Some(left),
+            ..Stop::NEVER
+        };
+        let r = report::report(parts, snap.catalog(), "visitorId", &all, &options, &stop);
+        assert!(matches!(r, Err(crate::Error::Cancelled)), "{r:?}");
+    }
 
     #[test]
     fn repeated_conditions_and_groups_are_kept_once() {

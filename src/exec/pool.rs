@@ -16,6 +16,7 @@ use crossbeam::channel::{Sender, unbounded};
 use crossbeam::utils::Backoff;
 use parking_lot::Mutex;
 
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 
 /// A job of a batch: evaluates one part.
@@ -30,6 +31,8 @@ struct Batch<R> {
     results: Vec<Mutex<Option<Result<R>>>>,
     next: AtomicUsize,
     done: AtomicUsize,
+    /// Checked before each job: a stopped batch skips the jobs not started yet.
+    stop: Stop,
 }
 
 impl<R: Send> Help for Batch<R> {
@@ -39,10 +42,11 @@ impl<R: Send> Help for Batch<R> {
             let (Some(job), Some(slot)) = (self.jobs.get(i), self.results.get(i)) else {
                 return;
             };
-            let r = match job.lock().take() {
-                Some(job) => catch_unwind(AssertUnwindSafe(job))
+            let r = match (job.lock().take(), self.stop.check()) {
+                (Some(_), Err(stopped)) => Err(stopped),
+                (Some(job), Ok(())) => catch_unwind(AssertUnwindSafe(job))
                     .unwrap_or_else(|_| Err(Error::internal("a query job panicked"))),
-                None => Err(Error::internal("a query job ran twice")),
+                (None, _) => Err(Error::internal("a query job ran twice")),
             };
             *slot.lock() = Some(r);
             self.done.fetch_add(1, Ordering::AcqRel);
@@ -82,14 +86,22 @@ fn pool() -> Option<&'static Sender<Arc<dyn Help>>> {
 const PARALLEL_EVENTS: u64 = 200_000;
 
 /// Runs every job, in parallel where there are cores and the parts (`events` between
-/// them) are worth it, and returns the results in job order.
-pub(super) fn run_all<R: Send + 'static>(jobs: Vec<Job<R>>, events: u64) -> Result<Vec<R>> {
+/// them) are worth it, and returns the results in job order; once `stop` says so, jobs
+/// not started yet fail with its error instead of running (and a stopped batch fails
+/// even with no job: an analysis of no part stops like any other).
+pub(super) fn run_all<R: Send + 'static>(
+    jobs: Vec<Job<R>>,
+    events: u64,
+    stop: &Stop,
+) -> Result<Vec<R>> {
+    stop.check()?;
     let n = jobs.len();
     let batch = Arc::new(Batch {
         jobs: jobs.into_iter().map(|j| Mutex::new(Some(j))).collect(),
         results: (0..n).map(|_| Mutex::new(None)).collect(),
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
+        stop: stop.clone(),
     });
     if n > 1
         && events >= PARALLEL_EVENTS

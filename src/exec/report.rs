@@ -24,6 +24,7 @@ use super::engine::PartEval;
 use super::part::LivePart;
 use super::views::Metrics;
 use super::{Selection, Summary, pool};
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::schema::{Level, internal};
@@ -237,6 +238,7 @@ pub(crate) fn report(
     by: &str,
     selection: &Selection,
     options: &ReportOptions,
+    stop: &Stop,
 ) -> Result<Report> {
     let dim = catalog
         .get(by)
@@ -247,22 +249,23 @@ pub(crate) fn report(
         .iter()
         .zip(&selection.parts)
         .map(|(lp, sel)| {
-            let (lp, sel, dim) = (lp.clone(), sel.clone(), dim.clone());
-            Box::new(move || report_part(&lp, &sel, &dim)) as pool::Job<_>
+            let (lp, sel, dim, stop) = (lp.clone(), sel.clone(), dim.clone(), stop.clone());
+            Box::new(move || report_part(&lp, &sel, &dim, &stop)) as pool::Job<_>
         })
         .collect();
     let mut merged: HashMap<ReportValue, RowCounts> = HashMap::new();
-    for part in pool::run_all(jobs, super::part::total_events(parts))? {
+    for part in pool::run_all(jobs, super::part::total_events(parts), stop)? {
         for (value, counts) in part {
             merged.entry(value).or_default().add(&counts);
         }
+        stop.check()?;
     }
     let (kept, folded) = sort_and_split(merged.into_iter().collect(), options.limit);
     let others = if folded.is_empty() {
         None
     } else {
         Some((
-            others_counts(parts, selection, &dim, &folded)?,
+            others_counts(parts, selection, &dim, &folded, stop)?,
             folded.len() as u64,
         ))
     };
@@ -270,7 +273,7 @@ pub(crate) fn report(
         by: dim.name.clone(),
         level: dim.level,
         rows: finish_rows(kept, others, dim.level),
-        total: super::summarize(parts, selection)?,
+        total: super::summarize(parts, selection, stop)?,
     })
 }
 
@@ -283,6 +286,7 @@ fn others_counts(
     selection: &Selection,
     dim: &Dimension,
     folded: &[(ReportValue, RowCounts)],
+    stop: &Stop,
 ) -> Result<RowCounts> {
     let values: Arc<hashbrown::HashSet<ReportValue, ahash::RandomState>> =
         Arc::new(folded.iter().map(|(v, _)| v.clone()).collect());
@@ -291,11 +295,12 @@ fn others_counts(
         .zip(&selection.parts)
         .map(|(lp, sel)| {
             let (lp, sel, dim, values) = (lp.clone(), sel.clone(), dim.clone(), values.clone());
-            Box::new(move || others_part(&lp, &sel, &dim, &values)) as pool::Job<_>
+            let stop = stop.clone();
+            Box::new(move || others_part(&lp, &sel, &dim, &values, &stop)) as pool::Job<_>
         })
         .collect();
     let mut sum = RowCounts::default();
-    for part in pool::run_all(jobs, super::part::total_events(parts))? {
+    for part in pool::run_all(jobs, super::part::total_events(parts), stop)? {
         sum.add(&part);
     }
     sum.hits = folded.iter().map(|(_, c)| c.hits).sum();
@@ -308,6 +313,7 @@ fn others_part(
     sel: &RoaringBitmap,
     dim: &Dimension,
     values: &hashbrown::HashSet<ReportValue, ahash::RandomState>,
+    stop: &Stop,
 ) -> Result<RowCounts> {
     let mut acc = Acc::default();
     if sel.is_empty() {
@@ -335,7 +341,8 @@ fn others_part(
             row_kinds(&eval, level == Level::Conversion)?,
         )),
     };
-    for v in sel {
+    for (i, v) in sel.iter().enumerate() {
+        stop.every(i)?;
         let has = match &wanted_rows {
             None => folded_group(grouping.ids.get(v))?,
             Some((starts, (types, wanted))) => {
@@ -634,6 +641,7 @@ fn report_part(
     lp: &LivePart,
     sel: &RoaringBitmap,
     dim: &Dimension,
+    stop: &Stop,
 ) -> Result<Vec<(ReportValue, RowCounts)>> {
     if sel.is_empty() {
         return Ok(Vec::new());
@@ -663,6 +671,7 @@ fn report_part(
             let mins = cols.map(|c| i128::from(c.min()));
             let unit = i128::from(m.revenue_unit);
             for (k, &word) in super::summary::bitset(sel, eval.nv).iter().enumerate() {
+                stop.every(k * 64)?; // every CHECK_EVERY visits
                 if word == 0 {
                     continue;
                 }
@@ -702,7 +711,8 @@ fn report_part(
             // Whether each type id is a row kind this level counts.
             let (types, wanted) = row_kinds(&eval, dim.level == Level::Conversion)?;
             let m = &ix.metrics;
-            for v in sel {
+            for (i, v) in sel.iter().enumerate() {
+                stop.every(i)?;
                 let (Some(&a), Some(&b)) = (starts.get(v as usize), starts.get(v as usize + 1))
                 else {
                     return Err(r.corrupt("selected visit beyond the visit table"));

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::LivePart;
+use crate::cancel::Stop;
 use crate::error::Result;
 use crate::event::EventType;
 use crate::schema::{
@@ -52,17 +53,24 @@ pub struct VisitRecord {
 }
 
 /// Every live visit of `parts`, visitor by visitor (ids ascending within each part).
-pub(crate) fn visits(parts: &[LivePart]) -> Result<Vec<VisitRecord>> {
+pub(crate) fn visits(parts: &[LivePart], stop: &Stop) -> Result<Vec<VisitRecord>> {
+    stop.check()?; // also with no part
     let mut out = Vec::new();
     for p in parts {
-        read_part(p, None, &mut out)?;
+        stop.check()?;
+        read_part(p, None, &mut out, stop)?;
     }
     Ok(out)
 }
 
 /// Appends the live visits of part `p` to `out`: every visitor's, or only those of
 /// visitor ordinal `only`.
-fn read_part(p: &LivePart, only: Option<u32>, out: &mut Vec<VisitRecord>) -> Result<()> {
+fn read_part(
+    p: &LivePart,
+    only: Option<u32>,
+    out: &mut Vec<VisitRecord>,
+    stop: &Stop,
+) -> Result<()> {
     let cursor = PartCursor::new(&p.reader)?;
     let customs: Vec<(&str, CustomType)> = cursor.custom_dims().collect();
     // Numeric fields are listed by name: the built-in ones and the custom numbers.
@@ -86,6 +94,7 @@ fn read_part(p: &LivePart, only: Option<u32>, out: &mut Vec<VisitRecord>) -> Res
     };
     let mut event = StoredEvent::default();
     for v in visitors {
+        stop.every(v as usize)?;
         if p.deleted.contains(v) {
             continue;
         }
@@ -213,8 +222,10 @@ pub struct VisitorProfile {
 }
 
 /// The profile of the visitor `id` in `parts`, or `None` if no live visitor has it.
-pub(crate) fn visitor(parts: &[LivePart], id: &str) -> Result<Option<VisitorProfile>> {
+pub(crate) fn visitor(parts: &[LivePart], id: &str, stop: &Stop) -> Result<Option<VisitorProfile>> {
+    stop.check()?; // also with no part
     for p in parts {
+        stop.check()?;
         let Some(v) = p.reader.visitor_ids()?.find(id) else {
             continue;
         };
@@ -223,7 +234,7 @@ pub(crate) fn visitor(parts: &[LivePart], id: &str) -> Result<Option<VisitorProf
             continue; // rewritten into a newer part
         }
         let mut visits = Vec::new();
-        read_part(p, Some(v), &mut visits)?;
+        read_part(p, Some(v), &mut visits, stop)?;
         return Ok(Some(profile(id, visits)));
     }
     Ok(None)

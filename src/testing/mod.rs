@@ -39,7 +39,7 @@ pub fn summary_by(
     range: &crate::TimeRange,
     path: SummaryPath,
 ) -> Result<Summary> {
-    exec::summary(snap.parts(), segment, range, path)
+    exec::summary(snap.parts(), segment, range, path, snap.stop())
 }
 
 /// What `check` verifies of one part's bytes (named `path` in errors): checksums,
@@ -107,12 +107,12 @@ pub fn select(
     segment: &CompiledSegment,
     range: &TimeRange,
 ) -> Result<Selection> {
-    exec::select(&live(parts), segment, range)
+    exec::select(&live(parts), segment, range, &crate::cancel::Stop::NEVER)
 }
 
 /// [`Snapshot::summarize`](crate::Snapshot::summarize) over loose parts.
 pub fn summarize(parts: &[LoosePart], selection: &Selection) -> Result<Summary> {
-    exec::summarize(&live(parts), selection)
+    exec::summarize(&live(parts), selection, &crate::cancel::Stop::NEVER)
 }
 
 /// Reads every visitor of `reader` back as input rows (what a commit does when new

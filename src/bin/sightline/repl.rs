@@ -4,18 +4,25 @@
 //! Besides segments, dot-commands run the analyses (`.report`, `.funnel`, `.cohorts`,
 //! `.visitor`) over the visits of the session's `.segment` and `.range`.
 //!
-//! On a terminal it uses rustyline (history, completion of dimension names and
-//! dot-commands). Otherwise it reads standard input line by line with no prompt, reports
-//! errors on stderr with the line number and goes on; the exit status is then 0 when
-//! every line succeeded, else the status of the first failing line (2 for a bad segment,
-//! command or date).
+//! On a terminal it uses rustyline (history, completion of dot-commands, dimension names
+//! and dimension values), Ctrl-C cancels the command running (`interrupt`), and tables
+//! are cut to `.maxrows` rows and fitted to the terminal's width (`display`).
+//! Otherwise it reads standard input line by line with no prompt, reports errors on
+//! stderr with the line number and goes on; the exit status is then 0 when every line
+//! succeeded, else the status of the first failing line (2 for a bad segment, command
+//! or date). Either way a line ending in `\` goes on on the next (`input`).
 
-use std::io::{BufRead, IsTerminal, Write};
+mod display;
+mod input;
+mod interrupt;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use rustyline::completion::{Completer, Pair};
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::config::{CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -23,7 +30,7 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
-use sightline::Dialect;
+use sightline::{CancelToken, Dialect, ErrorKind, Snapshot};
 use sightline::{Db, FunnelScope, Period, TimeRange};
 
 use crate::out::{OutputError, usage};
@@ -31,6 +38,23 @@ use crate::{cohorts, exit_code, funnel, not_utf8, print_error, query, range, rep
 
 /// Rows of `.report` without a LIMIT.
 const DEFAULT_REPORT_LIMIT: usize = 20;
+
+/// Rows a table shows on the terminal unless `.maxrows` says otherwise.
+const DEFAULT_MAX_ROWS: usize = 100;
+
+/// Values offered by one Tab after `DIM==` (the first in byte order).
+const MAX_VALUE_CANDIDATES: usize = 50;
+
+/// `.read` files reading `.read` files: deeper than this is taken for a loop.
+const MAX_READ_DEPTH: usize = 16;
+
+/// The prompt of a command's next line (as wide as the prompt).
+const CONTINUATION_PROMPT: &str = "      ...> ";
+
+/// Test only (`tests/repl_terminal.rs`): when this variable is set, `.report` runs
+/// again and again until it is cancelled, so that a test can press Ctrl-C during a
+/// command however fast the machine. It says so on standard error when it starts.
+const ENDLESS_REPORT_VAR: &str = "SIGHTLINE_TEST_ENDLESS_REPORT";
 
 const HELP: &str = "\
 Type a segment to see the summary of the visits it selects, e.g.
@@ -62,15 +86,25 @@ Analyses, over the visits of .segment within .range (docs/analytics.md):
   .mode table|json      one table, or one JSON line, per answer (no argument: show it)
   .timer on|off         print the time each query took (JSON answers always carry
                         \"elapsedMs\")
+  .maxrows N            rows a table shows on the terminal (default 100; 0: all; no N:
+                        show it); .report asks for no more (the rest: its others row)
+  .output FILE          answers go to FILE (replaced), in full; .output alone: back to
+                        the terminal
+  .read FILE            run the commands of FILE; stops at its first error
   .memory               peak heap allocated by this process, and its resident memory
   .help                 this text
   .quit, .exit          leave (Ctrl-D too)
-Lines starting with # or -- are comments. Tab completes dimension names and commands.";
+
+Ctrl-C stops the command running and returns to the prompt; at the prompt it clears
+the line. A line ending in \\ goes on on the next one (so does a dot-command with an
+open \"). Tables wider than the terminal lose their last columns (it says which).
+Lines starting with # or -- are comments. Tab completes commands, dimension names,
+and the values of a dimension after an operator (countryCode==f<Tab>).";
 
 /// The dot-commands, for completion and suggestions.
 const COMMANDS: &[&str] = &[
-    "all", "cohorts", "dialect", "exit", "explain", "funnel", "help", "memory", "mode", "quit",
-    "range", "report", "schema", "segment", "timer", "visitor",
+    "all", "cohorts", "dialect", "exit", "explain", "funnel", "help", "maxrows", "memory", "mode",
+    "output", "quit", "range", "read", "report", "schema", "segment", "timer", "visitor",
 ];
 
 /// How answers are printed.
@@ -89,25 +123,164 @@ struct Session {
     segment: String,
     mode: Mode,
     timer: bool,
+    /// Rows a table shows on the terminal (0: every row).
+    max_rows: usize,
+    /// Where answers go.
+    output: Output,
+    /// Whether standard output is a terminal a person reads (interactive): rows are
+    /// then capped and tables fitted to `width`, while answers go to it.
+    terminal: bool,
+    /// The terminal's width in characters, if known.
+    width: Option<usize>,
+    /// The token of the command running: a new one for each command, cancelled by
+    /// Ctrl-C.
+    cancel: CancelToken,
+    /// How many `.read` files are being read, one inside the other.
+    reading: usize,
 }
 
-/// What a line produced: text for stdout, and whether to stop.
+/// Where answers go: standard output, or the file of `.output`.
+enum Output {
+    Stdout,
+    File {
+        path: PathBuf,
+        file: BufWriter<File>,
+    },
+}
+
+impl Output {
+    fn write_line(&mut self, line: &str) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout => {
+                writeln!(std::io::stdout().lock(), "{line}").map_err(|e| OutputError(e).into())
+            }
+            Output::File { path, file } => writeln!(file, "{line}")
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
+        }
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout => std::io::stdout().flush().map_err(|e| OutputError(e).into()),
+            Output::File { path, file } => file
+                .flush()
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
+        }
+    }
+}
+
+/// What a line produced: text for the output, and whether to stop.
 #[derive(Default)]
 struct Outcome {
     text: String,
     quit: bool,
+    /// The command bounded its rows itself (`.report`'s limit): no rows are cut from
+    /// its tables; `Some(n)`: `n` rows were left out for `.maxrows`.
+    rows_bounded: Option<u64>,
 }
 
 impl Outcome {
     fn text(text: impl Into<String>) -> anyhow::Result<Outcome> {
         Ok(Outcome {
             text: text.into(),
-            quit: false,
+            ..Outcome::default()
         })
     }
 }
 
+/// Whether `e` is a cancelled command (Ctrl-C).
+fn cancelled(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sightline::Error>()
+        .is_some_and(|e| e.kind() == ErrorKind::Cancelled)
+}
+
 impl Session {
+    fn new(db: Db, terminal: bool) -> Session {
+        Session {
+            db,
+            dialect: Dialect::Default,
+            range: TimeRange::ALL,
+            segment: String::new(),
+            mode: Mode::Table,
+            timer: false,
+            max_rows: DEFAULT_MAX_ROWS,
+            output: Output::Stdout,
+            terminal,
+            width: None,
+            cancel: CancelToken::new(),
+            reading: 0,
+        }
+    }
+
+    /// Runs one command and writes its answer; true when the session should end.
+    fn run_command(&mut self, line: &str) -> anyhow::Result<bool> {
+        let out = self.execute(line)?;
+        self.emit(&out)?;
+        Ok(out.quit)
+    }
+
+    /// Whether answers go to the terminal now (not to a file).
+    fn on_terminal(&self) -> bool {
+        self.terminal && matches!(self.output, Output::Stdout)
+    }
+
+    /// The rows a table may show now, if capped.
+    fn row_cap(&self) -> Option<usize> {
+        (self.on_terminal() && self.max_rows > 0).then_some(self.max_rows)
+    }
+
+    /// Writes an answer: on the terminal, tables capped to `.maxrows` rows and fitted
+    /// to its width, with a note of what was left out; line by line, stopping at once
+    /// when the command is cancelled.
+    fn emit(&mut self, out: &Outcome) -> anyhow::Result<()> {
+        if out.text.is_empty() {
+            return Ok(());
+        }
+        let mut text = std::borrow::Cow::Borrowed(out.text.as_str());
+        let mut notes = Vec::new();
+        let mut more = out.rows_bounded.unwrap_or(0);
+        if self.mode == Mode::Table && self.on_terminal() {
+            if let (None, Some(cap)) = (out.rows_bounded, self.row_cap()) {
+                let (capped, hidden) = display::cap_rows(&text, cap);
+                if hidden > 0 {
+                    text = capped.into();
+                    more = hidden;
+                }
+            }
+            if let Some(width) = self.width {
+                let (fitted, hidden) = display::fit_width(&text, width);
+                if !hidden.is_empty() {
+                    text = fitted.into();
+                    notes.push(format!(
+                        "(too wide for the terminal, not shown: {})",
+                        hidden.join(", ")
+                    ));
+                }
+            }
+        }
+        if more > 0 {
+            notes.push(format!(
+                "… {} (use .maxrows N, .maxrows 0 for all, or .output FILE)",
+                query::plural(more, "more row")
+            ));
+        }
+        for line in text.lines() {
+            if self.cancel.is_cancelled() {
+                return Err(sightline::Error::Cancelled.into());
+            }
+            self.output.write_line(line)?;
+        }
+        for n in notes {
+            // JSON answers stay one document per line: notes go to standard error.
+            if self.mode == Mode::Json {
+                errln!("{n}");
+            } else {
+                self.output.write_line(&n)?;
+            }
+        }
+        self.output.flush()
+    }
+
     /// Runs one line.
     fn execute(&mut self, line: &str) -> anyhow::Result<Outcome> {
         let line = line.trim();
@@ -127,9 +300,24 @@ impl Session {
         match (name, arg) {
             ("help", _) => Outcome::text(HELP),
             ("quit" | "exit", _) => Ok(Outcome {
-                text: String::new(),
                 quit: true,
+                ..Outcome::default()
             }),
+            ("maxrows", "") => Outcome::text(match self.max_rows {
+                0 => "maxrows: 0 (every row)".to_string(),
+                n => format!("maxrows: {n}"),
+            }),
+            ("maxrows", n) => {
+                self.max_rows = n.parse().map_err(|_| {
+                    usage(format!(
+                        "invalid .maxrows `{n}`: a number of rows (0: every row)"
+                    ))
+                })?;
+                Outcome::text("")
+            }
+            ("output", arg) => self.set_output(arg),
+            ("read", "") => Err(usage(".read needs a file: .read FILE")),
+            ("read", file) => self.read(input::file_arg(file)),
             ("all", "") => self.query(""),
             ("explain", "") => Err(usage(".explain needs a segment: .explain SEGMENT")),
             ("explain", seg) => self.explain(seg),
@@ -193,10 +381,63 @@ impl Session {
         }
     }
 
-    /// The current snapshot, after picking up commits made since the last line.
-    fn snapshot(&self) -> anyhow::Result<sightline::Snapshot> {
+    /// The current snapshot, after picking up commits made since the last line, its
+    /// analyses stopped by the command's token.
+    fn snapshot(&self) -> anyhow::Result<Snapshot> {
         self.db.refresh()?;
-        Ok(self.db.snapshot())
+        Ok(self.db.snapshot().with_cancel(self.cancel.clone()))
+    }
+
+    /// `.output FILE` (replaced) or `.output` (back to standard output).
+    fn set_output(&mut self, arg: &str) -> anyhow::Result<Outcome> {
+        self.output.flush()?;
+        let arg = input::file_arg(arg);
+        if arg.is_empty() {
+            self.output = Output::Stdout;
+            return Outcome::text("");
+        }
+        let path = PathBuf::from(arg);
+        let file = File::create(&path)
+            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+        self.output = Output::File {
+            path,
+            file: BufWriter::new(file),
+        };
+        Outcome::text("")
+    }
+
+    /// `.read FILE`: its commands, as if typed, up to the first that fails (the error
+    /// then names the file and line).
+    fn read(&mut self, file: &str) -> anyhow::Result<Outcome> {
+        if self.reading >= MAX_READ_DEPTH {
+            return Err(usage(format!(
+                ".read {file}: files read each other more than {MAX_READ_DEPTH} deep (a loop?)"
+            )));
+        }
+        let f = File::open(file).map_err(|e| usage(format!("cannot read {file}: {e}")))?;
+        self.reading += 1;
+        let result = self.read_commands(BufReader::new(f), file);
+        self.reading -= 1;
+        Ok(Outcome {
+            quit: result?,
+            ..Outcome::default()
+        })
+    }
+
+    fn read_commands(&mut self, mut input: impl BufRead, file: &str) -> anyhow::Result<bool> {
+        let mut lines = 0u64;
+        while let Some((line_no, command)) = next_command(&mut input, &mut lines)
+            .map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?
+        {
+            let quit = command
+                .map_err(anyhow::Error::from)
+                .and_then(|c| self.run_command(&c))
+                .map_err(|e| e.context(format!("{file}:{line_no}")))?;
+            if quit {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn query(&self, text: &str) -> anyhow::Result<Outcome> {
@@ -301,7 +542,10 @@ impl Session {
                 t
             }
         };
-        Outcome { text, quit: false }
+        Outcome {
+            text,
+            ..Outcome::default()
+        }
     }
 
     fn set_segment(&mut self, arg: &str) -> anyhow::Result<Outcome> {
@@ -314,6 +558,9 @@ impl Session {
                 });
             }
             "off" => self.segment.clear(),
+            // Stored (named) segments do not exist in the library yet. When they do, a
+            // word naming one is looked up here (before being parsed as segment text),
+            // and its names are offered by `complete` for `.segment`.
             text => {
                 // Checked now, so a typo is reported here and not by every later command.
                 let compiled = self.snapshot()?.compile(text, self.dialect)?;
@@ -347,8 +594,29 @@ impl Session {
             },
             _ => return Err(usage("usage: .report DIM [LIMIT], e.g. .report country 10")),
         };
-        let a = report::report(&self.snapshot()?, self.scope(), by, limit)?;
-        Ok(self.answer(a.doc(), a.table(), a.elapsed))
+        // On the terminal the library is asked for no more than `.maxrows` rows: the
+        // rest is folded into its others row, never rendered (`.report visitorId all`).
+        let (limit, capped) = match (limit, self.row_cap()) {
+            (None, Some(cap)) => (Some(cap), true),
+            (Some(l), Some(cap)) if l > cap => (Some(cap), true),
+            (l, _) => (l, false),
+        };
+        let snap = self.snapshot()?;
+        if std::env::var_os(ENDLESS_REPORT_VAR).is_some() {
+            errln!("({ENDLESS_REPORT_VAR} is set: .report runs until stopped by Ctrl-C)");
+            loop {
+                report::report(&snap, self.scope(), by, limit)?;
+            }
+        }
+        let a = report::report(&snap, self.scope(), by, limit)?;
+        let folded = match capped {
+            true => a.report.rows.iter().filter_map(|r| r.others).sum(),
+            false => 0,
+        };
+        Ok(Outcome {
+            rows_bounded: Some(folded),
+            ..self.answer(a.doc(), a.table(), a.elapsed)
+        })
     }
 
     /// `.funnel [visit|visitor [WINDOW]] STEP1 -> STEP2 -> …`.
@@ -489,52 +757,68 @@ fn first_word(text: &str) -> (&str, &str) {
 
 /// Runs the REPL on the database at `path`.
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let session = Session {
-        db: query::open(path)?,
-        dialect: Dialect::Default,
-        range: TimeRange::ALL,
-        segment: String::new(),
-        mode: Mode::Table,
-        timer: false,
-    };
+    let db = query::open(path)?;
     if std::io::stdin().is_terminal() {
-        interactive(session)
+        interactive(Session::new(db, std::io::stdout().is_terminal()))
     } else {
-        script(session, std::io::stdin().lock())
+        script(Session::new(db, false), std::io::stdin().lock())
     }
 }
 
-/// Reads lines from `input` without prompting: for scripts and pipes.
+/// The next command of `input`: its first line's number and its text (lines ending in
+/// `\` joined with the next, see `input`), or its error when a line is not UTF-8;
+/// `None` at the end. `lines` counts the lines read so far.
 ///
 /// Lines are read as bytes: a line that is not UTF-8 is an error of that line (exit
-/// status 2, with a caret at its first bad byte), and the script goes on.
-fn script(mut session: Session, mut input: impl BufRead) -> anyhow::Result<ExitCode> {
-    let mut status = 0u8;
-    let mut stdout = std::io::stdout().lock();
+/// status 2, with a caret at its first bad byte).
+fn next_command(
+    input: &mut impl BufRead,
+    lines: &mut u64,
+) -> std::io::Result<Option<(u64, Result<String, sightline::Error>)>> {
     let mut buf = Vec::new();
-    for line_no in 1u64.. {
+    let mut pending: Option<String> = None;
+    let first = *lines + 1;
+    loop {
         buf.clear();
         if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
+            return Ok(pending.map(|p| (first, Ok(p))));
         }
+        *lines += 1;
         // As `BufRead::lines`: without the `\n` or `\r\n` ending.
         let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let result = match std::str::from_utf8(bytes) {
-            Ok(line) => session.execute(line),
-            Err(e) => Err(not_utf8(bytes, &e, "line").into()),
+        let line = match std::str::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(e) => return Ok(Some((*lines, Err(not_utf8(bytes, &e, "line"))))),
         };
-        match result {
-            Ok(out) => {
-                if !out.text.is_empty() {
-                    writeln!(stdout, "{}", out.text).map_err(OutputError)?;
-                }
-                if out.quit {
-                    break;
-                }
-            }
+        let command = match pending.take() {
+            Some(p) => input::join(&p, line),
+            None => line.to_string(),
+        };
+        if !input::continues(&command) {
+            return Ok(Some((first, Ok(command))));
+        }
+        pending = Some(command);
+    }
+}
+
+/// Reads commands from `input` without prompting: for scripts and pipes. A failing
+/// command is reported with its line number, and the script goes on.
+fn script(mut session: Session, mut input: impl BufRead) -> anyhow::Result<ExitCode> {
+    let mut status = 0u8;
+    let mut lines = 0u64;
+    while let Some((line_no, command)) = next_command(&mut input, &mut lines)? {
+        match command
+            .map_err(anyhow::Error::from)
+            .and_then(|c| session.run_command(&c))
+        {
+            Ok(true) => break,
+            Ok(false) => {}
             Err(e) => {
-                stdout.flush().map_err(OutputError)?;
+                if crate::out::output_error(&e).is_some() {
+                    return Err(e); // standard output is gone: nowhere to go on
+                }
+                session.output.flush()?;
                 print_error(&e, &format!("line {line_no}: "));
                 if status == 0 {
                     status = exit_code(&e);
@@ -542,7 +826,7 @@ fn script(mut session: Session, mut input: impl BufRead) -> anyhow::Result<ExitC
             }
         }
     }
-    stdout.flush().map_err(OutputError)?;
+    session.output.flush()?;
     Ok(ExitCode::from(status))
 }
 
@@ -570,18 +854,20 @@ fn resident_memory() -> (Option<u64>, Option<u64>) {
 
 fn interactive(mut session: Session) -> anyhow::Result<ExitCode> {
     let config = Config::builder()
-        .auto_add_history(true)
         .history_ignore_space(true)
         .completion_type(CompletionType::List)
         .build();
     let mut editor: Editor<Completion, DefaultHistory> = Editor::with_config(config)?;
     editor.set_helper(Some(Completion {
         names: session.names(),
+        snapshot: Some(session.db.snapshot()),
+        files: FilenameCompleter::new(),
     }));
     let history = history_path();
     if let Some(h) = &history {
         let _ = editor.load_history(h); // a missing or unreadable history is no error
     }
+    interrupt::install()?;
     let stats = session.db.snapshot().stats()?;
     outln!(
         "sightline {} — {} ({} visits, {} visitors). Type .help for help, .quit to leave.",
@@ -590,37 +876,57 @@ fn interactive(mut session: Session) -> anyhow::Result<ExitCode> {
         stats.visits,
         stats.visitors
     );
-    loop {
-        match editor.readline("sightline> ") {
-            Ok(line) => match session.execute(&line) {
-                Ok(out) => {
-                    if !out.text.is_empty() {
-                        outln!("{}", out.text);
-                    }
-                    if out.quit {
-                        break;
-                    }
-                }
-                Err(e) => print_error(&e, ""),
-            },
+    'session: loop {
+        let mut command = match editor.readline("sightline> ") {
+            Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
+        };
+        while input::continues(&command) {
+            match editor.readline(CONTINUATION_PROMPT) {
+                Ok(next) => command = input::join(&command, &next),
+                // Ctrl-C drops the whole command, Ctrl-D runs what there is.
+                Err(ReadlineError::Interrupted) => continue 'session,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let _ = editor.add_history_entry(command.as_str());
+        session.width = editor.dimensions().map(|(w, _)| usize::from(w));
+        session.cancel = CancelToken::new();
+        let armed = interrupt::arm(&session.cancel);
+        let result = session.run_command(&command);
+        drop(armed);
+        match result {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) if cancelled(&e) => {
+                let _ = session.output.flush();
+                errln!("cancelled");
+            }
+            Err(e) => print_error(&e, ""),
         }
         if let Some(h) = editor.helper_mut() {
             h.names = session.names(); // custom dimensions may have arrived
+            h.snapshot = Some(session.db.snapshot()); // and values
         }
     }
+    session.output.flush()?;
     if let Some(h) = &history {
         let _ = editor.save_history(h);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Tab completion: dot-commands and their arguments, and dimension names at the start
-/// of each condition.
+/// Tab completion: dot-commands and their arguments, dimension names at the start of
+/// each condition, a dimension's values after its operator, file names after `.read`
+/// and `.output`.
 struct Completion {
     names: Vec<String>,
+    /// Where values come from (the latest snapshot seen).
+    snapshot: Option<Snapshot>,
+    files: FilenameCompleter,
 }
 
 impl Completer for Completion {
@@ -630,9 +936,19 @@ impl Completer for Completion {
         &self,
         line: &str,
         pos: usize,
-        _ctx: &Context<'_>,
+        ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        Ok(complete(&self.names, line, pos))
+        if line.starts_with(".read ") || line.starts_with(".output ") {
+            return self.files.complete(line, pos, ctx);
+        }
+        let values = |name: &str, prefix: &str| -> Vec<String> {
+            self.snapshot
+                .as_ref()
+                .and_then(|s| s.dimension_values(name, prefix, MAX_VALUE_CANDIDATES).ok())
+                .map(|v| v.values)
+                .unwrap_or_default()
+        };
+        Ok(complete(&self.names, &values, line, pos))
     }
 }
 
@@ -642,6 +958,10 @@ impl Hinter for Completion {
 impl Highlighter for Completion {}
 impl Validator for Completion {}
 impl Helper for Completion {}
+
+/// The values of a dimension starting with a prefix (at most a few dozen), for
+/// completion: `Snapshot::dimension_values` in the REPL, a fixed list in tests.
+type Values<'a> = &'a dyn Fn(&str, &str) -> Vec<String>;
 
 fn pairs<'a>(words: impl Iterator<Item = &'a str>, prefix: &str, lead: &str) -> Vec<Pair> {
     let lower = prefix.to_lowercase();
@@ -656,10 +976,10 @@ fn pairs<'a>(words: impl Iterator<Item = &'a str>, prefix: &str, lead: &str) -> 
 
 /// Completion candidates for `line` with the cursor at `pos`: where the replaced word
 /// starts, and the candidates.
-fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
+fn complete(names: &[String], values: Values<'_>, line: &str, pos: usize) -> (usize, Vec<Pair>) {
     let head = line.get(..pos).unwrap_or(line);
     let Some(cmd) = head.strip_prefix('.') else {
-        return complete_segment(names, head, 0);
+        return complete_segment(names, values, head, 0);
     };
     let Some((name, _)) = cmd.split_once(char::is_whitespace) else {
         return (0, pairs(COMMANDS.iter().copied(), cmd, "."));
@@ -667,11 +987,13 @@ fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
     let arg_start = head.len() - cmd[name.len()..].trim_start().len();
     let arg = &head[arg_start..];
     let options: &[&str] = match name {
-        "explain" | "segment" => return complete_segment(names, arg, arg_start),
+        // Stored segments do not exist yet: once they do, `.segment NAME` completes
+        // their names here too.
+        "explain" | "segment" => return complete_segment(names, values, arg, arg_start),
         "report" if !arg.contains(char::is_whitespace) => {
             return (arg_start, pairs(names.iter().map(String::as_str), arg, ""));
         }
-        "funnel" => return complete_funnel(names, arg, arg_start),
+        "funnel" => return complete_funnel(names, values, arg, arg_start),
         "cohorts" => {
             let word_start = arg.rfind(char::is_whitespace).map_or(0, |i| i + 1);
             let word = &arg[word_start..];
@@ -682,6 +1004,7 @@ fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
         "timer" => &["on", "off"],
         "dialect" => &["default", "matomo", "matomo-url"],
         "range" => &["off"],
+        "maxrows" => &["0", "100"],
         _ => &[],
     };
     (arg_start, pairs(options.iter().copied(), arg, ""))
@@ -689,9 +1012,14 @@ fn complete(names: &[String], line: &str, pos: usize) -> (usize, Vec<Pair>) {
 
 /// Completes `.funnel`'s arguments: the scope as first word, else a dimension name in
 /// the step under the cursor (after the last ` -> `).
-fn complete_funnel(names: &[String], arg: &str, base: usize) -> (usize, Vec<Pair>) {
+fn complete_funnel(
+    names: &[String],
+    values: Values<'_>,
+    arg: &str,
+    base: usize,
+) -> (usize, Vec<Pair>) {
     if let Some(i) = arg.rfind("->") {
-        return complete_segment(names, &arg[i + 2..], base + i + 2);
+        return complete_segment(names, values, &arg[i + 2..], base + i + 2);
     }
     if !arg.contains(char::is_whitespace) {
         let words = ["visit", "visitor"]
@@ -705,15 +1033,21 @@ fn complete_funnel(names: &[String], arg: &str, base: usize) -> (usize, Vec<Pair
         "visit" | "visitor" => {
             let step_start = arg.rfind(char::is_whitespace).map_or(0, |i| i + 1);
             let word = &arg[step_start..];
-            complete_segment(names, word, base + step_start)
+            complete_segment(names, values, word, base + step_start)
         }
-        _ => complete_segment(names, arg, base),
+        _ => complete_segment(names, values, arg, base),
     }
 }
 
 /// Completes a dimension name at the start of the condition under the cursor (after
-/// the start, `;` or `,`; escaped delimiters do not count).
-fn complete_segment(names: &[String], text: &str, base: usize) -> (usize, Vec<Pair>) {
+/// the start, `;` or `,`; escaped delimiters do not count), or a value of that
+/// dimension after its operator.
+fn complete_segment(
+    names: &[String],
+    values: Values<'_>,
+    text: &str,
+    base: usize,
+) -> (usize, Vec<Pair>) {
     let mut start = 0;
     let mut escaped = false;
     for (i, c) in text.char_indices() {
@@ -726,6 +1060,18 @@ fn complete_segment(names: &[String], text: &str, base: usize) -> (usize, Vec<Pa
     }
     let word_start = start + (text[start..].len() - text[start..].trim_start().len());
     let word = &text[word_start..];
+    if let Some((name, value_start)) = split_condition(word) {
+        let typed = &word[value_start..];
+        let found = values(name, &unescape(typed));
+        let pairs = found
+            .iter()
+            .map(|v| Pair {
+                display: v.clone(),
+                replacement: escape(v),
+            })
+            .collect();
+        return (base + word_start + value_start, pairs);
+    }
     if word.contains(['=', '!', '<', '>', '@', '^', '$', '~']) {
         return (base + word_start, Vec::new());
     }
@@ -735,9 +1081,45 @@ fn complete_segment(names: &[String], text: &str, base: usize) -> (usize, Vec<Pa
     )
 }
 
+/// The operators of the segment language, longest first where one starts another.
+const OPERATORS: &[&str] = &[
+    "==", "!=", "<=", ">=", "=@", "!@", "=^", "=$", "=~", "!~", "<", ">",
+];
+
+/// A condition being typed, `NAME OP VALUE…`: the name, and where the value starts.
+fn split_condition(word: &str) -> Option<(&str, usize)> {
+    let at = word.find(['=', '!', '<', '>'])?;
+    let name = word[..at].trim_end();
+    let op = OPERATORS.iter().find(|op| word[at..].starts_with(**op))?;
+    (!name.is_empty()).then_some((name, at + op.len()))
+}
+
+/// A value as a segment writes it: `,` and `;` escaped.
+fn escape(value: &str) -> String {
+    value.replace(',', "\\,").replace(';', "\\;")
+}
+
+/// A value typed in a segment as stored: escapes removed.
+fn unescape(value: &str) -> String {
+    value.replace("\\,", ",").replace("\\;", ";")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stored values of the tests' dimensions.
+    fn values(name: &str, prefix: &str) -> Vec<String> {
+        let all: &[&str] = match name {
+            "countryCode" => &["de", "fi", "fr"],
+            "pageTitle" => &["a,b", "a;c", "b"],
+            _ => &[],
+        };
+        all.iter()
+            .filter(|v| v.starts_with(prefix))
+            .map(|v| v.to_string())
+            .collect()
+    }
 
     fn names() -> Vec<String> {
         [
@@ -754,7 +1136,7 @@ mod tests {
     }
 
     fn replacements(line: &str) -> (usize, Vec<String>) {
-        let (start, c) = complete(&names(), line, line.len());
+        let (start, c) = complete(&names(), &values, line, line.len());
         (start, c.into_iter().map(|p| p.replacement).collect())
     }
 
@@ -810,6 +1192,48 @@ mod tests {
         );
         let (start, c) = replacements(".funnel pageUrl=@/a -> ci");
         assert_eq!((start, c), (23, vec!["city".into()]));
+    }
+
+    #[test]
+    fn completes_the_values_of_a_dimension_after_its_operator() {
+        assert_eq!(
+            replacements("countryCode==f"),
+            (13, vec!["fi".into(), "fr".into()])
+        );
+        assert_eq!(
+            replacements("visitCount>1;countryCode!=d"),
+            (26, vec!["de".into()])
+        );
+        assert_eq!(replacements("countryCode=@").1.len(), 3);
+        assert_eq!(
+            replacements(".segment countryCode==fr").1,
+            vec!["fr".to_string()]
+        );
+        assert_eq!(
+            replacements(".funnel visit countryCode==d").1,
+            vec!["de".to_string()]
+        );
+        // Delimiters in values are escaped in the replacement, and typed escapes match.
+        assert_eq!(
+            replacements("pageTitle==a").1,
+            vec!["a\\,b".to_string(), "a\\;c".into()]
+        );
+        assert_eq!(replacements("pageTitle==a\\,").1, vec!["a\\,b".to_string()]);
+        // Unknown dimensions and numbers have no values.
+        assert!(replacements("visitCount>").1.is_empty());
+    }
+
+    #[test]
+    fn splits_a_condition_at_its_operator() {
+        assert_eq!(
+            split_condition("countryCode==fr"),
+            Some(("countryCode", 13))
+        );
+        assert_eq!(split_condition("visitCount>=2"), Some(("visitCount", 12)));
+        assert_eq!(split_condition("a!~x"), Some(("a", 3)));
+        assert_eq!(split_condition("a=x"), None); // not an operator
+        assert_eq!(split_condition("==x"), None);
+        assert_eq!(split_condition("country"), None);
     }
 
     #[test]
