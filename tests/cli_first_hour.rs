@@ -835,13 +835,19 @@ fn same_row_conditions_warn_in_explain_and_query() {
     let out = sightline(&["query", "--db", &db, "--json", both]);
     assert_eq!(json_of(&out)["visits"], 0);
     let err = text(&out.stderr);
-    assert!(err.contains("warning: `pageUrl=@/home` and `pageUrl=@/cart`"), "{err}");
+    assert!(
+        err.contains("warning: `pageUrl=@/home` and `pageUrl=@/cart`"),
+        "{err}"
+    );
     assert!(err.contains("same action row"), "{err}");
     assert!(
         err.contains("sightline funnel --step 'pageUrl=@/home' --step 'pageUrl=@/cart'"),
         "{err}"
     );
-    assert!(err.contains(&format!("{both}\n{}^", " ".repeat(15))), "{err}");
+    assert!(
+        err.contains(&format!("{both}\n{}^", " ".repeat(15))),
+        "{err}"
+    );
     // Without the conflict, no warning.
     let out = sightline(&["query", "--db", &db, "pageUrl=@/home,pageUrl=@/cart"]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -855,13 +861,19 @@ fn same_row_conditions_warn_in_explain_and_query() {
         let out = sightline(&args);
         assert!(out.status.success(), "{}", describe(&out));
         let tree = text(&out.stdout);
-        assert!(tree.contains("warning: `pageTitle==Home` and `pageTitle==Cart`"), "{tree}");
+        assert!(
+            tree.contains("warning: `pageTitle==Home` and `pageTitle==Cart`"),
+            "{tree}"
+        );
         assert!(tree.contains("selects no visit"), "{tree}");
         args.insert(1, "--json");
         let doc = json_of(&sightline(&args));
         let w = &doc["warnings"][0];
         assert_eq!(w["offset"], 16, "{doc}");
-        assert!(w["message"].as_str().unwrap().contains("same action row"), "{doc}");
+        assert!(
+            w["message"].as_str().unwrap().contains("same action row"),
+            "{doc}"
+        );
     }
     let doc = json_of(&sightline(&["explain", "--json", "pageUrl=@/cart"]));
     assert_eq!(doc["warnings"], Value::Array(vec![]), "{doc}");
@@ -888,10 +900,21 @@ fn import_warns_about_misspelt_keys() {
     assert!(err.contains("2 rows"), "{err}");
 
     let db2 = dir.path().join("db2");
-    let doc = json_of(&sightline(&["import", "--db", s(&db2), "--output-format", "json", s(&input)]));
+    let doc = json_of(&sightline(&[
+        "import",
+        "--db",
+        s(&db2),
+        "--output-format",
+        "json",
+        s(&input),
+    ]));
     let w = &doc["warnings"][0];
     assert_eq!(w["key"], "contryCode", "{doc}");
     assert_eq!(w["didYouMean"], "countryCode", "{doc}");
-    assert_eq!((w["line"].as_u64(), w["rows"].as_u64()), (Some(1), Some(2)), "{doc}");
+    assert_eq!(
+        (w["line"].as_u64(), w["rows"].as_u64()),
+        (Some(1), Some(2)),
+        "{doc}"
+    );
     assert!(w["file"].as_str().unwrap().ends_with("in.jsonl"), "{doc}");
 }

@@ -519,3 +519,35 @@ fn memory_reports_the_heap_peak_and_resident_set() {
     assert!(stdout.contains("heap peak: "), "{stdout}");
     assert!(stdout.contains("resident: "), "{stdout}");
 }
+
+#[test]
+fn same_row_conditions_warn_with_what_to_write_instead() {
+    let (_dir, db) = database();
+    let out = repl(
+        &db,
+        "pageUrl=@/cart;pageUrl=@/checkout\n.explain pageUrl==a;pageUrl==b\n\
+         .mode json\n.explain pageUrl=@/cart;pageUrl=@/home\npageUrl=@/cart\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    // The summary in table mode, preceded by the warning and its caret.
+    assert!(
+        stdout.contains(
+            "warning: `pageUrl=@/cart` and `pageUrl=@/checkout` are tested on the same action row"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pageUrl=@/cart;pageUrl=@/checkout\n               ^"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("selects no visit"), "{stdout}");
+    // JSON mode: the explain document carries them; a plain segment has none.
+    let docs = json_lines(&stdout);
+    let explain = docs
+        .iter()
+        .find(|d| d.get("and").is_some())
+        .expect("explain doc");
+    assert_eq!(explain["warnings"][0]["offset"], 15, "{explain}");
+    assert_eq!(stdout.matches("warning:").count(), 2, "{stdout}");
+}

@@ -135,7 +135,9 @@ pub struct Explain {
     pub candidates: u64,
     /// Visits selected.
     pub selected: u64,
-    /// [`CompiledSegment::warnings`]: conditions that rarely mean what they say.
+    /// [`CompiledSegment::warnings`]: conditions that rarely mean what they say (not
+    /// serialised with the plan: the CLI's documents carry them at their top level).
+    #[serde(skip)]
     pub warnings: Vec<SegmentWarning>,
 }
 

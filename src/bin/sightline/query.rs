@@ -10,8 +10,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, modifiers, presets};
 use serde_json::{Value, json};
 use sightline::{
     Catalog, Condition, Db, Dialect, DimType, Explain, Level, Segment, SegmentWarning, Selection,
-    Snapshot,
-    Summary, TimeRange,
+    Snapshot, Summary, TimeRange,
 };
 
 use crate::range;
@@ -214,8 +213,11 @@ impl ExplainAnswer {
     pub fn tree(&self) -> String {
         let mut out = explain_tree(&self.segment, self.dialect, self.plan());
         for w in &self.warnings {
-            out += &format!("warning: {}
-", w.message);
+            out += &format!(
+                "warning: {}
+",
+                w.message
+            );
         }
         out
     }

@@ -65,7 +65,9 @@ Type a segment to see the summary of the visits it selects, e.g.
   .explain SEGMENT      parsed form and plan, with the cardinality of each step
   .schema               dimensions with level, type and accepted values; aliases
   .range FROM TO        restrict to visits starting in FROM..TO (dates YYYY-MM-DD,
-                        inclusive, or RFC 3339 instants; `-` leaves an end open)
+                        inclusive, RFC 3339 instants, or relative dates: today,
+                        yesterday, last7, previous30, this-week, last-month, …;
+                        `-` leaves an end open)
   .range                show the range        .range off   every visit again
   .dialect NAME         default | matomo | matomo-url (no NAME: show it)
 
@@ -446,12 +448,15 @@ impl Session {
         let compiled = snap.compile(text, self.dialect)?;
         let summary = snap.summary(&compiled, &self.range)?;
         let elapsed = t0.elapsed();
+        let warnings = compiled.warnings();
         let text = match self.mode {
             Mode::Json => {
+                query::print_warnings(text, &warnings);
                 query::summary_doc(compiled.segment(), &summary, &self.range, elapsed).to_string()
             }
             Mode::Table => {
-                let mut t = query::summary_table(&summary);
+                let mut t = warning_lines(text, &warnings);
+                t += &query::summary_table(&summary);
                 if self.timer {
                     t += &format!("\ntime: {:.3} ms", query::millis(elapsed));
                 }
@@ -490,12 +495,22 @@ impl Session {
         let snap = self.snapshot()?;
         let compiled = snap.compile(text, self.dialect)?;
         let plan = snap.explain(&compiled, &self.range)?;
+        let warnings = plan.warnings.clone();
         let plan = Some((&plan, &self.range));
         Outcome::text(match self.mode {
-            Mode::Json => query::explain_doc(compiled.segment(), self.dialect, plan).to_string(),
-            Mode::Table => query::explain_tree(compiled.segment(), self.dialect, plan)
-                .trim_end()
-                .to_string(),
+            Mode::Json => {
+                let mut doc = query::explain_doc(compiled.segment(), self.dialect, plan);
+                if let serde_json::Value::Object(map) = &mut doc {
+                    map.insert("warnings".into(), serde_json::json!(warnings));
+                }
+                doc.to_string()
+            }
+            Mode::Table => {
+                let tree = query::explain_tree(compiled.segment(), self.dialect, plan);
+                format!("{tree}{}", warning_lines(text, &warnings))
+                    .trim_end()
+                    .to_string()
+            }
         })
     }
 
@@ -564,6 +579,10 @@ impl Session {
             text => {
                 // Checked now, so a typo is reported here and not by every later command.
                 let compiled = self.snapshot()?.compile(text, self.dialect)?;
+                let warnings = compiled.warnings();
+                if !warnings.is_empty() {
+                    errln!("{}", warning_lines(text, &warnings).trim_end());
+                }
                 self.segment = if compiled.segment().is_empty() {
                     String::new()
                 } else {
@@ -714,8 +733,9 @@ impl Session {
             }
             _ => {
                 return Err(usage(
-                    "usage: .range FROM TO (dates YYYY-MM-DD or RFC 3339 instants, `-` for an \
-                     open end), .range off, or .range",
+                    "usage: .range FROM TO (dates YYYY-MM-DD, RFC 3339 instants or relative \
+                     dates such as last7 or last-month, `-` for an open end), .range off, or \
+                     .range",
                 ));
             }
         }
@@ -1242,4 +1262,12 @@ mod tests {
         assert_eq!(first_word("x"), ("x", ""));
         assert_eq!(first_word(""), ("", ""));
     }
+}
+
+/// `warning: …` and the segment with a caret, for each warning about segment `text`.
+fn warning_lines(text: &str, warnings: &[sightline::SegmentWarning]) -> String {
+    warnings
+        .iter()
+        .map(|w| format!("warning: {}\n{}\n", w.message, w.caret(text)))
+        .collect()
 }
