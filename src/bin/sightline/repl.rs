@@ -1124,6 +1124,14 @@ fn unescape(value: &str) -> String {
     value.replace("\\,", ",").replace("\\;", ";")
 }
 
+/// `warning: …` and the segment with a caret, for each warning about segment `text`.
+fn warning_lines(text: &str, warnings: &[sightline::SegmentWarning]) -> String {
+    warnings
+        .iter()
+        .map(|w| format!("warning: {}\n{}\n", w.message, w.caret(text)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1262,12 +1270,4 @@ mod tests {
         assert_eq!(first_word("x"), ("x", ""));
         assert_eq!(first_word(""), ("", ""));
     }
-}
-
-/// `warning: …` and the segment with a caret, for each warning about segment `text`.
-fn warning_lines(text: &str, warnings: &[sightline::SegmentWarning]) -> String {
-    warnings
-        .iter()
-        .map(|w| format!("warning: {}\n{}\n", w.message, w.caret(text)))
-        .collect()
 }
