@@ -204,6 +204,13 @@ impl Snapshot {
         self.checked(exec::summarize(self.parts(), selection, &self.stop))
     }
 
+    /// How many of the selected visits converted (have a `goal` or `ecommerceOrder`
+    /// row: `visitConverted==1`), for conversion rates. Read from the conversion counts
+    /// already kept per visit, without evaluating another condition.
+    pub fn converted_visits(&self, selection: &Selection) -> Result<u64> {
+        self.checked(exec::converted_visits(self.parts(), selection, &self.stop))
+    }
+
     /// Parses (default dialect), compiles, selects and summarises in one call.
     ///
     /// ```

@@ -65,6 +65,11 @@ fn both(
         scan::selected(snap, &c, range)?,
         scan::summary(snap, &c, range)?,
     );
+    assert_eq!(
+        snap.converted_visits(&sel)?,
+        scan::converted_visits(snap, &c, range)?,
+        "converted visits of {text:?}"
+    );
     let explain = snap.explain(&c, range)?;
     Ok((engine, oracle, explain))
 }

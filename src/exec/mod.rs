@@ -364,6 +364,25 @@ pub enum SummaryPath {
 }
 
 /// The summary of the selected visits (parts in parallel).
+/// How many selected visits have a conversion (`visitConverted==1`; parts in parallel).
+pub(crate) fn converted_visits(
+    parts: &[LivePart],
+    selection: &Selection,
+    stop: &Stop,
+) -> Result<u64> {
+    let jobs = parts
+        .iter()
+        .zip(selection.parts.iter())
+        .map(|(lp, sel)| {
+            let (lp, sel) = (lp.clone(), sel.clone());
+            Box::new(move || summary::converted(&PartEval::new(&lp), &sel)) as pool::Job<u64>
+        })
+        .collect();
+    Ok(pool::run_all(jobs, part::total_events(parts), stop)?
+        .into_iter()
+        .sum())
+}
+
 pub(crate) fn summarize(parts: &[LivePart], selection: &Selection, stop: &Stop) -> Result<Summary> {
     let jobs = parts
         .iter()

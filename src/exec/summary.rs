@@ -63,6 +63,40 @@ pub(super) fn summarize(
     Ok((n, sums))
 }
 
+/// How many of the visits `sel` have a conversion (`visitConverted`): visit by visit
+/// for a few, else the bitset against the OR of the conversion count's bit slices (a
+/// visit converted when its count is above 0).
+pub(super) fn converted(eval: &PartEval<'_>, sel: &RoaringBitmap) -> Result<u64> {
+    let nv = eval.nv;
+    if sel.max().is_some_and(|m| m >= nv) {
+        return Err(eval.r.corrupt("selected visit beyond the visit table"));
+    }
+    if sel.is_empty() {
+        return Ok(0);
+    }
+    if is_sparse(sel, nv) {
+        let m = eval.metrics()?;
+        return Ok(sel
+            .iter()
+            .filter(|&v| m.conversions.get(v as usize) > 0)
+            .count() as u64);
+    }
+    let Some(s) = eval.measure_slices(measure::CONVERSIONS)? else {
+        return Ok(0);
+    };
+    if s.min > 0 {
+        return Ok(sel.len());
+    }
+    let words = bitset(sel, nv);
+    let mut any = vec![0u64; words.len()];
+    for plane in &s.bits {
+        for (a, p) in any.iter_mut().zip(plane.iter()) {
+            *a |= p;
+        }
+    }
+    Ok(kernels::and_count(&words, &any))
+}
+
 /// Distinct visitors of the visits `sel` (all below the part's visit count).
 pub(super) fn visitors(eval: &PartEval<'_>, sel: &RoaringBitmap) -> Result<u64> {
     let owners = eval.visit_visitors()?;

@@ -220,6 +220,33 @@ impl<'a> PartEval<'a> {
         })
     }
 
+    /// The bit slices of measure `k` alone (only its planes are read and verified):
+    /// lent from the map (version 2), else one of [`Self::slices`].
+    pub(super) fn measure_slices(&self, k: usize) -> Result<Option<Slices<'a>>> {
+        if let Some(q) = &self.r.meta().query
+            && q.measure_slices.len() == measure::COUNT
+            && self.cache.slices.get().is_none()
+            && let Some(set) = q.measure_slices.get(k)
+        {
+            let mut bits = Vec::with_capacity(set.bits.len());
+            let mut lent = true;
+            for &b in &set.bits {
+                match self.r.words(b)? {
+                    Some(w) => bits.push(w),
+                    None => lent = false,
+                }
+            }
+            if lent {
+                return Ok(Some(Slices {
+                    min: set.min,
+                    unit: set.unit,
+                    bits,
+                }));
+            }
+        }
+        Ok(self.slices()?.into_iter().nth(k))
+    }
+
     /// The metrics as bit slices: lent from the map (version 2), else built once from
     /// the metric columns.
     pub(super) fn slices(&self) -> Result<MetricSlices<'a>> {

@@ -48,16 +48,16 @@ pub fn query(
     let t0 = Instant::now();
     let compiled = snap.compile(text, dialect)?;
     let warnings = compiled.warnings();
-    let selection = snap.select(&compiled, range)?;
-    let summary = snap.summarize(&selection)?;
-    // Converted visits, for the conversion rate: the selection ∩ visitConverted==1.
-    let converted = snap.select(&snap.compile("visitConverted==1", Dialect::Default)?, range)?;
-    let converted = selection
-        .parts
-        .iter()
-        .zip(&converted.parts)
-        .map(|(a, b)| a.intersection_len(b))
-        .sum();
+    // `summary` answers a single value from the parts' per-value summaries, without
+    // selecting visits (a fresh process then reads almost nothing).
+    let summary = snap.summary(&compiled, range)?;
+    // Converted visits, for the conversion rate (nothing to select when no visit
+    // converted).
+    let converted = if summary.conversions == 0 {
+        0
+    } else {
+        snap.converted_visits(&snap.select(&compiled, range)?)?
+    };
     Ok(QueryAnswer {
         segment: compiled.segment().clone(),
         range: *range,

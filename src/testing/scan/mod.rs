@@ -94,6 +94,25 @@ pub fn summary(
     Ok(s)
 }
 
+/// How many visits `segment` selects within `range` have a `goal` or `ecommerceOrder`
+/// row, counted from their events ([`Snapshot::converted_visits`]'s oracle).
+pub fn converted_visits(
+    snapshot: &Snapshot,
+    segment: &CompiledSegment,
+    range: &TimeRange,
+) -> Result<u64> {
+    let mut n = 0;
+    for v in snapshot.visits()? {
+        if range.contains(v.start)
+            && visit_selected(segment, &v)
+            && v.events.iter().any(|e| e.kind.counts_as_conversion())
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// The visits `segment` selects within `range`, as `(visitorId, visit start)` pairs,
 /// sorted, computed row by row.
 pub fn selected(
