@@ -5,46 +5,12 @@
 //! dimensions — and every summary way agrees with the naive oracle.
 //! (`tests/old_parts.rs` holds version 1 parts to the same answers.)
 
-use sightline::generate::{GenOptions, write_jsonl};
-use sightline::testing::{SummaryPath, part_readers, scan, summary_by};
-use sightline::{Db, DbOptions, Dialect, Snapshot, TimeRange};
+#[path = "common/summaries.rs"]
+mod summaries;
 
-/// `visitors` synthetic visitors as JSON lines (seed `seed`).
-fn lines(visitors: u64, seed: u64) -> Vec<String> {
-    let mut out = Vec::new();
-    let opts = GenOptions {
-        visitors,
-        seed,
-        ..GenOptions::default()
-    };
-    write_jsonl(&opts, &mut out).unwrap();
-    String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn commit(db: &Db, lines: &[String]) {
-    let mut tx = db.begin_write().unwrap();
-    for l in lines {
-        tx.append_json(l).unwrap();
-    }
-    tx.commit().unwrap();
-}
-
-/// Every way of summarising `text` agrees with the oracle; returns the summary.
-fn agree(snap: &Snapshot, text: &str, range: &TimeRange) -> sightline::Summary {
-    let c = snap.compile(text, Dialect::Default).unwrap();
-    let auto = summary_by(snap, &c, range, SummaryPath::Auto).unwrap();
-    let columns = summary_by(snap, &c, range, SummaryPath::Columns).unwrap();
-    let selected = snap.summarize(&snap.select(&c, range).unwrap()).unwrap();
-    let oracle = scan::summary(snap, &c, range).unwrap();
-    assert_eq!(auto, oracle, "{text} {range:?}: per-value summaries");
-    assert_eq!(columns, oracle, "{text} {range:?}: columns");
-    assert_eq!(selected, oracle, "{text} {range:?}: select + summarize");
-    oracle
-}
+use sightline::testing::part_readers;
+use sightline::{Db, DbOptions, Snapshot, TimeRange};
+use summaries::{agree, commit, lines};
 
 /// Single-value segments over several visit-level dimensions, and a few others.
 fn segments(snap: &Snapshot) -> Vec<String> {

@@ -12,7 +12,7 @@ use super::cache::{OwnedMetrics, OwnedSlices, Sums, kept};
 use super::engine::PartEval;
 use crate::error::Result;
 use crate::schema::internal::{self, measure};
-use crate::storage::format::PackedRef;
+use crate::storage::format::{PackedRef, SliceSet};
 use crate::storage::packed::{PackedView, pack};
 use crate::storage::part_reader::NumView;
 use crate::storage::rank::{RankBuf, RankView};
@@ -227,24 +227,28 @@ impl<'a> PartEval<'a> {
             && q.measure_slices.len() == measure::COUNT
             && self.cache.slices.get().is_none()
             && let Some(set) = q.measure_slices.get(k)
+            && let Some(lent) = self.lend(set)?
         {
-            let mut bits = Vec::with_capacity(set.bits.len());
-            let mut lent = true;
-            for &b in &set.bits {
-                match self.r.words(b)? {
-                    Some(w) => bits.push(w),
-                    None => lent = false,
-                }
-            }
-            if lent {
-                return Ok(Some(Slices {
-                    min: set.min,
-                    unit: set.unit,
-                    bits,
-                }));
-            }
+            return Ok(Some(lent));
         }
         Ok(self.slices()?.into_iter().nth(k))
+    }
+
+    /// The bit planes of one stored measure, lent from the map (`None` when one of them
+    /// cannot be lent as words: the slices are then built from the columns).
+    fn lend(&self, set: &SliceSet) -> Result<Option<Slices<'a>>> {
+        let mut bits = Vec::with_capacity(set.bits.len());
+        for &b in &set.bits {
+            match self.r.words(b)? {
+                Some(w) => bits.push(w),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(Slices {
+            min: set.min,
+            unit: set.unit,
+            bits,
+        }))
     }
 
     /// The metrics as bit slices: lent from the map (version 2), else built once from
@@ -255,22 +259,13 @@ impl<'a> PartEval<'a> {
             && self.cache.slices.get().is_none()
         {
             let mut out = Vec::with_capacity(measure::COUNT);
-            let mut lent = true;
             for set in &q.measure_slices {
-                let mut bits = Vec::with_capacity(set.bits.len());
-                for &b in &set.bits {
-                    match self.r.words(b)? {
-                        Some(w) => bits.push(w),
-                        None => lent = false,
-                    }
+                match self.lend(set)? {
+                    Some(lent) => out.push(lent),
+                    None => break,
                 }
-                out.push(Slices {
-                    min: set.min,
-                    unit: set.unit,
-                    bits,
-                });
             }
-            if lent {
+            if out.len() == measure::COUNT {
                 return Ok(out);
             }
         }
