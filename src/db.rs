@@ -24,11 +24,11 @@ use crate::event::Event;
 use crate::exec::LivePart;
 use crate::exec::cache::PartCache;
 use crate::ingest::import::{self, FileReport, ImportOptions};
-use crate::privacy::WriteRules;
 use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::runs::{Batch, SpillTo};
 use crate::options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
+use crate::privacy::WriteRules;
 use crate::snapshot::Snapshot;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
@@ -953,10 +953,9 @@ impl WriteTxn<'_> {
     pub fn append_json(&mut self, line: &str) -> Result<()> {
         self.api_rows += 1;
         let mut raw = Vec::new();
-        let res = parse::parse_json(line.as_bytes(), &mut raw)
-            .and_then(|_| {
-                parse::push_raw(&raw, Mode::Json, &self.rules, &mut self.batch.rows, true)
-            });
+        let res = parse::parse_json(line.as_bytes(), &mut raw).and_then(|_| {
+            parse::push_raw(&raw, Mode::Json, &self.rules, &mut self.batch.rows, true)
+        });
         res.map_err(|(field, reason)| {
             Error::Row(RowError {
                 file: "<input>".into(),

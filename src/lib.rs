@@ -119,8 +119,8 @@ pub use lang::{
     Condition, Dialect, MAX_CONDITIONS, MAX_SEGMENT_BYTES, Op, OrGroup, Segment, SegmentError,
     parse as parse_segment,
 };
-pub use privacy::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
 pub use options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
+pub use privacy::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
 pub use schema::{CustomDim, CustomType, Level};
 pub use snapshot::Snapshot;
 

@@ -375,7 +375,8 @@ impl Rows {
                 None => 0,
                 Some(s) => {
                     let field = crate::schema::VISIT_STRINGS[i];
-                    let s = crate::schema::stored_visit_string(i, s).map_err(|why| err(field, why))?;
+                    let s =
+                        crate::schema::stored_visit_string(i, s).map_err(|why| err(field, why))?;
                     if i == crate::schema::IP_FIELD {
                         self.strings
                             .intern(&rules.stored_ip(s).map_err(|why| err(field, why))?)

@@ -88,10 +88,7 @@ pub fn anonymize_ip_addr(addr: IpAddr, bytes: u8) -> Result<IpAddr, IpError> {
             IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & keep))
         }
         IpAddr::V6(a) => {
-            let kept = IPV6_KEPT_BITS
-                .get(usize::from(bytes))
-                .copied()
-                .unwrap_or(0);
+            let kept = IPV6_KEPT_BITS.get(usize::from(bytes)).copied().unwrap_or(0);
             let keep = u128::MAX.checked_shl(128 - kept).unwrap_or(0);
             IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & keep))
         }
@@ -130,7 +127,15 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_naming_it() {
-        for text in ["", "x", "1.2.3", "01.2.3.4", "1.2.3.4:80", "[::1]", "fe80::1%eth0"] {
+        for text in [
+            "",
+            "x",
+            "1.2.3",
+            "01.2.3.4",
+            "1.2.3.4:80",
+            "[::1]",
+            "fe80::1%eth0",
+        ] {
             assert_eq!(
                 anonymize_ip(text, 1),
                 Err(IpError::NotAnAddress(text.to_string())),

@@ -67,10 +67,7 @@ mod tests {
         assert_eq!(two.ip_mask(), Some(2));
         assert_eq!(two.stored_ip("192.168.17.4").unwrap(), "192.168.0.0");
         assert_eq!(two.stored_ip("").unwrap(), "");
-        assert_eq!(
-            two.stored_ip("x").unwrap_err(),
-            r#"not an IP address: "x""#
-        );
+        assert_eq!(two.stored_ip("x").unwrap_err(), r#"not an IP address: "x""#);
         assert_eq!(
             WriteRules::anonymizing_ip(Some(5)),
             Err(IpError::MaskTooLong(5))
