@@ -967,7 +967,9 @@ impl WriteTxn<'_> {
         self.batch.maybe_spill()
     }
 
-    /// Reads a JSON Lines or CSV file into the transaction. Without
+    /// Reads a JSON Lines or CSV file into the transaction, masking every `ip` if
+    /// `options.anonymize_ip` (or else [`set_anonymize_ip`](WriteTxn::set_anonymize_ip))
+    /// says so. Without
     /// `options.skip_invalid`, a bad row fails the call and appends nothing from the
     /// file (rows of it already spilled to run files are taken back too; the
     /// transaction's earlier rows stay). `progress` receives the number of bytes read so

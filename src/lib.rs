@@ -55,7 +55,9 @@
 //! [`report`](Snapshot::report), [`funnel`](Snapshot::funnel),
 //! [`cohorts`](Snapshot::cohorts), [`visitor`](Snapshot::visitor),
 //! [`stats`](Snapshot::stats). Every result type is exported at the crate root.
-//! [`generate`] writes deterministic synthetic data. Errors are one [`Error`] enum whose
+//! [`generate`] writes deterministic synthetic data. [`anonymize_ip`] masks an IP address
+//! by Matomo's rule, as imports do with [`ImportOptions::anonymize_ip`] and transactions
+//! with [`WriteTxn::set_anonymize_ip`] (`docs/privacy.md`). Errors are one [`Error`] enum whose
 //! [`kind`](Error::kind) classifies them. A long analysis can be stopped from another
 //! thread or at a deadline: [`Snapshot::with_cancel`] (a [`CancelToken`]) and
 //! [`Snapshot::with_deadline`].

@@ -587,3 +587,29 @@ fn cli_anonymize_ip() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(query("ip==10.0.0.0"), 1);
 }
+
+/// The examples table of `docs/privacy.md` is what `anonymize_ip` does.
+#[test]
+fn the_documented_examples_hold() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/privacy.md")).unwrap();
+    let start = doc.find("| input | N = 0 |").expect("the examples table");
+    let mut rows = 0;
+    for line in doc[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = line
+            .split('|')
+            .map(|c| c.trim().trim_matches('`'))
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cells.len(), 6, "{line}");
+        for (n, want) in (0u8..).zip(&cells[1..]) {
+            assert_eq!(anonymize_ip(cells[0], n).unwrap(), *want, "{line}: N = {n}");
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 4);
+}
