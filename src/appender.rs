@@ -19,6 +19,7 @@ use crate::error::{Error, Result, RowError};
 use crate::event::Event;
 use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
+use crate::privacy::WriteRules;
 
 /// When an [`Appender`] commits on its own (besides [`Appender::commit`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -153,7 +154,7 @@ impl Db {
 impl Appender {
     /// Appends a typed event (not durable until committed).
     pub fn append(&self, event: &Event) -> Result<()> {
-        self.push(|rows, line| rows.push_event(event, "<append>", line))
+        self.push(|rows, line| rows.push_event(event, &WriteRules::default(), "<append>", line))
     }
 
     /// Appends an event given as a JSON object in the input format.
@@ -161,7 +162,7 @@ impl Appender {
         let mut raw = Vec::new();
         self.push(|rows, n| {
             parse::parse_json(line.as_bytes(), &mut raw)
-                .and_then(|_| parse::push_raw(&raw, Mode::Json, rows, true))
+                .and_then(|_| parse::push_raw(&raw, Mode::Json, &WriteRules::default(), rows, true))
                 .map_err(|(field, reason)| RowError {
                     file: "<append>".into(),
                     line: n,

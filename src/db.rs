@@ -28,6 +28,7 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::runs::{Batch, SpillTo};
 use crate::options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
+use crate::privacy::WriteRules;
 use crate::snapshot::Snapshot;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
@@ -789,6 +790,7 @@ impl Db {
             _guard: guard,
             batch: Batch::new(rows, Some(spill)),
             api_rows: 0,
+            rules: WriteRules::default(),
         })
     }
 }
@@ -890,6 +892,8 @@ pub struct WriteTxn<'db> {
     _guard: parking_lot::MutexGuard<'db, WriterState>,
     batch: Batch,
     api_rows: u64,
+    /// Privacy rules of the rows appended (and of imports that set none of their own).
+    rules: WriteRules,
 }
 
 impl WriteTxn<'_> {
@@ -908,12 +912,39 @@ impl WriteTxn<'_> {
         self.batch.len() == 0
     }
 
+    /// Masks `bytes` bytes (0 to [`MAX_IP_MASK_BYTES`](crate::MAX_IP_MASK_BYTES)) of the
+    /// `ip` of every event appended from here on ([`append`](WriteTxn::append),
+    /// [`append_json`](WriteTxn::append_json), and [`import_file`](WriteTxn::import_file)
+    /// unless its options say otherwise), by Matomo's rule, storing it in canonical form
+    /// ([`anonymize_ip`](crate::anonymize_ip)); an `ip` that is not an IP address is then
+    /// a row error. `None` (the default) stores `ip` as given. Events appended before
+    /// are not changed.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::{Db, Event};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set_anonymize_ip(Some(2))?;
+    /// tx.append_json(r#"{"ts":1,"visitorId":"v","ip":"192.168.17.4"}"#)?;
+    /// assert!(tx.append_json(r#"{"ts":2,"visitorId":"v","ip":"localhost"}"#).is_err());
+    /// tx.commit()?;
+    /// let ips = db.snapshot().dimension_values("ip", "", 10)?.values;
+    /// assert_eq!(ips, vec!["192.168.0.0".to_string()]);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_anonymize_ip(&mut self, bytes: Option<u8>) -> Result<()> {
+        self.rules = WriteRules::anonymizing_ip(bytes).map_err(ip_mask_error)?;
+        Ok(())
+    }
+
     /// Appends a typed event.
     pub fn append(&mut self, event: &Event) -> Result<()> {
         self.api_rows += 1;
         self.batch
             .rows
-            .push_event(event, "<input>", self.api_rows)
+            .push_event(event, &self.rules, "<input>", self.api_rows)
             .map_err(Error::Row)?;
         self.batch.maybe_spill()
     }
@@ -922,8 +953,9 @@ impl WriteTxn<'_> {
     pub fn append_json(&mut self, line: &str) -> Result<()> {
         self.api_rows += 1;
         let mut raw = Vec::new();
-        let res = parse::parse_json(line.as_bytes(), &mut raw)
-            .and_then(|_| parse::push_raw(&raw, Mode::Json, &mut self.batch.rows, true));
+        let res = parse::parse_json(line.as_bytes(), &mut raw).and_then(|_| {
+            parse::push_raw(&raw, Mode::Json, &self.rules, &mut self.batch.rows, true)
+        });
         res.map_err(|(field, reason)| {
             Error::Row(RowError {
                 file: "<input>".into(),
@@ -935,7 +967,9 @@ impl WriteTxn<'_> {
         self.batch.maybe_spill()
     }
 
-    /// Reads a JSON Lines or CSV file into the transaction. Without
+    /// Reads a JSON Lines or CSV file into the transaction, masking every `ip` if
+    /// `options.anonymize_ip` (or else [`set_anonymize_ip`](WriteTxn::set_anonymize_ip))
+    /// says so. Without
     /// `options.skip_invalid`, a bad row fails the call and appends nothing from the
     /// file (rows of it already spilled to run files are taken back too; the
     /// transaction's earlier rows stay). `progress` receives the number of bytes read so
@@ -947,7 +981,7 @@ impl WriteTxn<'_> {
         options: &ImportOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileReport> {
-        import::import_file(path, options, &mut self.batch, progress)
+        import::import_file(path, options, &self.rules, &mut self.batch, progress)
     }
 
     /// Makes the appended events durable and visible (`docs/file-format.md`). Returns once the commit
@@ -963,6 +997,14 @@ impl WriteTxn<'_> {
         drop(state);
         db.committed();
         Ok(summary)
+    }
+}
+
+/// A mask length out of range, as the error of the call that was given it.
+pub(crate) fn ip_mask_error(e: crate::privacy::IpError) -> Error {
+    Error::InvalidArgument {
+        argument: "anonymize_ip",
+        reason: e.to_string(),
     }
 }
 

@@ -55,7 +55,9 @@
 //! [`report`](Snapshot::report), [`funnel`](Snapshot::funnel),
 //! [`cohorts`](Snapshot::cohorts), [`visitor`](Snapshot::visitor),
 //! [`stats`](Snapshot::stats). Every result type is exported at the crate root.
-//! [`generate`] writes deterministic synthetic data. Errors are one [`Error`] enum whose
+//! [`generate`] writes deterministic synthetic data. [`anonymize_ip`] masks an IP address
+//! by Matomo's rule, as imports do with [`ImportOptions::anonymize_ip`] and transactions
+//! with [`WriteTxn::set_anonymize_ip`] (`docs/privacy.md`). Errors are one [`Error`] enum whose
 //! [`kind`](Error::kind) classifies them. A long analysis can be stopped from another
 //! thread or at a deadline: [`Snapshot::with_cancel`] (a [`CancelToken`]) and
 //! [`Snapshot::with_deadline`].
@@ -90,6 +92,7 @@ pub mod generate;
 mod ingest;
 mod lang;
 mod options;
+mod privacy;
 mod schema;
 mod snapshot;
 mod storage;
@@ -119,6 +122,7 @@ pub use lang::{
     parse as parse_segment,
 };
 pub use options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
+pub use privacy::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
 pub use schema::{CustomDim, CustomType, Level};
 pub use snapshot::Snapshot;
 

@@ -32,6 +32,11 @@ pub const VISIT_STRINGS: [&str; 13] = [
     "ip",
 ];
 
+/// Position of `ip` in [`VISIT_STRINGS`]: the field the privacy rules mask
+/// (`crate::privacy::WriteRules`).
+pub(crate) const IP_FIELD: usize = 12;
+const _: () = assert!(matches!(VISIT_STRINGS[IP_FIELD].as_bytes(), b"ip"));
+
 /// Valid `deviceType` values (`docs/segment-language.md`).
 pub const DEVICE_TYPES: &[&str] = &[
     "desktop",

@@ -2,7 +2,7 @@
 
 use sightline::ErrorKind;
 use sightline::testing::Rows;
-use sightline::testing::{Mode, parse_json, push_raw};
+use sightline::testing::{Mode, WriteRules, parse_json, push_raw};
 use sightline::{Error, ImportOptions};
 use sightline::{MAX_REPORTED_ERRORS, testing::import_csv_reader};
 
@@ -25,7 +25,7 @@ pub fn jsonl_row(data: &[u8]) {
         return;
     }
     let mut batch = Rows::default();
-    let parsed = push_raw(&raw, Mode::Json, &mut batch, false);
+    let parsed = push_raw(&raw, Mode::Json, &WriteRules::default(), &mut batch, false);
     match &parsed {
         Ok(()) => assert_eq!(batch.rows.len(), 1),
         Err((field, reason)) => {
@@ -40,7 +40,7 @@ pub fn jsonl_row(data: &[u8]) {
         }
     }
     let mut typed = Rows::default();
-    let settled = push_raw(&raw, Mode::Json, &mut typed, true);
+    let settled = push_raw(&raw, Mode::Json, &WriteRules::default(), &mut typed, true);
     assert_eq!(parsed.is_ok(), settled.is_ok(), "{parsed:?} vs {settled:?}");
     if parsed.is_ok() {
         let mut merged = Rows::default();
@@ -52,7 +52,7 @@ pub fn jsonl_row(data: &[u8]) {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(merged.rows.len(), 1);
         assert_eq!(merged.custom.len(), typed.custom.len());
-        let again = push_raw(&raw, Mode::Json, &mut typed, true);
+        let again = push_raw(&raw, Mode::Json, &WriteRules::default(), &mut typed, true);
         assert!(again.is_ok(), "{again:?}");
         assert_eq!(typed.rows.len(), 2);
     }

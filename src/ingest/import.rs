@@ -22,6 +22,7 @@ use super::parse::{self, Mode, RawRow, Scalar};
 use super::rows::Rows;
 use super::runs::Batch;
 use crate::error::{Error, Result, RowError};
+use crate::privacy::WriteRules;
 
 /// Input format of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,12 @@ impl Format {
 }
 
 /// How to import.
+///
+/// ```
+/// use sightline::ImportOptions;
+/// let opts = ImportOptions { anonymize_ip: Some(2), ..ImportOptions::default() };
+/// assert!(!opts.skip_invalid);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ImportOptions {
     /// Input format; `None` guesses from the extension.
@@ -60,6 +67,25 @@ pub struct ImportOptions {
     /// Keep going past bad rows (they are counted and the first few reported) instead
     /// of failing the whole import.
     pub skip_invalid: bool,
+    /// Mask this many bytes (0 to [`MAX_IP_MASK_BYTES`](crate::MAX_IP_MASK_BYTES)) of
+    /// every row's `ip` before it is stored, by Matomo's rule, in canonical form
+    /// ([`anonymize_ip`](crate::anonymize_ip)); an `ip` that is not an IP address is
+    /// then a row error (`ip: not an IP address: "…"`). `None` (the default) leaves the
+    /// transaction's own rule ([`WriteTxn::set_anonymize_ip`](crate::WriteTxn::set_anonymize_ip)),
+    /// which by default stores `ip` as given, unchecked. More than 4 fails the import
+    /// before it reads anything.
+    pub anonymize_ip: Option<u8>,
+}
+
+impl ImportOptions {
+    /// The privacy rules of an import with these options: its own IP mask if it has
+    /// one, else `fallback` (the transaction's).
+    fn write_rules(&self, fallback: &WriteRules) -> Result<WriteRules> {
+        match self.anonymize_ip {
+            None => Ok(*fallback),
+            bytes => WriteRules::anonymizing_ip(bytes).map_err(crate::db::ip_mask_error),
+        }
+    }
 }
 
 /// How many row errors a report keeps.
@@ -105,18 +131,23 @@ struct Parsed {
     errors: Vec<RowError>,
 }
 
-/// Reads `path` into `batch` (which spills sorted runs as it fills up). Without
+/// Reads `path` into `batch` (which spills sorted runs as it fills up), storing rows
+/// as the options' privacy rules say, or where they set none, `rules`. Without
 /// `skip_invalid`, the first bad row (by line) fails the call and `batch` is left as it
 /// was (runs spilled during the call deleted).
 pub(crate) fn import_file(
     path: &Path,
     opts: &ImportOptions,
+    rules: &WriteRules,
     batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
+    let rules = opts.write_rules(rules)?;
     let format = opts.format.unwrap_or_else(|| Format::from_path(path));
     match format {
-        Format::Jsonl => settle(batch, |batch| import_jsonl(path, opts, batch, progress)),
+        Format::Jsonl => settle(batch, |batch| {
+            import_jsonl(path, opts, &rules, batch, progress)
+        }),
         Format::Csv => {
             let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
             let name = path.display().to_string();
@@ -127,7 +158,7 @@ pub(crate) fn import_file(
                 .map(|m| (path, m.len()));
             let reader = BufReader::with_capacity(1 << 20, file);
             settle(batch, |batch| {
-                import_csv(reader, &name, regular, opts, batch, progress)
+                import_csv(reader, &name, regular, opts, &rules, batch, progress)
             })
         }
     }
@@ -144,10 +175,11 @@ pub fn import_csv_reader(
     rows: &mut Rows,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
+    let rules = opts.write_rules(&WriteRules::default())?;
     // In memory only: a batch without a directory never spills.
     let mut batch = Batch::new(std::mem::take(rows), None);
     let res = settle(&mut batch, |batch| {
-        import_csv(reader, name, None, opts, batch, progress)
+        import_csv(reader, name, None, opts, &rules, batch, progress)
     });
     *rows = batch.into_parts().0;
     res
@@ -180,6 +212,7 @@ fn settle(
 fn import_jsonl(
     path: &Path,
     opts: &ImportOptions,
+    rules: &WriteRules,
     batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
@@ -210,7 +243,7 @@ fn import_jsonl(
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
             let (file_name, first_bad) = (&file_name, &first_bad);
-            s.spawn(move |_| parse_chunks(rx, tx, file_name, first_bad, skip));
+            s.spawn(move |_| parse_chunks(rx, tx, file_name, rules, first_bad, skip));
         }
         drop(done_tx);
         drop(chunk_rx);
@@ -242,13 +275,15 @@ fn import_jsonl(
     Ok(report)
 }
 
-/// A parser thread of a JSON Lines import: parses `chunks` until the reader is done and
-/// sends each result on `done` with its chunk's number. A chunk with an error lowers
-/// `first_bad`; when failing fast, a chunk after it is passed on empty, unparsed.
+/// A parser thread of a JSON Lines import: parses `chunks` (storing rows as `rules`
+/// say) until the reader is done and sends each result on `done` with its chunk's
+/// number. A chunk with an error lowers `first_bad`; when failing fast, a chunk after
+/// it is passed on empty, unparsed.
 fn parse_chunks(
     chunks: Receiver<Chunk>,
     done: Sender<(u64, Parsed)>,
     file_name: &str,
+    rules: &WriteRules,
     first_bad: &AtomicU64,
     skip: bool,
 ) {
@@ -260,7 +295,7 @@ fn parse_chunks(
                 errors: Vec::new(),
             }
         } else {
-            parse_chunk(&chunk, file_name, skip)
+            parse_chunk(&chunk, file_name, rules, skip)
         };
         if !parsed.errors.is_empty() {
             first_bad.fetch_min(chunk.seq, Ordering::Relaxed);
@@ -517,7 +552,7 @@ impl ChunkMerge<'_> {
     }
 }
 
-fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
+fn parse_chunk(chunk: &Chunk, file: &str, rules: &WriteRules, skip: bool) -> Parsed {
     let mut out = Parsed {
         rows: Rows::default(),
         lines: Vec::new(),
@@ -544,7 +579,7 @@ fn parse_chunk(chunk: &Chunk, file: &str, skip: bool) -> Parsed {
             continue;
         }
         let res = parse::parse_json(line, &mut raw)
-            .and_then(|_| parse::push_raw(&raw, Mode::Json, &mut out.rows, false));
+            .and_then(|_| parse::push_raw(&raw, Mode::Json, rules, &mut out.rows, false));
         match res {
             Ok(()) => out.lines.push(this),
             Err((field, reason)) => {
@@ -635,21 +670,23 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-/// Reads CSV text with a header row into `rows`: the header first
-/// ([`CsvInput::header`]), then record by record ([`CsvInput::next_record`]).
-/// `source`: the regular file being read and its size, if it is one.
+/// Reads CSV text with a header row into `rows` (storing rows as `rules` say): the
+/// header first ([`CsvInput::header`]), then record by record
+/// ([`CsvInput::next_record`]). `source`: the regular file being read and its size, if
+/// it is one.
 fn import_csv(
     reader: impl Read,
     file_name: &str,
     source: Option<(&Path, u64)>,
     opts: &ImportOptions,
+    rules: &WriteRules,
     batch: &mut Batch,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport> {
     // The size of a regular file: the record that reaches it is checked for an
     // unclosed quote (see below); pipes and in-memory readers are not.
     let size = source.map(|(_, size)| size);
-    let mut input = CsvInput::new(reader, file_name, source.map(|(path, _)| path));
+    let mut input = CsvInput::new(reader, file_name, source.map(|(path, _)| path), rules);
     let headers = input.header()?;
     let mut report = FileReport::default();
     // Rows are checked for misspelt-looking keys only when the header has one.
@@ -757,12 +794,14 @@ struct CsvInput<'f, R> {
     lines: Lines,
     /// The input, as row errors name it.
     file_name: &'f str,
+    /// How rows are stored.
+    rules: &'f WriteRules,
 }
 
 impl<'f, R: Read> CsvInput<'f, R> {
     /// `path`: the regular file `reader` reads, opened again to count lines (`None`:
     /// the reader's numbers are used).
-    fn new(reader: R, file_name: &'f str, path: Option<&Path>) -> Self {
+    fn new(reader: R, file_name: &'f str, path: Option<&Path>, rules: &'f WriteRules) -> Self {
         // Records are bounded like JSON Lines lines: the reader refuses to hand the csv
         // parser more than MAX_LINE bytes past the start of the record being read.
         let bound = Arc::new(AtomicU64::new(RECORD_SLACK + MAX_LINE as u64));
@@ -779,6 +818,7 @@ impl<'f, R: Read> CsvInput<'f, R> {
             bound,
             lines,
             file_name,
+            rules,
         }
     }
 
@@ -900,7 +940,7 @@ impl<'f, R: Read> CsvInput<'f, R> {
         }
         match bad {
             Some(e) => Err(e),
-            None => parse::push_raw(&raw, Mode::Text, rows, true)
+            None => parse::push_raw(&raw, Mode::Text, self.rules, rows, true)
                 .map_err(|(f, r)| row_err(line(), &f, r)),
         }
     }

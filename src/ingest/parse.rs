@@ -11,7 +11,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::rows::{CVal, Row, Rows};
 use crate::event::{EventType, Field};
-use crate::schema::CustomType;
+use crate::privacy::WriteRules;
+use crate::schema::{CustomType, IP_FIELD};
 
 /// One input value before it is checked against its field.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,19 +319,21 @@ pub enum Mode {
     Text,
 }
 
-/// Checks a raw row and appends it to `rows`. With `settle_types`, custom dimensions
-/// are checked against the types already fixed in `rows` (a conflict is a row error);
-/// without, a parser's batch records each value with its own type and the rule is
-/// applied when the batch is merged ([`Rows::absorb`]).
+/// Checks a raw row and appends it to `rows`, its values stored as `rules` say (an
+/// `ip` masked, for one). With `settle_types`, custom dimensions are checked against
+/// the types already fixed in `rows` (a conflict is a row error); without, a parser's
+/// batch records each value with its own type and the rule is applied when the batch is
+/// merged ([`Rows::absorb`]).
 pub fn push_raw(
     raw: &RawRow<'_>,
     mode: Mode,
+    rules: &WriteRules,
     rows: &mut Rows,
     settle_types: bool,
 ) -> Result<(), FieldError> {
     let mut row = Row::new(0, 0);
     let (custom_start, names_before) = (rows.custom.len(), rows.custom_names.len());
-    let result = check_fields(raw, mode, rows, settle_types, &mut row);
+    let result = check_fields(raw, mode, rules, rows, settle_types, &mut row);
     match result {
         Ok(()) => {
             row.custom_start = custom_start as u32;
@@ -355,6 +358,7 @@ pub fn push_raw(
 fn check_fields(
     raw: &RawRow<'_>,
     mode: Mode,
+    rules: &WriteRules,
     rows: &mut Rows,
     settle_types: bool,
     row: &mut Row,
@@ -375,7 +379,7 @@ fn check_fields(
             push_custom(key, v, mode, rows, settle_types)?;
             continue;
         };
-        set_field(row, field, key, v, mode, rows)?;
+        set_field(row, field, key, v, mode, rules, rows)?;
         seen_ts |= field == Field::Ts;
         seen_visitor |= field == Field::VisitorId;
     }
@@ -436,13 +440,14 @@ fn push_custom(
 }
 
 /// Checks the value `v` of the built-in field `field` (named `key`) and sets it on
-/// `row`, interning strings into `rows`.
+/// `row` as `rules` say to store it, interning strings into `rows`.
 fn set_field(
     row: &mut Row,
     field: Field,
     key: &str,
     v: &Scalar<'_>,
     mode: Mode,
+    rules: &WriteRules,
     rows: &mut Rows,
 ) -> Result<(), FieldError> {
     match field {
@@ -478,7 +483,12 @@ fn set_field(
         Field::VisitStr(i) => {
             let s = string(v).map_err(|r| ferr(key, r))?;
             let s = crate::schema::stored_visit_string(i, s).map_err(|r| ferr(key, r))?;
-            row.vis[i] = rows.strings.intern(s)
+            row.vis[i] = if i == IP_FIELD {
+                rows.strings
+                    .intern(&rules.stored_ip(s).map_err(|r| ferr(key, r))?)
+            } else {
+                rows.strings.intern(s)
+            }
         }
         Field::EventValue => row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?),
         Field::Revenue => {
@@ -825,7 +835,7 @@ mod tests {
         let mut rows = Rows::default();
         let mut raw = Vec::new();
         parse_json(line.as_bytes(), &mut raw)?;
-        push_raw(&raw, Mode::Json, &mut rows, false)?;
+        push_raw(&raw, Mode::Json, &WriteRules::default(), &mut rows, false)?;
         Ok(rows)
     }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use crate::error::RowError;
 use crate::event::{Event, EventType, Value};
+use crate::privacy::WriteRules;
 use crate::schema::{CustomDim, CustomType};
 
 /// An interned string; 0 means "no value".
@@ -332,8 +333,15 @@ impl Rows {
         self.forget_dims_since(cp.2);
     }
 
-    /// Appends a typed event (API path), checking it like an input row.
-    pub fn push_event(&mut self, e: &Event, file: &str, line: u64) -> Result<(), RowError> {
+    /// Appends a typed event (API path), checking it like an input row and storing its
+    /// values as `rules` say (an `ip` masked, for one).
+    pub fn push_event(
+        &mut self,
+        e: &Event,
+        rules: &WriteRules,
+        file: &str,
+        line: u64,
+    ) -> Result<(), RowError> {
         let err = |field: &str, reason: String| RowError {
             file: file.into(),
             line,
@@ -366,9 +374,15 @@ impl Rows {
             *slot = match v {
                 None => 0,
                 Some(s) => {
-                    let s = crate::schema::stored_visit_string(i, s)
-                        .map_err(|why| err(crate::schema::VISIT_STRINGS[i], why))?;
-                    self.strings.intern(s)
+                    let field = crate::schema::VISIT_STRINGS[i];
+                    let s =
+                        crate::schema::stored_visit_string(i, s).map_err(|why| err(field, why))?;
+                    if i == crate::schema::IP_FIELD {
+                        self.strings
+                            .intern(&rules.stored_ip(s).map_err(|why| err(field, why))?)
+                    } else {
+                        self.strings.intern(s)
+                    }
                 }
             };
         }

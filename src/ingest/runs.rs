@@ -883,7 +883,7 @@ mod tests {
     fn push(rows: &mut Rows, json: &str) {
         let mut raw = Vec::new();
         parse::parse_json(json.as_bytes(), &mut raw).expect("json");
-        parse::push_raw(&raw, Mode::Json, rows, true).expect("row");
+        parse::push_raw(&raw, Mode::Json, &Default::default(), rows, true).expect("row");
     }
 
     /// Every field survives a run, rows come back by visitor id, time and content, and

@@ -16,6 +16,7 @@ pub use crate::exec::compile::compile;
 pub use crate::ingest::import::import_csv_reader;
 pub use crate::ingest::parse::{Mode, parse_json, push_raw};
 pub use crate::ingest::rows::Rows;
+pub use crate::privacy::WriteRules;
 pub mod scan;
 pub use crate::schema::internal::measure;
 pub use crate::schema::{DERIVED_INTS, DERIVED_STRINGS, EVENT_STRINGS, VISIT_STRINGS};

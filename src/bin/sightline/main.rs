@@ -318,6 +318,11 @@ enum Command {
         /// Commit the valid rows and report the invalid ones instead of failing.
         #[arg(long)]
         skip_invalid: bool,
+        /// Mask N bytes (0-4) of every row's ip before it is stored, as Matomo does
+        /// (IPv4: the last N octets; IPv6: keep 64/48/24/0 bits); an ip that is not an
+        /// IP address is then a bad row. See docs/privacy.md.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=4))]
+        anonymize_ip: Option<u8>,
         /// Visit timeout in minutes, when this import creates the database.
         #[arg(long, default_value_t = 30)]
         visit_timeout: u32,
@@ -689,6 +694,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             format,
             skip_invalid,
+            anonymize_ip,
             visit_timeout,
             memory,
             output_format,
@@ -705,6 +711,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ImportOptions {
                 format: format.map(Format::from),
                 skip_invalid,
+                anonymize_ip,
             },
             if json {
                 OutputFormat::Json
