@@ -287,3 +287,24 @@ fn a_missing_database_is_a_usage_error() {
     );
     assert!(!missing.exists(), "the database was created");
 }
+
+#[test]
+fn a_failed_write_of_standard_output_is_a_runtime_error() {
+    let dir = database();
+    let db = db(&dir);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = common::bin()
+        .args(["privacy", "export", "--db", &db, "--visitor", "a"])
+        .stdout(full)
+        .output()
+        .expect("run the sightline binary");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("cannot write standard output"),
+        "{}",
+        describe(&out)
+    );
+}
