@@ -110,9 +110,10 @@ pub use exec::catalog::{ACTION_TYPES, CONVERSION_TYPES, DEVICE_TYPES, REFERRER_T
 pub use exec::{
     Catalog, Cohort, CohortOptions, Cohorts, CompiledSegment, CondPlan, CondStats,
     DEFAULT_VISITOR_WINDOW_MS, DimType, DimValue, Dimension, DimensionValues, EventRecord, Explain,
-    Funnel, FunnelOptions, FunnelScope, FunnelStep, GroupPlan, MAX_COHORT_CELLS, MAX_FUNNEL_STEPS,
-    Period, Report, ReportOptions, ReportRow, ReportValue, SegmentWarning, Selection, Stats,
-    Summary, TimeRange, VisitRecord, VisitorProfile, VisitorTotals,
+    ExportSelector, ExportSummary, Funnel, FunnelOptions, FunnelScope, FunnelStep, GroupPlan,
+    MAX_COHORT_CELLS, MAX_FUNNEL_STEPS, Period, Report, ReportOptions, ReportRow, ReportValue,
+    SegmentWarning, Selection, Stats, Summary, TimeRange, VisitRecord, VisitorProfile,
+    VisitorTotals,
 };
 pub use ingest::import::{FileReport, Format, ImportOptions, MAX_REPORTED_ERRORS};
 pub use ingest::keys::{KeyWarning, misspelt_field};

@@ -8,9 +8,9 @@ use std::time::Instant;
 use crate::cancel::{CancelToken, Stop};
 use crate::error::Result;
 use crate::exec::{
-    self, Catalog, CohortOptions, Cohorts, CompiledSegment, DimensionValues, Explain, Funnel,
-    FunnelOptions, LivePart, Report, ReportOptions, Selection, Stats, Summary, TimeRange,
-    VisitRecord, VisitorProfile,
+    self, Catalog, CohortOptions, Cohorts, CompiledSegment, DimensionValues, Explain,
+    ExportSelector, ExportSummary, Funnel, FunnelOptions, LivePart, Report, ReportOptions,
+    Selection, Stats, Summary, TimeRange, VisitRecord, VisitorProfile,
 };
 use crate::lang::{self, Dialect};
 use crate::options::DbOptions;
@@ -37,7 +37,8 @@ struct SnapshotData {
 /// ([`query`](Self::query), [`summary`](Self::summary), [`select`](Self::select),
 /// [`summarize`](Self::summarize), [`explain`](Self::explain), [`report`](Self::report),
 /// [`funnel`](Self::funnel), [`cohorts`](Self::cohorts), [`visits`](Self::visits),
-/// [`visitor`](Self::visitor)) stop soon after the token is cancelled or the deadline
+/// [`visitor`](Self::visitor), [`export_selection`](Self::export_selection),
+/// [`export`](Self::export)) stop soon after the token is cancelled or the deadline
 /// passes, with [`Error::Cancelled`](crate::Error::Cancelled) or
 /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded) and no partial answer.
 /// The engine checks before each part and every few thousand visits or rows inside one,
@@ -406,6 +407,55 @@ impl Snapshot {
     /// ```
     pub fn visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {
         self.checked(exec::visits::visitor(self.parts(), id, &self.stop))
+    }
+
+    /// The visits `selector` selects: those of one visitor, of the visitors with a
+    /// `userId`, or of a segment (over all time). What [`export`](Self::export) takes.
+    pub fn export_selection(&self, selector: &ExportSelector) -> Result<Selection> {
+        self.checked(exec::export::select(self.parts(), selector, &self.stop))
+    }
+
+    /// Writes every event of every visitor having a visit in `selection` — all of
+    /// their visits, since it is their data — to `out` as JSON Lines in the import
+    /// format (`docs/privacy.md`): visitors in id order, each visitor's events in time
+    /// order, each visit-level value on the event that supplied it. Importing the
+    /// output into an empty database with the same visit timeout gives the same
+    /// visits and visitor profiles. Memory holds one visitor at a time.
+    ///
+    /// A write error of `out` is an [`Io`](crate::ErrorKind::Io) error; what was
+    /// written before it stays written.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::ExportSelector;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"ann","userId":"ann@example.org","pageUrl":"/"}"#)?;
+    /// tx.append_json(r#"{"ts":60000,"visitorId":"ann","type":"goal","goalId":1,"revenue":5}"#)?;
+    /// tx.append_json(r#"{"ts":0,"visitorId":"bob","pageUrl":"/"}"#)?;
+    /// tx.commit()?;
+    /// let snap = db.snapshot();
+    /// let sel = snap.export_selection(&ExportSelector::UserId("ann@example.org".into()))?;
+    /// let mut out = Vec::new();
+    /// let summary = snap.export(&sel, &mut out)?;
+    /// assert_eq!((summary.visitors, summary.visits, summary.events), (1, 1, 2));
+    /// let text = String::from_utf8(out).unwrap();
+    /// assert_eq!(text.lines().next(), Some(
+    ///     r#"{"ts":"1970-01-01T00:00:00Z","visitorId":"ann","type":"pageview","pageUrl":"/","userId":"ann@example.org"}"#));
+    /// # Ok(()) }
+    /// ```
+    pub fn export(
+        &self,
+        selection: &Selection,
+        out: &mut dyn std::io::Write,
+    ) -> Result<ExportSummary> {
+        self.checked(exec::export::export(
+            self.parts(),
+            selection,
+            out,
+            &self.stop,
+        ))
     }
 
     /// The distinct stored values of the text dimension `name` that start with

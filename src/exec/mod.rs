@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod cohort;
 pub mod compile;
 mod engine;
+pub mod export;
 pub mod funnel;
 mod kernels;
 mod lint;
@@ -39,6 +40,7 @@ use serde::Serialize;
 pub use catalog::{Catalog, DimType, Dimension};
 pub use cohort::{Cohort, CohortOptions, Cohorts, MAX_COHORT_CELLS, Period};
 pub use compile::{CompiledSegment, Cond, Operand};
+pub use export::{ExportSelector, ExportSummary};
 pub use funnel::{
     DEFAULT_VISITOR_WINDOW_MS, Funnel, FunnelOptions, FunnelScope, FunnelStep, MAX_FUNNEL_STEPS,
 };

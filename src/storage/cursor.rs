@@ -1,8 +1,8 @@
 //! Reading a part back row by row: every column is opened (and checked) once, then
 //! visitors, their visits and their events are read by position. Everything that turns
 //! a part back into rows goes through [`PartCursor`]: re-sessionisation (ingest reads a
-//! stored visitor back as input rows), visit records and visitor profiles (exec), and
-//! every later rewrite of parts.
+//! stored visitor back as input rows), visit records, visitor profiles and exports
+//! (exec), and every later rewrite of parts.
 
 use std::ops::Range;
 

@@ -4,6 +4,7 @@
 mod out;
 mod cohorts;
 mod funnel;
+mod privacy;
 mod query;
 mod range;
 mod repl;
@@ -584,6 +585,11 @@ Imports also compact as needed on their own (by size tiers); this does it all at
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Answer data subjects: export a person's data (access and portability requests).
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCommand,
+    },
     /// Write deterministic synthetic events (JSON Lines).
     Gen {
         /// Number of visitors.
@@ -790,6 +796,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             require_db(&db.db)?;
             compact(&db.db, memory.memory_limit, out.get())
         }
+        Command::Privacy { command } => privacy::run(command),
         Command::Gen {
             visitors,
             seed,
