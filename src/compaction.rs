@@ -266,7 +266,7 @@ pub(crate) fn compact(
         find_stored: false,
     };
     let built = commit::build_groups(&builder, budget.compaction_builders, |emit| {
-        merge_parts(&snap, &parts, cap, emit)
+        merge_parts(&snap, &parts, &Merge::default(), cap, emit).map(|_| ())
     })
     .and_then(|groups| {
         // Rows read back from a part truncated underneath its map must not be committed.
@@ -312,12 +312,14 @@ pub(crate) fn compact(
 /// events (the part limit, [`commit::MAX_PART_EVENTS`]), so each group is one part, cut
 /// where reading everything at once would have cut it. Memory holds one group, whatever
 /// the size of the parts.
-fn merge_parts(
+pub(crate) fn merge_parts(
     snap: &Snapshot,
     parts: &[&LivePart],
+    merge: &Merge<'_>,
     cap: usize,
     emit: &mut dyn FnMut(Group) -> Result<()>,
-) -> Result<()> {
+) -> Result<Merged> {
+    let mut merged = Merged::default();
     struct Source<'a> {
         part: &'a LivePart,
         cursor: PartCursor<'a>,
@@ -344,7 +346,8 @@ fn merge_parts(
         while src.next < src.part.entry.visitors {
             let v = src.next;
             src.next += 1;
-            if !src.part.deleted.contains(v) {
+            let dropped = merge.drop.get(k).is_some_and(|d| d.contains(v));
+            if !src.part.deleted.contains(v) && !dropped {
                 let id = src.ids.get_bytes(v as usize).unwrap_or_default().to_vec();
                 return Some(Reverse((id, k, v)));
             }
@@ -389,7 +392,16 @@ fn merge_parts(
                     d
                 }
             };
-            readback::read_visitor(&src.cursor, v, &dims, &mut rows)?;
+            let (kept, dropped) =
+                readback::read_visitor_with(
+                &src.cursor,
+                v,
+                &dims,
+                &mut rows,
+                merge.rewrite.map(|r| (r, src.part.entry.id)),
+            )?;
+            merged.visits_kept += kept;
+            merged.visits_dropped += dropped;
             heads.extend(head(src, k));
         }
         events += n;
@@ -397,7 +409,26 @@ fn merge_parts(
     if !rows.rows.is_empty() {
         emit(Group { seq, rows })?;
     }
-    Ok(())
+    Ok(merged)
+}
+
+/// What a merge leaves out or changes besides the deleted visitors: a privacy
+/// rewrite's (`privacy::rewrite`). The default changes nothing.
+#[derive(Default)]
+pub(crate) struct Merge<'a> {
+    /// Per part (in the order of the merged parts), visitor ordinals left out too.
+    pub drop: Vec<RoaringBitmap>,
+    /// Applied to every visit read back.
+    pub rewrite: Option<&'a dyn readback::VisitRewrite>,
+}
+
+/// What a merge read back.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Merged {
+    /// Visits read back.
+    pub visits_kept: u64,
+    /// Visits the rewrite dropped.
+    pub visits_dropped: u64,
 }
 
 /// Events of visitor ordinal `v` of part `r`.

@@ -28,7 +28,8 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::runs::{Batch, SpillTo};
 use crate::options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
-use crate::privacy::WriteRules;
+use crate::privacy::{Anonymization, PrivacyOutcome, WriteRules};
+use crate::ExportSelector;
 use crate::snapshot::Snapshot;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
@@ -571,6 +572,64 @@ impl Db {
             total.visitors_dropped += c.visitors_dropped;
         }
         Ok(total)
+    }
+
+    /// Erases the visitors `selector` selects — every visit and event of each, on every
+    /// part that holds a byte of them — for a data subject's erasure request. When it
+    /// returns the erasure is durable and no file in the database directory holds the
+    /// erased data: the parts that held it are rewritten without it (the others are
+    /// left as they are), the replaced files are deleted and the directory is synced.
+    /// Every other answer is unchanged. With `dry_run`, only counts what it would
+    /// erase. Selecting nobody is not an error: the counts are 0. `docs/privacy.md`.
+    ///
+    /// ```
+    /// # fn main() -> sightline::Result<()> {
+    /// use sightline::ExportSelector;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = sightline::Db::create(dir.path(), Default::default())?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.append(&sightline::Event::pageview(0, "ann", "/secret-page"))?;
+    /// tx.append(&sightline::Event::pageview(0, "bob", "/"))?;
+    /// tx.commit()?;
+    /// let erased = db.erase(&ExportSelector::Visitor("ann".into()), false)?;
+    /// assert_eq!((erased.visitors, erased.visits, erased.events), (1, 1, 1));
+    /// assert!(db.snapshot().visitor("ann")?.is_none());
+    /// assert_eq!(db.snapshot().stats()?.visitors, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn erase(&self, selector: &ExportSelector, dry_run: bool) -> Result<PrivacyOutcome> {
+        self.check_writable()?;
+        crate::privacy::rewrite::erase(self, selector, dry_run)
+    }
+
+    /// Removes every visit that started before `cutoff` (Unix ms) from disk: a retention
+    /// purge. Parts whose visits all expired are dropped whole, parts with some are
+    /// rewritten, and the replaced files deleted, durably, as for [`erase`](Db::erase).
+    /// The remaining visits keep their derived values (`visitCount`, `visitorType`,
+    /// `daysSinceFirstVisit`, `daysSinceLastVisit` still count the purged visits), and
+    /// so do the visitor's later visits.
+    pub fn purge_before(&self, cutoff: i64, dry_run: bool) -> Result<PrivacyOutcome> {
+        self.check_writable()?;
+        crate::privacy::rewrite::purge(self, cutoff, dry_run)
+    }
+
+    /// Rewrites stored visits to anonymise them (IP mask, user-id pseudonyms, location
+    /// fields cleared): those that started in `a.range` and that `a.segment` selects.
+    /// Durable and physically applied when it returns, as for [`erase`](Db::erase).
+    pub fn anonymize(&self, a: &Anonymization, dry_run: bool) -> Result<PrivacyOutcome> {
+        self.check_writable()?;
+        if a.pseudonymize_user_id {
+            return Err(Error::InvalidArgument {
+                argument: "user-id",
+                reason: "user-id pseudonyms are not available yet".into(),
+            });
+        }
+        crate::privacy::rewrite::anonymize(self, a, None, dry_run)
+    }
+
+    /// Names of files being written without the writer lock (clean-ups leave them).
+    pub(crate) fn in_flight_names(&self) -> HashSet<String> {
+        self.inner.in_flight.lock().clone()
     }
 
     fn check_writable(&self) -> Result<()> {

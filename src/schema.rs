@@ -191,6 +191,13 @@ pub(crate) mod internal {
     pub const EVENT_VALUE: &str = "eventValue";
     pub const GOAL_ID: &str = "goalId";
     pub const REVENUE_EVENT: &str = "revenue";
+    /// A visitor's purged visits (`ingest::rows::Prior`), on its first stored visit;
+    /// the columns exist only in parts holding such a visitor.
+    pub const PRIOR_VISITS: &str = "@priorVisits";
+    pub const PRIOR_FIRST: &str = "@priorFirstStart";
+    pub const PRIOR_LAST: &str = "@priorLastStart";
+    pub const PRIOR_ORDER: &str = "@priorOrder";
+    pub const PRIORS: [&str; 4] = [PRIOR_VISITS, PRIOR_FIRST, PRIOR_LAST, PRIOR_ORDER];
 
     /// The per-visit measures a part sums per dictionary entry of its visit-level string
     /// columns and over all its visits (format version 2), in this order: the summary

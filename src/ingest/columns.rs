@@ -179,6 +179,25 @@ fn visit_columns<'a>(visits: &'a [Visit], fixed: &'a FixedSyms) -> Vec<LazyColum
         }),
     ));
     out.extend(derived_columns(visits, fixed));
+    if visits.iter().any(|v| v.prior.is_some()) {
+        for (k, name) in internal::PRIORS.iter().enumerate() {
+            let get = move |v: &Visit| {
+                v.prior.map(|p| match k {
+                    0 => i64::from(p.visits),
+                    1 => p.first_start,
+                    2 => p.last_start,
+                    _ => i64::from(p.any_order),
+                })
+            };
+            out.push(visit(
+                name,
+                Box::new(move || ColumnData::Int {
+                    values: visits.iter().map(get).collect(),
+                    src: None,
+                }),
+            ));
+        }
+    }
     out
 }
 

@@ -3,9 +3,45 @@
 //! sessionised together with the new ones. Each visit-level value goes back on the
 //! event that supplied it, so sessionising the rows again gives the same visits.
 
-use super::rows::{CVal, Row, Rows};
+use super::rows::{CVal, Prior, Row, Rows};
 use crate::error::Result;
-use crate::storage::cursor::{CustomValue, PartCursor, StoredEvent};
+use crate::storage::cursor::{CustomValue, PartCursor, StoredEvent, StoredVisit};
+
+/// What a rewrite ([`read_visitor_with`]) does with one stored visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Read back as stored.
+    Keep,
+    /// Left out; counted in the visitor's [`Prior`] (a retention purge).
+    Drop,
+    /// Read back with its visit-level values passed through [`VisitRewrite::edit`].
+    Edit,
+}
+
+/// A rewrite of stored visits (retention, retroactive anonymisation).
+pub(crate) trait VisitRewrite: Sync {
+    /// What to do with visit row `i` of part `part` (its id).
+    fn fate(&self, part: u64, i: usize, visit: &StoredVisit<'_>) -> Fate;
+    /// The value to store instead of `value`, visit-level field `field`
+    /// ([`VISIT_STRINGS`](crate::schema::VISIT_STRINGS) position) of an edited visit
+    /// (`None`: no value).
+    fn edit(&self, field: usize, value: &str) -> Option<String>;
+}
+
+/// Position of `visitEcommerceStatus` among the derived strings.
+const ECOMMERCE_STATUS: usize = 1;
+const _: () = assert!(matches!(
+    crate::schema::DERIVED_STRINGS[ECOMMERCE_STATUS].as_bytes(),
+    b"visitEcommerceStatus"
+));
+
+/// The visit had an order (its status is `ordered` or `orderedThenAbandonedCart`).
+fn had_order(visit: &StoredVisit<'_>) -> bool {
+    matches!(
+        visit.derived_text[ECOMMERCE_STATUS],
+        Some("ordered" | "orderedThenAbandonedCart")
+    )
+}
 
 /// The custom dimensions of the part behind `cursor`, registered in `rows`: their
 /// indexes, in the part's column order.
@@ -30,10 +66,51 @@ pub(crate) fn read_visitor(
     dims: &[u32],
     rows: &mut Rows,
 ) -> Result<()> {
+    read_visitor_with(cursor, v, dims, rows, None).map(|_| ())
+}
+
+/// [`read_visitor`], each visit passed through `rewrite` (if any: the rewrite and the
+/// id of the cursor's part). Returns the visits read back and the visits dropped.
+pub(crate) fn read_visitor_with(
+    cursor: &PartCursor<'_>,
+    v: u32,
+    dims: &[u32],
+    rows: &mut Rows,
+    rewrite: Option<(&dyn VisitRewrite, u64)>,
+) -> Result<(u64, u64)> {
     let visitor = rows.strings.intern(cursor.visitor_id(v)?);
+    let mut prior = cursor
+        .prior(v)?
+        .map(|(visits, first_start, last_start, any_order)| Prior {
+            visits,
+            first_start,
+            last_start,
+            any_order,
+        })
+        .unwrap_or_default();
+    let (mut kept, mut dropped) = (0u64, 0u64);
     let mut event = StoredEvent::default();
     for i in cursor.visits(v)? {
-        let visit = cursor.visit(i)?;
+        let mut visit = cursor.visit(i)?;
+        let fate = rewrite.map_or(Fate::Keep, |(r, part)| r.fate(part, i, &visit));
+        if fate == Fate::Drop {
+            prior = prior.then(visit.start, had_order(&visit));
+            dropped += 1;
+            continue;
+        }
+        kept += 1;
+        let mut edited: [Option<String>; crate::schema::VISIT_STRINGS.len()] = Default::default();
+        if let (Fate::Edit, Some((r, _))) = (fate, rewrite) {
+            for (f, (text, _)) in visit.inputs.iter_mut().enumerate() {
+                if let Some(value) = *text {
+                    match r.edit(f, value) {
+                        Some(new) if new == value => {}
+                        Some(new) => edited[f] = Some(new),
+                        None => *text = None,
+                    }
+                }
+            }
+        }
         let given_id = visit.visit_id.map_or(0, |s| rows.strings.intern(s));
         for (off, e) in visit.events.clone().enumerate() {
             cursor.event(e, visit.start, &mut event)?;
@@ -43,9 +120,12 @@ pub(crate) fn read_visitor(
             for (slot, text) in row.ev.iter_mut().zip(&event.text) {
                 *slot = text.map_or(0, |s| rows.strings.intern(s));
             }
-            for (slot, (text, src)) in row.vis.iter_mut().zip(&visit.inputs) {
+            for ((slot, (text, src)), new) in row.vis.iter_mut().zip(&visit.inputs).zip(&edited) {
                 if *src == off as i64 {
-                    *slot = text.map_or(0, |s| rows.strings.intern(s));
+                    *slot = match new {
+                        Some(s) => rows.strings.intern(s),
+                        None => text.map_or(0, |s| rows.strings.intern(s)),
+                    };
                 }
             }
             if visit.site_src == off as i64 + 1 {
@@ -70,5 +150,8 @@ pub(crate) fn read_visitor(
             rows.rows.push(row);
         }
     }
-    Ok(())
+    if prior.visits > 0 {
+        rows.priors.insert(visitor, prior);
+    }
+    Ok((kept, dropped))
 }

@@ -173,6 +173,44 @@ pub struct Rows {
     /// Custom dimension names of this batch (for a parser) or of the database (after merge).
     pub custom_names: Vec<CustomDim>,
     custom_index: HashMap<String, u32, ahash::RandomState>,
+    /// Visits of a visitor that a retention purge removed, as far as the derived values
+    /// of its remaining visits depend on them (read back from a part with the visitor).
+    pub priors: HashMap<Sym, Prior, ahash::RandomState>,
+}
+
+/// What a visitor's purged visits leave behind: enough for its remaining and later
+/// visits to keep counting them (`visitCount`, `visitorType`, `daysSinceFirstVisit`,
+/// `daysSinceLastVisit`), and nothing else of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prior {
+    /// Visits removed.
+    pub visits: u32,
+    /// Start of the first of them, Unix ms.
+    pub first_start: i64,
+    /// Start of the last of them, Unix ms.
+    pub last_start: i64,
+    /// One of them had an order.
+    pub any_order: bool,
+}
+
+impl Prior {
+    /// `self` followed by a removed visit starting at `start` (with an order or not).
+    pub fn then(self, start: i64, order: bool) -> Prior {
+        Prior {
+            visits: self.visits + 1,
+            first_start: if self.visits == 0 {
+                start
+            } else {
+                self.first_start.min(start)
+            },
+            last_start: if self.visits == 0 {
+                start
+            } else {
+                self.last_start.max(start)
+            },
+            any_order: self.any_order || order,
+        }
+    }
 }
 
 /// Most custom dimensions a database may have. Custom dimensions are for named
@@ -302,6 +340,7 @@ impl Rows {
     /// settled for the batch) and the rows' allocation (refilled next, without fresh
     /// pages to fault in). What is left after the rows were spilled.
     pub fn clear_rows(&mut self) {
+        self.priors.clear();
         self.rows.clear();
         self.custom.clear();
         self.strings.clear();
@@ -310,6 +349,7 @@ impl Rows {
     /// Like [`clear_rows`](Rows::clear_rows), and gives the rows' allocation back too:
     /// for a batch that takes no more rows.
     pub fn release_rows(&mut self) {
+        self.priors = HashMap::default();
         self.rows = Vec::new();
         self.custom = Vec::new();
         self.strings = Interner::default();

@@ -12,7 +12,7 @@
 
 use std::cmp::Ordering;
 
-use super::rows::{CVal, Row, Rows, Sym, custom_of};
+use super::rows::{CVal, Prior, Row, Rows, Sym, custom_of};
 use crate::event::EventType;
 
 const DAY_MS: i64 = 86_400_000;
@@ -47,6 +47,9 @@ pub struct Visit {
     pub visit_id: Sym,
     /// `visitCount`.
     pub visit_count: u32,
+    /// On a visitor's first stored visit: its purged visits, which the derived values
+    /// count (stored with the part, so that later re-sessionising counts them too).
+    pub prior: Option<Prior>,
     /// Index into [`VISITOR_TYPES`].
     pub visitor_type: u8,
     /// `actions`: action rows.
@@ -361,10 +364,20 @@ fn split_visits(rows: &Rows, sorted: &[u32], timeout_ms: i64, groups: &mut Vec<V
 /// Derives the visits of one visitor (`groups`: row indices of each visit, in visit
 /// order, each in time order) and appends them, with their events, to `out`.
 fn derive_visitor(rows: &Rows, groups: &[Vec<u32>], out: &mut Sessionized) {
-    let mut history = VisitorHistory::default();
+    let prior = groups
+        .first()
+        .and_then(|g| g.first())
+        .and_then(|&i| rows.rows.get(i as usize))
+        .and_then(|r| rows.priors.get(&r.visitor))
+        .copied()
+        .filter(|p| p.visits > 0);
+    let mut history = VisitorHistory::after(prior);
     for (k, g) in groups.iter().enumerate() {
         let mut v = derive_visit(rows, g, out);
         history.number(&mut v, k);
+        if k == 0 {
+            v.prior = prior;
+        }
         out.visits.push(v);
     }
 }
@@ -529,6 +542,8 @@ impl<'r> EventTally<'r> {
 /// depend on them.
 #[derive(Default)]
 struct VisitorHistory {
+    /// Visits before the first one numbered (purged ones).
+    before: u32,
     /// Start of the first visit.
     first_start: i64,
     /// Start of the previous visit.
@@ -538,11 +553,25 @@ struct VisitorHistory {
 }
 
 impl VisitorHistory {
+    /// The history of a visitor whose visits before the first one numbered are
+    /// `prior` (purged visits), if any.
+    fn after(prior: Option<Prior>) -> VisitorHistory {
+        match prior {
+            Some(p) => VisitorHistory {
+                before: p.visits,
+                first_start: p.first_start,
+                prev_start: p.last_start,
+                any_order: p.any_order,
+            },
+            None => VisitorHistory::default(),
+        }
+    }
+
     /// Sets `visitCount`, `visitorType` and `daysSince*` of `v`, the visitor's visit
-    /// `k` (from 0, in visit order), then records it.
+    /// `k` (from 0, in visit order, after any purged ones), then records it.
     fn number(&mut self, v: &mut Visit, k: usize) {
-        v.visit_count = k as u32 + 1;
-        if k == 0 {
+        v.visit_count = self.before + k as u32 + 1;
+        if k == 0 && self.before == 0 {
             self.first_start = v.start;
             self.prev_start = v.start;
             v.visitor_type = 0;

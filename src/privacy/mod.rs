@@ -9,10 +9,12 @@
 //! reference.
 
 pub(crate) mod ip;
+pub(crate) mod rewrite;
 
 use std::borrow::Cow;
 
 pub use ip::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
+pub use rewrite::{Anonymization, PrivacyOutcome};
 
 /// The privacy rules a write applies to every row it stores. The default applies none:
 /// values are stored as given.

@@ -87,7 +87,12 @@ pub(crate) struct PartCursor<'a> {
     goal: NumView<'a>,
     revenue: NumView<'a>,
     custom: Vec<(&'a str, CustomView<'a>)>,
+    /// The purged-history columns (`internal::PRIORS`), in parts that have them.
+    priors: Option<Vec<NumView<'a>>>,
 }
+
+/// A visitor's purged visits as stored: (visits, first start, last start, an order).
+pub(crate) type StoredPrior = (u32, i64, i64, bool);
 
 impl<'a> PartCursor<'a> {
     /// Opens every column of `r` (a missing or damaged one is a corruption error).
@@ -140,6 +145,37 @@ impl<'a> PartCursor<'a> {
             goal: r.num(event_col(internal::GOAL_ID)?, ne)?,
             revenue: r.num(event_col(internal::REVENUE_EVENT)?, ne)?,
             custom,
+            priors: match r.visit_column(internal::PRIOR_VISITS) {
+                None => None,
+                Some(_) => Some(
+                    internal::PRIORS
+                        .iter()
+                        .map(|n| r.num(visit_col(n)?, nv))
+                        .collect::<Result<_>>()?,
+                ),
+            },
+        })
+    }
+
+    /// The purged visits of visitor ordinal `v` (stored on its first visit), if any.
+    pub fn prior(&self, v: u32) -> Result<Option<StoredPrior>> {
+        let Some(cols) = &self.priors else {
+            return Ok(None);
+        };
+        let visits = self.visits(v)?;
+        let i = visits.start;
+        if visits.is_empty() {
+            return Ok(None);
+        }
+        let get = |k: usize| cols.get(k).and_then(|c| c.int(i));
+        Ok(match (get(0), get(1), get(2), get(3)) {
+            (Some(n), Some(first), Some(last), Some(order)) if n > 0 => Some((
+                u32::try_from(n).map_err(|_| self.r.corrupt("purged visit count"))?,
+                first,
+                last,
+                order != 0,
+            )),
+            _ => None,
         })
     }
 
