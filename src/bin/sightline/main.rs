@@ -585,7 +585,7 @@ Imports also compact as needed on their own (by size tiers); this does it all at
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Answer data subjects: export a person's data (access and portability requests).
+    /// Privacy tools: export or erase a person's data, purge old visits, anonymise stored ones.
     Privacy {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,

@@ -1,6 +1,8 @@
-//! `sightline privacy`: answering data subjects (`docs/privacy.md`). `export` writes
-//! every event of the chosen visitors as JSON Lines in the import format (access and
-//! portability requests).
+//! `sightline privacy`: answering data subjects and keeping data no longer than needed
+//! (`docs/privacy.md`). `export` writes every event of the chosen visitors as JSON Lines
+//! in the import format (access and portability requests); `erase` removes them from
+//! disk (erasure requests); `purge` removes visits past a retention period; `anonymize`
+//! rewrites stored visits without IPs, user ids or locations in clear.
 
 use std::ffi::OsString;
 use std::io::BufWriter;
@@ -9,7 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
-use sightline::{ExportSelector, ExportSummary, Snapshot};
+use sightline::{
+    Anonymization, CompiledSegment, Db, ExportSelector, ExportSummary, PrivacyOutcome, Snapshot,
+};
 
 use crate::{DbArg, DialectArg, OutputArgs, OutputFormat, out, query};
 
@@ -42,6 +46,160 @@ and the events (lines) written; --format csv the same keys as a header row and o
 segment that does not parse is reported with a caret under the offending byte (exit status
 2).")]
     Export(ExportArgs),
+    /// Erase a person's visitors: every visit and event, from every file (erasure
+    /// requests).
+    #[command(after_help = "\
+Exactly one of --visitor, --user-id and --segment chooses whose data, as for `privacy export`:
+every visit of each chosen visitor is erased. When the command returns, the erasure is
+durable and no file in the database directory holds any byte of the erased data: the parts
+that held it are rewritten without it, the replaced files deleted and the directory synced.
+Nothing else changes. Backups and copies outside the directory are not touched
+(docs/privacy.md).
+
+Examples:
+  sightline privacy erase --db shop.db --user-id ann@example.org
+  sightline privacy erase --db shop.db --visitor v57a87b1282c1 --dry-run
+  sightline privacy erase --db shop.db --segment 'userId=@@example.org' --json
+
+--dry-run counts without erasing. --json prints {\"visitors\", \"visits\", \"events\",
+\"partsRewritten\", \"partsDropped\", \"bytesWritten\", \"filesRemoved\", \"generation\",
+\"dryRun\"}. A selector that matches nobody erases nothing and succeeds (counts 0).")]
+    Erase(EraseArgs),
+    /// Remove every visit that started before a retention period (e.g. 180d).
+    #[command(after_help = "\
+--older-than Nd (or Nw) removes the visits that started before the start of the UTC day N
+days (weeks) before today; --before WHEN removes those that started before WHEN. Parts whose
+visits all expired are dropped whole; the others are rewritten. Remaining visits keep the
+values they had: visitCount, visitorType, daysSinceFirstVisit and daysSinceLastVisit still
+count the removed visits, and so do the visitor's later ones. A visitor whose visits all
+expired is forgotten entirely.
+
+Examples:
+  sightline privacy purge --db shop.db --older-than 180d
+  sightline privacy purge --db shop.db --before 2026-01-01 --dry-run --json")]
+    Purge(PurgeArgs),
+    /// Anonymise stored visits: mask IPs, pseudonymise user ids, clear locations.
+    #[command(after_help = "\
+Rewrites the visits that started in --from/--to (default: all) and that --segment selects
+(default: all), doing what --ip N (mask N bytes, Matomo's rule), --user-id (replace userId by
+its pseudonym under the database's secret) and --location (clear regionCode and city) ask;
+at least one of them. As for erasure, the old values are gone from every file when it
+returns.
+
+Examples:
+  sightline privacy anonymize --db shop.db --to 2026-06-30 --ip 2
+  sightline privacy anonymize --db shop.db --segment 'countryCode==de' --location --user-id")]
+    Anonymize(AnonymizeArgs),
+}
+
+/// Whose data: exactly one selector.
+#[derive(clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("who")
+        .required(true)
+        .args(["visitor", "user_id", "segment"])
+))]
+pub struct Selector {
+    /// The visitor with this id.
+    #[arg(long, value_name = "ID")]
+    visitor: Option<String>,
+    /// The visitors having a visit whose userId is exactly UID.
+    #[arg(long, value_name = "UID")]
+    user_id: Option<String>,
+    /// The visitors having a visit this segment selects.
+    #[arg(long, short, value_name = "SEGMENT")]
+    segment: Option<OsString>,
+    /// Syntax of --segment.
+    #[arg(long, value_enum, default_value = "default")]
+    dialect: DialectArg,
+}
+
+/// `sightline privacy erase`.
+#[derive(clap::Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    who: Selector,
+    /// Count what would be erased, erase nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `sightline privacy purge`.
+#[derive(clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("cutoff")
+        .required(true)
+        .args(["older_than", "before"])
+))]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Remove visits older than this: Nd (days) or Nw (weeks), counted in UTC days
+    /// back from today.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_days)]
+    older_than: Option<u32>,
+    /// Remove visits that started before this (a date, an instant, a relative date).
+    #[arg(long, value_name = "WHEN", value_parser = crate::range::parse_when)]
+    before: Option<crate::range::When>,
+    /// Count what would be removed, remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `sightline privacy anonymize`.
+#[derive(clap::Args)]
+pub struct AnonymizeArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only visits whose first event is at or after this.
+    #[arg(long, value_name = "WHEN", value_parser = crate::range::parse_when)]
+    from: Option<crate::range::When>,
+    /// Only visits whose first event is at or before this (inclusive).
+    #[arg(long, value_name = "WHEN", value_parser = crate::range::parse_when)]
+    to: Option<crate::range::When>,
+    /// Only visits this segment selects.
+    #[arg(long, short, value_name = "SEGMENT")]
+    segment: Option<OsString>,
+    /// Syntax of --segment.
+    #[arg(long, value_enum, default_value = "default")]
+    dialect: DialectArg,
+    /// Mask N bytes of each IP (0 to 4; Matomo's rule).
+    #[arg(long, value_name = "N")]
+    ip: Option<u8>,
+    /// Replace each userId by its pseudonym.
+    #[arg(long)]
+    user_id: bool,
+    /// Clear regionCode and city.
+    #[arg(long)]
+    location: bool,
+    /// Count what would be rewritten, rewrite nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `180d` → 180, `2w` → 14.
+fn parse_duration_days(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u32 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; expected a number of days or weeks such as 180d or 26w"))?;
+    match unit {
+        "d" => Ok(n),
+        "w" => n
+            .checked_mul(7)
+            .ok_or_else(|| format!("`{text}` is too long a duration")),
+        "" => Err(format!("`{text}` has no unit; write {n}d for days or {n}w for weeks")),
+        _ => Err(format!("`{text}`: unknown unit `{unit}`; expected d (days) or w (weeks), as in 180d")),
+    }
 }
 
 /// `sightline privacy export`.
@@ -77,6 +235,144 @@ pub struct ExportArgs {
 pub fn run(command: PrivacyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PrivacyCommand::Export(args) => export(&args),
+        PrivacyCommand::Erase(args) => erase(&args),
+        PrivacyCommand::Purge(args) => purge(&args),
+        PrivacyCommand::Anonymize(args) => anonymize(&args),
+    }
+}
+
+/// Opens the database at `path` for writing (no background compactor: the command
+/// is one operation). No database there is a usage error.
+fn open_writable(path: &Path) -> anyhow::Result<Db> {
+    crate::require_db(path)?;
+    Ok(Db::builder().auto_compact(false).open(path)?)
+}
+
+/// The segment of a command, checked and compiled against `db`.
+fn compiled(db: &Db, text: &str, dialect: DialectArg) -> anyhow::Result<CompiledSegment> {
+    let compiled = db.snapshot().compile(text, dialect.into())?;
+    query::print_warnings(text, &compiled.warnings());
+    Ok(compiled)
+}
+
+fn erase(args: &EraseArgs) -> anyhow::Result<ExitCode> {
+    let segment = args.who.segment.as_deref().map(crate::segment_arg).transpose()?;
+    let db = open_writable(&args.db.db)?;
+    let selector = match (&args.who.visitor, &args.who.user_id, segment) {
+        (Some(id), _, _) => ExportSelector::Visitor(id.clone()),
+        (_, Some(uid), _) => ExportSelector::UserId(uid.clone()),
+        (_, _, Some(text)) => ExportSelector::Segment(compiled(&db, &text, args.who.dialect)?),
+        (None, None, None) => return Err(out::usage("name --visitor, --user-id or --segment")),
+    };
+    let outcome = db.erase(&selector, args.dry_run)?;
+    print_outcome(args.output.get(), &outcome, args.dry_run, "erased")
+}
+
+fn purge(args: &PurgeArgs) -> anyhow::Result<ExitCode> {
+    let cutoff = match (args.older_than, args.before) {
+        (Some(days), _) => crate::range::days_before_today(days).map_err(out::usage)?,
+        (_, Some(when)) => crate::range::time_range(Some(when), None)
+            .map_err(out::usage)?
+            .start
+            .unwrap_or(i64::MIN),
+        (None, None) => return Err(out::usage("name --older-than or --before")),
+    };
+    let db = open_writable(&args.db.db)?;
+    let outcome = db.purge_before(cutoff, args.dry_run)?;
+    print_outcome(args.output.get(), &outcome, args.dry_run, "purged")
+}
+
+fn anonymize(args: &AnonymizeArgs) -> anyhow::Result<ExitCode> {
+    if args.ip.is_none() && !args.user_id && !args.location {
+        return Err(out::usage(
+            "say what to anonymise: --ip N, --user-id and/or --location",
+        ));
+    }
+    if let Some(n) = args.ip
+        && n > sightline::MAX_IP_MASK_BYTES
+    {
+        return Err(out::usage(format!(
+            "--ip {n}: at most {} bytes can be masked",
+            sightline::MAX_IP_MASK_BYTES
+        )));
+    }
+    let range = crate::range::time_range(args.from, args.to).map_err(out::usage)?;
+    let segment = args.segment.as_deref().map(crate::segment_arg).transpose()?;
+    let db = open_writable(&args.db.db)?;
+    let segment = segment
+        .map(|text| compiled(&db, &text, args.dialect))
+        .transpose()?;
+    let request = Anonymization {
+        range,
+        segment,
+        ip_mask: args.ip,
+        pseudonymize_user_id: args.user_id,
+        clear_location: args.location,
+    };
+    let outcome = db.anonymize(&request, args.dry_run)?;
+    print_outcome(args.output.get(), &outcome, args.dry_run, "anonymised")
+}
+
+/// The keys of an outcome, in order.
+const OUTCOME_COLUMNS: [&str; 9] = [
+    "visitors",
+    "visits",
+    "events",
+    "partsRewritten",
+    "partsDropped",
+    "bytesWritten",
+    "filesRemoved",
+    "generation",
+    "dryRun",
+];
+
+fn print_outcome(
+    format: OutputFormat,
+    o: &PrivacyOutcome,
+    dry_run: bool,
+    verb: &str,
+) -> anyhow::Result<ExitCode> {
+    let doc = || {
+        let mut d = serde_json::to_value(o).unwrap_or_default();
+        if let Some(m) = d.as_object_mut() {
+            m.insert("dryRun".into(), json!(dry_run));
+        }
+        d
+    };
+    crate::print_as(
+        format,
+        || {
+            let counts = format!(
+                "{}, {}, {}",
+                plural(o.visitors, "visitor"),
+                plural(o.visits, "visit"),
+                plural(o.events, "event")
+            );
+            if dry_run {
+                format!("would have {verb} {counts} (dry run: nothing changed)")
+            } else if o.parts_rewritten + o.parts_dropped == 0 {
+                format!("{verb} {counts}: nothing to rewrite")
+            } else {
+                format!(
+                    "{verb} {counts}: {} rewritten ({} bytes written), {} dropped, {} removed; generation {}",
+                    plural(o.parts_rewritten, "part"),
+                    o.bytes_written,
+                    plural(o.parts_dropped, "part"),
+                    plural(o.files_removed, "file"),
+                    o.generation
+                )
+            }
+        },
+        doc,
+        || crate::one_row_csv(&doc(), &OUTCOME_COLUMNS),
+    )
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 

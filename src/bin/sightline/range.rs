@@ -220,6 +220,12 @@ pub fn today() -> Result<Date, String> {
     }
 }
 
+/// Unix ms of the start of the UTC day `days` days before today (`today`): the cut-off
+/// of `privacy purge --older-than`.
+pub fn days_before_today(days: u32) -> Result<i64, String> {
+    Ok(day_start(today()?)? - i64::from(days) * 86_400_000)
+}
+
 /// Unix ms of the start of UTC day `d`, by calendar arithmetic: every date has one, even
 /// where a time-zone conversion would leave the supported range (the day after
 /// 9999-12-31 is where `--to 9999-12-31` ends).
