@@ -123,7 +123,10 @@ pub use lang::{
     parse as parse_segment,
 };
 pub use options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
-pub use privacy::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
+pub use privacy::{
+    AuditAction, AuditCounts, AuditEntry, AuditRecord, IpError, MAX_IP_MASK_BYTES, PrivacySettings,
+    SelectorKind, anonymize_ip, anonymize_ip_addr,
+};
 pub use schema::{CustomDim, CustomType, Level};
 pub use snapshot::Snapshot;
 

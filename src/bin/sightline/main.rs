@@ -324,6 +324,10 @@ enum Command {
         /// IP address is then a bad row. See docs/privacy.md.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=4))]
         anonymize_ip: Option<u8>,
+        /// Store every row's userId as its keyed hash under the database secret, even
+        /// where the database's settings do not (see `sightline privacy settings`).
+        #[arg(long)]
+        pseudonymize_user_id: bool,
         /// Visit timeout in minutes, when this import creates the database.
         #[arg(long, default_value_t = 30)]
         visit_timeout: u32,
@@ -585,7 +589,7 @@ Imports also compact as needed on their own (by size tiers); this does it all at
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Answer data subjects: export a person's data (access and portability requests).
+    /// Privacy: export a person's data, the stored privacy settings, the audit log.
     Privacy {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
@@ -701,6 +705,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             skip_invalid,
             anonymize_ip,
+            pseudonymize_user_id,
             visit_timeout,
             memory,
             output_format,
@@ -718,6 +723,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format: format.map(Format::from),
                 skip_invalid,
                 anonymize_ip,
+                pseudonymize_user_id,
             },
             if json {
                 OutputFormat::Json
