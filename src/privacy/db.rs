@@ -2,7 +2,8 @@
 //!
 //! A handle keeps the stored settings and secret in memory ([`PrivacyState`], behind a
 //! mutex of its own): a writer loads them at open and is the only one to change them; a
-//! read-only handle loads them again at every [`Db::refresh`]. Lock order: the writer
+//! read-only handle loads them again at every [`Db::refresh`]. The audit log is read
+//! from the file every time. Lock order: the writer
 //! state (`Db::write_locked`, a write transaction) before this mutex, never after, so
 //! [`Db::audit`] may be called with a transaction open or inside `write_locked`.
 //!
@@ -20,15 +21,12 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::storage::fs;
 
-/// A handle's privacy settings, secret and audit log position.
+/// A handle's privacy settings and secret.
 #[derive(Debug, Default)]
 pub struct PrivacyState {
     stored: Stored,
     /// The rules writes start from, made from `stored`.
     rules: WriteRules,
-    /// The length of the audit log when this writer last appended to it (so the file
-    /// ends with a whole record); `None`: read it again before appending.
-    log_len: Option<u64>,
 }
 
 impl PrivacyState {
@@ -224,7 +222,6 @@ impl Db {
         let stored = settings::load(self.dir())?;
         let mut st = self.privacy_state().lock();
         st.set(stored);
-        st.log_len = None;
         Ok(())
     }
 
@@ -279,25 +276,21 @@ impl Db {
     }
 
     /// Appends `entry` durably: creates the log whole if there is none, cuts a torn
-    /// tail off first if there is one.
-    fn append_log(&self, st: &mut PrivacyState, entry: &AuditEntry) -> Result<()> {
+    /// tail off first if there is one. The log is read first every time (it is small,
+    /// and appends are rare): damage is found before anything is written after it.
+    /// Called with the privacy mutex held (`_st`), so appends never interleave.
+    fn append_log(&self, _st: &mut PrivacyState, entry: &AuditEntry) -> Result<()> {
         let record = audit::encode(entry)?;
-        let known = st.log_len.take();
         let dir = self.dir();
         let path = fs::path_of(dir, LOG_FILE);
-        let (valid, torn) = match known {
-            Some(len) => (len, false),
-            None => match self.read_log()? {
-                Some(scan) => (scan.valid_len, scan.torn),
-                None => {
-                    let mut bytes = audit::header();
-                    bytes.extend_from_slice(&record);
-                    let _writing = self.in_flight(&[format!("{}{LOG_FILE}", fs::TMP_PREFIX)]);
-                    fs::write_durable(dir, LOG_FILE, &bytes)?;
-                    st.log_len = Some(bytes.len() as u64);
-                    return Ok(());
-                }
-            },
+        let (valid, torn) = match self.read_log()? {
+            Some(scan) => (scan.valid_len, scan.torn),
+            None => {
+                let mut bytes = audit::header();
+                bytes.extend_from_slice(&record);
+                let _writing = self.in_flight(&[format!("{}{LOG_FILE}", fs::TMP_PREFIX)]);
+                return fs::write_durable(dir, LOG_FILE, &bytes);
+            }
         };
         let mut file = dir
             .append(LOG_FILE)
@@ -309,9 +302,7 @@ impl Db {
         }
         file.write_all(&record)
             .map_err(|e| Error::io("write", &path, e))?;
-        file.sync().map_err(|e| Error::io("fsync", &path, e))?;
-        st.log_len = Some(valid + record.len() as u64);
-        Ok(())
+        file.sync().map_err(|e| Error::io("fsync", &path, e))
     }
 }
 
