@@ -1,7 +1,8 @@
 //! The database handle, write transactions, snapshots and the commit protocol.
 //!
 //! A database is a directory: parts (`part-N.slp`), deletion files (`del-N.slr`),
-//! manifests (`MANIFEST-<generation>`) and the writer `LOCK`. See `docs/ARCHITECTURE.md`
+//! manifests (`MANIFEST-<generation>`), and the privacy settings and audit log
+//! (`privacy-<generation>`, `privacy-log`: `crate::privacy`). See `docs/ARCHITECTURE.md`
 //! and `docs/file-format.md`.
 //!
 //! Commit protocol (`docs/file-format.md`): new parts and deletion files are written under temporary
@@ -932,7 +933,8 @@ impl WriteTxn<'_> {
     /// [`append_json`](WriteTxn::append_json), and [`import_file`](WriteTxn::import_file)
     /// unless its options say otherwise), by Matomo's rule, storing it in canonical form
     /// ([`anonymize_ip`](crate::anonymize_ip)); an `ip` that is not an IP address is then
-    /// a row error. `None` (the default) stores `ip` as given. Events appended before
+    /// a row error. `None` stores `ip` as given. A transaction starts from the
+    /// database's stored settings ([`Db::privacy_settings`]). Events appended before
     /// are not changed.
     ///
     /// ```

@@ -72,7 +72,8 @@ pub struct ImportOptions {
     /// ([`anonymize_ip`](crate::anonymize_ip)); an `ip` that is not an IP address is
     /// then a row error (`ip: not an IP address: "…"`). `None` (the default) leaves the
     /// transaction's own rule ([`WriteTxn::set_anonymize_ip`](crate::WriteTxn::set_anonymize_ip)),
-    /// which by default stores `ip` as given, unchecked. More than 4 fails the import
+    /// which by default is the database's stored setting ([`Db::privacy_settings`](crate::Db::privacy_settings);
+    /// none: `ip` stored as given, unchecked). More than 4 fails the import
     /// before it reads anything.
     pub anonymize_ip: Option<u8>,
     /// Store every row's non-empty `userId` as its pseudonym under the database secret

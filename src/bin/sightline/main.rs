@@ -60,6 +60,7 @@ Examples:
   sightline funnel --db shop.db --step pageUrl==shop.example/cart --step pageUrl==shop.example/checkout
   sightline cohorts --db shop.db --period week --periods 8
   sightline visitor --db shop.db v57a87b1282c1
+  sightline privacy settings --db shop.db --anonymize-ip 2 --pseudonymize-user-id on
   sightline repl --db shop.db
 
 Segments: `;` is AND, `,` is OR (binds tighter), a condition is NAME OPERATOR VALUE with
