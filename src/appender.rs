@@ -19,7 +19,6 @@ use crate::error::{Error, Result, RowError};
 use crate::event::Event;
 use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
-use crate::privacy::WriteRules;
 
 /// When an [`Appender`] commits on its own (besides [`Appender::commit`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -154,15 +153,18 @@ impl Db {
 impl Appender {
     /// Appends a typed event (not durable until committed).
     pub fn append(&self, event: &Event) -> Result<()> {
-        self.push(|rows, line| rows.push_event(event, &WriteRules::default(), "<append>", line))
+        let rules = self.shared.db.write_rules();
+        self.push(|rows, line| rows.push_event(event, &rules, "<append>", line))
     }
 
     /// Appends an event given as a JSON object in the input format.
     pub fn append_json(&self, line: &str) -> Result<()> {
         let mut raw = Vec::new();
+        // The database's privacy settings as they are at this append.
+        let rules = self.shared.db.write_rules();
         self.push(|rows, n| {
             parse::parse_json(line.as_bytes(), &mut raw)
-                .and_then(|_| parse::push_raw(&raw, Mode::Json, &WriteRules::default(), rows, true))
+                .and_then(|_| parse::push_raw(&raw, Mode::Json, &rules, rows, true))
                 .map_err(|(field, reason)| RowError {
                     file: "<append>".into(),
                     line: n,

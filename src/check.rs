@@ -119,6 +119,7 @@ fn check_generations(dir: &dyn VfsDir, gens: &[u64]) -> Option<CheckReport> {
             }
         }
     }
+    check.privacy_files();
     // Orphans are not problems: the next writer removes them. (Without a readable
     // newest manifest nothing can be called an orphan.)
     if let Some(Some(m)) = manifests.first() {
@@ -230,6 +231,50 @@ impl Checker<'_> {
         if let Some(Err(e)) = res {
             self.report.problems.push(e);
         }
+    }
+}
+
+impl Checker<'_> {
+    /// Verifies the privacy files: every settings file present (frame, checksum,
+    /// values) and the audit log, record by record (a torn last record, which the next
+    /// append cuts off, is not a problem).
+    fn privacy_files(&mut self) {
+        use crate::privacy::{audit, settings};
+        let names = match fs::list(self.dir) {
+            Ok(n) => n,
+            Err(e) => {
+                self.report.problems.push(e);
+                return;
+            }
+        };
+        for name in names {
+            let generation = settings::generation_of(&name);
+            if generation.is_none() && name != audit::LOG_FILE {
+                continue;
+            }
+            let Some(bytes) = self.read(&name) else {
+                continue;
+            };
+            let path = fs::path_of(self.dir, &name);
+            let res = match generation {
+                Some(g) => Self::settings_file(&path, &bytes, g),
+                None => audit::scan(&path, &bytes).map(|_| ()),
+            };
+            if let Err(e) = res {
+                self.report.problems.push(e);
+            }
+        }
+    }
+
+    fn settings_file(path: &Path, bytes: &[u8], generation: u64) -> Result<()> {
+        let stored = crate::privacy::settings::decode(path, bytes)?;
+        if stored.generation != generation {
+            return Err(Error::corrupt(
+                path,
+                "privacy settings generation differs from the file name",
+            ));
+        }
+        Ok(())
     }
 }
 

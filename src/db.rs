@@ -1,7 +1,8 @@
 //! The database handle, write transactions, snapshots and the commit protocol.
 //!
 //! A database is a directory: parts (`part-N.slp`), deletion files (`del-N.slr`),
-//! manifests (`MANIFEST-<generation>`) and the writer `LOCK`. See `docs/ARCHITECTURE.md`
+//! manifests (`MANIFEST-<generation>`), and the privacy settings and audit log
+//! (`privacy-<generation>`, `privacy-log`: `crate::privacy`). See `docs/ARCHITECTURE.md`
 //! and `docs/file-format.md`.
 //!
 //! Commit protocol (`docs/file-format.md`): new parts and deletion files are written under temporary
@@ -69,6 +70,8 @@ struct Inner {
     budget: crate::options::Budget,
     /// The number of the next run file a transaction spills (`tmp-run-<n>`).
     next_run: Arc<std::sync::atomic::AtomicU64>,
+    /// The privacy settings, secret and audit log position (`privacy::db`).
+    privacy: Mutex<crate::privacy::PrivacyState>,
 }
 
 /// A database handle. Cheap to clone; all clones share one snapshot and one writer
@@ -412,12 +415,16 @@ impl Db {
             memory_limit,
             budget,
             next_run: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            privacy: Mutex::new(Default::default()),
         };
         let db = Db {
             compactor: None,
             inner: Arc::new(inner),
         };
         db.refresh()?;
+        if db.is_writable() {
+            db.reload_privacy()?; // a read-only handle's refresh has read them
+        }
         Ok(db)
     }
 
@@ -514,6 +521,9 @@ impl Db {
             match attempt {
                 Ok(s) => {
                     *self.inner.current.write() = s;
+                    if !self.is_writable() {
+                        self.reload_privacy()?;
+                    }
                     return Ok(());
                 }
                 Err(e @ Error::Io { .. }) if is_not_found(&e) => last_err = Some(e),
@@ -703,6 +713,11 @@ impl Db {
         &*self.inner.dir
     }
 
+    /// The privacy settings, secret and audit log position (`privacy::db`).
+    pub(crate) fn privacy_state(&self) -> &Mutex<crate::privacy::PrivacyState> {
+        &self.inner.privacy
+    }
+
     /// Makes `snapshot` the current one (after its commit).
     pub(crate) fn publish(&self, snapshot: Snapshot) {
         *self.inner.current.write() = snapshot;
@@ -849,7 +864,8 @@ impl Db {
             _guard: guard,
             batch: Batch::new(rows, Some(spill)),
             api_rows: 0,
-            rules: WriteRules::default(),
+            // The stored privacy settings (`Db::privacy_settings`).
+            rules: self.write_rules(),
         })
     }
 }
@@ -976,7 +992,8 @@ impl WriteTxn<'_> {
     /// [`append_json`](WriteTxn::append_json), and [`import_file`](WriteTxn::import_file)
     /// unless its options say otherwise), by Matomo's rule, storing it in canonical form
     /// ([`anonymize_ip`](crate::anonymize_ip)); an `ip` that is not an IP address is then
-    /// a row error. `None` (the default) stores `ip` as given. Events appended before
+    /// a row error. `None` stores `ip` as given. A transaction starts from the
+    /// database's stored settings ([`Db::privacy_settings`]). Events appended before
     /// are not changed.
     ///
     /// ```
@@ -994,7 +1011,24 @@ impl WriteTxn<'_> {
     /// # Ok(()) }
     /// ```
     pub fn set_anonymize_ip(&mut self, bytes: Option<u8>) -> Result<()> {
-        self.rules = WriteRules::anonymizing_ip(bytes).map_err(ip_mask_error)?;
+        let key = self.rules.user_id_key();
+        self.rules = WriteRules::anonymizing_ip(bytes)
+            .map_err(ip_mask_error)?
+            .with_user_id_key(key);
+        Ok(())
+    }
+
+    /// Stores every non-empty `userId` appended from here on as its pseudonym
+    /// ([`Db::pseudonymize_user_id`]) when `on`, as given when not, whatever the
+    /// database's settings say (which a transaction starts from). Draws the database
+    /// secret if it has none.
+    pub fn set_pseudonymize_user_id(&mut self, on: bool) -> Result<()> {
+        let key = if on {
+            Some(self.db.pseudonym_key()?)
+        } else {
+            None
+        };
+        self.rules = self.rules.with_user_id_key(key);
         Ok(())
     }
 
@@ -1040,7 +1074,11 @@ impl WriteTxn<'_> {
         options: &ImportOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileReport> {
-        import::import_file(path, options, &self.rules, &mut self.batch, progress)
+        let mut rules = self.rules;
+        if options.pseudonymize_user_id && !rules.pseudonymizes_user_id() {
+            rules = rules.with_user_id_key(Some(self.db.pseudonym_key()?));
+        }
+        import::import_file(path, options, &rules, &mut self.batch, progress)
     }
 
     /// Makes the appended events durable and visible (`docs/file-format.md`). Returns once the commit

@@ -57,7 +57,10 @@
 //! [`stats`](Snapshot::stats). Every result type is exported at the crate root.
 //! [`generate`] writes deterministic synthetic data. [`anonymize_ip`] masks an IP address
 //! by Matomo's rule, as imports do with [`ImportOptions::anonymize_ip`] and transactions
-//! with [`WriteTxn::set_anonymize_ip`] (`docs/privacy.md`). Errors are one [`Error`] enum whose
+//! with [`WriteTxn::set_anonymize_ip`] (`docs/privacy.md`); [`Db::set_privacy_settings`]
+//! stores [`PrivacySettings`] that every later write applies (IP mask, `userId`
+//! pseudonyms, retention), and [`Db::audit`] / [`Db::privacy_log`] keep the privacy
+//! audit log. Errors are one [`Error`] enum whose
 //! [`kind`](Error::kind) classifies them. A long analysis can be stopped from another
 //! thread or at a deadline: [`Snapshot::with_cancel`] (a [`CancelToken`]) and
 //! [`Snapshot::with_deadline`].
@@ -124,7 +127,8 @@ pub use lang::{
 };
 pub use options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
 pub use privacy::{
-    Anonymization, IpError, MAX_IP_MASK_BYTES, PrivacyOutcome, anonymize_ip, anonymize_ip_addr,
+    Anonymization, AuditAction, AuditCounts, AuditEntry, AuditRecord, IpError, MAX_IP_MASK_BYTES,
+    PrivacyOutcome, PrivacySettings, SelectorKind, anonymize_ip, anonymize_ip_addr,
 };
 pub use schema::{CustomDim, CustomType, Level};
 pub use snapshot::Snapshot;

@@ -36,6 +36,9 @@ pub const VISIT_STRINGS: [&str; 13] = [
 /// (`crate::privacy::WriteRules`).
 pub(crate) const IP_FIELD: usize = 12;
 const _: () = assert!(matches!(VISIT_STRINGS[IP_FIELD].as_bytes(), b"ip"));
+/// Position of `userId` in [`VISIT_STRINGS`]: the field pseudonyms replace.
+pub(crate) const USER_ID_FIELD: usize = 11;
+const _: () = assert!(matches!(VISIT_STRINGS[USER_ID_FIELD].as_bytes(), b"userId"));
 
 /// Valid `deviceType` values (`docs/segment-language.md`).
 pub const DEVICE_TYPES: &[&str] = &[

@@ -72,18 +72,34 @@ pub struct ImportOptions {
     /// ([`anonymize_ip`](crate::anonymize_ip)); an `ip` that is not an IP address is
     /// then a row error (`ip: not an IP address: "…"`). `None` (the default) leaves the
     /// transaction's own rule ([`WriteTxn::set_anonymize_ip`](crate::WriteTxn::set_anonymize_ip)),
-    /// which by default stores `ip` as given, unchecked. More than 4 fails the import
+    /// which by default is the database's stored setting ([`Db::privacy_settings`](crate::Db::privacy_settings);
+    /// none: `ip` stored as given, unchecked). More than 4 fails the import
     /// before it reads anything.
     pub anonymize_ip: Option<u8>,
+    /// Store every row's non-empty `userId` as its pseudonym under the database secret
+    /// ([`Db::pseudonymize_user_id`](crate::Db::pseudonymize_user_id)), even where the
+    /// database's settings do not. `false` (the default) leaves the transaction's rule
+    /// (by default the database's setting).
+    pub pseudonymize_user_id: bool,
 }
 
 impl ImportOptions {
     /// The privacy rules of an import with these options: its own IP mask if it has
     /// one, else `fallback` (the transaction's).
     fn write_rules(&self, fallback: &WriteRules) -> Result<WriteRules> {
+        if self.pseudonymize_user_id && !fallback.pseudonymizes_user_id() {
+            // `WriteTxn::import_file` puts the database's key in `fallback`.
+            return Err(crate::Error::argument(
+                "pseudonymize_user_id",
+                "pseudonymising user ids needs a database's secret: import through a \
+                 write transaction",
+            ));
+        }
         match self.anonymize_ip {
             None => Ok(*fallback),
-            bytes => WriteRules::anonymizing_ip(bytes).map_err(crate::db::ip_mask_error),
+            bytes => WriteRules::anonymizing_ip(bytes)
+                .map_err(crate::db::ip_mask_error)
+                .map(|r| r.with_user_id_key(fallback.user_id_key())),
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::rows::{CVal, Row, Rows};
 use crate::event::{EventType, Field};
 use crate::privacy::WriteRules;
-use crate::schema::{CustomType, IP_FIELD};
+use crate::schema::CustomType;
 
 /// One input value before it is checked against its field.
 #[derive(Debug, Clone, PartialEq)]
@@ -483,12 +483,9 @@ fn set_field(
         Field::VisitStr(i) => {
             let s = string(v).map_err(|r| ferr(key, r))?;
             let s = crate::schema::stored_visit_string(i, s).map_err(|r| ferr(key, r))?;
-            row.vis[i] = if i == IP_FIELD {
-                rows.strings
-                    .intern(&rules.stored_ip(s).map_err(|r| ferr(key, r))?)
-            } else {
-                rows.strings.intern(s)
-            }
+            row.vis[i] = rows
+                .strings
+                .intern(&rules.stored_visit_string(i, s).map_err(|r| ferr(key, r))?);
         }
         Field::EventValue => row.event_value = Some(number(v, mode).map_err(|r| ferr(key, r))?),
         Field::Revenue => {

@@ -417,12 +417,11 @@ impl Rows {
                     let field = crate::schema::VISIT_STRINGS[i];
                     let s =
                         crate::schema::stored_visit_string(i, s).map_err(|why| err(field, why))?;
-                    if i == crate::schema::IP_FIELD {
-                        self.strings
-                            .intern(&rules.stored_ip(s).map_err(|why| err(field, why))?)
-                    } else {
-                        self.strings.intern(s)
-                    }
+                    self.strings.intern(
+                        &rules
+                            .stored_visit_string(i, s)
+                            .map_err(|why| err(field, why))?,
+                    )
                 }
             };
         }

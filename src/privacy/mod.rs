@@ -2,19 +2,37 @@
 //!
 //! - [`ip`]: IP anonymisation, Matomo's masking rule, and the one canonical text form
 //!   masked addresses are stored in.
+//! - [`settings`]: the settings stored in the database (`privacy-<generation>`) and the
+//!   database secret; [`secret`]: the keyed hashes made with it (user-id pseudonyms,
+//!   selector hashes); [`audit`]: the audit log (`privacy-log`). [`db`] puts them on
+//!   the [`Db`](crate::Db) handle.
 //!
 //! [`WriteRules`] carries the privacy rules of one write (an import, a transaction) down
 //! to the row parsers, which apply them to each row before it joins a batch: so nothing
-//! unmasked reaches a batch, a run file or a part. `docs/privacy.md` is the user's
-//! reference.
+//! unmasked or unpseudonymised reaches a batch, a run file or a part. `docs/privacy.md`
+//! is the user's reference.
 
+pub(crate) mod audit;
+mod db;
 pub(crate) mod ip;
 pub(crate) mod rewrite;
+pub(crate) mod secret;
+pub(crate) mod settings;
 
 use std::borrow::Cow;
 
+pub use audit::{AuditAction, AuditCounts, AuditEntry, AuditRecord, SelectorKind};
+pub(crate) use db::PrivacyState;
 pub use ip::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
 pub use rewrite::{Anonymization, PrivacyOutcome};
+pub use settings::PrivacySettings;
+
+/// True for the names of the privacy files: the settings (`privacy-<generation>`) and
+/// the audit log (`privacy-log`). They live outside the manifests, so the clean-up of
+/// commits leaves them alone.
+pub(crate) fn is_privacy_file(name: &str) -> bool {
+    name.starts_with(settings::SETTINGS_PREFIX)
+}
 
 /// The privacy rules a write applies to every row it stores. The default applies none:
 /// values are stored as given.
@@ -24,6 +42,9 @@ pub struct WriteRules {
     /// [`WriteRules::anonymizing_ip`]), storing it in canonical form; `None` stores `ip`
     /// as given, unchecked.
     anonymize_ip: Option<u8>,
+    /// Store every non-empty `userId` as its pseudonym under this key; `None` stores it
+    /// as given.
+    user_id_key: Option<secret::Key>,
 }
 
 impl WriteRules {
@@ -35,7 +56,45 @@ impl WriteRules {
         }
         Ok(WriteRules {
             anonymize_ip: bytes,
+            user_id_key: None,
         })
+    }
+
+    /// These rules, pseudonymising every non-empty `userId` under `key` (`None`: storing
+    /// it as given).
+    pub(crate) fn with_user_id_key(self, key: Option<secret::Key>) -> WriteRules {
+        WriteRules {
+            user_id_key: key,
+            ..self
+        }
+    }
+
+    /// The key `userId` is pseudonymised with, if any.
+    pub(crate) fn user_id_key(&self) -> Option<secret::Key> {
+        self.user_id_key
+    }
+
+    /// True when these rules store `userId` as its pseudonym.
+    pub fn pseudonymizes_user_id(&self) -> bool {
+        self.user_id_key.is_some()
+    }
+
+    /// The value to store for the visit-level string field `field` (an index into
+    /// `schema::VISIT_STRINGS`): `ip` masked, `userId` pseudonymised, as the rules say;
+    /// other fields as given.
+    pub(crate) fn stored_visit_string<'v>(
+        &self,
+        field: usize,
+        value: &'v str,
+    ) -> Result<Cow<'v, str>, String> {
+        match field {
+            crate::schema::IP_FIELD => self.stored_ip(value),
+            crate::schema::USER_ID_FIELD => Ok(match &self.user_id_key {
+                Some(key) if !value.is_empty() => Cow::Owned(key.pseudonym(value)),
+                _ => Cow::Borrowed(value),
+            }),
+            _ => Ok(Cow::Borrowed(value)),
+        }
     }
 
     /// How many bytes of `ip` these rules mask, if any.

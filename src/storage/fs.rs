@@ -75,6 +75,12 @@ pub trait VfsDir: Send + Sync + fmt::Debug {
     fn map(&self, name: &str) -> io::Result<Backing>;
     /// Creates `name` (truncating a file already there) for writing.
     fn create(&self, name: &str) -> io::Result<Box<dyn VfsFile>>;
+    /// Opens the existing file `name` for appending (`NotFound` if it is missing),
+    /// for the one file that grows in place: the privacy audit log (never mapped).
+    fn append(&self, name: &str) -> io::Result<Box<dyn VfsFile>>;
+    /// Cuts the file `name` to its first `len` bytes (the privacy audit log's torn
+    /// tail); durable once the file is synced through [`append`](VfsDir::append).
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()>;
     /// Renames `from` to `to`; fails with `AlreadyExists` if `to` exists (never
     /// replaces a file). Not durable until [`sync`](VfsDir::sync).
     fn rename_new(&self, from: &str, to: &str) -> io::Result<()>;
@@ -213,6 +219,15 @@ mod os_dir {
         fn create(&self, name: &str) -> io::Result<Box<dyn VfsFile>> {
             let f = self.open_at(name, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC)?;
             Ok(Box::new(OsFile(f)))
+        }
+
+        fn append(&self, name: &str) -> io::Result<Box<dyn VfsFile>> {
+            let f = self.open_at(name, OFlags::WRONLY | OFlags::APPEND)?;
+            Ok(Box::new(OsFile(f)))
+        }
+
+        fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
+            self.open_at(name, OFlags::WRONLY)?.set_len(len)
         }
 
         fn rename_new(&self, from: &str, to: &str) -> io::Result<()> {

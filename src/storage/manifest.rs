@@ -200,7 +200,9 @@ mod v1 {
     }
 }
 
-fn framed(magic: [u8; 8], version: u32, payload: &[u8]) -> Vec<u8> {
+/// `magic | version | payload length | payload | CRC32C` of everything before it: the
+/// frame of manifests, deletion files and the privacy settings file.
+pub(crate) fn framed(magic: [u8; 8], version: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 20);
     out.extend_from_slice(&magic);
     out.extend_from_slice(&version.to_le_bytes());
@@ -245,7 +247,7 @@ fn unframe_manifest<'a>(path: &Path, bytes: &'a [u8]) -> Result<(u32, &'a [u8], 
 
 /// Splits a framed file: (version, checksummed payload, bytes after the frame). The
 /// checksum is verified before anything in the frame is trusted but its length.
-fn frame_parts<'a>(
+pub(crate) fn frame_parts<'a>(
     path: &Path,
     magic: [u8; 8],
     bytes: &'a [u8],
@@ -334,11 +336,13 @@ pub fn read_newest(dir: &dyn VfsDir) -> Result<Option<Manifest>> {
 }
 
 /// True for the names of files the database writes (parts, deletion files, manifests,
-/// and temporary files); anything else in the directory is never touched.
+/// the privacy settings and audit log, and temporary files); anything else in the
+/// directory is never touched.
 pub fn is_database_file(name: &str) -> bool {
     ["part-", "del-", fs::TMP_PREFIX, MANIFEST_PREFIX]
         .iter()
         .any(|p| name.starts_with(p))
+        || crate::privacy::is_privacy_file(name)
 }
 
 /// The files a database directory must keep: the newest manifest, the files it
@@ -383,6 +387,8 @@ pub fn orphans(dir: &dyn VfsDir, known: &[&Manifest]) -> Result<Vec<String>> {
     Ok(fs::list(dir)?
         .into_iter()
         .filter(|n| is_database_file(n) && !keep.contains(n))
+        // The privacy files live outside the manifests; their module replaces them.
+        .filter(|n| !crate::privacy::is_privacy_file(n))
         .collect())
 }
 

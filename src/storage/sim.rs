@@ -17,7 +17,9 @@
 //!   [`MAX_EXHAUSTIVE`] pending operations, every prefix and 256 seeded subsets);
 //! - each file written since its last fsync: its synced bytes (the writes were lost),
 //!   its current bytes (they all reached the disk), a torn prefix of them, or its current
-//!   length with a zeroed tail (the size reached the disk, the data blocks did not).
+//!   length with a zeroed tail (the size reached the disk, the data blocks did not). A
+//!   file appended to ([`VfsDir::append`]) is torn or zeroed only after its synced
+//!   bytes; one cut short ([`VfsDir::truncate`]) is its synced or its current bytes.
 //!
 //! Directories themselves are durable once created (a database directory is created
 //! once, before anything is written into it).
@@ -313,13 +315,25 @@ impl SimFs {
                 let mut files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
                 for (p, &i) in &names {
                     let Some(n) = s.inodes.get(i) else { continue };
+                    // Bytes a torn write can lose: those after what the file and its
+                    // synced content share (all of it, for a file written anew; only
+                    // the appended tail, for a file appended to; none, for a file cut
+                    // short, which is old or new).
+                    let base = if n.data.starts_with(&n.synced) {
+                        n.synced.len()
+                    } else if n.synced.starts_with(&n.data) {
+                        n.data.len()
+                    } else {
+                        0
+                    };
                     let bytes = if n.data == n.synced {
                         n.data.clone()
                     } else {
-                        let cut = if n.data.is_empty() {
-                            0
+                        let tearable = n.data.len() - base;
+                        let cut = if tearable == 0 {
+                            n.data.len()
                         } else {
-                            (splitmix(&mut rng) % n.data.len() as u64) as usize
+                            base + (splitmix(&mut rng) % tearable as u64) as usize
                         };
                         match v {
                             "lost" => n.synced.clone(),
@@ -531,6 +545,29 @@ impl VfsDir for SimDir {
             inode,
             path,
         }))
+    }
+
+    fn append(&self, name: &str) -> io::Result<Box<dyn VfsFile>> {
+        let path = self.path.join(name);
+        let mut s = self.state.lock();
+        s.begin_read(format!("open for appending {}", path.display()))?;
+        let inode = s.inode_of(&path)?;
+        Ok(Box::new(SimFile {
+            state: self.state.clone(),
+            inode,
+            path,
+        }))
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
+        let path = self.path.join(name);
+        let mut s = self.state.lock();
+        s.begin(format!("truncate {} to {len} bytes", path.display()))?;
+        let i = s.inode_of(&path)?;
+        if let Some(n) = s.inodes.get_mut(i) {
+            n.data.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        }
+        Ok(())
     }
 
     fn rename_new(&self, from: &str, to: &str) -> io::Result<()> {

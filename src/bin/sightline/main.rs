@@ -60,6 +60,7 @@ Examples:
   sightline funnel --db shop.db --step pageUrl==shop.example/cart --step pageUrl==shop.example/checkout
   sightline cohorts --db shop.db --period week --periods 8
   sightline visitor --db shop.db v57a87b1282c1
+  sightline privacy settings --db shop.db --anonymize-ip 2 --pseudonymize-user-id on
   sightline repl --db shop.db
 
 Segments: `;` is AND, `,` is OR (binds tighter), a condition is NAME OPERATOR VALUE with
@@ -324,6 +325,10 @@ enum Command {
         /// IP address is then a bad row. See docs/privacy.md.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=4))]
         anonymize_ip: Option<u8>,
+        /// Store every row's userId as its keyed hash under the database secret, even
+        /// where the database's settings do not (see `sightline privacy settings`).
+        #[arg(long)]
+        pseudonymize_user_id: bool,
         /// Visit timeout in minutes, when this import creates the database.
         #[arg(long, default_value_t = 30)]
         visit_timeout: u32,
@@ -585,7 +590,7 @@ Imports also compact as needed on their own (by size tiers); this does it all at
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Privacy tools: export or erase a person's data, purge old visits, anonymise stored ones.
+    /// Privacy: export or erase a person's data, purge old visits, anonymise stored ones, the stored privacy settings, the audit log.
     Privacy {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
@@ -701,6 +706,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             skip_invalid,
             anonymize_ip,
+            pseudonymize_user_id,
             visit_timeout,
             memory,
             output_format,
@@ -718,6 +724,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format: format.map(Format::from),
                 skip_invalid,
                 anonymize_ip,
+                pseudonymize_user_id,
             },
             if json {
                 OutputFormat::Json

@@ -2,7 +2,9 @@
 //! (`docs/privacy.md`). `export` writes every event of the chosen visitors as JSON Lines
 //! in the import format (access and portability requests); `erase` removes them from
 //! disk (erasure requests); `purge` removes visits past a retention period; `anonymize`
-//! rewrites stored visits without IPs, user ids or locations in clear.
+//! rewrites stored visits without IPs, user ids or locations in clear; `settings` shows
+//! or changes the privacy settings stored in the database; `log` shows the audit log and
+//! answers "was X erased?".
 
 use std::ffi::OsString;
 use std::io::BufWriter;
@@ -12,7 +14,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 use sightline::{
-    Anonymization, CompiledSegment, Db, ExportSelector, ExportSummary, PrivacyOutcome, Snapshot,
+    Anonymization, AuditAction, AuditEntry, CompiledSegment, Db, ExportSelector, ExportSummary,
+    PrivacyOutcome, PrivacySettings, SelectorKind, Snapshot,
 };
 
 use crate::{DbArg, DialectArg, OutputArgs, OutputFormat, out, query};
@@ -90,6 +93,13 @@ Examples:
   sightline privacy anonymize --db shop.db --to 2026-06-30 --ip 2
   sightline privacy anonymize --db shop.db --segment 'countryCode==de' --location --user-id")]
     Anonymize(AnonymizeArgs),
+    /// Show or change the privacy settings stored in the database (applied to every
+    /// later import and append).
+    #[command(after_help = SETTINGS_HELP)]
+    Settings(SettingsArgs),
+    /// Show the privacy audit log, or whether a visitor or user was erased.
+    #[command(after_help = LOG_HELP)]
+    Log(LogArgs),
 }
 
 /// Whose data: exactly one selector.
@@ -238,6 +248,8 @@ pub fn run(command: PrivacyCommand) -> anyhow::Result<ExitCode> {
         PrivacyCommand::Erase(args) => erase(&args),
         PrivacyCommand::Purge(args) => purge(&args),
         PrivacyCommand::Anonymize(args) => anonymize(&args),
+        PrivacyCommand::Settings(args) => settings_command(&args),
+        PrivacyCommand::Log(args) => log_command(&args),
     }
 }
 
@@ -390,7 +402,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let snap = db.snapshot();
     let selector = match (&args.visitor, &args.user_id, segment) {
         (Some(id), _, _) => ExportSelector::Visitor(id.clone()),
-        (_, Some(uid), _) => ExportSelector::UserId(uid.clone()),
+        (_, Some(uid), _) => return export_user_id(&db, &snap, uid, args),
         (_, _, Some(text)) => {
             let compiled = snap.compile(&text, args.dialect.into())?;
             query::print_warnings(&text, &compiled.warnings());
@@ -399,10 +411,42 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         // The argument group requires one.
         (None, None, None) => return Err(out::usage("name --visitor, --user-id or --segment")),
     };
+    write_export(&snap, &snap.export_selection(&selector)?, args)
+}
+
+/// `export --user-id UID`: the visitors having a visit whose userId is `UID`, or its
+/// pseudonym in this database (if it has a secret: pseudonyms are, or were, on), so
+/// the clear id a person gives finds their data either way.
+fn export_user_id(
+    db: &sightline::Db,
+    snap: &Snapshot,
+    uid: &str,
+    args: &ExportArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut selection = snap.export_selection(&ExportSelector::UserId(uid.to_string()))?;
+    match db.pseudonymize_user_id(uid) {
+        Ok(pseudonym) => {
+            let more = snap.export_selection(&ExportSelector::UserId(pseudonym))?;
+            for (a, b) in selection.parts.iter_mut().zip(&more.parts) {
+                *a |= b;
+            }
+        }
+        // No secret: no userId was ever pseudonymised.
+        Err(e) if e.kind() == sightline::ErrorKind::InvalidInput => {}
+        Err(e) => return Err(e.into()),
+    }
+    write_export(snap, &selection, args)
+}
+
+fn write_export(
+    snap: &Snapshot,
+    selection: &sightline::Selection,
+    args: &ExportArgs,
+) -> anyhow::Result<ExitCode> {
     let format = args.output.get();
     match &args.out {
         None => {
-            let summary = to_stdout(&snap, &selector)?;
+            let summary = to_stdout(snap, selection)?;
             let text = match format {
                 OutputFormat::Json => doc(&summary).to_string(),
                 OutputFormat::Csv => crate::one_row_csv(&doc(&summary), &COLUMNS)?
@@ -413,7 +457,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             errln!("{text}");
         }
         Some(path) => {
-            let summary = to_file(&snap, &selector, path)?;
+            let summary = to_file(snap, selection, path)?;
             crate::print_as(
                 format,
                 || format!("{} to {}", sentence(&summary), path.display()),
@@ -472,10 +516,9 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Exports to standard output. A failed write is an [`out::OutputError`], so a closed
 /// pipe (`… | head`) ends the command quietly, as for every command.
-fn to_stdout(snap: &Snapshot, selector: &ExportSelector) -> anyhow::Result<ExportSummary> {
-    let selection = snap.export_selection(selector)?;
+fn to_stdout(snap: &Snapshot, selection: &sightline::Selection) -> anyhow::Result<ExportSummary> {
     let mut w = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    match snap.export(&selection, &mut w) {
+    match snap.export(selection, &mut w) {
         Ok(summary) => Ok(summary),
         Err(sightline::Error::Io { error, .. }) => Err(out::OutputError(error).into()),
         Err(e) => Err(e.into()),
@@ -486,10 +529,9 @@ fn to_stdout(snap: &Snapshot, selector: &ExportSelector) -> anyhow::Result<Expor
 /// then renamed over `path`, so `path` is either absent (or as it was) or complete.
 fn to_file(
     snap: &Snapshot,
-    selector: &ExportSelector,
+    selection: &sightline::Selection,
     path: &Path,
 ) -> anyhow::Result<ExportSummary> {
-    let selection = snap.export_selection(selector)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -500,7 +542,7 @@ fn to_file(
             std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let summary = snap
-            .export(&selection, &mut w)
+            .export(selection, &mut w)
             .with_context(|| format!("write {}", tmp.display()))?;
         let file = w
             .into_inner()
@@ -521,6 +563,329 @@ fn to_file(
     result
 }
 
+const SETTINGS_HELP: &str = "\
+Without an option, shows the settings; with options, changes them (durably, recorded in the
+audit log) and shows the result. They apply to every import, transaction and append that
+starts afterwards; stored data is not changed.
+
+  --anonymize-ip N|off           mask N bytes (0-4) of every ip, Matomo's rule
+  --pseudonymize-user-id on|off  store every userId as HMAC-SHA-256 under the database's
+                                 secret (64 hex digits): stable, so a user's visits link
+  --retention-days N|off         keep visits for N days (stored and shown here; the purge
+                                 is `sightline privacy purge`)
+
+An import's own --anonymize-ip wins for that import. The secret (32 random bytes) is drawn
+when first needed and kept in the database directory: whoever has the directory can test a
+guessed user id against a pseudonym (docs/privacy.md).
+
+Examples:
+  sightline privacy settings --db shop.db
+  sightline privacy settings --db shop.db --anonymize-ip 2 --pseudonymize-user-id on
+  sightline privacy settings --db shop.db --retention-days 395 --json
+
+--json prints {\"anonymizeIp\", \"pseudonymizeUserId\", \"retentionDays\"} (null: off). A bad
+value is a usage error (exit status 2); a database another writer holds, exit status 4; a
+damaged settings file, exit status 3.";
+
+const LOG_HELP: &str = "\
+Every erasure, purge, retroactive anonymisation and settings change is recorded: when, what,
+which kind of selector, a keyed hash of the selector (HMAC-SHA-256 under the database's
+secret; never the selector in clear) and how many visitors, visits and events it affected.
+--check-visitor, --check-user-id and --check-segment answer \"was X erased?\" by hashing X
+the same way: they list the records of that selector.
+
+Examples:
+  sightline privacy log --db shop.db
+  sightline privacy log --db shop.db --json
+  sightline privacy log --db shop.db --check-user-id ann@example.org
+
+--json prints {\"entries\": [{\"time\", \"timeMs\", \"action\", \"selectorKind\",
+\"selectorHash\", \"visitors\", \"visits\", \"events\", \"settings\"}]} (settings only for a
+settings change); with a --check option also \"selectorKind\" and \"erased\" (true when an
+erase record matches). A damaged log is exit status 3.";
+
+/// A setting's new value: off, or a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change<T> {
+    Off,
+    To(T),
+}
+
+impl<T> Change<T> {
+    fn value(self) -> Option<T> {
+        match self {
+            Change::Off => None,
+            Change::To(v) => Some(v),
+        }
+    }
+}
+
+fn ip_mask(text: &str) -> Result<Change<u8>, String> {
+    match text {
+        "off" => Ok(Change::Off),
+        _ => match text.parse::<u8>() {
+            Ok(n) if n <= sightline::MAX_IP_MASK_BYTES => Ok(Change::To(n)),
+            _ => Err(format!(
+                "`{text}`: give a number of bytes from 0 to 4, or off"
+            )),
+        },
+    }
+}
+
+fn on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{text}`: give on or off")),
+    }
+}
+
+fn days(text: &str) -> Result<Change<u32>, String> {
+    match text {
+        "off" => Ok(Change::Off),
+        _ => match text.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Change::To(n)),
+            _ => Err(format!(
+                "`{text}`: give a number of days (at least 1), or off to keep every visit"
+            )),
+        },
+    }
+}
+
+/// `sightline privacy settings`.
+#[derive(clap::Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Mask N bytes (0-4) of every ip stored from now on; off stores ip as given.
+    #[arg(long, value_name = "N|off", value_parser = ip_mask)]
+    anonymize_ip: Option<Change<u8>>,
+    /// Store every userId from now on as its keyed hash (on) or as given (off).
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pseudonymize_user_id: Option<bool>,
+    /// Keep visits for N days; off keeps every visit.
+    #[arg(long, value_name = "N|off", value_parser = days)]
+    retention_days: Option<Change<u32>>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn settings_command(args: &SettingsArgs) -> anyhow::Result<ExitCode> {
+    let changing = args.anonymize_ip.is_some()
+        || args.pseudonymize_user_id.is_some()
+        || args.retention_days.is_some();
+    let settings = if changing {
+        crate::require_db(&args.db.db)?;
+        let db = sightline::Db::builder()
+            .auto_compact(false)
+            .open(&args.db.db)?;
+        let mut s = db.privacy_settings();
+        if let Some(c) = args.anonymize_ip {
+            s.anonymize_ip = c.value();
+        }
+        if let Some(on) = args.pseudonymize_user_id {
+            s.pseudonymize_user_id = on;
+        }
+        if let Some(c) = args.retention_days {
+            s.retention_days = c.value();
+        }
+        db.set_privacy_settings(&s)?;
+        db.privacy_settings()
+    } else {
+        query::open(&args.db.db)?.privacy_settings()
+    };
+    show_settings(args.output.get(), &settings)
+}
+
+/// The settings' keys, in order.
+const SETTINGS_COLUMNS: [&str; 3] = ["anonymizeIp", "pseudonymizeUserId", "retentionDays"];
+
+/// The settings as one JSON document.
+pub fn settings_doc(s: &PrivacySettings) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or_default()
+}
+
+/// The settings as lines for people.
+pub fn settings_table(s: &PrivacySettings) -> String {
+    let mut t = query::table();
+    t.set_header(["setting", "value"]);
+    t.add_row([
+        "anonymize ip".to_string(),
+        s.anonymize_ip.map_or("off".into(), |n| {
+            format!("{n} byte{} masked", if n == 1 { "" } else { "s" })
+        }),
+    ]);
+    let pseudo = if s.pseudonymize_user_id { "on" } else { "off" };
+    t.add_row(["pseudonymize userId".to_string(), pseudo.to_string()]);
+    t.add_row([
+        "retention".to_string(),
+        s.retention_days
+            .map_or("off (every visit kept)".into(), |d| format!("{d} days")),
+    ]);
+    t.to_string()
+}
+
+fn show_settings(format: OutputFormat, s: &PrivacySettings) -> anyhow::Result<ExitCode> {
+    crate::print_as(
+        format,
+        || settings_table(s),
+        || settings_doc(s),
+        || crate::one_row_csv(&settings_doc(s), &SETTINGS_COLUMNS),
+    )
+}
+
+/// `sightline privacy log`.
+#[derive(clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("check")
+        .args(["check_visitor", "check_user_id", "check_segment"])
+))]
+pub struct LogArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only the records about this visitor id (was it erased?).
+    #[arg(long, value_name = "ID")]
+    check_visitor: Option<String>,
+    /// Only the records about this userId, in clear (was it erased?).
+    #[arg(long, value_name = "UID")]
+    check_user_id: Option<String>,
+    /// Only the records about this segment definition, exactly as it was given.
+    #[arg(long, value_name = "SEGMENT")]
+    check_segment: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn log_command(args: &LogArgs) -> anyhow::Result<ExitCode> {
+    let db = query::open(&args.db.db)?;
+    let check = match (
+        &args.check_visitor,
+        &args.check_user_id,
+        &args.check_segment,
+    ) {
+        (Some(v), _, _) => Some((SelectorKind::Visitor, v.as_str())),
+        (_, Some(u), _) => Some((SelectorKind::UserId, u.as_str())),
+        (_, _, Some(s)) => Some((SelectorKind::Segment, s.as_str())),
+        _ => None,
+    };
+    let entries = match check {
+        Some((kind, text)) => db.privacy_log_matching(kind, text)?,
+        None => db.privacy_log()?,
+    };
+    let erased = entries.iter().any(|e| e.action == AuditAction::Erase);
+    let doc = || {
+        let mut doc = json!({"entries": entries.iter().map(entry_doc).collect::<Vec<_>>()});
+        if let Some((kind, _)) = check {
+            doc["selectorKind"] = json!(kind.name());
+            doc["erased"] = json!(erased);
+        }
+        doc
+    };
+    let table = || {
+        let headline = check.map(|(kind, text)| {
+            let what = format!("{} {text}", kind.name());
+            match (erased, entries.len()) {
+                (true, _) => format!("{what}: erased (records below)"),
+                (false, 0) => format!("{what}: no record (no erasure of it is logged)"),
+                (false, _) => format!("{what}: not erased; other records below"),
+            }
+        });
+        let body = if entries.is_empty() {
+            match check {
+                Some(_) => String::new(),
+                None => "the audit log is empty: nothing was erased, purged or anonymised, \
+                         and the settings never changed"
+                    .to_string(),
+            }
+        } else {
+            log_table(&entries)
+        };
+        [headline.unwrap_or_default(), body]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let csv = || {
+        let rows = entries.iter().map(|e| {
+            LOG_COLUMNS
+                .iter()
+                .map(|c| match &entry_doc(e)[*c] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    v => v.to_string(),
+                })
+                .collect()
+        });
+        crate::out::csv(&LOG_COLUMNS, rows)
+    };
+    crate::print_as(args.output.get(), table, doc, csv)
+}
+
+/// The columns of `privacy log --format csv`.
+const LOG_COLUMNS: [&str; 9] = [
+    "time",
+    "timeMs",
+    "action",
+    "selectorKind",
+    "selectorHash",
+    "visitors",
+    "visits",
+    "events",
+    "settings",
+];
+
+fn entry_doc(e: &AuditEntry) -> serde_json::Value {
+    let mut doc = serde_json::to_value(e).unwrap_or_default();
+    doc["time"] = crate::rfc3339(Some(e.time_ms));
+    doc
+}
+
+fn log_table(entries: &[AuditEntry]) -> String {
+    let mut t = query::table();
+    t.set_header([
+        "time", "action", "selector", "hash", "visitors", "visits", "events",
+    ]);
+    for e in entries {
+        let time = crate::rfc3339(Some(e.time_ms))
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (selector, hash) = match (&e.settings, &e.selector_hash) {
+            (Some(s), _) => (
+                format!(
+                    "ip {}, userId {}, retention {}",
+                    s.anonymize_ip
+                        .map_or("off".into(), |n| format!("{n} bytes")),
+                    if s.pseudonymize_user_id {
+                        "pseudonymised"
+                    } else {
+                        "as given"
+                    },
+                    s.retention_days
+                        .map_or("off".into(), |d| format!("{d} days"))
+                ),
+                String::new(),
+            ),
+            (None, Some(h)) => (
+                e.selector_kind.name().to_string(),
+                format!("{}…", h.get(..12).unwrap_or(h)),
+            ),
+            (None, None) => (e.selector_kind.name().to_string(), String::new()),
+        };
+        t.add_row([
+            time,
+            e.action.name().to_string(),
+            selector,
+            hash,
+            e.counts.visitors.to_string(),
+            e.counts.visits.to_string(),
+            e.counts.events.to_string(),
+        ]);
+    }
+    t.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,6 +900,18 @@ mod tests {
         assert_eq!(sentence(&one), "exported 1 visitor, 1 visit, 1 event");
         let none = ExportSummary::default();
         assert_eq!(sentence(&none), "exported 0 visitors, 0 visits, 0 events");
+    }
+
+    #[test]
+    fn setting_values_parse_or_say_what_to_give() {
+        assert_eq!(ip_mask("2"), Ok(Change::To(2)));
+        assert_eq!(ip_mask("off"), Ok(Change::Off));
+        assert!(ip_mask("5").unwrap_err().contains("0 to 4"));
+        assert_eq!(on_off("on"), Ok(true));
+        assert!(on_off("yes").unwrap_err().contains("on or off"));
+        assert_eq!(days("395"), Ok(Change::To(395)));
+        assert!(days("0").unwrap_err().contains("at least 1"));
+        assert!(days("-3").is_err());
     }
 
     #[test]

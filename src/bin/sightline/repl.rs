@@ -94,6 +94,8 @@ Analyses, over the visits of .segment within .range (docs/analytics.md):
                         the terminal
   .read FILE            run the commands of FILE; stops at its first error
   .memory               peak heap allocated by this process, and its resident memory
+  .privacy              the privacy settings stored in the database (change them with
+                        `sightline privacy settings`; docs/privacy.md)
   .help                 this text
   .quit, .exit          leave (Ctrl-D too)
 
@@ -106,7 +108,8 @@ and the values of a dimension after an operator (countryCode==f<Tab>).";
 /// The dot-commands, for completion and suggestions.
 const COMMANDS: &[&str] = &[
     "all", "cohorts", "dialect", "exit", "explain", "funnel", "help", "maxrows", "memory", "mode",
-    "output", "quit", "range", "read", "report", "schema", "segment", "timer", "visitor",
+    "output", "privacy", "quit", "range", "read", "report", "schema", "segment", "timer",
+    "visitor",
 ];
 
 /// How answers are printed.
@@ -344,6 +347,14 @@ impl Session {
                 Outcome::text("")
             }
             ("memory", "") => self.memory(),
+            ("privacy", "") => {
+                self.snapshot()?; // picks up a change made since
+                let s = self.db.privacy_settings();
+                Outcome::text(match self.mode {
+                    Mode::Json => crate::privacy::settings_doc(&s).to_string(),
+                    Mode::Table => crate::privacy::settings_table(&s),
+                })
+            }
             ("mode", "") => Outcome::text(match self.mode {
                 Mode::Table => "mode: table",
                 Mode::Json => "mode: json",
