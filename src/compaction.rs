@@ -392,8 +392,7 @@ pub(crate) fn merge_parts(
                     d
                 }
             };
-            let (kept, dropped) =
-                readback::read_visitor_with(
+            let (kept, dropped) = readback::read_visitor_with(
                 &src.cursor,
                 v,
                 &dims,

@@ -18,6 +18,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 
+use crate::ExportSelector;
 use crate::commit::WriterState;
 use crate::compaction::{self, Compaction};
 use crate::error::{Error, Result, RowError};
@@ -29,8 +30,9 @@ use crate::ingest::parse::{self, Mode};
 use crate::ingest::rows::Rows;
 use crate::ingest::runs::{Batch, SpillTo};
 use crate::options::{DEFAULT_MEMORY_LIMIT, DEFAULT_VISIT_TIMEOUT_MS, DbOptions, MIN_MEMORY_LIMIT};
-use crate::privacy::{Anonymization, PrivacyOutcome, WriteRules};
-use crate::ExportSelector;
+use crate::privacy::{
+    Anonymization, AuditAction, AuditCounts, AuditRecord, PrivacyOutcome, SelectorKind, WriteRules,
+};
 use crate::snapshot::Snapshot;
 use crate::storage::fs::{self, LockGuard, Vfs, VfsDir};
 use crate::storage::manifest::{self, DelEntry, Manifest, PartEntry};
@@ -561,6 +563,7 @@ impl Db {
     /// ```
     pub fn compact(&self) -> Result<Compaction> {
         self.check_writable()?;
+        self.apply_retention(crate::privacy::now_ms())?;
         compaction::compact(self, compaction::plan_all, &|| false)
     }
 
@@ -569,6 +572,7 @@ impl Db {
     /// totals of what was done.
     pub fn compact_as_needed(&self) -> Result<Compaction> {
         self.check_writable()?;
+        self.apply_retention(crate::privacy::now_ms())?;
         let mut total = compaction::compact(self, compaction::plan_tiers, &|| false)?;
         while total.parts_merged > 0 {
             let c = compaction::compact(self, compaction::plan_tiers, &|| false)?;
@@ -609,7 +613,16 @@ impl Db {
     /// ```
     pub fn erase(&self, selector: &ExportSelector, dry_run: bool) -> Result<PrivacyOutcome> {
         self.check_writable()?;
-        crate::privacy::rewrite::erase(self, selector, dry_run)
+        let out = crate::privacy::rewrite::erase(self, selector, dry_run)?;
+        if !dry_run {
+            let (kind, text) = match selector {
+                ExportSelector::Visitor(id) => (SelectorKind::Visitor, id.clone()),
+                ExportSelector::UserId(uid) => (SelectorKind::UserId, uid.clone()),
+                ExportSelector::Segment(s) => (SelectorKind::Segment, s.segment().to_string()),
+            };
+            self.audit_outcome(AuditAction::Erase, kind, text, &out)?;
+        }
+        Ok(out)
     }
 
     /// Removes every visit that started before `cutoff` (Unix ms) from disk: a retention
@@ -617,24 +630,111 @@ impl Db {
     /// rewritten, and the replaced files deleted, durably, as for [`erase`](Db::erase).
     /// The remaining visits keep their derived values (`visitCount`, `visitorType`,
     /// `daysSinceFirstVisit`, `daysSinceLastVisit` still count the purged visits), and
-    /// so do the visitor's later visits.
+    /// so do the visitor's later visits. A visitor whose visits all expired is
+    /// forgotten. Recorded in the audit log (kind `range`, text `before <cutoff>`).
     pub fn purge_before(&self, cutoff: i64, dry_run: bool) -> Result<PrivacyOutcome> {
         self.check_writable()?;
-        crate::privacy::rewrite::purge(self, cutoff, dry_run)
+        let out = crate::privacy::rewrite::purge(self, cutoff, dry_run)?;
+        if !dry_run {
+            let text = format!("before {cutoff}");
+            self.audit_outcome(AuditAction::Purge, SelectorKind::Range, text, &out)?;
+        }
+        Ok(out)
+    }
+
+    /// Applies the `retention_days` setting (if set) as of `now_ms`: purges the visits
+    /// that started before the start of the UTC day `retention_days` days before
+    /// `now_ms`'s. Does nothing (and returns `None`) when the setting is off or no
+    /// stored visit is that old — a check of each part's first visit, so it costs
+    /// nothing to call often. The background compactor calls it after its merges,
+    /// with the system clock; so does [`compact`](Db::compact). Recorded in the audit
+    /// log (kind `olderThan`, text `<N>d`).
+    pub fn apply_retention(&self, now_ms: i64) -> Result<Option<PrivacyOutcome>> {
+        let Some(days) = self.privacy_settings().retention_days else {
+            return Ok(None);
+        };
+        let cutoff = crate::privacy::retention_cutoff(now_ms, days);
+        let oldest = self
+            .snapshot()
+            .parts()
+            .iter()
+            .map(|p| p.reader.meta().min_ts)
+            .min();
+        if oldest.is_none_or(|t| t >= cutoff) {
+            return Ok(None);
+        }
+        self.check_writable()?;
+        let out = crate::privacy::rewrite::purge(self, cutoff, false)?;
+        let text = format!("{days}d");
+        self.audit_outcome(AuditAction::Purge, SelectorKind::OlderThan, text, &out)?;
+        Ok(Some(out))
     }
 
     /// Rewrites stored visits to anonymise them (IP mask, user-id pseudonyms, location
     /// fields cleared): those that started in `a.range` and that `a.segment` selects.
     /// Durable and physically applied when it returns, as for [`erase`](Db::erase).
+    /// Pseudonyms are those of [`pseudonymize_user_id`](Db::pseudonymize_user_id); a
+    /// stored `userId` that already has the form of one (64 lowercase hexadecimal
+    /// digits) is left as it is, so that running it twice changes nothing. Recorded in
+    /// the audit log.
     pub fn anonymize(&self, a: &Anonymization, dry_run: bool) -> Result<PrivacyOutcome> {
         self.check_writable()?;
-        if a.pseudonymize_user_id {
-            return Err(Error::InvalidArgument {
-                argument: "user-id",
-                reason: "user-id pseudonyms are not available yet".into(),
-            });
+        let key = match a.pseudonymize_user_id && !dry_run {
+            true => Some(self.pseudonym_key()?),
+            false => None,
+        };
+        let pseudonyms = key.map(|k| {
+            move |v: &str| (!crate::privacy::looks_like_pseudonym(v)).then(|| k.pseudonym(v))
+        });
+        let out = crate::privacy::rewrite::anonymize(
+            self,
+            a,
+            pseudonyms.as_ref().map(|f| f as _),
+            dry_run,
+        )?;
+        if !dry_run {
+            let (kind, text) = match (&a.segment, a.range.start.or(a.range.end)) {
+                (Some(s), _) => (SelectorKind::Segment, s.segment().to_string()),
+                (None, Some(_)) => (
+                    SelectorKind::Range,
+                    format!("{:?}..{:?}", a.range.start, a.range.end),
+                ),
+                (None, None) => (SelectorKind::All, String::new()),
+            };
+            self.audit_outcome(AuditAction::Anonymize, kind, text, &out)?;
         }
-        crate::privacy::rewrite::anonymize(self, a, None, dry_run)
+        Ok(out)
+    }
+
+    /// Records a committed privacy rewrite in the audit log. Its failure is reported
+    /// as such: the rewrite itself stands.
+    fn audit_outcome(
+        &self,
+        action: AuditAction,
+        kind: SelectorKind,
+        text: String,
+        out: &PrivacyOutcome,
+    ) -> Result<()> {
+        let counts = AuditCounts {
+            visitors: out.visitors,
+            visits: out.visits,
+            events: out.events,
+        };
+        self.audit(AuditRecord::new(action, kind, text, counts))
+            .map_err(|e| match e {
+                Error::Io { op, path, error } => Error::Io {
+                    op,
+                    path,
+                    error: std::io::Error::new(
+                        error.kind(),
+                        format!(
+                            "{error} (the {} was committed; only its audit record is missing)",
+                            action.name()
+                        ),
+                    ),
+                },
+                other => other,
+            })
     }
 
     /// Names of files being written without the writer lock (clean-ups leave them).
@@ -1228,7 +1328,14 @@ fn compactor_loop(inner: &std::sync::Weak<Inner>, signal: &Signal) {
                     }
                     st.pending = false;
                 }
-                _ => break,
+                Ok(_) => {
+                    // Merged all it should: expired visits go next (the retention
+                    // setting; a no-op check when nothing has expired). An error
+                    // leaves them for the next round.
+                    let _ = db.apply_retention(crate::privacy::now_ms());
+                    break;
+                }
+                Err(_) => break,
             }
         }
     }

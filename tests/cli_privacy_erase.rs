@@ -61,19 +61,45 @@ fn erase_by_user_id_counts_and_removes_every_byte() {
     let dir = database();
     let db = db(&dir);
     assert!(files_hold(&dir, "ann@example.org"));
-    let dry = json_ok(&["privacy", "erase", "--db", &db, "--user-id", "ann@example.org", "--dry-run", "--json"]);
+    let dry = json_ok(&[
+        "privacy",
+        "erase",
+        "--db",
+        &db,
+        "--user-id",
+        "ann@example.org",
+        "--dry-run",
+        "--json",
+    ]);
     assert_eq!(counts(&dry), (2, 3, 5));
     assert_eq!(dry["dryRun"], true);
-    assert!(files_hold(&dir, "ann@example.org"), "a dry run erases nothing");
+    assert!(
+        files_hold(&dir, "ann@example.org"),
+        "a dry run erases nothing"
+    );
 
-    let (code, stdout, stderr) = run(&["privacy", "erase", "--db", &db, "--user-id", "ann@example.org"]);
+    let (code, stdout, stderr) = run(&[
+        "privacy",
+        "erase",
+        "--db",
+        &db,
+        "--user-id",
+        "ann@example.org",
+    ]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.starts_with("erased 2 visitors, 3 visits, 5 events: 1 part rewritten"), "{stdout}");
+    assert!(
+        stdout.starts_with("erased 2 visitors, 3 visits, 5 events: 1 part rewritten"),
+        "{stdout}"
+    );
     assert!(!files_hold(&dir, "ann@example.org"));
     assert!(!files_hold(&dir, "/cart"));
 
     let q = json_ok(&["query", "--db", &db, "", "--json"]);
-    assert_eq!((q["visits"].as_u64(), q["visitors"].as_u64()), (Some(1), Some(1)), "{q}");
+    assert_eq!(
+        (q["visits"].as_u64(), q["visitors"].as_u64()),
+        (Some(1), Some(1)),
+        "{q}"
+    );
     let (code, _, stderr) = run(&["visitor", "--db", &db, "a"]);
     assert_eq!(code, Some(2), "an erased visitor is unknown: {stderr}");
     assert!(stderr.contains("a"), "{stderr}");
@@ -87,24 +113,58 @@ fn erase_by_user_id_counts_and_removes_every_byte() {
 fn an_erasure_matching_nobody_succeeds_with_zero_counts() {
     let dir = database();
     let db = db(&dir);
-    let v = json_ok(&["privacy", "erase", "--db", &db, "--visitor", "nobody", "--json"]);
+    let v = json_ok(&[
+        "privacy",
+        "erase",
+        "--db",
+        &db,
+        "--visitor",
+        "nobody",
+        "--json",
+    ]);
     assert_eq!(counts(&v), (0, 0, 0));
     assert_eq!(v["partsRewritten"], 0);
-    let (code, stdout, _) = run(&["privacy", "erase", "--db", &db, "--segment", "countryCode==jp"]);
+    let (code, stdout, _) = run(&[
+        "privacy",
+        "erase",
+        "--db",
+        &db,
+        "--segment",
+        "countryCode==jp",
+    ]);
     assert_eq!(code, Some(0));
-    assert_eq!(stdout.trim(), "erased 0 visitors, 0 visits, 0 events: nothing to rewrite");
+    assert_eq!(
+        stdout.trim(),
+        "erased 0 visitors, 0 visits, 0 events: nothing to rewrite"
+    );
 }
 
 #[test]
 fn erase_errors_have_their_exit_codes() {
     let dir = database();
     let db = db(&dir);
-    let (code, _, stderr) = run(&["privacy", "erase", "--db", &db, "--segment", "countryCode=!fr"]);
+    let (code, _, stderr) = run(&[
+        "privacy",
+        "erase",
+        "--db",
+        &db,
+        "--segment",
+        "countryCode=!fr",
+    ]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains('^'), "a caret under the error: {stderr}");
     let (code, _, stderr) = run(&["privacy", "erase", "--db", &db]);
     assert_eq!(code, Some(2), "no selector: {stderr}");
-    let (code, _, stderr) = run(&["privacy", "erase", "--db", &db, "--visitor", "a", "--user-id", "x"]);
+    let (code, _, stderr) = run(&[
+        "privacy",
+        "erase",
+        "--db",
+        &db,
+        "--visitor",
+        "a",
+        "--user-id",
+        "x",
+    ]);
     assert_eq!(code, Some(2), "two selectors: {stderr}");
     let missing = dir.path().join("none");
     let (code, _, stderr) = run(&["privacy", "erase", "--db", s(&missing), "--visitor", "a"]);
@@ -140,7 +200,10 @@ fn purge_older_than_counts_days_back_from_today() {
     assert_eq!(counts(&v), (3, 3, 5));
     let (code, stdout, stderr) = purge(&["--older-than", "8d"]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.starts_with("purged 3 visitors, 3 visits, 5 events"), "{stdout}");
+    assert!(
+        stdout.starts_with("purged 3 visitors, 3 visits, 5 events"),
+        "{stdout}"
+    );
     assert!(!files_hold(&dir, "Heidelberg"));
     assert!(!files_hold(&dir, "/cart"));
     // a's visit of 9 January stays, and still counts the purged one.
@@ -161,7 +224,15 @@ fn purge_older_than_counts_days_back_from_today() {
 fn purge_before_a_date() {
     let dir = database();
     let db = db(&dir);
-    let v = json_ok(&["privacy", "purge", "--db", &db, "--before", "2026-01-06", "--json"]);
+    let v = json_ok(&[
+        "privacy",
+        "purge",
+        "--db",
+        &db,
+        "--before",
+        "2026-01-06",
+        "--json",
+    ]);
     assert_eq!(counts(&v), (1, 1, 2));
     let v = json_ok(&["query", "--db", &db, "", "--json"]);
     assert_eq!(v["visits"].as_u64(), Some(3), "{v}");
@@ -171,7 +242,18 @@ fn purge_before_a_date() {
 fn anonymize_masks_ips_and_clears_locations_in_place() {
     let dir = database();
     let db = db(&dir);
-    let v = json_ok(&["privacy", "anonymize", "--db", &db, "--ip", "2", "--location", "--segment", "countryCode==de", "--json"]);
+    let v = json_ok(&[
+        "privacy",
+        "anonymize",
+        "--db",
+        &db,
+        "--ip",
+        "2",
+        "--location",
+        "--segment",
+        "countryCode==de",
+        "--json",
+    ]);
     assert_eq!(counts(&v), (1, 1, 1));
     assert!(!files_hold(&dir, "203.0.113.77"));
     assert!(!files_hold(&dir, "Heidelberg"));
@@ -187,4 +269,41 @@ fn anonymize_masks_ips_and_clears_locations_in_place() {
     assert_eq!(code, Some(2), "nothing to do: {stderr}");
     let (code, _, stderr) = run(&["privacy", "anonymize", "--db", &db, "--ip", "5"]);
     assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[test]
+fn setting_a_retention_purges_at_once_and_the_log_records_it() {
+    let dir = database();
+    let db = db(&dir);
+    let out = bin()
+        .args([
+            "privacy",
+            "settings",
+            "--db",
+            &db,
+            "--retention-days",
+            "8",
+            "--json",
+        ])
+        .env("SIGHTLINE_NOW", "2026-01-15T12:00:00Z")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("retention: purged 3 visitors, 3 visits, 5 events"),
+        "{}",
+        describe(&out)
+    );
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(v["retentionDays"], 8);
+    assert!(!files_hold(&dir, "Heidelberg"));
+    let q = json_ok(&["query", "--db", &db, "", "--json"]);
+    assert_eq!(q["visits"].as_u64(), Some(1), "{q}");
+
+    json_ok(&["privacy", "erase", "--db", &db, "--visitor", "a", "--json"]);
+    let (code, stdout, stderr) = run(&["privacy", "log", "--db", &db, "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for action in ["\"settings\"", "\"purge\"", "\"erase\""] {
+        assert!(stdout.contains(action), "{action} in {stdout}");
+    }
 }

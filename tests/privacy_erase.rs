@@ -35,8 +35,17 @@ fn ordinary(from: usize, to: usize, day: i64) -> Vec<String> {
     for v in from..to {
         let ts = T0 + day * DAY + v as i64 * 1000;
         let cc = ["fr", "de", "us"][v % 3];
-        let extra = format!(r#","countryCode":"{cc}","ip":"10.0.{}.{}""#, v / 250, v % 250);
-        out.push(line(ts, &format!("v{v:04}"), &format!("/p/{}", v % 7), &extra));
+        let extra = format!(
+            r#","countryCode":"{cc}","ip":"10.0.{}.{}""#,
+            v / 250,
+            v % 250
+        );
+        out.push(line(
+            ts,
+            &format!("v{v:04}"),
+            &format!("/p/{}", v % 7),
+            &extra,
+        ));
         out.push(line(ts + 60_000, &format!("v{v:04}"), "/cart", ""));
         out.push(format!(
             r#"{{"ts":{},"visitorId":"v{v:04}","type":"goal","goalId":1,"revenue":{}.5}}"#,
@@ -80,7 +89,13 @@ fn markers(day: i64) -> Vec<String> {
 /// The commits of the scenario: the markers come back in the second and fourth, so
 /// older parts keep copies of them; the third is large enough to be a part file.
 fn scenario(with_markers: bool) -> Vec<Vec<String>> {
-    let m = |day| if with_markers { markers(day) } else { Vec::new() };
+    let m = |day| {
+        if with_markers {
+            markers(day)
+        } else {
+            Vec::new()
+        }
+    };
     vec![
         [ordinary(0, 40, 0), m(0)].concat(),
         [ordinary(30, 60, 1), m(1)].concat(),
@@ -178,9 +193,8 @@ fn answers(db: &Db) -> String {
 /// Erases the three marker visitors, one selector each.
 fn erase_markers(db: &Db) -> sightline::Result<u64> {
     let snap = db.snapshot();
-    let by_segment = ExportSelector::Segment(
-        snap.compile("eventAction==zqxMRK-action-C", Dialect::Default)?,
-    );
+    let by_segment =
+        ExportSelector::Segment(snap.compile("eventAction==zqxMRK-action-C", Dialect::Default)?);
     let mut visitors = 0;
     for sel in [
         ExportSelector::Visitor("zqxMRK-visitor-A".into()),
@@ -216,7 +230,10 @@ fn erased_visitors_leave_no_byte_on_disk_and_change_no_other_answer() {
         .unwrap();
     assert_eq!((a.visitors, a.visits, a.events), (1, 3, 6));
     assert!(a.parts_rewritten >= 2, "copies left in older parts: {a:?}");
-    assert!(a.parts_rewritten < parts_before, "only the parts holding A: {a:?}");
+    assert!(
+        a.parts_rewritten < parts_before,
+        "only the parts holding A: {a:?}"
+    );
     assert!(holding(&dir_files(&path), b"zqxMRK-visitor-A").is_empty());
     assert!(holding(&dir_files(&path), b"198.51.100.77").is_empty());
 
@@ -319,14 +336,20 @@ fn power_loss_at_every_step(
         assert!(acked || i < ops, "{name} failed without a fault");
         drop(db);
         for (n, state) in fs.crash_states(31_000 + i).iter().enumerate() {
-            let what = format!("{name}, power lost before operation {i} of {ops}, state {n}: {}", state.label);
+            let what = format!(
+                "{name}, power lost before operation {i} of {ops}, state {n}: {}",
+                state.label
+            );
             let db = sim_open(&state.fs);
             let report = check_in(&*state.fs.vfs(), Path::new("/sim/db")).expect("check");
             assert!(report.is_ok(), "{what}: check: {:?}", report.problems);
             let got = answers(&db);
             let left = holding(&sim_files(&state.fs), MARK);
             if got == new {
-                assert!(left.is_empty(), "{what}: committed, but marker bytes left: {left:?}");
+                assert!(
+                    left.is_empty(),
+                    "{what}: committed, but marker bytes left: {left:?}"
+                );
                 done += 1;
             } else {
                 assert_eq!(got, old, "{what}: neither the old nor the new answers");
@@ -334,17 +357,24 @@ fn power_loss_at_every_step(
                 op(&db).unwrap_or_else(|e| panic!("{what}: {name} again: {e}"));
                 assert_eq!(answers(&db), new, "{what}: {name} again");
                 let left = holding(&sim_files(&state.fs), MARK);
-                assert!(left.is_empty(), "{what}: run again, marker bytes left: {left:?}");
+                assert!(
+                    left.is_empty(),
+                    "{what}: run again, marker bytes left: {left:?}"
+                );
             }
             states += 1;
         }
     }
-    assert!(done > 0 && done < states, "{name}: {done} of {states} states committed");
+    assert!(
+        done > 0 && done < states,
+        "{name}: {done} of {states} states committed"
+    );
     println!("{name}: {ops} operations, {states} crash states, {done} committed");
 }
 
 /// The segment selecting the three marker visitors: one erasure for all of them.
-const MARKED: &str = "visitorId==zqxMRK-visitor-A,userId==zqxMRK-user-B,eventAction==zqxMRK-action-C";
+const MARKED: &str =
+    "visitorId==zqxMRK-visitor-A,userId==zqxMRK-user-B,eventAction==zqxMRK-action-C";
 
 fn erase_marked(db: &Db) -> sightline::Result<()> {
     let seg = db.snapshot().compile(MARKED, Dialect::Default)?;

@@ -102,7 +102,11 @@ fn answers(db: &Db) -> String {
     let mut st = snap.stats().unwrap();
     (st.parts, st.bytes, st.generation) = (0, 0, 0);
     let q = |seg: &str| snap.query(seg, &TimeRange::ALL).unwrap();
-    format!("{st:?} {:?} {:?}", q("visitCount>1"), q("pageUrl=@/zqxKILL"))
+    format!(
+        "{st:?} {:?} {:?}",
+        q("visitCount>1"),
+        q("pageUrl=@/zqxKILL")
+    )
 }
 
 fn kill_runs(op: &[&str], name: &str) {
@@ -148,7 +152,10 @@ fn kill_runs(op: &[&str], name: &str) {
         assert!(report.is_ok(), "{what}: check: {:?}", report.problems);
         let got = answers(&handle);
         if got == new {
-            assert!(!holds_marker(&db), "{what}: committed, but marker bytes remain");
+            assert!(
+                !holds_marker(&db),
+                "{what}: committed, but marker bytes remain"
+            );
             after += 1;
         } else {
             assert_eq!(got, old, "{what}: neither before nor after");

@@ -48,15 +48,24 @@ fn event(v: u8, h: u32, order: bool) -> Event {
 /// The summaries of a few segments, each checked against the scan oracle.
 fn summaries(db: &Db) -> Vec<String> {
     let snap = db.snapshot();
-    ["", "visitCount>=3", "visitorType==returningCustomer", "daysSinceLastVisit>=1"]
-        .iter()
-        .map(|s| {
-            let seg = snap.compile(s, Dialect::Default).unwrap();
-            let got = snap.summary(&seg, &TimeRange::ALL).unwrap();
-            assert_eq!(got, scan::summary(&snap, &seg, &TimeRange::ALL).unwrap(), "{s}");
-            format!("{got:?}")
-        })
-        .collect()
+    [
+        "",
+        "visitCount>=3",
+        "visitorType==returningCustomer",
+        "daysSinceLastVisit>=1",
+    ]
+    .iter()
+    .map(|s| {
+        let seg = snap.compile(s, Dialect::Default).unwrap();
+        let got = snap.summary(&seg, &TimeRange::ALL).unwrap();
+        assert_eq!(
+            got,
+            scan::summary(&snap, &seg, &TimeRange::ALL).unwrap(),
+            "{s}"
+        );
+        format!("{got:?}")
+    })
+    .collect()
 }
 
 /// Commits `batches` into a fresh database, purging before `cutoff` after commit
@@ -67,7 +76,11 @@ fn summaries(db: &Db) -> Vec<String> {
 /// their later events.
 fn check(batches: &[Vec<Event>], purge_after: usize, cutoff: i64) -> Result<(), TestCaseError> {
     let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
-    let (purged, whole, fresh) = (open(dirs[0].path()), open(dirs[1].path()), open(dirs[2].path()));
+    let (purged, whole, fresh) = (
+        open(dirs[0].path()),
+        open(dirs[1].path()),
+        open(dirs[2].path()),
+    );
     let mut forgotten = std::collections::BTreeSet::new();
     let expected = |forgotten: &std::collections::BTreeSet<String>| -> Vec<VisitRecord> {
         let mut v: Vec<VisitRecord> = visits(&whole)
@@ -162,7 +175,13 @@ fn a_returning_visitor_keeps_its_visit_count_and_customer_status() {
     order.revenue = Some(25.0);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (purged, whole) = (open(a.path()), open(b.path()));
-    let history = vec![day(0, "ann"), day(1, "ann"), order, day(5, "ann"), day(5, "bob")];
+    let history = vec![
+        day(0, "ann"),
+        day(1, "ann"),
+        order,
+        day(5, "ann"),
+        day(5, "bob"),
+    ];
     for db in [&purged, &whole] {
         commit(db, &history);
     }
@@ -173,12 +192,25 @@ fn a_returning_visitor_keeps_its_visit_count_and_customer_status() {
     let ann = purged.snapshot().visitor("ann").unwrap().unwrap();
     assert_eq!(ann.visits.len(), 2);
     let dims = |r: &VisitRecord| format!("{:?}", r.dims);
-    let last = visits(&purged).into_iter().find(|v| v.start == T0 + 9 * DAY).unwrap();
-    assert!(dims(&last).contains("\"visitCount\", Int(4)"), "{}", dims(&last));
+    let last = visits(&purged)
+        .into_iter()
+        .find(|v| v.start == T0 + 9 * DAY)
+        .unwrap();
+    assert!(
+        dims(&last).contains("\"visitCount\", Int(4)"),
+        "{}",
+        dims(&last)
+    );
     assert!(dims(&last).contains("returningCustomer"), "{}", dims(&last));
-    assert!(dims(&last).contains("\"daysSinceFirstVisit\", Int(9)"), "{}", dims(&last));
-    let kept: Vec<VisitRecord> =
-        visits(&whole).into_iter().filter(|v| v.start >= T0 + 3 * DAY).collect();
+    assert!(
+        dims(&last).contains("\"daysSinceFirstVisit\", Int(9)"),
+        "{}",
+        dims(&last)
+    );
+    let kept: Vec<VisitRecord> = visits(&whole)
+        .into_iter()
+        .filter(|v| v.start >= T0 + 3 * DAY)
+        .collect();
     assert_eq!(visits(&purged), kept);
 }
 
@@ -186,14 +218,30 @@ fn a_returning_visitor_keeps_its_visit_count_and_customer_status() {
 fn parts_whose_visits_all_expired_are_dropped_without_rewriting() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    commit(&db, &(0..50).map(|v| event(v, v as u32 % 24, false)).collect::<Vec<_>>());
-    commit(&db, &(60..90).map(|v| event(v, 24 * 6, false)).collect::<Vec<_>>());
+    commit(
+        &db,
+        &(0..50)
+            .map(|v| event(v, v as u32 % 24, false))
+            .collect::<Vec<_>>(),
+    );
+    commit(
+        &db,
+        &(60..90)
+            .map(|v| event(v, 24 * 6, false))
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(db.snapshot().stats().unwrap().parts, 2);
     let dry = db.purge_before(T0 + 3 * DAY, true).unwrap();
-    assert_eq!((dry.visits, dry.parts_dropped, dry.parts_rewritten), (50, 0, 0));
+    assert_eq!(
+        (dry.visits, dry.parts_dropped, dry.parts_rewritten),
+        (50, 0, 0)
+    );
     let out = db.purge_before(T0 + 3 * DAY, false).unwrap();
     assert_eq!((out.visitors, out.visits), (50, 50));
-    assert_eq!((out.parts_dropped, out.parts_rewritten, out.bytes_written), (1, 0, 0));
+    assert_eq!(
+        (out.parts_dropped, out.parts_rewritten, out.bytes_written),
+        (1, 0, 0)
+    );
     let stats = db.snapshot().stats().unwrap();
     assert_eq!((stats.parts, stats.visits), (1, 30));
     let again = db.purge_before(T0 + 3 * DAY, false).unwrap();

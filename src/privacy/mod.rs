@@ -23,6 +23,7 @@ use std::borrow::Cow;
 
 pub use audit::{AuditAction, AuditCounts, AuditEntry, AuditRecord, SelectorKind};
 pub(crate) use db::PrivacyState;
+pub(crate) use db::now_ms;
 pub use ip::{IpError, MAX_IP_MASK_BYTES, anonymize_ip, anonymize_ip_addr};
 pub use rewrite::{Anonymization, PrivacyOutcome};
 pub use settings::PrivacySettings;
@@ -114,6 +115,22 @@ impl WriteRules {
                 .map_err(|e| e.to_string()),
         }
     }
+}
+
+/// Start of the UTC day `days` days before `now_ms`'s: the cut-off of a retention of
+/// `days` days at `now_ms` (visits that started before it have expired).
+pub fn retention_cutoff(now_ms: i64, days: u32) -> i64 {
+    const DAY: i64 = 86_400_000;
+    now_ms.div_euclid(DAY).saturating_sub(i64::from(days)) * DAY
+}
+
+/// Whether a stored `userId` has the form of a pseudonym (64 lowercase hexadecimal
+/// digits): retroactive pseudonymisation leaves it alone.
+pub(crate) fn looks_like_pseudonym(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

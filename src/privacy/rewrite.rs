@@ -104,7 +104,10 @@ pub(crate) fn selected_visitors(
 
 /// Every part of `snap` holding a visitor of `ids`, live or left behind by a move, with
 /// those visitors' ordinals.
-pub(crate) fn parts_holding(snap: &Snapshot, ids: &[String]) -> Result<Vec<(usize, RoaringBitmap)>> {
+pub(crate) fn parts_holding(
+    snap: &Snapshot,
+    ids: &[String],
+) -> Result<Vec<(usize, RoaringBitmap)>> {
     let mut out = Vec::new();
     for (pi, p) in snap.parts().iter().enumerate() {
         let dict = p.reader.visitor_ids()?;
@@ -520,7 +523,11 @@ pub(crate) fn anonymize(
         let rule = Anonymize {
             selected,
             ip_mask: a.ip_mask,
-            pseudonyms: if a.pseudonymize_user_id { pseudonyms } else { None },
+            pseudonyms: if a.pseudonymize_user_id {
+                pseudonyms
+            } else {
+                None
+            },
             clear_location: a.clear_location,
         };
         let targets = Targets {

@@ -199,16 +199,22 @@ pub struct AnonymizeArgs {
 fn parse_duration_days(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u32 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; expected a number of days or weeks such as 180d or 26w"))?;
+    let n: u32 = digits.parse().map_err(|_| {
+        format!(
+            "`{text}` is not a duration; expected a number of days or weeks such as 180d or 26w"
+        )
+    })?;
     match unit {
         "d" => Ok(n),
         "w" => n
             .checked_mul(7)
             .ok_or_else(|| format!("`{text}` is too long a duration")),
-        "" => Err(format!("`{text}` has no unit; write {n}d for days or {n}w for weeks")),
-        _ => Err(format!("`{text}`: unknown unit `{unit}`; expected d (days) or w (weeks), as in 180d")),
+        "" => Err(format!(
+            "`{text}` has no unit; write {n}d for days or {n}w for weeks"
+        )),
+        _ => Err(format!(
+            "`{text}`: unknown unit `{unit}`; expected d (days) or w (weeks), as in 180d"
+        )),
     }
 }
 
@@ -268,7 +274,12 @@ fn compiled(db: &Db, text: &str, dialect: DialectArg) -> anyhow::Result<Compiled
 }
 
 fn erase(args: &EraseArgs) -> anyhow::Result<ExitCode> {
-    let segment = args.who.segment.as_deref().map(crate::segment_arg).transpose()?;
+    let segment = args
+        .who
+        .segment
+        .as_deref()
+        .map(crate::segment_arg)
+        .transpose()?;
     let db = open_writable(&args.db.db)?;
     let selector = match (&args.who.visitor, &args.who.user_id, segment) {
         (Some(id), _, _) => ExportSelector::Visitor(id.clone()),
@@ -309,7 +320,11 @@ fn anonymize(args: &AnonymizeArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let range = crate::range::time_range(args.from, args.to).map_err(out::usage)?;
-    let segment = args.segment.as_deref().map(crate::segment_arg).transpose()?;
+    let segment = args
+        .segment
+        .as_deref()
+        .map(crate::segment_arg)
+        .transpose()?;
     let db = open_writable(&args.db.db)?;
     let segment = segment
         .map(|text| compiled(&db, &text, args.dialect))
@@ -690,6 +705,18 @@ fn settings_command(args: &SettingsArgs) -> anyhow::Result<ExitCode> {
             s.retention_days = c.value();
         }
         db.set_privacy_settings(&s)?;
+        if args.retention_days.is_some() {
+            // A retention applies at once to what is stored (then at every compaction).
+            let today = crate::range::days_before_today(0).map_err(out::usage)?;
+            if let Some(o) = db.apply_retention(today)? {
+                errln!(
+                    "retention: purged {}, {}, {}",
+                    plural(o.visitors, "visitor"),
+                    plural(o.visits, "visit"),
+                    plural(o.events, "event")
+                );
+            }
+        }
         db.privacy_settings()
     } else {
         query::open(&args.db.db)?.privacy_settings()
