@@ -594,7 +594,9 @@ impl Db {
     /// erased data: the parts that held it are rewritten without it (the others are
     /// left as they are), the replaced files are deleted and the directory is synced.
     /// Every other answer is unchanged. With `dry_run`, only counts what it would
-    /// erase. Selecting nobody is not an error: the counts are 0. `docs/privacy.md`.
+    /// erase. Selecting nobody is not an error: the counts are 0. A user id selects the
+    /// visits whose `userId` is that id or its pseudonym (`Db::pseudonymize_user_id`),
+    /// so a person's clear id finds data stored with pseudonyms on. `docs/privacy.md`.
     ///
     /// ```
     /// # fn main() -> sightline::Result<()> {
@@ -613,7 +615,14 @@ impl Db {
     /// ```
     pub fn erase(&self, selector: &ExportSelector, dry_run: bool) -> Result<PrivacyOutcome> {
         self.check_writable()?;
-        let out = crate::privacy::rewrite::erase(self, selector, dry_run)?;
+        let mut selectors = vec![selector.clone()];
+        if let ExportSelector::UserId(uid) = selector {
+            // The clear id a person gives finds their data also where it is stored as
+            // its pseudonym (the key is the audit log's secret, which the record below
+            // needs anyway).
+            selectors.push(ExportSelector::UserId(self.pseudonym_key()?.pseudonym(uid)));
+        }
+        let out = crate::privacy::rewrite::erase(self, &selectors, dry_run)?;
         if !dry_run {
             let (kind, text) = match selector {
                 ExportSelector::Visitor(id) => (SelectorKind::Visitor, id.clone()),

@@ -183,3 +183,45 @@ fn retroactive_pseudonyms_link_with_later_imports_and_are_idempotent() {
         "a pseudonym is not hashed again"
     );
 }
+
+#[test]
+fn erasure_by_clear_user_id_finds_pseudonymised_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::builder()
+        .auto_compact(false)
+        .create(dir.path())
+        .unwrap();
+    let t0 = 1_767_225_600_000;
+    commit(&db, &[with_user(t0, "v1", "ann@example.org")]);
+    db.set_privacy_settings(&PrivacySettings {
+        pseudonymize_user_id: true,
+        ..PrivacySettings::default()
+    })
+    .unwrap();
+    commit(
+        &db,
+        &[
+            with_user(t0 + DAY, "v2", "ann@example.org"),
+            with_user(t0 + DAY, "v3", "bob@example.org"),
+        ],
+    );
+    let pseudonym = db.pseudonymize_user_id("ann@example.org").unwrap();
+    assert!(files_hold(dir.path(), &pseudonym));
+    let out = db
+        .erase(&ExportSelector::UserId("ann@example.org".into()), false)
+        .unwrap();
+    assert_eq!(
+        (out.visitors, out.visits),
+        (2, 2),
+        "the clear and the pseudonymised visit"
+    );
+    assert!(!files_hold(dir.path(), &pseudonym));
+    assert!(!files_hold(dir.path(), "ann@example.org"));
+    assert_eq!(db.snapshot().stats().unwrap().visitors, 1);
+    assert_eq!(
+        db.was_erased(SelectorKind::UserId, "ann@example.org")
+            .unwrap()
+            .len(),
+        1
+    );
+}

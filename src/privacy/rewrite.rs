@@ -370,11 +370,23 @@ pub(crate) fn expired_in(p: &LivePart, cutoff: i64) -> Result<(PrivacyOutcome, b
     Ok((out, all))
 }
 
-/// Erases every visitor `selector` selects (all their visits and events) — see
-/// [`Db::erase`].
-pub(crate) fn erase(db: &Db, selector: &ExportSelector, dry_run: bool) -> Result<PrivacyOutcome> {
+/// Erases every visitor one of `selectors` selects (all their visits and events) —
+/// see [`Db::erase`].
+pub(crate) fn erase(
+    db: &Db,
+    selectors: &[ExportSelector],
+    dry_run: bool,
+) -> Result<PrivacyOutcome> {
     exclusive(db, |state, snap| {
-        let sel = snap.export_selection(selector)?;
+        let mut sel = Selection {
+            parts: vec![RoaringBitmap::new(); snap.parts().len()],
+        };
+        for s in selectors {
+            let more = snap.export_selection(s)?;
+            for (a, b) in sel.parts.iter_mut().zip(&more.parts) {
+                *a |= b;
+            }
+        }
         let (ids, mut out) = selected_visitors(snap, &sel)?;
         out.generation = snap.generation();
         if dry_run {
