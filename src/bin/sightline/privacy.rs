@@ -124,6 +124,30 @@ pub struct Selector {
     dialect: DialectArg,
 }
 
+impl Selector {
+    /// The segment's text, its bytes checked (before the database is opened, as
+    /// `query` does).
+    fn segment_text(&self) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .segment
+            .as_deref()
+            .map(crate::segment_arg)
+            .transpose()?)
+    }
+
+    /// The selector, a segment (`text`, from [`segment_text`](Self::segment_text))
+    /// compiled against `snap`.
+    fn resolve(&self, snap: &Snapshot, text: Option<String>) -> anyhow::Result<ExportSelector> {
+        Ok(match (&self.visitor, &self.user_id, text) {
+            (Some(id), _, _) => ExportSelector::Visitor(id.clone()),
+            (_, Some(uid), _) => ExportSelector::UserId(uid.clone()),
+            (_, _, Some(text)) => ExportSelector::Segment(compiled(snap, &text, self.dialect)?),
+            // The argument group requires one.
+            (None, None, None) => return Err(out::usage("name --visitor, --user-id or --segment")),
+        })
+    }
+}
+
 /// `sightline privacy erase`.
 #[derive(clap::Args)]
 pub struct EraseArgs {
@@ -220,26 +244,11 @@ fn parse_duration_days(text: &str) -> Result<u32, String> {
 
 /// `sightline privacy export`.
 #[derive(clap::Args)]
-#[command(group(
-    clap::ArgGroup::new("selector")
-        .required(true)
-        .args(["visitor", "user_id", "segment"])
-))]
 pub struct ExportArgs {
     #[command(flatten)]
     db: DbArg,
-    /// Export the visitor with this id.
-    #[arg(long, value_name = "ID")]
-    visitor: Option<String>,
-    /// Export the visitors having a visit whose userId is exactly UID.
-    #[arg(long, value_name = "UID")]
-    user_id: Option<String>,
-    /// Export the visitors having a visit this segment selects.
-    #[arg(long, short, value_name = "SEGMENT")]
-    segment: Option<OsString>,
-    /// Syntax of --segment.
-    #[arg(long, value_enum, default_value = "default")]
-    dialect: DialectArg,
+    #[command(flatten)]
+    who: Selector,
     /// Write the lines to FILE (atomically) instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -267,26 +276,16 @@ fn open_writable(path: &Path) -> anyhow::Result<Db> {
 }
 
 /// The segment of a command, checked and compiled against `db`.
-fn compiled(db: &Db, text: &str, dialect: DialectArg) -> anyhow::Result<CompiledSegment> {
-    let compiled = db.snapshot().compile(text, dialect.into())?;
+fn compiled(snap: &Snapshot, text: &str, dialect: DialectArg) -> anyhow::Result<CompiledSegment> {
+    let compiled = snap.compile(text, dialect.into())?;
     query::print_warnings(text, &compiled.warnings());
     Ok(compiled)
 }
 
 fn erase(args: &EraseArgs) -> anyhow::Result<ExitCode> {
-    let segment = args
-        .who
-        .segment
-        .as_deref()
-        .map(crate::segment_arg)
-        .transpose()?;
+    let segment = args.who.segment_text()?;
     let db = open_writable(&args.db.db)?;
-    let selector = match (&args.who.visitor, &args.who.user_id, segment) {
-        (Some(id), _, _) => ExportSelector::Visitor(id.clone()),
-        (_, Some(uid), _) => ExportSelector::UserId(uid.clone()),
-        (_, _, Some(text)) => ExportSelector::Segment(compiled(&db, &text, args.who.dialect)?),
-        (None, None, None) => return Err(out::usage("name --visitor, --user-id or --segment")),
-    };
+    let selector = args.who.resolve(&db.snapshot(), segment)?;
     let outcome = db.erase(&selector, args.dry_run)?;
     print_outcome(args.output.get(), &outcome, args.dry_run, "erased")
 }
@@ -327,7 +326,7 @@ fn anonymize(args: &AnonymizeArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let db = open_writable(&args.db.db)?;
     let segment = segment
-        .map(|text| compiled(&db, &text, args.dialect))
+        .map(|text| compiled(&db.snapshot(), &text, args.dialect))
         .transpose()?;
     let request = Anonymization {
         range,
@@ -404,29 +403,16 @@ fn plural(n: u64, word: &str) -> String {
 }
 
 fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    // The segment's bytes are checked before the database is opened, as `query` does.
-    let segment = args
-        .segment
-        .as_deref()
-        .map(crate::segment_arg)
-        .transpose()?;
+    let segment = args.who.segment_text()?;
     if let Some(path) = &args.out {
         check_out(path)?;
     }
     let db = query::open(&args.db.db)?;
     let snap = db.snapshot();
-    let selector = match (&args.visitor, &args.user_id, segment) {
-        (Some(id), _, _) => ExportSelector::Visitor(id.clone()),
-        (_, Some(uid), _) => return export_user_id(&db, &snap, uid, args),
-        (_, _, Some(text)) => {
-            let compiled = snap.compile(&text, args.dialect.into())?;
-            query::print_warnings(&text, &compiled.warnings());
-            ExportSelector::Segment(compiled)
-        }
-        // The argument group requires one.
-        (None, None, None) => return Err(out::usage("name --visitor, --user-id or --segment")),
-    };
-    write_export(&snap, &snap.export_selection(&selector)?, args)
+    match args.who.resolve(&snap, segment)? {
+        ExportSelector::UserId(uid) => export_user_id(&db, &snap, &uid, args),
+        selector => write_export(&snap, &snap.export_selection(&selector)?, args),
+    }
 }
 
 /// `export --user-id UID`: the visitors having a visit whose userId is `UID`, or its
