@@ -212,6 +212,45 @@ pub struct Event {
     pub user_id: Option<String>,
     /// Visit level: IP address text.
     pub ip: Option<String>,
+    /// Visit level: browser name (`Chrome`).
+    pub browser_name: Option<String>,
+    /// Visit level: browser version (`120.0`).
+    pub browser_version: Option<String>,
+    /// Visit level: operating system name (`Windows`).
+    pub operating_system_name: Option<String>,
+    /// Visit level: operating system version (`10`).
+    pub operating_system_version: Option<String>,
+    /// Visit level: device brand (`Apple`).
+    pub device_brand: Option<String>,
+    /// Visit level: device model (`iPhone`).
+    pub device_model: Option<String>,
+    /// Visit level: referrer URL (classified into `referrerType`, `referrerName` and
+    /// `referrerKeyword` unless those are given).
+    pub referrer_url: Option<String>,
+    /// Visit level: campaign source.
+    pub campaign_source: Option<String>,
+    /// Visit level: campaign medium.
+    pub campaign_medium: Option<String>,
+    /// Visit level: campaign keyword.
+    pub campaign_keyword: Option<String>,
+    /// Visit level: campaign content.
+    pub campaign_content: Option<String>,
+    /// Visit level: campaign id.
+    pub campaign_id: Option<String>,
+    /// Visit level: country name (derived from `country_code` unless given).
+    pub country_name: Option<String>,
+    /// Visit level: continent code (`eur`; derived from `country_code` unless given).
+    pub continent_code: Option<String>,
+    /// Visit level: latitude, degrees (−90 to 90).
+    pub latitude: Option<f64>,
+    /// Visit level: longitude, degrees (−180 to 180).
+    pub longitude: Option<f64>,
+    /// Raw request data, not stored: the user agent, from which browser, operating system
+    /// and device fields are derived unless given.
+    pub user_agent: Option<String>,
+    /// Raw request data, not stored: an `Accept-Language` header, from which
+    /// `language_code` is derived unless given.
+    pub accept_language: Option<String>,
     /// Custom dimensions (event level), by name.
     pub custom: Vec<(String, Value)>,
 }
@@ -244,7 +283,7 @@ impl Event {
     }
 
     /// The visit-level string fields, in [`crate::schema::VISIT_STRINGS`] order.
-    pub(crate) fn visit_strings(&self) -> [Option<&str>; 13] {
+    pub(crate) fn visit_strings(&self) -> [Option<&str>; crate::schema::NVIS] {
         [
             self.country_code.as_deref(),
             self.region_code.as_deref(),
@@ -259,6 +298,23 @@ impl Event {
             self.campaign_name.as_deref(),
             self.user_id.as_deref(),
             self.ip.as_deref(),
+            self.browser_name.as_deref(),
+            self.browser_version.as_deref(),
+            self.operating_system_name.as_deref(),
+            self.operating_system_version.as_deref(),
+            self.device_brand.as_deref(),
+            self.device_model.as_deref(),
+            self.referrer_url.as_deref(),
+            self.campaign_source.as_deref(),
+            self.campaign_medium.as_deref(),
+            self.campaign_keyword.as_deref(),
+            self.campaign_content.as_deref(),
+            self.campaign_id.as_deref(),
+            self.country_name.as_deref(),
+            self.continent_code.as_deref(),
+            // Latitude and longitude: the numbers, as text (`crate::schema::coordinate`).
+            None,
+            None,
         ]
     }
 }

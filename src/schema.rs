@@ -15,8 +15,10 @@ pub const EVENT_STRINGS: [&str; 5] = [
 ];
 
 /// Visit-level string fields (the visit's value is that of its earliest event having one),
-/// in storage order.
-pub const VISIT_STRINGS: [&str; 13] = [
+/// in storage order. The first [`CORE_VISIT_STRINGS`] have a column in every part; the
+/// rest (what enrichment derives from raw request data, `docs/enrichment.md`) only in
+/// parts where some visit has a value, and read as no value where absent.
+pub const VISIT_STRINGS: [&str; 29] = [
     "countryCode",
     "regionCode",
     "city",
@@ -30,7 +32,78 @@ pub const VISIT_STRINGS: [&str; 13] = [
     "campaignName",
     "userId",
     "ip",
+    "browserName",
+    "browserVersion",
+    "operatingSystemName",
+    "operatingSystemVersion",
+    "deviceBrand",
+    "deviceModel",
+    "referrerUrl",
+    "campaignSource",
+    "campaignMedium",
+    "campaignKeyword",
+    "campaignContent",
+    "campaignId",
+    "countryName",
+    "continentCode",
+    "latitude",
+    "longitude",
 ];
+
+/// How many of [`VISIT_STRINGS`] every part has a column for (the fields of format
+/// versions 1 and 2); the others are optional columns.
+pub const CORE_VISIT_STRINGS: usize = 13;
+
+/// Number of visit-level string fields.
+pub(crate) const NVIS: usize = VISIT_STRINGS.len();
+
+/// Whether the visit-level string column `name` may be missing from a part (then every
+/// visit of the part has no value for it).
+pub(crate) fn optional_visit_column(name: &str) -> bool {
+    VISIT_STRINGS[CORE_VISIT_STRINGS..].contains(&name)
+}
+
+/// Positions of `latitude` and `longitude` in [`VISIT_STRINGS`]: numbers in the input,
+/// stored as their shortest decimal text ([`coordinate`]), compared as numbers.
+pub(crate) const LATITUDE: usize = visit_field("latitude");
+pub(crate) const LONGITUDE: usize = visit_field("longitude");
+
+/// The stored text of coordinate `x` of field `i` ([`LATITUDE`] or [`LONGITUDE`]), or
+/// why it is out of range.
+pub(crate) fn coordinate(i: usize, x: f64) -> Result<String, String> {
+    let limit = if i == LATITUDE { 90.0 } else { 180.0 };
+    if !x.is_finite() || x.abs() > limit {
+        return Err(format!("{x} is out of range (-{limit} to {limit} degrees)"));
+    }
+    // -0 is 0: one value, one text.
+    Ok(format!("{}", x + 0.0))
+}
+
+/// Position of a field in [`VISIT_STRINGS`].
+pub(crate) const fn visit_field(name: &str) -> usize {
+    let mut i = 0;
+    while i < VISIT_STRINGS.len() {
+        if eq(VISIT_STRINGS[i].as_bytes(), name.as_bytes()) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a visit-level string field")
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// Position of `ip` in [`VISIT_STRINGS`]: the field the privacy rules mask
 /// (`crate::privacy::WriteRules`).

@@ -421,3 +421,33 @@ fn time_ranges_select_by_visit_start() {
     );
     assert_eq!((s.visits, s.actions, s.bounces), (1, 1, 1));
 }
+
+#[test]
+fn addresses_and_coordinates_compare_by_value() {
+    let (_dir, db) = db_lines(&[
+        line("a", 0, r#""ip":"10.0.0.9","latitude":48.8566"#),
+        line("b", 0, r#""ip":"10.0.0.10","latitude":-33.9"#),
+        line("c", 0, r#""ip":"10.0.1.0","latitude":9"#),
+        line("d", 0, r#""ip":"2001:db8::1""#),
+        line("e", 0, r#""pageTitle":"no address""#),
+    ]);
+    // Lexically "10.0.0.10" < "10.0.0.9"; as addresses it is the other way round.
+    assert_eq!(
+        visitors_of(&db, "visitIp>=10.0.0.0;visitIp<=10.0.0.255"),
+        ["a", "b"]
+    );
+    assert_eq!(visitors_of(&db, "visitIp>10.0.0.9"), ["b", "c"]);
+    assert_eq!(visitors_of(&db, "visitIp>=2001:db8::"), ["d"]);
+    assert_eq!(visitors_of(&db, "visitIp==10.0.0.9"), ["a"]);
+    assert_eq!(visitors_of(&db, "visitIp=^10.0.0."), ["a", "b"]);
+    // "9" < "48.8566" as numbers, not as text.
+    assert_eq!(visitors_of(&db, "latitude<10"), ["b", "c"]);
+    assert_eq!(visitors_of(&db, "latitude==9.0"), ["c"]);
+    assert_eq!(visitors_of(&db, "latitude!="), ["a", "b", "c"]);
+    assert_eq!(visitors_of(&db, "longitude=="), ["a", "b", "c", "d", "e"]);
+    let err = db
+        .snapshot()
+        .query("visitIp>=10.0.0", &TimeRange::ALL)
+        .expect_err("not an address");
+    assert!(err.to_string().contains("IPv4 or IPv6 address"), "{err}");
+}

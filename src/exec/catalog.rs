@@ -110,6 +110,49 @@ pub struct Dimension {
     pub code: bool,
     /// A URL dimension (scheme and `www.` are ignored when comparing).
     pub url: bool,
+    /// How `<`, `<=`, `>`, `>=` (and `==` between equal numbers or addresses written
+    /// differently) compare its text.
+    pub order: TextOrder,
+}
+
+/// How the text of a string dimension is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextOrder {
+    /// Byte by byte.
+    #[default]
+    Lexical,
+    /// As decimal numbers (`latitude`, `longitude`); text that is not one has no order.
+    Number,
+    /// As IP addresses (`visitIp`), IPv4 and IPv6 each in their own order; text that is
+    /// not an address has no order.
+    Ip,
+}
+
+impl TextOrder {
+    /// How `stored` compares with `operand`, `None` when they are not comparable.
+    pub(crate) fn compare(self, stored: &str, operand: &str) -> Option<std::cmp::Ordering> {
+        use std::net::IpAddr;
+        match self {
+            TextOrder::Lexical => Some(stored.cmp(operand)),
+            TextOrder::Number => {
+                let (a, b) = (stored.parse::<f64>().ok()?, operand.parse::<f64>().ok()?);
+                a.partial_cmp(&b)
+            }
+            TextOrder::Ip => match (
+                stored.parse::<IpAddr>().ok()?,
+                operand.parse::<IpAddr>().ok()?,
+            ) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => Some(a.cmp(&b)),
+                (IpAddr::V6(a), IpAddr::V6(b)) => Some(a.cmp(&b)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether `operand` has a place in this order (every text has a lexical one).
+    pub(crate) fn accepts(self, operand: &str) -> bool {
+        self.compare(operand, operand).is_some()
+    }
 }
 
 impl Dimension {
@@ -121,7 +164,18 @@ impl Dimension {
             source,
             code: CODE_DIMENSIONS.contains(&name),
             url: URL_DIMENSIONS.contains(&name),
+            order: match name {
+                "latitude" | "longitude" => TextOrder::Number,
+                "ip" | "visitIp" => TextOrder::Ip,
+                _ => TextOrder::Lexical,
+            },
         }
+    }
+
+    /// Whether `==` is plain equality of the stored text (no URL rule, no typed order),
+    /// so that a dictionary lookup answers it.
+    pub fn exact_text(&self) -> bool {
+        !self.url && self.order == TextOrder::Lexical
     }
 
     /// Whether values are numbers.
@@ -240,6 +294,14 @@ fn push_visit_dimensions(dims: &mut Vec<Dimension>) {
         };
         dims.push(Dimension::new(name, Visit, ty, Source::VisitText(name)));
     }
+    // Matomo's name for the visitor's address, ordered as addresses
+    // (`visitIp>=10.0.0.0;visitIp<=10.0.0.255`).
+    dims.push(Dimension::new(
+        "visitIp",
+        Visit,
+        Text,
+        Source::VisitText("ip"),
+    ));
     for name in DERIVED_INTS {
         dims.push(Dimension::new(
             name,

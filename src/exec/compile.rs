@@ -309,6 +309,16 @@ fn compile_condition(
     if dim.is_numeric() {
         return number_condition(c, dim, text, input, pattern || regex);
     }
+    if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && !dim.order.accepts(&c.value) {
+        let what = match dim.order {
+            super::catalog::TextOrder::Ip => "an IPv4 or IPv6 address (`10.0.0.0`, `2001:db8::`)",
+            _ => "a number",
+        };
+        return Err(err_value(format!(
+            "`{}` compares {what} under `{op}`; {:?} is not one",
+            dim.name, c.value
+        )));
+    }
     let canonical = enum_value(c, &dim, input)?;
     let fold_case = dim.code || pattern;
     if regex {

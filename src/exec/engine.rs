@@ -321,14 +321,16 @@ impl<'a> PartEval<'a> {
     /// condition's own table) matter: rows outside it may or may not be in the answer.
     fn positive_within(&self, c: &Cond, within: Option<&RoaringBitmap>) -> Result<RoaringBitmap> {
         match &c.dim.source {
-            Source::VisitText(col) => {
-                let body = self
-                    .r
-                    .visit_column(col)
-                    .ok_or_else(|| self.r.corrupt(format!("missing visit column {col}")))?;
-                let cv = self.r.cat(body, self.nv)?;
-                self.text_rows(&cv, c, self.nv, as_stored, within)
-            }
+            Source::VisitText(col) => match self.r.visit_column(col) {
+                Some(body) => {
+                    let cv = self.r.cat(body, self.nv)?;
+                    self.text_rows(&cv, c, self.nv, as_stored, within)
+                }
+                None if crate::schema::optional_visit_column(col) => {
+                    Ok(self.absent_column(c, self.nv))
+                }
+                None => Err(self.r.corrupt(format!("missing visit column {col}"))),
+            },
             Source::EventText(col) => {
                 let body = self
                     .r
@@ -476,7 +478,7 @@ impl<'a> PartEval<'a> {
                     Ok(all_rows(rows) - empty)
                 }
             }
-            Operand::Text(v) if c.op.positive() == Op::Eq && !c.fold_case && !c.dim.url => {
+            Operand::Text(v) if c.op.positive() == Op::Eq && !c.fold_case && c.dim.exact_text() => {
                 // Exact lookup in the sorted dictionary (action types map names, so
                 // they take the general path).
                 if matches!(c.dim.source, Source::ActionType | Source::ConversionType) {
@@ -1011,12 +1013,14 @@ impl<'c> TextTest<'c> {
         } else {
             s
         };
+        let order = c.dim.order;
+        let cmp = || order.compare(s, v);
         match c.op.positive() {
-            Op::Eq => s == v,
-            Op::Lt => s < v,
-            Op::Le => s <= v,
-            Op::Gt => s > v,
-            Op::Ge => s >= v,
+            Op::Eq => s == v || cmp() == Some(std::cmp::Ordering::Equal),
+            Op::Lt => cmp().is_some_and(|o| o.is_lt()),
+            Op::Le => cmp().is_some_and(|o| o.is_le()),
+            Op::Gt => cmp().is_some_and(|o| o.is_gt()),
+            Op::Ge => cmp().is_some_and(|o| o.is_ge()),
             Op::Contains => self
                 .finder
                 .as_ref()

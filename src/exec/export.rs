@@ -261,11 +261,18 @@ impl Serialize for ExportRow<'_, '_> {
                 m.serialize_entry(name, t)?;
             }
         }
-        for (name, (text, src)) in VISIT_STRINGS.iter().zip(&visit.inputs) {
+        for (i, (name, (text, src))) in VISIT_STRINGS.iter().zip(&visit.inputs).enumerate() {
             if let Some(t) = text
                 && *src == self.offset
             {
-                m.serialize_entry(name, t)?;
+                let number = (i == crate::schema::LATITUDE || i == crate::schema::LONGITUDE)
+                    .then(|| t.parse::<f64>().ok())
+                    .flatten();
+                match number {
+                    // Coordinates are numbers in the input, stored as their text.
+                    Some(x) => m.serialize_entry(name, &x)?,
+                    None => m.serialize_entry(name, t)?,
+                }
             }
         }
         if let Some(x) = event.event_value {

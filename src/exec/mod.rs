@@ -180,7 +180,7 @@ fn method(c: &Cond) -> String {
         "column scan".to_string()
     } else if matches!(c.operand, Operand::Empty) {
         "null rows + empty dictionary entry".to_string()
-    } else if c.op.positive() == lang::Op::Eq && !c.fold_case && !c.dim.url {
+    } else if c.op.positive() == lang::Op::Eq && !c.fold_case && c.dim.exact_text() {
         "dictionary lookup".to_string()
     } else {
         "dictionary scan, OR of matching bitmaps".to_string()
@@ -475,7 +475,11 @@ impl ValueLookup {
             let Operand::Text(value) = &c.operand else {
                 return None;
             };
-            if !same_column || c.op != lang::Op::Eq || c.dim.url || c.fold_case != first.fold_case {
+            if !same_column
+                || c.op != lang::Op::Eq
+                || !c.dim.exact_text()
+                || c.fold_case != first.fold_case
+            {
                 return None;
             }
             values.push(value.clone());

@@ -758,6 +758,14 @@ fn grouping<'a>(eval: &PartEval<'a>, dim: &Dimension) -> Result<Grouping<'a>> {
     let r = eval.r;
     let stored = |s: &str| Some(s.to_string());
     match &dim.source {
+        Source::VisitText(col)
+            if r.visit_column(col).is_none() && crate::schema::optional_visit_column(col) =>
+        {
+            Ok(Grouping {
+                ids: Ids::Zero,
+                values: GroupValues::List(vec![ReportValue::Null]),
+            })
+        }
         Source::VisitText(col) => text_grouping(
             r,
             r.cat(need_column(r, r.visit_column(col), col)?, eval.nv)?,

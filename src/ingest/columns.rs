@@ -8,7 +8,8 @@ use std::ops::Range;
 use super::rows::{CVal, Interner, Row, Rows, Sym, custom_of};
 use super::sessions::{FixedSyms, Sessionized, Visit};
 use crate::schema::{
-    CustomType, DERIVED_INTS, DERIVED_STRINGS, EVENT_STRINGS, VISIT_STRINGS, internal,
+    CORE_VISIT_STRINGS, CustomType, DERIVED_INTS, DERIVED_STRINGS, EVENT_STRINGS, VISIT_STRINGS,
+    internal,
 };
 use crate::storage::part_writer::{Column, ColumnData, PartLayout, Symbols, Table};
 
@@ -163,6 +164,10 @@ fn visit_columns<'a>(visits: &'a [Visit], fixed: &'a FixedSyms) -> Vec<LazyColum
         ),
     ];
     for (f, name) in VISIT_STRINGS.iter().enumerate() {
+        if f >= CORE_VISIT_STRINGS && visits.iter().all(|v| v.vis[f] == 0) {
+            // An optional column no visit of the part has a value for is not written.
+            continue;
+        }
         out.push(visit(
             name,
             Box::new(move || ColumnData::Text {

@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::rows::{CVal, Row, Rows};
 use crate::event::{EventType, Field};
 use crate::privacy::WriteRules;
-use crate::schema::CustomType;
+use crate::schema::{self, CustomType};
 
 /// One input value before it is checked against its field.
 #[derive(Debug, Clone, PartialEq)]
@@ -480,6 +480,11 @@ fn set_field(
             })?;
         }
         Field::EventStr(i) => row.ev[i] = rows.strings.intern(string(v).map_err(|r| ferr(key, r))?),
+        Field::VisitStr(i) if i == schema::LATITUDE || i == schema::LONGITUDE => {
+            let x = number(v, mode).map_err(|r| ferr(key, r))?;
+            let text = schema::coordinate(i, x).map_err(|r| ferr(key, r))?;
+            row.vis[i] = rows.strings.intern(&text);
+        }
         Field::VisitStr(i) => {
             let s = string(v).map_err(|r| ferr(key, r))?;
             let s = crate::schema::stored_visit_string(i, s).map_err(|r| ferr(key, r))?;

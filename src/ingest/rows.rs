@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::error::RowError;
 use crate::event::{Event, EventType, Value};
 use crate::privacy::WriteRules;
-use crate::schema::{CustomDim, CustomType};
+use crate::schema::{self, CustomDim, CustomType, NVIS};
 
 /// An interned string; 0 means "no value".
 pub type Sym = u32;
@@ -128,7 +128,7 @@ pub struct Row {
     /// Event-level strings, in `EVENT_STRINGS` order.
     pub ev: [Sym; 5],
     /// Visit-level strings, in `VISIT_STRINGS` order.
-    pub vis: [Sym; 13],
+    pub vis: [Sym; NVIS],
     /// Event value.
     pub event_value: Option<f64>,
     /// Goal id.
@@ -151,7 +151,7 @@ impl Row {
             kind: EventType::Pageview,
             site_id: None,
             ev: [0; 5],
-            vis: [0; 13],
+            vis: [0; NVIS],
             event_value: None,
             goal_id: None,
             revenue: None,
@@ -424,6 +424,15 @@ impl Rows {
                     )
                 }
             };
+        }
+        for (i, x, field) in [
+            (schema::LATITUDE, e.latitude, "latitude"),
+            (schema::LONGITUDE, e.longitude, "longitude"),
+        ] {
+            if let Some(x) = x {
+                let text = schema::coordinate(i, x).map_err(|why| err(field, why))?;
+                row.vis[i] = self.strings.intern(&text);
+            }
         }
         row.event_value = e.event_value;
         row.goal_id = e.goal_id;

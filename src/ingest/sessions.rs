@@ -14,6 +14,7 @@ use std::cmp::Ordering;
 
 use super::rows::{CVal, Prior, Row, Rows, Sym, custom_of};
 use crate::event::EventType;
+use crate::schema::NVIS;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -36,9 +37,9 @@ pub struct Visit {
     /// Last event, Unix ms.
     pub end: i64,
     /// Visit-level strings and the offset (within the visit) of the event that gave them.
-    pub vis: [Sym; 13],
+    pub vis: [Sym; NVIS],
     /// Offset in the visit of the event that supplied each string.
-    pub vis_src: [u32; 13],
+    pub vis_src: [u32; NVIS],
     /// Site id (1 if no event has one).
     pub site_id: i64,
     /// 0 = defaulted to 1, k = given by event k-1 of the visit.
@@ -427,7 +428,7 @@ fn derive_visit(rows: &Rows, g: &[u32], out: &mut Sessionized) -> Visit {
 #[derive(Default)]
 struct VisitValues {
     /// The instant each string was taken from (`None`: not yet given).
-    vis_ts: [Option<i64>; 13],
+    vis_ts: [Option<i64>; NVIS],
     /// The instant siteId was taken from (`None`: not yet given).
     site_ts: Option<i64>,
     /// Offset in the visit of the first event of the current event's instant.

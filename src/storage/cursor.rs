@@ -77,7 +77,8 @@ pub(crate) struct PartCursor<'a> {
     start: NumView<'a>,
     site: NumView<'a>,
     visit_id: CatView<'a>,
-    inputs: Vec<CatView<'a>>,
+    /// `None`: an optional column the part does not have (no visit has a value).
+    inputs: Vec<Option<CatView<'a>>>,
     derived_text: Vec<CatView<'a>>,
     derived_ints: Vec<NumView<'a>>,
     ts: NumView<'a>,
@@ -132,7 +133,13 @@ impl<'a> PartCursor<'a> {
             start: r.num(visit_col(internal::VISIT_START)?, nv)?,
             site: r.num(visit_col(internal::SITE_ID)?, nv)?,
             visit_id: r.cat(visit_col(internal::VISIT_ID)?, nv)?,
-            inputs: cats(&VISIT_STRINGS, &visit_col, nv)?,
+            inputs: VISIT_STRINGS
+                .iter()
+                .map(|n| match r.visit_column(n) {
+                    None if crate::schema::optional_visit_column(n) => Ok(None),
+                    _ => r.cat(visit_col(n)?, nv).map(Some),
+                })
+                .collect::<Result<_>>()?,
             derived_text: cats(&DERIVED_STRINGS, &visit_col, nv)?,
             derived_ints: DERIVED_INTS
                 .iter()
@@ -227,7 +234,9 @@ impl<'a> PartCursor<'a> {
         let start = self.start.int(i).ok_or_else(|| r.corrupt("visit start"))?;
         let mut inputs = [(None, 0); VISIT_STRINGS.len()];
         for (slot, c) in inputs.iter_mut().zip(&self.inputs) {
-            *slot = (r.text(c, i)?, c.src.as_ref().map_or(0, |s| s.get(i)));
+            if let Some(c) = c {
+                *slot = (r.text(c, i)?, c.src.as_ref().map_or(0, |s| s.get(i)));
+            }
         }
         let mut derived_text = [None; DERIVED_STRINGS.len()];
         for (slot, c) in derived_text.iter_mut().zip(&self.derived_text) {

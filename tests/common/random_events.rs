@@ -55,6 +55,18 @@ pub const CITIES: [&str; 3] = ["Paris", "paris", "Berlin"];
 pub const PLANS: [&str; 4] = ["free", "Pro", "pro", ""];
 pub const SCORES: [f64; 5] = [1.0, 2.5, -1.0, 0.0, 3.0];
 pub const VISIT_IDS: [&str; 2] = ["a", "b"];
+/// Addresses and latitudes, picked from the country and device draws (so that what
+/// `visitors` draws stays as it was).
+pub const IPS: [&str; 7] = [
+    "10.0.0.1",
+    "10.0.0.255",
+    "10.0.1.0",
+    "192.168.1.10",
+    "2001:db8::1",
+    "::1",
+    "9.255.255.255",
+];
+pub const LATITUDES: [f64; 5] = [48.8566, -33.9, 0.0, 90.0, 48.85];
 
 /// One generated event; `Option<u8>` fields index the alphabets above (modulo).
 #[derive(Debug, Clone)]
@@ -208,6 +220,11 @@ pub fn json_batches(
                 pick(&REFERRERS, e.visit[2]).map(Value::from),
             );
             put("city", pick(&CITIES, e.visit[3]).map(Value::from));
+            put("ip", pick(&IPS, e.visit[0].map(|x| x / 4)).map(Value::from));
+            put(
+                "latitude",
+                pick(&LATITUDES, e.visit[1].map(|x| x / 4)).map(Value::from),
+            );
             put("siteId", e.visit[4].map(|s| json!(1 + s % 2)));
             let (plan_on, score_on) = customs.get(b).copied().unwrap_or((true, true));
             if plan_on {

@@ -54,6 +54,18 @@ pub const NAME_VALUES: &[&str] = &["intro", "a,b", "x;y", "a", ",", "INTRO"];
 pub const PLAN_VALUES: &[&str] = &["free", "Pro", "pro", "PRO", "fr", "o"];
 pub const VISITOR_VALUES: &[&str] = &["v0", "v1", "V1", "v", "1", "v5"];
 pub const NONE_VALUES: &[&str] = &["x", "IDF"];
+/// Addresses: every one valid, as the order operators need.
+pub const IP_VALUES: &[&str] = &[
+    "10.0.0.0",
+    "10.0.0.255",
+    "10.0.0.1",
+    "192.168.1.10",
+    "2001:db8::",
+    "::1",
+    "10.0.1.0",
+];
+/// Latitudes: every one a number, as the order operators need.
+pub const LATITUDE_VALUES: &[&str] = &["48.8566", "0", "-33.9", "48.85", "90", "1e1", "-0"];
 
 pub const COUNT_VALUES: &[&str] = &["0", "1", "2", "3", "1.5"];
 pub const ACTIONS_VALUES: &[&str] = &["0", "1", "2", "3", "5"];
@@ -146,6 +158,9 @@ pub const DIMS: &[(&str, Kind)] = &[
         "conversionType",
         Kind::Enum(CONVERSION_TYPE_VALUES, &["Order", "purchase"]),
     ),
+    ("visitIp", Kind::Text(IP_VALUES)),
+    ("ip", Kind::Text(IP_VALUES)),
+    ("latitude", Kind::Text(LATITUDE_VALUES)),
 ];
 
 pub const REGEXES: &[&str] = &[

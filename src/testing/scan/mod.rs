@@ -36,7 +36,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::event::EventType;
-use crate::exec::catalog::{ACTION_TYPES, Source};
+use crate::exec::catalog::{ACTION_TYPES, Source, TextOrder};
 use crate::exec::compile::{CompiledSegment, Cond, Operand};
 use crate::exec::visits::{DimValue, EventRecord, VisitRecord};
 use crate::exec::{Selection, Summary, TimeRange};
@@ -324,6 +324,26 @@ fn url_stripped(s: &str) -> &str {
     without(s, "www.").unwrap_or(s)
 }
 
+/// The oracle's own copy of the typed orders of `docs/segment-language.md`: numbers by
+/// value, IP addresses as 32- or 128-bit integers (one family only), other text byte by
+/// byte.
+fn typed_order(order: TextOrder, s: &str, v: &str) -> Option<std::cmp::Ordering> {
+    fn ip_bits(t: &str) -> Option<(bool, u128)> {
+        match t.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) => Some((false, u128::from(u32::from(a)))),
+            std::net::IpAddr::V6(a) => Some((true, u128::from(a))),
+        }
+    }
+    match order {
+        TextOrder::Lexical => Some(s.as_bytes().cmp(v.as_bytes())),
+        TextOrder::Number => s.parse::<f64>().ok()?.partial_cmp(&v.parse::<f64>().ok()?),
+        TextOrder::Ip => {
+            let ((f1, a), (f2, b)) = (ip_bits(s)?, ip_bits(v)?);
+            (f1 == f2).then(|| a.cmp(&b))
+        }
+    }
+}
+
 /// The positive test of `c` (for a negated condition, what it negates) on one value.
 pub(super) fn positive_test(c: &Cond, x: Option<Val<'_>>) -> bool {
     match &c.operand {
@@ -363,12 +383,13 @@ pub(super) fn positive_test(c: &Cond, x: Option<Val<'_>>) -> bool {
                 s
             };
             let v = v.as_str();
+            let order = typed_order(c.dim.order, s, v);
             match c.op.positive() {
-                Op::Eq => s == v,
-                Op::Lt => s < v,
-                Op::Le => s <= v,
-                Op::Gt => s > v,
-                Op::Ge => s >= v,
+                Op::Eq => s == v || order == Some(std::cmp::Ordering::Equal),
+                Op::Lt => order == Some(std::cmp::Ordering::Less),
+                Op::Le => order.is_some_and(|o| o != std::cmp::Ordering::Greater),
+                Op::Gt => order == Some(std::cmp::Ordering::Greater),
+                Op::Ge => order.is_some_and(|o| o != std::cmp::Ordering::Less),
                 Op::Contains => s.contains(v),
                 Op::StartsWith => s.starts_with(v),
                 Op::EndsWith => s.ends_with(v),
