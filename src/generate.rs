@@ -87,6 +87,12 @@ pub struct GenOptions {
     /// `[start_ms, start_ms + days)`; the rows of a visit that starts just before the end may
     /// run a few minutes past it.
     pub days: u32,
+    /// Raw request data instead of what enrichment derives from it: each visit's first
+    /// row carries `userAgent`, `referrerUrl` and `acceptLanguage` (and a campaign visit's
+    /// landing `pageUrl` its `mtm_` parameters) in place of `browserCode`,
+    /// `operatingSystemCode`, `deviceType`, `languageCode` and the referrer and campaign
+    /// fields. The visits, pages and times are those of the same options without it.
+    pub raw: bool,
 }
 
 impl Default for GenOptions {
@@ -97,6 +103,7 @@ impl Default for GenOptions {
             seed: 1,
             start_ms: 1_767_225_600_000,
             days: 90,
+            raw: false,
         }
     }
 }
@@ -159,6 +166,7 @@ pub fn write_jsonl<W: Write>(opts: &GenOptions, out: W) -> io::Result<GenSummary
     let id_key = rng.u64();
     let mut sink = Sink {
         out: BufWriter::with_capacity(1 << 18, out),
+        raw: opts.raw,
         line: Vec::with_capacity(1024),
         events: 0,
         conversions: 0,
@@ -815,6 +823,8 @@ impl World {
 
 struct Sink<W: Write> {
     out: BufWriter<W>,
+    /// [`GenOptions::raw`].
+    raw: bool,
     line: Vec<u8>,
     events: u64,
     conversions: u64,
@@ -901,7 +911,12 @@ impl<W: Write> Sink<W> {
         ];
         for (key, value) in fields {
             if let Some(value) = value {
-                push_str(buf, key, value);
+                if key == "pageUrl" && first && self.raw && visit.campaign.is_some() {
+                    push_key(buf, key);
+                    push_json_string(buf, &campaign_landing(value, visit));
+                } else {
+                    push_str(buf, key, value);
+                }
             }
         }
         if let Some(value) = row.value {
@@ -919,7 +934,11 @@ impl<W: Write> Sink<W> {
         }
         if first {
             // Visit-level fields: only on the visit's first row (see module doc).
-            push_visit_fields(buf, visit);
+            if self.raw {
+                push_raw_visit_fields(buf, visit);
+            } else {
+                push_visit_fields(buf, visit);
+            }
         }
         if let Some(plan) = visit.plan {
             push_str(buf, "plan", plan);
@@ -1071,6 +1090,170 @@ fn push_visit_fields(buf: &mut Vec<u8>, visit: &Visit) {
     for (key, value) in optional {
         if let Some(value) = value {
             push_str(buf, key, value);
+        }
+    }
+}
+
+/// [`push_visit_fields`] for [`GenOptions::raw`]: the raw request data enrichment
+/// derives the browser, system, device, language and referrer fields from.
+fn push_raw_visit_fields(buf: &mut Vec<u8>, visit: &Visit) {
+    push_str(buf, "countryCode", visit.country.code);
+    push_str(buf, "regionCode", visit.region);
+    push_str(buf, "city", visit.city);
+    let lang = visit.language;
+    let accept = if lang == "en" {
+        "en-US,en;q=0.9".to_string()
+    } else {
+        format!("{lang},en-US;q=0.7,en;q=0.3")
+    };
+    push_str(buf, "acceptLanguage", &accept);
+    push_str(buf, "userAgent", &user_agent(visit));
+    let referrer = match (visit.referrer, visit.referrer_name) {
+        (Referrer::Search, Some(engine)) => {
+            let (host, path) = match engine {
+                "bing" => ("www.bing.com", "/search?q="),
+                "duckduckgo" => ("duckduckgo.com", "/?q="),
+                _ => ("www.google.com", "/search?q="),
+            };
+            Some(match visit.keyword {
+                Some(k) => format!("https://{host}{path}{}", url_encoded(k)),
+                // "Not provided": the engine sends its address only.
+                None => format!("https://{host}/"),
+            })
+        }
+        (Referrer::Website | Referrer::Social, Some(site)) => Some(format!("https://{site}/")),
+        _ => None,
+    };
+    if let Some(r) = referrer {
+        push_str(buf, "referrerUrl", &r);
+    }
+    if let Some(user_id) = visit.user_id {
+        push_str(buf, "userId", user_id);
+    }
+}
+
+/// A campaign visit's landing URL with Matomo's campaign parameters.
+fn campaign_landing(url: &str, visit: &Visit) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut out = format!(
+        "{url}{sep}mtm_campaign={}",
+        url_encoded(visit.campaign.unwrap_or_default())
+    );
+    if let Some(source) = visit.referrer_name {
+        out.push_str("&mtm_source=");
+        out.push_str(&url_encoded(source));
+    }
+    out
+}
+
+/// `s` percent-encoded for a query string (space as `+`).
+fn url_encoded(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A current user-agent string for the visit's device, system and browser; the browser
+/// version varies with the visitor (so that an import sees many distinct agents, as real
+/// traffic has), without drawing from the random stream.
+fn user_agent(visit: &Visit) -> String {
+    let h = visit
+        .visitor_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let chrome = format!("Chrome/{}.0.0.0", 128 + h % 4);
+    let firefox = 130 + (h / 4) % 4;
+    let d = DEVICE_TYPES[visit.device.device];
+    let os = OS_CODES[visit.device.os];
+    let browser = BROWSER_CODES[visit.device.browser];
+    let webkit = "AppleWebKit/537.36 (KHTML, like Gecko)";
+    let safari_tail = "Safari/537.36";
+    match (d, os) {
+        ("console", "WIN") => format!(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) {webkit} {chrome} \
+             {safari_tail} Edge/44.18363.8131"
+        ),
+        ("console", _) => "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 \
+                           (KHTML, like Gecko) Version/13.0 Safari/605.1.15"
+            .to_string(),
+        ("tv", "LIN") => format!(
+            "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) {webkit} SamsungBrowser/4.0 {chrome} TV \
+             {safari_tail}"
+        ),
+        ("tv", _) => format!(
+            "Mozilla/5.0 (Linux; Android 12; BRAVIA 4K GB ATV3) {webkit} {chrome} {safari_tail}"
+        ),
+        (_, "IOS") => {
+            let (device, cpu) = if d == "tablet" {
+                ("iPad", "CPU OS 18_1")
+            } else {
+                ("iPhone", "CPU iPhone OS 18_1")
+            };
+            let app = match browser {
+                "CH" => format!("CriOS/{}.0.6778.73 ", 128 + h % 4),
+                "FF" => format!("FxiOS/{firefox}.0 "),
+                _ => String::new(),
+            };
+            format!(
+                "Mozilla/5.0 ({device}; {cpu} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like \
+                 Gecko) {app}Version/18.1 Mobile/15E148 Safari/604.1"
+            )
+        }
+        (_, "AND") => {
+            let tablet = d == "tablet";
+            let model = match (tablet, h % 3) {
+                (true, _) => "SM-X710",
+                (false, 0) => "Pixel 8",
+                (false, 1) => "SM-S918B",
+                (false, _) => "moto g54 5G",
+            };
+            if browser == "FF" {
+                let form = if tablet { "Tablet" } else { "Mobile" };
+                return format!(
+                    "Mozilla/5.0 (Android 14; {form}; rv:{firefox}.0) Gecko/{firefox}.0 \
+                     Firefox/{firefox}.0"
+                );
+            }
+            let mobile = if tablet { "" } else { "Mobile " };
+            let opera = if browser == "OP" { " OPR/86.0.0.0" } else { "" };
+            format!(
+                "Mozilla/5.0 (Linux; Android 14; {model}) {webkit} {chrome} {mobile}{safari_tail}{opera}"
+            )
+        }
+        (_, os) => {
+            let platform = match os {
+                "MAC" => "Macintosh; Intel Mac OS X 10_15_7",
+                "LIN" => "X11; Linux x86_64",
+                _ => "Windows NT 10.0; Win64; x64",
+            };
+            match browser {
+                "FF" => {
+                    let platform = platform.replace("10_15_7", "10.15");
+                    format!(
+                        "Mozilla/5.0 ({platform}; rv:{firefox}.0) Gecko/20100101 Firefox/{firefox}.0"
+                    )
+                }
+                "SF" => format!(
+                    "Mozilla/5.0 ({platform}) AppleWebKit/605.1.15 (KHTML, like Gecko) \
+                     Version/18.1 Safari/605.1.15"
+                ),
+                "ED" => format!(
+                    "Mozilla/5.0 ({platform}) {webkit} {chrome} {safari_tail} Edg/{}.0.0.0",
+                    128 + h % 4
+                ),
+                "OP" => format!(
+                    "Mozilla/5.0 ({platform}) {webkit} {chrome} {safari_tail} OPR/115.0.0.0"
+                ),
+                _ => format!("Mozilla/5.0 ({platform}) {webkit} {chrome} {safari_tail}"),
+            }
         }
     }
 }
@@ -1735,6 +1918,7 @@ mod tests {
             seed: 5,
             start_ms: 1_767_225_600_000 + 7 * HOUR_MS,
             days: 3,
+            raw: false,
         };
         let (buf, _) = generate(&o);
         let end = o.start_ms + i64::from(o.days) * DAY_MS;
@@ -1879,5 +2063,92 @@ mod tests {
         }
         let err = write_jsonl(&opts(10, 1), Broken).expect_err("write fails");
         assert_eq!(err.to_string(), "disk full");
+    }
+}
+
+#[cfg(test)]
+mod raw_tests {
+    use super::*;
+
+    fn rows(raw: bool) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let opts = GenOptions {
+            visitors: 300,
+            seed: 3,
+            raw,
+            ..GenOptions::default()
+        };
+        let mut buf = Vec::new();
+        write_jsonl(&opts, &mut buf).unwrap();
+        std::str::from_utf8(&buf)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn raw_mode_swaps_derived_fields_for_request_data_and_keeps_the_visits() {
+        let (plain, raw) = (rows(false), rows(true));
+        assert_eq!(plain.len(), raw.len());
+        let derived = [
+            "browserCode",
+            "operatingSystemCode",
+            "deviceType",
+            "languageCode",
+            "referrerType",
+            "referrerName",
+            "referrerKeyword",
+            "campaignName",
+        ];
+        let (mut agents, mut referrers, mut campaigns) = (0, 0, 0);
+        for (p, r) in plain.iter().zip(&raw) {
+            for k in [
+                "ts",
+                "visitorId",
+                "type",
+                "pageTitle",
+                "countryCode",
+                "userId",
+                "revenue",
+            ] {
+                assert_eq!(p.get(k), r.get(k), "{k}");
+            }
+            for k in derived {
+                assert!(!r.contains_key(k), "raw rows have no {k}");
+            }
+            let first_row = p.contains_key("referrerType");
+            assert_eq!(first_row, r.contains_key("userAgent"));
+            assert_eq!(first_row, r.contains_key("acceptLanguage"));
+            agents += usize::from(first_row);
+            referrers += usize::from(r.contains_key("referrerUrl"));
+            // A search, website or social entry has a referrer URL; a direct one has none.
+            let kind = p.get("referrerType").and_then(|v| v.as_str());
+            assert_eq!(
+                r.contains_key("referrerUrl"),
+                matches!(kind, Some("search" | "website" | "social")),
+                "{p:?}"
+            );
+            let url = |m: &serde_json::Map<String, serde_json::Value>| {
+                m.get("pageUrl")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            if kind == Some("campaign") {
+                campaigns += 1;
+                let name = p["campaignName"].as_str().unwrap();
+                let landing = url(r).unwrap();
+                assert!(landing.starts_with(&url(p).unwrap()));
+                assert!(
+                    landing.contains(&format!("mtm_campaign={name}")),
+                    "{landing}"
+                );
+            } else {
+                assert_eq!(url(p), url(r));
+            }
+        }
+        assert!(
+            agents > 300 && referrers > 50 && campaigns > 10,
+            "{agents} {referrers} {campaigns}"
+        );
     }
 }

@@ -609,6 +609,10 @@ Imports also compact as needed on their own (by size tiers); this does it all at
         /// Output file (default: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Raw request data (`userAgent`, `referrerUrl`, `acceptLanguage`, campaign
+        /// parameters in the landing URL) instead of the fields enrichment derives from it.
+        #[arg(long)]
+        raw: bool,
     },
     /// Build a demo database from generated data and show what the engine holds.
     Demo {
@@ -809,11 +813,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             days,
             out,
+            raw,
         } => generate(
             &GenOptions {
                 visitors,
                 seed,
                 days,
+                raw,
                 ..GenOptions::default()
             },
             out.as_deref(),
