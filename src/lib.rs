@@ -88,6 +88,7 @@ mod check;
 mod commit;
 mod compaction;
 mod db;
+pub mod enrich;
 mod error;
 mod event;
 mod exec;
