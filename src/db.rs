@@ -1123,7 +1123,21 @@ impl WriteTxn<'_> {
         let key = self.rules.user_id_key();
         self.rules = WriteRules::anonymizing_ip(bytes)
             .map_err(ip_mask_error)?
-            .with_user_id_key(key);
+            .with_user_id_key(key)
+            .with_enricher_of(&self.rules);
+        Ok(())
+    }
+
+    /// Locates the `ip` of every row appended or imported from here on with the MaxMind
+    /// DB file at `path` (GeoIP2 or GeoLite2, City or Country), setting `countryCode`,
+    /// `regionCode`, `city`, `latitude` and `longitude` where a row gives none
+    /// (`docs/enrichment.md`). The whole address is located, before any masking.
+    pub fn set_geoip(&mut self, path: &std::path::Path) -> Result<()> {
+        let enricher = crate::enrich::Enricher::with_geoip(path)?;
+        self.rules = self
+            .rules
+            .clone()
+            .with_enricher(std::sync::Arc::new(enricher));
         Ok(())
     }
 
@@ -1137,7 +1151,7 @@ impl WriteTxn<'_> {
         } else {
             None
         };
-        self.rules = self.rules.with_user_id_key(key);
+        self.rules = self.rules.clone().with_user_id_key(key);
         Ok(())
     }
 
@@ -1183,7 +1197,7 @@ impl WriteTxn<'_> {
         options: &ImportOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileReport> {
-        let mut rules = self.rules;
+        let mut rules = self.rules.clone();
         if options.pseudonymize_user_id && !rules.pseudonymizes_user_id() {
             rules = rules.with_user_id_key(Some(self.db.pseudonym_key()?));
         }

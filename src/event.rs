@@ -332,6 +332,9 @@ pub(crate) enum Field {
     GoalId,
     Revenue,
     VisitStr(usize),
+    /// Raw request data, enriched and not stored (`docs/enrichment.md`).
+    UserAgent,
+    AcceptLanguage,
 }
 
 impl Field {
@@ -346,6 +349,8 @@ impl Field {
             "eventValue" => Field::EventValue,
             "goalId" => Field::GoalId,
             "revenue" => Field::Revenue,
+            "userAgent" => Field::UserAgent,
+            "acceptLanguage" => Field::AcceptLanguage,
             _ => {
                 if let Some(i) = EVENT_STRINGS.iter().position(|n| *n == name) {
                     Field::EventStr(i)

@@ -96,10 +96,13 @@ impl ImportOptions {
             ));
         }
         match self.anonymize_ip {
-            None => Ok(*fallback),
+            None => Ok(fallback.clone()),
             bytes => WriteRules::anonymizing_ip(bytes)
                 .map_err(crate::db::ip_mask_error)
-                .map(|r| r.with_user_id_key(fallback.user_id_key())),
+                .map(|r| {
+                    r.with_user_id_key(fallback.user_id_key())
+                        .with_enricher_of(fallback)
+                }),
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`parse`]: one JSON Lines or CSV row → a checked row, or `field: reason`.
 //! - [`import`]: whole files, in parallel for JSON Lines, with `FILE:LINE` errors.
+//! - [`enrich`]: visit fields derived from a row's raw request data.
 //! - [`keys`]: input keys that look like misspelt built-in fields (import warnings).
 //! - [`rows`]: the in-memory batch with interned strings.
 //! - [`runs`]: a transaction's batch spilled as sorted run files, and read back.
@@ -12,6 +13,7 @@
 //! - [`readback`]: a stored visitor → input rows again, through the part cursor.
 
 pub(crate) mod columns;
+pub(crate) mod enrich;
 pub(crate) mod import;
 pub(crate) mod keys;
 pub(crate) mod parse;

@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::enrich::{self, Request};
 use super::rows::{CVal, Row, Rows};
 use crate::event::{EventType, Field};
 use crate::privacy::WriteRules;
@@ -366,6 +367,7 @@ fn check_fields(
     let mut seen_ts = false;
     let mut seen_visitor = false;
     let mut keys = RowKeys::default();
+    let mut request = Request::default();
     for (i, (k, v)) in raw.iter().enumerate() {
         let key: &str = k;
         // A key given twice is an error, whatever its values (null included).
@@ -379,6 +381,21 @@ fn check_fields(
             push_custom(key, v, mode, rows, settle_types)?;
             continue;
         };
+        match field {
+            Field::UserAgent => {
+                request.user_agent = Some(string(v).map_err(|r| ferr(key, r))?);
+                request.is_request = true;
+                continue;
+            }
+            Field::AcceptLanguage => {
+                request.accept_language = Some(string(v).map_err(|r| ferr(key, r))?);
+                request.is_request = true;
+                continue;
+            }
+            Field::VisitStr(schema::IP_FIELD) => request.ip = string(v).ok(),
+            Field::VisitStr(enrich::REFERRER_URL) => request.is_request = true,
+            _ => {}
+        }
         set_field(row, field, key, v, mode, rules, rows)?;
         seen_ts |= field == Field::Ts;
         seen_visitor |= field == Field::VisitorId;
@@ -389,6 +406,7 @@ fn check_fields(
     if !seen_visitor {
         return Err(ferr("visitorId", "missing (required)"));
     }
+    enrich::enrich_row(row, &request, rows, rules.enricher());
     Ok(())
 }
 
@@ -499,6 +517,8 @@ fn set_field(
             row.revenue = Some(x);
         }
         Field::GoalId => row.goal_id = Some(integer(v, mode).map_err(|r| ferr(key, r))?),
+        // Taken by `check_fields` as request data, never stored.
+        Field::UserAgent | Field::AcceptLanguage => {}
     }
     Ok(())
 }

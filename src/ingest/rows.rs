@@ -176,6 +176,8 @@ pub struct Rows {
     /// Visits of a visitor that a retention purge removed, as far as the derived values
     /// of its remaining visits depend on them (read back from a part with the visitor).
     pub priors: HashMap<Sym, Prior, ahash::RandomState>,
+    /// What enrichment derived from each distinct input of the batch.
+    pub(crate) enrich: super::enrich::EnrichCache,
 }
 
 /// What a visitor's purged visits leave behind: enough for its remaining and later
@@ -334,12 +336,14 @@ impl Rows {
         self.rows.len() * std::mem::size_of::<Row>()
             + self.custom.len() * std::mem::size_of::<(u32, CVal)>()
             + self.strings.heap_bytes()
+            + self.enrich.heap_bytes()
     }
 
     /// Forgets every row and string, keeping the custom dimensions (their types are
     /// settled for the batch) and the rows' allocation (refilled next, without fresh
     /// pages to fault in). What is left after the rows were spilled.
     pub fn clear_rows(&mut self) {
+        self.enrich.clear();
         self.priors.clear();
         self.rows.clear();
         self.custom.clear();
@@ -349,6 +353,7 @@ impl Rows {
     /// Like [`clear_rows`](Rows::clear_rows), and gives the rows' allocation back too:
     /// for a batch that takes no more rows.
     pub fn release_rows(&mut self) {
+        self.enrich = Default::default();
         self.priors = HashMap::default();
         self.rows = Vec::new();
         self.custom = Vec::new();
@@ -464,6 +469,15 @@ impl Rows {
             self.forget_dims_since(names_before);
             return Err(e);
         }
+        let request = super::enrich::Request {
+            user_agent: e.user_agent.as_deref(),
+            accept_language: e.accept_language.as_deref(),
+            ip: e.ip.as_deref(),
+            is_request: e.user_agent.is_some()
+                || e.accept_language.is_some()
+                || e.referrer_url.is_some(),
+        };
+        super::enrich::enrich_row(&mut row, &request, self, rules.enricher());
         row.custom_start = start as u32;
         row.custom_len = (self.custom.len() - start) as u32;
         self.rows.push(row);

@@ -204,7 +204,7 @@ impl Db {
 
     /// The rules a write starts from: the stored settings.
     pub(crate) fn write_rules(&self) -> WriteRules {
-        self.privacy_state().lock().rules
+        self.privacy_state().lock().rules.clone()
     }
 
     /// The key user ids are pseudonymised with (drawing the secret on a writable handle

@@ -35,9 +35,11 @@ pub(crate) fn is_privacy_file(name: &str) -> bool {
     name.starts_with(settings::SETTINGS_PREFIX)
 }
 
-/// The privacy rules a write applies to every row it stores. The default applies none:
-/// values are stored as given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The rules a write applies to every row it stores: the privacy rules (the default
+/// applies none: values are stored as given) and the enrichment that derives visit
+/// fields from raw request data (`docs/enrichment.md`; the default enriches without
+/// GeoIP).
+#[derive(Debug, Clone, Default)]
 pub struct WriteRules {
     /// Mask this many bytes of every `ip` (0 to [`MAX_IP_MASK_BYTES`]; checked by
     /// [`WriteRules::anonymizing_ip`]), storing it in canonical form; `None` stores `ip`
@@ -46,9 +48,51 @@ pub struct WriteRules {
     /// Store every non-empty `userId` as its pseudonym under this key; `None` stores it
     /// as given.
     user_id_key: Option<secret::Key>,
+    /// The enricher, `None` for the shared one without GeoIP.
+    enricher: Option<std::sync::Arc<crate::enrich::Enricher>>,
 }
 
+impl PartialEq for WriteRules {
+    fn eq(&self, other: &WriteRules) -> bool {
+        self.anonymize_ip == other.anonymize_ip
+            && self.user_id_key == other.user_id_key
+            && match (&self.enricher, &other.enricher) {
+                (None, None) => true,
+                (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for WriteRules {}
+
+/// The enricher of writes that name none: one per process, so its user-agent cache
+/// serves every import and append.
+static DEFAULT_ENRICHER: std::sync::LazyLock<crate::enrich::Enricher> =
+    std::sync::LazyLock::new(crate::enrich::Enricher::new);
+
 impl WriteRules {
+    /// These rules, enriching with `enricher` (one with a GeoIP database, say).
+    pub fn with_enricher(self, enricher: std::sync::Arc<crate::enrich::Enricher>) -> WriteRules {
+        WriteRules {
+            enricher: Some(enricher),
+            ..self
+        }
+    }
+
+    /// These rules with the enricher of `other`.
+    pub(crate) fn with_enricher_of(self, other: &WriteRules) -> WriteRules {
+        WriteRules {
+            enricher: other.enricher.clone(),
+            ..self
+        }
+    }
+
+    /// The enricher rows are enriched with.
+    pub fn enricher(&self) -> &crate::enrich::Enricher {
+        self.enricher.as_deref().unwrap_or(&DEFAULT_ENRICHER)
+    }
+
     /// Rules that mask `bytes` bytes of every `ip` (`None`: store `ip` as given). An
     /// error if `bytes` is more than [`MAX_IP_MASK_BYTES`].
     pub fn anonymizing_ip(bytes: Option<u8>) -> Result<WriteRules, IpError> {
@@ -58,6 +102,7 @@ impl WriteRules {
         Ok(WriteRules {
             anonymize_ip: bytes,
             user_id_key: None,
+            enricher: None,
         })
     }
 
