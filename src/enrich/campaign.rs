@@ -119,9 +119,20 @@ fn read(query: &str) -> Fields {
     if query.is_empty() {
         return Fields::default();
     }
+    // One pass over the query, keeping only campaign parameters (first occurrence of
+    // each, as `url::query_param` reads them).
+    let mut pairs: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let wanted = [NAME, KEYWORD, SOURCE, MEDIUM, CONTENT, ID]
+            .iter()
+            .any(|list| list.contains(&key.as_ref()));
+        if wanted && !pairs.iter().any(|(k, _)| *k == key) {
+            pairs.push((key, value));
+        }
+    }
     let first = |names: &[&str]| {
         names.iter().find_map(|name| {
-            let value = url::query_param(query, name)?;
+            let (_, value) = pairs.iter().find(|(k, _)| k == name)?;
             let value = value.trim();
             (!value.is_empty()).then(|| url::truncate(value.to_lowercase(), MAX_VALUE))
         })
