@@ -98,6 +98,8 @@ mod lang;
 mod options;
 mod privacy;
 mod schema;
+#[cfg(feature = "server")]
+pub mod server;
 mod snapshot;
 mod storage;
 #[doc(hidden)]

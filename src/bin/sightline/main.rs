@@ -614,6 +614,40 @@ Imports also compact as needed on their own (by size tiers); this does it all at
         #[arg(long)]
         raw: bool,
     },
+    /// Receive Matomo trackers: serve Matomo's HTTP Tracking API into a database.
+    #[cfg(feature = "server")]
+    #[command(after_help = "\
+Routes: GET|POST /matomo.php and /piwik.php (a query string, a form body, or a bulk JSON
+body {\"requests\": [\"?idsite=1&rec=1&...\", ...]}), GET /health, and CORS preflights.
+Each tracking request becomes one event (docs/server.md has the parameter table); it is
+answered (a 1x1 GIF for GET, 204 for POST or send_image=0, {\"status\":\"success\",
+\"tracked\": N, \"invalid\": 0} for bulk) only once committed durably. A bad request
+gets 400 with the reason and stores nothing (for bulk: nothing of the batch).
+Creates the database if missing. Prints `listening on ADDR` once it listens; SIGTERM or
+SIGINT stops it after the requests in flight are committed (exit 0). Exit 4 if another
+process holds the database.
+
+Example:
+  sightline serve --db site.db --listen 127.0.0.1:8080
+  curl 'http://127.0.0.1:8080/matomo.php?idsite=1&rec=1&url=https://a.example/&action_name=Home'")]
+    Serve {
+        #[command(flatten)]
+        db: DbArg,
+        /// Address and port to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Behind one reverse proxy: take the client address from the last
+        /// X-Forwarded-For entry instead of the connection's peer.
+        #[arg(long)]
+        trust_proxy: bool,
+        /// Let the `cip` parameter set the client address (only for trusted senders,
+        /// such as a log replayer).
+        #[arg(long)]
+        trust_cip: bool,
+        /// Worker threads for HTTP.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
     /// Build a demo database from generated data and show what the engine holds.
     Demo {
         /// Where to build it (replaced if it is a sightline database).
@@ -736,6 +770,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output_format.unwrap_or(OutputFormat::Table)
             },
             &files,
+        ),
+        #[cfg(feature = "server")]
+        Command::Serve {
+            db,
+            listen,
+            trust_proxy,
+            trust_cip,
+            workers,
+        } => serve(
+            &db.db,
+            &sightline::server::ServeOptions {
+                listen,
+                trust_proxy,
+                trust_cip,
+                workers,
+            },
         ),
         Command::Query {
             db,
@@ -1564,4 +1614,26 @@ fn demo_analyses(snap: &sightline::Snapshot, path: &Path) -> anyhow::Result<()> 
         outln!("{}", v.table(Some(3)));
     }
     Ok(())
+}
+
+/// `sightline serve`: the tracking server until SIGTERM/SIGINT (`docs/server.md`).
+#[cfg(feature = "server")]
+fn serve(path: &Path, options: &sightline::server::ServeOptions) -> anyhow::Result<ExitCode> {
+    let db = Db::builder()
+        .create_if_missing(true)
+        .open(path)
+        .with_context(|| format!("cannot serve into {}", path.display()))?;
+    sightline::server::serve(
+        &db,
+        options,
+        |addr| {
+            // On stdout at once: tests and scripts read the port from it.
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "listening on {addr}");
+            let _ = stdout.flush();
+        },
+        std::future::pending(),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
