@@ -42,16 +42,17 @@ const REMAP_BYTES: usize = 4 << 20;
 pub(crate) const RUN_PREFIX: &str = "tmp-run-";
 
 // Which optional fields a row has: one bit each.
-const F_VISIT_ID: u32 = 1;
-const F_SITE: u32 = 1 << 1;
-const F_EVENT_VALUE: u32 = 1 << 2;
-const F_GOAL: u32 = 1 << 3;
-const F_REVENUE: u32 = 1 << 4;
-const F_CUSTOM: u32 = 1 << 5;
+const F_VISIT_ID: u64 = 1;
+const F_SITE: u64 = 1 << 1;
+const F_EVENT_VALUE: u64 = 1 << 2;
+const F_GOAL: u64 = 1 << 3;
+const F_REVENUE: u64 = 1 << 4;
+const F_CUSTOM: u64 = 1 << 5;
 /// `ev[i]` is present: bit `F_EV + i`.
-const F_EV: u32 = 6;
-/// `vis[i]` is present: bit `F_VIS + i`.
-const F_VIS: u32 = 11;
+const F_EV: u64 = 6;
+/// `vis[i]` is present: bit `F_VIS + i` (the flags are a 64-bit varint).
+const F_VIS: u64 = 11;
+const _: () = assert!(F_VIS as usize + crate::schema::NVIS <= 64);
 
 /// One run file: its name and how many rows it holds.
 #[derive(Debug)]
@@ -340,8 +341,8 @@ impl Encoder<'_> {
     }
 
     fn row(&mut self, r: &Row, prev_ts: i64) {
-        let mut flags = 0u32;
-        let bit = |on: bool, b: u32| if on { b } else { 0 };
+        let mut flags = 0u64;
+        let bit = |on: bool, b: u64| if on { b } else { 0 };
         flags |= bit(r.visit_id != 0, F_VISIT_ID);
         flags |= bit(r.site_id.is_some(), F_SITE);
         flags |= bit(r.event_value.is_some(), F_EVENT_VALUE);
@@ -349,12 +350,12 @@ impl Encoder<'_> {
         flags |= bit(r.revenue.is_some(), F_REVENUE);
         flags |= bit(r.custom_len > 0, F_CUSTOM);
         for (i, &s) in r.ev.iter().enumerate() {
-            flags |= bit(s != 0, 1 << (F_EV + i as u32));
+            flags |= bit(s != 0, 1 << (F_EV + i as u64));
         }
         for (i, &s) in r.vis.iter().enumerate() {
-            flags |= bit(s != 0, 1 << (F_VIS + i as u32));
+            flags |= bit(s != 0, 1 << (F_VIS + i as u64));
         }
-        put_varint(&mut self.buf, u64::from(flags));
+        put_varint(&mut self.buf, flags);
         self.buf.push(r.kind as u8);
         put_varint(&mut self.buf, zigzag(r.ts.wrapping_sub(prev_ts)));
         if r.visit_id != 0 {
@@ -770,7 +771,7 @@ impl RunReader {
         let visitor = self.sym(k, rows, batch)?;
         let mut ts = 0i64;
         for _ in 0..n {
-            let flags = u32::try_from(self.read_varint()?).map_err(|_| self.corrupt("row"))?;
+            let flags = self.read_varint()?;
             let kind = self
                 .map
                 .get(self.pos)
@@ -786,13 +787,13 @@ impl RunReader {
                 row.visit_id = self.sym(s, rows, batch)?;
             }
             for i in 0..row.ev.len() {
-                if flags & (1 << (F_EV + i as u32)) != 0 {
+                if flags & (1 << (F_EV + i as u64)) != 0 {
                     let s = self.string()?;
                     row.ev[i] = self.sym(s, rows, batch)?;
                 }
             }
             for i in 0..row.vis.len() {
-                if flags & (1 << (F_VIS + i as u32)) != 0 {
+                if flags & (1 << (F_VIS + i as u64)) != 0 {
                     let s = self.string()?;
                     row.vis[i] = self.sym(s, rows, batch)?;
                 }
