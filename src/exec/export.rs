@@ -265,6 +265,18 @@ impl Serialize for ExportRow<'_, '_> {
             if let Some(t) = text
                 && *src == self.offset
             {
+                // A country name or continent code that the country code gives is
+                // derived again at import: written, it would be a field the input
+                // never had.
+                let country = visit.inputs[crate::schema::visit_field("countryCode")].0;
+                let derived = match *name {
+                    "countryName" => country.and_then(crate::enrich::country_name),
+                    "continentCode" => country.and_then(crate::enrich::continent_code),
+                    _ => None,
+                };
+                if derived == Some(*t) {
+                    continue;
+                }
                 let number = (i == crate::schema::LATITUDE || i == crate::schema::LONGITUDE)
                     .then(|| t.parse::<f64>().ok())
                     .flatten();
