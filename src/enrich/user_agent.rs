@@ -314,23 +314,19 @@ fn detect_browser(ua: &str, os: Option<&str>, w: &Woothee<'_>) -> Option<Browser
             return browser("PS", "Microsoft Edge", Some(v));
         }
     }
-    if let Some(v) = after(ua, "SamsungBrowser/") {
-        return browser("SB", "Samsung Browser", Some(v));
-    }
-    if let Some(v) = after(ua, "YaBrowser/") {
-        return browser("YA", "Yandex Browser", Some(v));
-    }
-    if let Some(v) = after(ua, "Vivaldi/") {
-        return browser("VI", "Vivaldi", Some(v));
-    }
-    if let Some(v) = after(ua, "UCBrowser/") {
-        return browser("UC", "UC Browser", Some(v));
-    }
-    if let Some(v) = after(ua, "CriOS/") {
-        return browser("CI", "Chrome Mobile iOS", Some(v));
-    }
-    if let Some(v) = after(ua, "FxiOS/") {
-        return browser("F1", "Firefox Mobile iOS", Some(v));
+    // Browsers named by a token of their own, in the order they are tried.
+    const BY_TOKEN: [(&str, &str, &str); 6] = [
+        ("SamsungBrowser/", "SB", "Samsung Browser"),
+        ("YaBrowser/", "YA", "Yandex Browser"),
+        ("Vivaldi/", "VI", "Vivaldi"),
+        ("UCBrowser/", "UC", "UC Browser"),
+        ("CriOS/", "CI", "Chrome Mobile iOS"),
+        ("FxiOS/", "F1", "Firefox Mobile iOS"),
+    ];
+    for (token, code, name) in BY_TOKEN {
+        if let Some(v) = after(ua, token) {
+            return browser(code, name, Some(v));
+        }
     }
     if let Some(v) = after(ua, "Firefox/") {
         return if android {

@@ -261,6 +261,8 @@ impl Serialize for ExportRow<'_, '_> {
                 m.serialize_entry(name, t)?;
             }
         }
+        const COUNTRY_CODE: usize = crate::schema::visit_field("countryCode");
+        let country = visit.inputs[COUNTRY_CODE].0;
         for (i, (name, (text, src))) in VISIT_STRINGS.iter().zip(&visit.inputs).enumerate() {
             if let Some(t) = text
                 && *src == self.offset
@@ -268,7 +270,6 @@ impl Serialize for ExportRow<'_, '_> {
                 // A country name or continent code that the country code gives is
                 // derived again at import: written, it would be a field the input
                 // never had.
-                let country = visit.inputs[crate::schema::visit_field("countryCode")].0;
                 let derived = match *name {
                     "countryName" => country.and_then(crate::enrich::country_name),
                     "continentCode" => country.and_then(crate::enrich::continent_code),
