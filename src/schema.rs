@@ -15,7 +15,7 @@ pub const EVENT_STRINGS: [&str; 5] = [
 ];
 
 /// Visit-level string fields (the visit's value is that of its earliest event having one),
-/// in storage order. The first [`CORE_VISIT_STRINGS`] have a column in every part; the
+/// in storage order. The first `CORE_VISIT_STRINGS` have a column in every part; the
 /// rest (what enrichment derives from raw request data, `docs/enrichment.md`) only in
 /// parts where some visit has a value, and read as no value where absent.
 pub const VISIT_STRINGS: [&str; 29] = [
